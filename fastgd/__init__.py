@@ -1,0 +1,24 @@
+"""fastgd: compiled gradient-descent optimizers for NumPy arrays.
+
+torch.optim's optimizers (names, arguments, defaults, update rules and validation) on
+NumPy arrays, run by a compiled C core, with Numba and NumPy implementations of the same
+kernels behind the same API.
+
+- Optimizer classes: :class:`SGD`, :class:`Adam`, :class:`AdamW`, :class:`Adagrad`,
+  :class:`RMSprop` (``opt = fastgd.Adam([w], lr=1e-3); opt.step([g])``).
+- Functional kernels: :mod:`fastgd.kernels` (active backend) and :mod:`fastgd.reference`
+  (NumPy, the specification), with the same signatures.
+- Backends: :func:`backend`, :func:`set_backend`, :func:`use_backend`; the environment
+  variable ``FASTGD_BACKEND`` (``cython``, ``numba`` or ``numpy``) chooses at import.
+"""
+
+from fastgd import kernels, reference, registry
+from fastgd._backend import BACKENDS, backend, set_backend, use_backend
+from fastgd.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
+    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "__version__",
+]

@@ -1,0 +1,97 @@
+"""Which implementation runs the kernels: ``cython`` (compiled), ``numba`` or ``numpy``.
+
+At import the choice comes from the environment variable ``FASTGD_BACKEND``; without it,
+the compiled core if it loads, else Numba if installed, else the NumPy reference, with a
+warning naming the reason the first time a fallback is taken. Asking for a backend that
+cannot load raises ImportError saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+
+BACKENDS = ("cython", "numba", "numpy")
+
+_MODULES = {"cython": "fastgd._core", "numba": "fastgd._numba_backend",
+            "numpy": "fastgd._numpy_backend"}
+_HINTS = {
+    "cython": "the compiled core is built by 'pip install .' (it needs a C compiler)",
+    "numba": "install it with: pip install \"fastgd[numba]\"",
+    "numpy": "",
+}
+
+_loaded: dict[str, ModuleType] = {}
+_active: ModuleType | None = None
+
+
+def load(name: str) -> ModuleType:
+    """The backend module called ``name``, imported on first use."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown fastgd backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    module = _loaded.get(name)
+    if module is None:
+        try:
+            module = importlib.import_module(_MODULES[name])
+        except ImportError as exc:
+            hint = f"; {_HINTS[name]}" if _HINTS[name] else ""
+            raise ImportError(f"fastgd backend {name!r} cannot be loaded: {exc}{hint}") from exc
+        _loaded[name] = module
+    return module
+
+
+def active() -> ModuleType:
+    """The module of the active backend (its ``*_many`` functions run the kernels)."""
+    assert _active is not None
+    return _active
+
+
+def backend() -> str:
+    """The name of the active backend: ``'cython'``, ``'numba'`` or ``'numpy'``."""
+    return active().NAME
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` the active backend; ImportError says why if it cannot load."""
+    global _active
+    _active = load(name)
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[str]:
+    """Run a block with another backend, then restore the previous one.
+
+    The choice is process-wide (not per thread), like :func:`set_backend`.
+    """
+    previous = active()
+    set_backend(name)
+    try:
+        yield name
+    finally:
+        global _active
+        _active = previous
+
+
+def _choose_at_import() -> None:
+    requested = os.environ.get("FASTGD_BACKEND", "").strip().lower()
+    if requested:
+        set_backend(requested)
+        return
+    reasons = []
+    for name in BACKENDS:
+        try:
+            set_backend(name)
+        except ImportError as exc:
+            reasons.append(str(exc))
+            continue
+        if reasons:
+            warnings.warn(f"fastgd is using the {name!r} backend: " + "; ".join(reasons),
+                          RuntimeWarning, stacklevel=3)
+        return
+
+
+_choose_at_import()

@@ -1,0 +1,163 @@
+"""The ``numba`` backend: the kernels of fastgd_kernels_impl.h, compiled by Numba.
+
+Used when the compiled core is missing, or on request. The loops follow the C kernels
+operation for operation. Every hyperparameter is rounded to the array's dtype in Python
+before the call, so float32 arithmetic stays float32 inside the loop (no float64 literal
+takes part in it). ``cache=True`` keeps compiled code between processes; ``fastmath`` is
+never used (it breaks NaN/Inf semantics and parity with the reference).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from fastgd._checks import check_buffers
+
+NAME = "numba"
+
+_jit = njit(cache=True, nogil=True, fastmath=False)
+
+
+@_jit
+def _lerp(start, end, w, one_minus_w):
+    if w < 0.5:
+        return start + w * (end - start)
+    return end - (end - start) * one_minus_w
+
+
+@_jit
+def _max(a, b):
+    return a if (a > b or a != a) else b
+
+
+@_jit
+def _sgd(p, g, buf, neg_lr, mom, one_minus_damp, wd, use_wd, maximize, nesterov,
+         use_momentum, first_step):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        if use_momentum:
+            b = d if first_step else buf[i] * mom + one_minus_damp * d
+            buf[i] = b
+            d = d + mom * b if nesterov else b
+        p[i] = pi + neg_lr * d
+
+
+@_jit
+def _adam(p, g, m, v, vmax, w1, one_minus_w1, b2, one_minus_b2, bc2_sqrt, eps,
+          neg_step_size, wd, decay, l2_wd, decoupled_wd, maximize, amsgrad):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if decoupled_wd:
+            pi = pi * decay
+        if l2_wd:
+            d = d + wd * pi
+        mi = _lerp(m[i], d, w1, one_minus_w1)
+        vi = v[i] * b2 + one_minus_b2 * d * d
+        m[i] = mi
+        v[i] = vi
+        second = vi
+        if amsgrad:
+            second = _max(vmax[i], vi)
+            vmax[i] = second
+        denom = np.sqrt(second) / bc2_sqrt + eps
+        p[i] = pi + neg_step_size * mi / denom
+
+
+@_jit
+def _adagrad(p, g, s, neg_clr, eps, wd, use_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        si = s[i] + d * d
+        s[i] = si
+        p[i] = pi + neg_clr * d / (np.sqrt(si) + eps)
+
+
+@_jit
+def _rmsprop(p, g, sq, gavg, buf, neg_lr, a, one_minus_a, one_minus_w, eps, mom, wd, use_wd,
+             maximize, centered, use_momentum):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        si = sq[i] * a + one_minus_a * d * d
+        sq[i] = si
+        if centered:
+            ga = _lerp(gavg[i], d, one_minus_a, one_minus_w)
+            gavg[i] = ga
+            avg = np.sqrt(si + -ga * ga)
+        else:
+            avg = np.sqrt(si)
+        avg = avg + eps
+        if use_momentum:
+            b = buf[i] * mom + d / avg
+            buf[i] = b
+            p[i] = pi + neg_lr * b
+        else:
+            p[i] = pi + neg_lr * d / avg
+
+
+def _flat(lists, t):
+    """Tensor t of each list as a flat view; an absent buffer becomes an unused stand-in."""
+    param = lists[0][t].reshape(-1)
+    return [param if lst is None or lst[t] is None else lst[t].reshape(-1) for lst in lists]
+
+
+def sgd_many(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0,
+             weight_decay=0.0, nesterov=False, maximize=False, first_step=False):
+    lists = (params, grads, momentum_buffers)
+    check_buffers("sgd", lists, {"momentum": momentum})
+    for t in range(len(params)):
+        p, g, buf = _flat(lists, t)
+        T = p.dtype.type
+        _sgd(p, g, buf, T(-lr), T(momentum), T(1.0 - dampening), T(weight_decay),
+             weight_decay != 0.0, bool(maximize), bool(nesterov), momentum != 0.0,
+             bool(first_step))
+
+
+def adam_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1, beta2,
+              eps, weight_decay=0.0, bias_correction1, bias_correction2_sqrt, amsgrad=False,
+              decoupled_weight_decay=False, maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+    check_buffers("adam", lists, {"amsgrad": amsgrad})
+    decoupled = bool(decoupled_weight_decay)
+    for t in range(len(params)):
+        p, g, m, v, vmax = _flat(lists, t)
+        T = p.dtype.type
+        w1 = T(1.0 - beta1)
+        _adam(p, g, m, v, vmax, w1, T(1) - w1, T(beta2), T(1.0 - beta2),
+              T(bias_correction2_sqrt), T(eps), T(-(lr / bias_correction1)), T(weight_decay),
+              T(1.0 - lr * weight_decay), weight_decay != 0.0 and not decoupled,
+              weight_decay != 0.0 and decoupled, bool(maximize), bool(amsgrad))
+
+
+def adagrad_many(params, grads, state_sums, *, clr, eps, weight_decay=0.0, maximize=False):
+    lists = (params, grads, state_sums)
+    check_buffers("adagrad", lists, {})
+    for t in range(len(params)):
+        p, g, s = _flat(lists, t)
+        T = p.dtype.type
+        _adagrad(p, g, s, T(-clr), T(eps), T(weight_decay), weight_decay != 0.0,
+                 bool(maximize))
+
+
+def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
+                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    lists = (params, grads, square_avgs, grad_avgs, momentum_buffers)
+    check_buffers("rmsprop", lists, {"centered": centered, "momentum": momentum})
+    for t in range(len(params)):
+        p, g, sq, gavg, buf = _flat(lists, t)
+        T = p.dtype.type
+        one_minus_a = T(1.0 - alpha)
+        _rmsprop(p, g, sq, gavg, buf, T(-lr), T(alpha), one_minus_a, T(1) - one_minus_a,
+                 T(eps), T(momentum), T(weight_decay), weight_decay != 0.0, bool(maximize),
+                 bool(centered), momentum > 0.0)
+

@@ -1,0 +1,175 @@
+"""The executable specification: every kernel in plain NumPy, line by line the equations.
+
+Each function updates its buffers in place and returns None, with the same signature and
+the same effect as its twin in :mod:`fastgd.kernels` (which runs the active backend). The
+order of floating-point operations is torch.optim's single-tensor order, and every
+hyperparameter is rounded once to the array's dtype, so that float32 and float64 results
+are reproducible bit for bit by the compiled and Numba backends.
+
+Notation: ``p`` parameter, ``g`` gradient (``-g`` when ``maximize``), ``t`` the step count
+starting at 1, ``wd`` weight decay.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from fastgd._checks import ROLES, check_buffers, coerce_scalars
+
+__all__ = ["sgd", "adam", "adagrad", "rmsprop", "bias_corrections"]
+
+
+def bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, float]:
+    """Adam's ``(1 - beta1**t, sqrt(1 - beta2**t))``, in float64 as torch computes them."""
+    return 1 - beta1**step, (1 - beta2**step) ** 0.5
+
+
+def _checked(math_fn):
+    """Check buffers and scalars, then run the unchecked math (kept as ``.math``)."""
+    kernel = math_fn.__name__
+    n_buffers = len(ROLES[kernel])
+
+    @functools.wraps(math_fn)
+    def checked(*buffers, **scalars):
+        if len(buffers) > n_buffers:
+            raise TypeError(f"{kernel}() takes at most {n_buffers} buffers, got {len(buffers)}")
+        buffers = buffers + (None,) * (n_buffers - len(buffers))
+        coerce_scalars(kernel, scalars)
+        check_buffers(kernel, tuple((b,) for b in buffers), scalars)
+        math_fn(*buffers, **scalars)
+
+    checked.math = math_fn
+    return checked
+
+
+def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """``start += weight * (end - start)`` in place, as ``torch.lerp`` rounds it."""
+    T = start.dtype.type
+    w = T(weight)
+    if w < 0.5:
+        start += w * (end - start)
+    else:
+        start[...] = end - (end - start) * (T(1) - w)
+
+
+@_checked
+def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
+        weight_decay=0.0, nesterov=False, maximize=False, first_step=False):
+    r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        b &\leftarrow \begin{cases} g & \text{first step} \\
+                      \mu b + (1-\tau) g & \text{otherwise} \end{cases} \\
+        g &\leftarrow g + \mu b \ \text{(nesterov)} \quad\text{or}\quad g \leftarrow b \\
+        p &\leftarrow p - \eta g
+
+    The momentum buffer ``b`` is used only when ``momentum != 0``; on the first step it is
+    the gradient itself, without dampening (torch's behaviour).
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    if momentum != 0:
+        if first_step:
+            momentum_buffer[...] = g
+        else:
+            momentum_buffer *= T(momentum)
+            momentum_buffer += T(1 - dampening) * g
+        g = g + T(momentum) * momentum_buffer if nesterov else momentum_buffer
+    param += T(-lr) * g
+
+
+@_checked
+def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, beta2, eps,
+         weight_decay=0.0, bias_correction1, bias_correction2_sqrt, amsgrad=False,
+         decoupled_weight_decay=False, maximize=False):
+    r"""Adam, AdamW and AMSGrad, as ``torch.optim.Adam`` / ``torch.optim.AdamW``.
+
+    .. math::
+        p &\leftarrow p\,(1 - \eta\,wd) \ \text{(decoupled)} \quad\text{or}\quad
+            g \leftarrow g + wd\,p \\
+        m &\leftarrow m + (1-\beta_1)(g - m) \\
+        v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \hat v &\leftarrow \max(\hat v, v) \ \text{(amsgrad, on the raw } v) \\
+        p &\leftarrow p - \frac{\eta}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    ``bias_correction1 = 1 - beta1**t`` and ``bias_correction2_sqrt = sqrt(1 - beta2**t)``
+    are computed once per step in float64 (:func:`bias_corrections`); eps is added after
+    the bias correction, as in torch.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= T(1 - lr * weight_decay)
+        else:
+            g = g + T(weight_decay) * param
+    _lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= T(beta2)
+    exp_avg_sq += T(1 - beta2) * g * g
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second_moment = max_exp_avg_sq
+    else:
+        second_moment = exp_avg_sq
+    denom = np.sqrt(second_moment) / T(bias_correction2_sqrt) + T(eps)
+    param += T(-(lr / bias_correction1)) * exp_avg / denom
+
+
+@_checked
+def adagrad(param, grad, state_sum, *, clr, eps, weight_decay=0.0, maximize=False):
+    r"""Adagrad, as ``torch.optim.Adagrad``.
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        s &\leftarrow s + g^2 \\
+        p &\leftarrow p - \eta_t \frac{g}{\sqrt{s} + \epsilon},
+        \qquad \eta_t = \frac{\eta}{1 + (t-1)\,\text{lr\_decay}}
+
+    ``clr`` is :math:`\eta_t`, computed once per step in float64.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    state_sum += g * g
+    param += T(-clr) * g / (np.sqrt(state_sum) + T(eps))
+
+
+@_checked
+def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr, alpha, eps,
+            weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    r"""RMSprop, as ``torch.optim.RMSprop`` (eps outside the square root, no bias correction).
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        v &\leftarrow \alpha v + (1-\alpha) g^2 \\
+        \bar g &\leftarrow \bar g + (1-\alpha)(g - \bar g) \ \text{(centered)} \\
+        a &= \sqrt{v - \bar g^2} + \epsilon \ \text{(centered)} \quad\text{or}\quad
+             \sqrt{v} + \epsilon \\
+        b &\leftarrow \mu b + g / a, \quad p \leftarrow p - \eta b \ \text{(momentum > 0)}
+             \quad\text{or}\quad p \leftarrow p - \eta\, g / a
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    square_avg *= T(alpha)
+    square_avg += T(1 - alpha) * g * g
+    if centered:
+        _lerp_(grad_avg, g, 1 - alpha)
+        avg = np.sqrt(square_avg - grad_avg * grad_avg)
+    else:
+        avg = np.sqrt(square_avg)
+    avg = avg + T(eps)
+    if momentum > 0:
+        momentum_buffer *= T(momentum)
+        momentum_buffer += g / avg
+        param += T(-lr) * momentum_buffer
+    else:
+        param += T(-lr) * g / avg

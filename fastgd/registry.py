@@ -1,0 +1,270 @@
+"""The one table that describes every optimizer.
+
+A row (:class:`OptimizerSpec`) gives the optimizer's name, the kernel that runs it, its
+hyperparameters with defaults and types, the validation rules (torch's conditions and
+messages, in torch's order), its state buffers and the option sets the parity tests run.
+The classes in :mod:`fastgd.optim` and the tests are generated from these rows, so adding an
+optimizer means: its reference formula, its C and Numba kernels, one row here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "OPTIMIZERS", "get"]
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """A constructor argument stored in every parameter group.
+
+    kind: ``"real"`` (a real number, not bool), ``"bool"`` or ``"betas"`` (two reals).
+    """
+
+    name: str
+    default: Any
+    kind: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validation rule: ``ok(group)`` must hold, else ``ValueError(message.format(**group))``."""
+
+    ok: Callable[[Mapping[str, Any]], bool]
+    message: str
+
+
+@dataclass(frozen=True)
+class StateBuffer:
+    """An array of the parameter's shape and dtype kept per parameter.
+
+    ``when(group)`` says whether the buffer exists under the group's options; ``fill`` names
+    the group hyperparameter it starts at (None: zeros); ``from_first_grad`` marks a buffer
+    that the first step creates from the gradient itself (SGD's momentum buffer).
+    """
+
+    name: str
+    when: Callable[[Mapping[str, Any]], bool] = lambda group: True
+    fill: str | None = None
+    from_first_grad: bool = False
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    kernel: str
+    matches: str
+    summary: str
+    hyperparameters: tuple[Hyperparameter, ...]
+    rules: tuple[Rule, ...]
+    state: tuple[StateBuffer, ...]
+    #: True: state exists from construction (torch's Adagrad); False: from the first step.
+    eager_state: bool = False
+    #: True: a ``step`` counter is kept in each parameter's state.
+    counts_steps: bool = True
+    #: Option sets the parity tests run (each merged over the defaults).
+    variants: tuple[dict, ...] = field(default=({},))
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {h.name: h.default for h in self.hyperparameters}
+
+    def buffers(self, group: Mapping[str, Any]) -> tuple[StateBuffer, ...]:
+        """The state buffers that exist under ``group``'s options."""
+        return tuple(b for b in self.state if b.when(group))
+
+
+def _at_least_zero(name: str, label: str) -> Rule:
+    # `not 0.0 <= x` is torch's test for most hyperparameters; it also rejects NaN.
+    return Rule(lambda g, n=name: 0.0 <= g[n], "Invalid " + label + ": {" + name + "}")
+
+
+def _beta(index: int) -> Rule:
+    return Rule(lambda g: 0.0 <= g["betas"][index] < 1.0,
+                "Invalid beta parameter at index " + str(index) + ": {betas[" + str(index) + "]}")
+
+
+_LR = _at_least_zero("lr", "learning rate")
+_EPS = _at_least_zero("eps", "epsilon value")
+_WD = _at_least_zero("weight_decay", "weight_decay value")
+_MOMENTUM = _at_least_zero("momentum", "momentum value")
+_NOT_NAN = {
+    "dampening": Rule(lambda g: not math.isnan(g["dampening"]),
+                      "Invalid dampening value: {dampening}"),
+}
+
+
+def _h(name: str, default: Any, doc: str) -> Hyperparameter:
+    kind = "bool" if isinstance(default, bool) else "betas" if name == "betas" else "real"
+    return Hyperparameter(name, default, kind, doc)
+
+
+_MAXIMIZE = _h("maximize", False, "maximize the objective instead of minimizing it")
+
+
+SGD = OptimizerSpec(
+    name="SGD",
+    kernel="sgd",
+    matches="torch.optim.SGD",
+    summary="Stochastic gradient descent, with optional (Nesterov) momentum.",
+    hyperparameters=(
+        _h("lr", 1e-3, "learning rate"),
+        _h("momentum", 0.0, "momentum factor"),
+        _h("dampening", 0.0, "dampening for momentum (not applied on the first step)"),
+        _h("weight_decay", 0.0, "L2 penalty added to the gradient"),
+        _h("nesterov", False, "use Nesterov momentum"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR,
+        _MOMENTUM,
+        _WD,
+        _NOT_NAN["dampening"],
+        Rule(lambda g: not g["nesterov"] or (g["momentum"] > 0 and g["dampening"] == 0),
+             "Nesterov momentum requires a momentum and zero dampening"),
+    ),
+    state=(StateBuffer("momentum_buffer", when=lambda g: g["momentum"] != 0,
+                       from_first_grad=True),),
+    counts_steps=False,
+    variants=(
+        {"lr": 0.05},
+        {"lr": 0.05, "momentum": 0.9},
+        {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.01},
+        {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+        {"lr": 0.05, "momentum": 0.5, "maximize": True},
+        {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+    ),
+)
+
+_ADAM_HYPERPARAMETERS = (
+    _h("lr", 1e-3, "learning rate"),
+    _h("betas", (0.9, 0.999), "decay rates of the first and second moment averages"),
+    _h("eps", 1e-8, "added to the bias-corrected root of the second moment"),
+    _h("weight_decay", 0.0, "weight decay: an L2 term in the gradient, or decoupled"),
+    _h("amsgrad", False, "use the maximum of past second moments (AMSGrad)"),
+    _MAXIMIZE,
+    _h("decoupled_weight_decay", False, "decay the weights directly (AdamW) instead of L2"),
+)
+_ADAM_RULES = (_LR, _EPS, _beta(0), _beta(1), _WD)
+_ADAM_STATE = (
+    StateBuffer("exp_avg"),
+    StateBuffer("exp_avg_sq"),
+    StateBuffer("max_exp_avg_sq", when=lambda g: g["amsgrad"]),
+)
+
+ADAM = OptimizerSpec(
+    name="Adam",
+    kernel="adam",
+    matches="torch.optim.Adam",
+    summary="Adam: bias-corrected moment estimates; eps after the bias correction.",
+    hyperparameters=_ADAM_HYPERPARAMETERS,
+    rules=_ADAM_RULES,
+    state=_ADAM_STATE,
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.05},
+        {"lr": 0.01, "amsgrad": True, "betas": (0.8, 0.9)},
+        {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "amsgrad": True},
+        {"lr": 0.01, "maximize": True, "eps": 1e-3},
+        {"lr": 0.01, "betas": (0.0, 0.5)},
+    ),
+)
+
+ADAMW = OptimizerSpec(
+    name="AdamW",
+    kernel="adam",
+    matches="torch.optim.AdamW",
+    summary="Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay).",
+    hyperparameters=tuple(
+        _h("weight_decay", 1e-2, h.doc) if h.name == "weight_decay"
+        else _h("decoupled_weight_decay", True, h.doc) if h.name == "decoupled_weight_decay"
+        else h
+        for h in _ADAM_HYPERPARAMETERS),
+    rules=_ADAM_RULES,
+    state=_ADAM_STATE,
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True},
+        {"lr": 0.01, "weight_decay": 0.0, "maximize": True},
+    ),
+)
+
+ADAGRAD = OptimizerSpec(
+    name="Adagrad",
+    kernel="adagrad",
+    matches="torch.optim.Adagrad",
+    summary="Adagrad: per-coordinate steps scaled by the root of the summed squared gradients.",
+    hyperparameters=(
+        _h("lr", 1e-2, "learning rate"),
+        _h("lr_decay", 0.0, "learning-rate decay: lr / (1 + (t - 1) * lr_decay)"),
+        _h("weight_decay", 0.0, "L2 penalty added to the gradient"),
+        _h("initial_accumulator_value", 0.0, "starting value of the sum of squares"),
+        _h("eps", 1e-10, "added to the root of the sum of squares"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR,
+        _at_least_zero("lr_decay", "lr_decay value"),
+        _WD,
+        _at_least_zero("initial_accumulator_value", "initial_accumulator_value value"),
+        _EPS,
+    ),
+    state=(StateBuffer("sum", fill="initial_accumulator_value"),),
+    eager_state=True,
+    variants=(
+        {"lr": 0.1},
+        {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
+        {"lr": 0.1, "weight_decay": 0.05, "eps": 1e-3, "maximize": True},
+    ),
+)
+
+RMSPROP = OptimizerSpec(
+    name="RMSprop",
+    kernel="rmsprop",
+    matches="torch.optim.RMSprop",
+    summary="RMSprop: steps scaled by a running root mean square (eps outside the root).",
+    hyperparameters=(
+        _h("lr", 1e-2, "learning rate"),
+        _h("alpha", 0.99, "smoothing constant of the squared-gradient average"),
+        _h("eps", 1e-8, "added to the root of the average"),
+        _h("weight_decay", 0.0, "L2 penalty added to the gradient"),
+        _h("momentum", 0.0, "momentum factor"),
+        _h("centered", False, "normalise by the estimated variance of the gradient"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR,
+        _EPS,
+        _MOMENTUM,
+        _WD,
+        _at_least_zero("alpha", "alpha value"),
+    ),
+    state=(
+        StateBuffer("square_avg"),
+        StateBuffer("momentum_buffer", when=lambda g: g["momentum"] > 0),
+        StateBuffer("grad_avg", when=lambda g: g["centered"]),
+    ),
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "momentum": 0.9},
+        {"lr": 0.01, "centered": True, "alpha": 0.9},
+        {"lr": 0.01, "centered": True, "momentum": 0.5, "weight_decay": 0.1},
+        {"lr": 0.01, "maximize": True, "alpha": 0.3, "centered": True},
+    ),
+)
+
+#: Every optimizer, by class name.
+OPTIMIZERS: dict[str, OptimizerSpec] = {spec.name: spec for spec in (SGD, ADAM, ADAMW, ADAGRAD,
+                                                                     RMSPROP)}
+
+
+def get(name: str) -> OptimizerSpec:
+    """The row of optimizer ``name`` (a class name such as ``'Adam'``)."""
+    try:
+        return OPTIMIZERS[name]
+    except KeyError:
+        raise KeyError(f"no optimizer named {name!r}; known: {', '.join(OPTIMIZERS)}") from None

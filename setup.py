@@ -1,0 +1,66 @@
+"""Build fastgd's compiled core (fastgd._core) from src/.
+
+Flags: -O3 with -fno-math-errno (lets gcc vectorise sqrt), -ffp-contract=off (no fused
+multiply-add, so results do not depend on the instruction set) and -fno-trapping-math.
+Never -ffast-math (it breaks NaN/Inf semantics and parity) and never -march=native (wheels
+must run on baseline x86-64). OpenMP is used when the compiler supports it; set
+FASTGD_NO_OPENMP=1 to build without it.
+"""
+
+import os
+import tempfile
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+UNIX_FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math"]
+OPENMP_FLAG = "-fopenmp"
+
+
+def compiler_has_openmp(compiler) -> bool:
+    """Compile and link a tiny OpenMP program with the build's own compiler."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "omp_probe.c")
+        with open(source, "w") as f:
+            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        try:
+            objects = compiler.compile([source], output_dir=tmp, extra_postargs=[OPENMP_FLAG])
+            compiler.link_executable(objects, os.path.join(tmp, "omp_probe"),
+                                     extra_postargs=[OPENMP_FLAG])
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        compile_args = ["/O2", "/fp:precise"] if msvc else list(UNIX_FLAGS)
+        link_args = []
+        use_openmp = os.environ.get("FASTGD_NO_OPENMP", "") not in ("1", "true", "yes")
+        if use_openmp and not msvc and compiler_has_openmp(self.compiler):
+            compile_args.append(OPENMP_FLAG)
+            link_args.append(OPENMP_FLAG)
+        elif use_openmp and msvc:
+            compile_args.append("/openmp")
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args + ext.extra_compile_args
+            ext.extra_link_args = link_args + ext.extra_link_args
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        "fastgd._core",
+        ["src/_core.pyx"],
+        include_dirs=["src", numpy.get_include()],
+        depends=["src/fastgd_kernels.h", "src/fastgd_kernels_impl.h"],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,209 @@
+/*
+ * Kernel bodies, included by fastgd_kernels.h once per element type with
+ *   FGD_T          the element type (float or double),
+ *   FGD_SUFFIX(x)  the name of x for that type (x_f32, x_f64),
+ *   FGD_SQRT       the square root of that type.
+ *
+ * Each kernel has a *_range function, the loop over [lo, hi), and a public entry that
+ * splits the buffer into ranges (FGD_CHUNKED). Flags that decide whether a state buffer
+ * is written are passed to the range loop as literal constants, so that the compiler
+ * emits one branch-free, vectorised loop per combination.
+ */
+
+#define FGD_INLINE static inline __attribute__((always_inline))
+
+/* torch.lerp: start + w*(end - start) for w < 0.5, else end - (end - start)*(1 - w). */
+FGD_INLINE FGD_T FGD_SUFFIX(fgd_lerp)(FGD_T start, FGD_T end, FGD_T w, FGD_T one_minus_w)
+{
+    return w < (FGD_T)0.5 ? start + w * (end - start) : end - (end - start) * one_minus_w;
+}
+
+/* torch.maximum / numpy.maximum: NaN in either argument propagates. */
+FGD_INLINE FGD_T FGD_SUFFIX(fgd_max)(FGD_T a, FGD_T b)
+{
+    return (a > b || a != a) ? a : b;
+}
+
+/* ---------------------------------------------------------------- SGD --- */
+
+FGD_INLINE void FGD_SUFFIX(fgd_sgd_range)(
+    ptrdiff_t lo, ptrdiff_t hi,
+    FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT buf,
+    FGD_T neg_lr, FGD_T mom, FGD_T one_minus_damp, FGD_T wd,
+    int use_wd, int maximize, int nesterov, const int use_momentum, const int first_step)
+{
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        FGD_T d = maximize ? -g[i] : g[i];
+        FGD_T pi = p[i];
+        if (use_wd) d = d + wd * pi;
+        if (use_momentum) {
+            FGD_T b = first_step ? d : buf[i] * mom + one_minus_damp * d;
+            buf[i] = b;
+            d = nesterov ? d + mom * b : b;
+        }
+        p[i] = pi + neg_lr * d;
+    }
+}
+
+/* torch.optim.SGD for one tensor; buf may be NULL when momentum == 0. */
+static void FGD_SUFFIX(fgd_sgd)(
+    ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT buf,
+    double lr, double momentum, double dampening, double weight_decay,
+    int nesterov, int maximize, int first_step)
+{
+    const FGD_T neg_lr = (FGD_T)(-lr), mom = (FGD_T)momentum;
+    const FGD_T one_minus_damp = (FGD_T)(1.0 - dampening), wd = (FGD_T)weight_decay;
+    const int use_wd = weight_decay != 0.0;
+#define FGD_SGD_CALL(UM, FS) FGD_SUFFIX(fgd_sgd_range)(lo, hi, p, g, buf, neg_lr, mom, \
+        one_minus_damp, wd, use_wd, maximize, nesterov, UM, FS)
+    if (momentum == 0.0)
+        FGD_CHUNKED(n, FGD_SGD_CALL(0, 0));
+    else if (first_step)
+        FGD_CHUNKED(n, FGD_SGD_CALL(1, 1));
+    else
+        FGD_CHUNKED(n, FGD_SGD_CALL(1, 0));
+#undef FGD_SGD_CALL
+}
+
+/* --------------------------------------------------------------- Adam --- */
+
+FGD_INLINE void FGD_SUFFIX(fgd_adam_range)(
+    ptrdiff_t lo, ptrdiff_t hi,
+    FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT m,
+    FGD_T *FGD_RESTRICT v, FGD_T *FGD_RESTRICT vmax,
+    FGD_T w1, FGD_T one_minus_w1, FGD_T b2, FGD_T one_minus_b2, FGD_T bc2_sqrt, FGD_T eps,
+    FGD_T neg_step_size, FGD_T wd, FGD_T decay,
+    int l2_wd, int decoupled_wd, int maximize, const int amsgrad)
+{
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        FGD_T d = maximize ? -g[i] : g[i];
+        FGD_T pi = p[i];
+        if (decoupled_wd) pi = pi * decay;
+        if (l2_wd) d = d + wd * pi;
+        const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
+        const FGD_T vi = v[i] * b2 + one_minus_b2 * d * d;
+        m[i] = mi;
+        v[i] = vi;
+        FGD_T second = vi;
+        if (amsgrad) {
+            second = FGD_SUFFIX(fgd_max)(vmax[i], vi);
+            vmax[i] = second;
+        }
+        const FGD_T denom = FGD_SQRT(second) / bc2_sqrt + eps;
+        p[i] = pi + neg_step_size * mi / denom;
+    }
+}
+
+/* torch.optim.Adam / AdamW for one tensor; vmax may be NULL unless amsgrad. */
+static void FGD_SUFFIX(fgd_adam)(
+    ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT m,
+    FGD_T *FGD_RESTRICT v, FGD_T *FGD_RESTRICT vmax,
+    double lr, double beta1, double beta2, double eps, double weight_decay,
+    double bias_correction1, double bias_correction2_sqrt,
+    int amsgrad, int decoupled_weight_decay, int maximize)
+{
+    const FGD_T w1 = (FGD_T)(1.0 - beta1);
+    const FGD_T one_minus_w1 = (FGD_T)1 - w1;
+    const FGD_T b2 = (FGD_T)beta2, one_minus_b2 = (FGD_T)(1.0 - beta2);
+    const FGD_T bc2_sqrt = (FGD_T)bias_correction2_sqrt, e = (FGD_T)eps;
+    const FGD_T neg_step_size = (FGD_T)(-(lr / bias_correction1));
+    const FGD_T wd = (FGD_T)weight_decay, decay = (FGD_T)(1.0 - lr * weight_decay);
+    const int l2_wd = weight_decay != 0.0 && !decoupled_weight_decay;
+    const int decoupled_wd = weight_decay != 0.0 && decoupled_weight_decay;
+#define FGD_ADAM_CALL(AMS) FGD_SUFFIX(fgd_adam_range)(lo, hi, p, g, m, v, vmax, w1, \
+        one_minus_w1, b2, one_minus_b2, bc2_sqrt, e, neg_step_size, wd, decay, l2_wd, \
+        decoupled_wd, maximize, AMS)
+    if (amsgrad)
+        FGD_CHUNKED(n, FGD_ADAM_CALL(1));
+    else
+        FGD_CHUNKED(n, FGD_ADAM_CALL(0));
+#undef FGD_ADAM_CALL
+}
+
+/* ------------------------------------------------------------ Adagrad --- */
+
+FGD_INLINE void FGD_SUFFIX(fgd_adagrad_range)(
+    ptrdiff_t lo, ptrdiff_t hi,
+    FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sum,
+    FGD_T neg_clr, FGD_T eps, FGD_T wd, int use_wd, int maximize)
+{
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        FGD_T d = maximize ? -g[i] : g[i];
+        const FGD_T pi = p[i];
+        if (use_wd) d = d + wd * pi;
+        const FGD_T si = sum[i] + d * d;
+        sum[i] = si;
+        p[i] = pi + neg_clr * d / (FGD_SQRT(si) + eps);
+    }
+}
+
+/* torch.optim.Adagrad for one tensor; clr = lr / (1 + (step - 1) * lr_decay). */
+static void FGD_SUFFIX(fgd_adagrad)(
+    ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sum,
+    double clr, double eps, double weight_decay, int maximize)
+{
+    const FGD_T neg_clr = (FGD_T)(-clr), e = (FGD_T)eps, wd = (FGD_T)weight_decay;
+    const int use_wd = weight_decay != 0.0;
+    FGD_CHUNKED(n, FGD_SUFFIX(fgd_adagrad_range)(lo, hi, p, g, sum, neg_clr, e, wd, use_wd,
+                                                 maximize));
+}
+
+/* ------------------------------------------------------------ RMSprop --- */
+
+FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
+    ptrdiff_t lo, ptrdiff_t hi,
+    FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
+    FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
+    FGD_T neg_lr, FGD_T a, FGD_T one_minus_a, FGD_T one_minus_w, FGD_T eps, FGD_T mom, FGD_T wd,
+    int use_wd, int maximize, const int centered, const int use_momentum)
+{
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        FGD_T d = maximize ? -g[i] : g[i];
+        const FGD_T pi = p[i];
+        if (use_wd) d = d + wd * pi;
+        const FGD_T si = sq[i] * a + one_minus_a * d * d;
+        sq[i] = si;
+        FGD_T avg;
+        if (centered) {
+            const FGD_T ga = FGD_SUFFIX(fgd_lerp)(gavg[i], d, one_minus_a, one_minus_w);
+            gavg[i] = ga;
+            avg = FGD_SQRT(si + -ga * ga);
+        } else {
+            avg = FGD_SQRT(si);
+        }
+        avg = avg + eps;
+        if (use_momentum) {
+            const FGD_T b = buf[i] * mom + d / avg;
+            buf[i] = b;
+            p[i] = pi + neg_lr * b;
+        } else {
+            p[i] = pi + neg_lr * d / avg;
+        }
+    }
+}
+
+/* torch.optim.RMSprop for one tensor; gavg may be NULL unless centered, buf NULL unless
+ * momentum > 0. */
+static void FGD_SUFFIX(fgd_rmsprop)(
+    ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
+    FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
+    double lr, double alpha, double eps, double weight_decay, double momentum,
+    int centered, int maximize)
+{
+    const FGD_T neg_lr = (FGD_T)(-lr), a = (FGD_T)alpha, one_minus_a = (FGD_T)(1.0 - alpha);
+    const FGD_T one_minus_w = (FGD_T)1 - one_minus_a;
+    const FGD_T e = (FGD_T)eps, mom = (FGD_T)momentum, wd = (FGD_T)weight_decay;
+    const int use_wd = weight_decay != 0.0;
+#define FGD_RMSPROP_CALL(C, M) FGD_SUFFIX(fgd_rmsprop_range)(lo, hi, p, g, sq, gavg, buf, \
+        neg_lr, a, one_minus_a, one_minus_w, e, mom, wd, use_wd, maximize, C, M)
+    if (centered) {
+        if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 1));
+        else FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 0));
+    } else {
+        if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 1));
+        else FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 0));
+    }
+#undef FGD_RMSPROP_CALL
+}
+
+#undef FGD_INLINE
