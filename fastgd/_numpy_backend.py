@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from fastgd import reference
 from fastgd._checks import ROLES, check_buffers
 
@@ -14,8 +16,9 @@ def _many(kernel: str):
 
     def many(*lists, **scalars):
         check_buffers(kernel, lists, scalars)
-        for t in range(len(lists[0])):
-            math_fn(*(None if lst is None else lst[t] for lst in lists[:n]), **scalars)
+        with np.errstate(all="ignore"):  # NaN and Inf propagate silently, as in torch
+            for t in range(len(lists[0])):
+                math_fn(*(None if lst is None else lst[t] for lst in lists[:n]), **scalars)
 
     many.__name__ = f"{kernel}_many"
     return many

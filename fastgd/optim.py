@@ -189,8 +189,10 @@ class Optimizer:
 
     def _checked_grad(self, index: int, p: np.ndarray, g: Any) -> np.ndarray:
         if not isinstance(g, np.ndarray):
-            raise TypeError(f"grads[{index}] must be a numpy.ndarray or None, got "
-                            f"{type(g).__name__}")
+            if not isinstance(g, np.generic):
+                raise TypeError(f"grads[{index}] must be a numpy.ndarray or None, got "
+                                f"{type(g).__name__}")
+            g = np.asarray(g)  # a NumPy scalar, as arithmetic on 0-d arrays returns
         if g.dtype != p.dtype:
             raise TypeError(f"grads[{index}] has dtype {g.dtype} but its parameter has dtype "
                             f"{p.dtype}")
@@ -431,7 +433,8 @@ def _class_doc(spec: OptimizerSpec) -> str:
              f":func:`fastgd.reference.{spec.kernel}`.", "", "Args:",
              "    params: a list of arrays (C-contiguous float32/float64, any shape), or a "
              "list of parameter-group dicts"]
-    lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters]
+    lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
+              if h.argument]
     lines += ["", "State per parameter: " + ", ".join(
         (["step"] if spec.counts_steps else []) + [b.name for b in spec.state]) + ".", "",
         "Example::", "", "    w = np.zeros(3)",
@@ -445,7 +448,9 @@ def _make_class(spec: OptimizerSpec) -> type:
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
          inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(h.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=h.default)
-           for h in spec.hyperparameters])
+           for h in spec.hyperparameters if h.argument and not h.keyword_only]
+        + [inspect.Parameter(h.name, inspect.Parameter.KEYWORD_ONLY, default=h.default)
+           for h in spec.hyperparameters if h.argument and h.keyword_only])
 
     def __init__(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs)

@@ -38,7 +38,8 @@ def _checked(math_fn):
         buffers = buffers + (None,) * (n_buffers - len(buffers))
         coerce_scalars(kernel, scalars)
         check_buffers(kernel, tuple((b,) for b in buffers), scalars)
-        math_fn(*buffers, **scalars)
+        with np.errstate(all="ignore"):  # NaN and Inf propagate silently, as in torch
+            math_fn(*buffers, **scalars)
 
     checked.math = math_fn
     return checked

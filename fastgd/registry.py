@@ -22,12 +22,17 @@ class Hyperparameter:
     """A constructor argument stored in every parameter group.
 
     kind: ``"real"`` (a real number, not bool), ``"bool"`` or ``"betas"`` (two reals).
+    keyword_only: a keyword-only constructor argument (as in torch).
+    argument: False for a value fixed by the class (AdamW's decoupled_weight_decay): it is
+    in every group, as in torch, but not a constructor argument.
     """
 
     name: str
     default: Any
     kind: str
     doc: str
+    keyword_only: bool = False
+    argument: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,13 @@ _NOT_NAN = {
 }
 
 
-def _h(name: str, default: Any, doc: str) -> Hyperparameter:
+def _h(name: str, default: Any, doc: str, **options: bool) -> Hyperparameter:
     kind = "bool" if isinstance(default, bool) else "betas" if name == "betas" else "real"
-    return Hyperparameter(name, default, kind, doc)
+    return Hyperparameter(name, default, kind, doc, **options)
 
 
-_MAXIMIZE = _h("maximize", False, "maximize the objective instead of minimizing it")
+_MAXIMIZE = _h("maximize", False, "maximize the objective instead of minimizing it",
+               keyword_only=True)
 
 
 SGD = OptimizerSpec(
@@ -147,7 +153,8 @@ _ADAM_HYPERPARAMETERS = (
     _h("weight_decay", 0.0, "weight decay: an L2 term in the gradient, or decoupled"),
     _h("amsgrad", False, "use the maximum of past second moments (AMSGrad)"),
     _MAXIMIZE,
-    _h("decoupled_weight_decay", False, "decay the weights directly (AdamW) instead of L2"),
+    _h("decoupled_weight_decay", False, "decay the weights directly (AdamW) instead of L2",
+       keyword_only=True),
 )
 _ADAM_RULES = (_LR, _EPS, _beta(0), _beta(1), _WD)
 _ADAM_STATE = (
@@ -181,7 +188,8 @@ ADAMW = OptimizerSpec(
     summary="Adam with decoupled weight decay, p <- p * (1 - lr * weight_decay).",
     hyperparameters=tuple(
         _h("weight_decay", 1e-2, h.doc) if h.name == "weight_decay"
-        else _h("decoupled_weight_decay", True, h.doc) if h.name == "decoupled_weight_decay"
+        else _h("decoupled_weight_decay", True, h.doc, argument=False)
+        if h.name == "decoupled_weight_decay"
         else h
         for h in _ADAM_HYPERPARAMETERS),
     rules=_ADAM_RULES,

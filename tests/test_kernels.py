@@ -1,0 +1,272 @@
+"""fastgd.kernels on every installed backend against fastgd.reference, bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _backend, kernels, reference
+
+DTYPES = [np.float64, np.float32]
+SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4), (1031,)]
+
+
+def _sgd_cases():
+    for momentum, dampening, wd, nesterov, maximize in itertools.product(
+            (0.0, 0.9), (0.0, 0.3), (0.0, 0.1), (False, True), (False, True)):
+        if nesterov and (momentum == 0 or dampening != 0):
+            continue
+        yield dict(lr=0.05, momentum=momentum, dampening=dampening, weight_decay=wd,
+                   nesterov=nesterov, maximize=maximize)
+
+
+def _adam_cases():
+    for amsgrad, decoupled, wd, maximize, betas in itertools.product(
+            (False, True), (False, True), (0.0, 0.05), (False, True),
+            ((0.9, 0.999), (0.3, 0.6))):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-8, weight_decay=wd,
+                   amsgrad=amsgrad, decoupled_weight_decay=decoupled, maximize=maximize)
+
+
+def _adagrad_cases():
+    for wd, maximize, eps in itertools.product((0.0, 0.1), (False, True), (1e-10, 1e-3)):
+        yield dict(lr=0.1, lr_decay=0.01, eps=eps, weight_decay=wd, maximize=maximize)
+
+
+def _rmsprop_cases():
+    for centered, momentum, wd, maximize, alpha in itertools.product(
+            (False, True), (0.0, 0.9), (0.0, 0.1), (False, True), (0.99, 0.3)):
+        yield dict(lr=0.01, alpha=alpha, eps=1e-8, weight_decay=wd, momentum=momentum,
+                   centered=centered, maximize=maximize)
+
+
+CASES = ([("sgd", c) for c in _sgd_cases()] + [("adam", c) for c in _adam_cases()]
+         + [("adagrad", c) for c in _adagrad_cases()] + [("rmsprop", c) for c in _rmsprop_cases()])
+
+
+def _case_id(case):
+    kernel, options = case
+    return kernel + "-" + "-".join(f"{k}={v}" for k, v in options.items())
+
+
+def _new_buffers(kernel, options, p):
+    """The state buffers the kernel takes, at torch's starting values."""
+    zeros = np.zeros_like
+    if kernel == "sgd":
+        return [np.empty_like(p) if options.get("momentum", 0) != 0 else None]
+    if kernel == "adam":
+        return [zeros(p), zeros(p), zeros(p) if options.get("amsgrad") else None]
+    if kernel == "adagrad":
+        return [np.full_like(p, 0.1)]
+    return [zeros(p), zeros(p) if options.get("centered") else None,
+            zeros(p) if options.get("momentum", 0) > 0 else None]
+
+
+def _step_scalars(kernel, options, step):
+    """The kernel's keyword arguments at ``step`` (1-based), as the optimizers compute them."""
+    o = dict(options)
+    if kernel == "sgd":
+        o["first_step"] = step == 1
+    elif kernel == "adam":
+        o["bias_correction1"], o["bias_correction2_sqrt"] = reference.bias_corrections(
+            o["beta1"], o["beta2"], step)
+    elif kernel == "adagrad":
+        o["clr"] = o.pop("lr") / (1 + (step - 1) * o.pop("lr_decay"))
+    return o
+
+
+def _run(fn, kernel, options, p0, grads):
+    p = p0.copy()
+    state = _new_buffers(kernel, options, p)
+    for step, g in enumerate(grads, start=1):
+        fn(p, g, *state, **_step_scalars(kernel, options, step))
+    return [p] + [s for s in state if s is not None]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_kernel_matches_reference_bit_for_bit(any_backend, case, dtype, rng):
+    kernel, options = case
+    for shape in SHAPES:
+        p0 = rng.standard_normal(shape).astype(dtype)
+        grads = [rng.standard_normal(shape).astype(dtype) for _ in range(12)]
+        grads[3][...] = 0  # an all-zero gradient mid-run
+        expected = _run(getattr(reference, kernel), kernel, options, p0, grads)
+        got = _run(getattr(kernels, kernel), kernel, options, p0, grads)
+        for e, g in zip(expected, got):
+            assert g.dtype == dtype and g.shape == shape
+            np.testing.assert_array_equal(g, e, err_msg=f"{any_backend} {kernel} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("kernel", ["sgd", "adam", "adagrad", "rmsprop"])
+def test_large_buffers_split_across_threads_match_reference(any_backend, kernel, dtype, rng):
+    # Above the threading threshold (2**17 elements), with a length that is not a
+    # multiple of the chunk alignment, and every state buffer in use.
+    options = {
+        "sgd": dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
+        "adam": dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.05,
+                     amsgrad=True, decoupled_weight_decay=True),
+        "adagrad": dict(lr=0.1, lr_decay=0.01, eps=1e-10, weight_decay=0.1),
+        "rmsprop": dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9, centered=True),
+    }[kernel]
+    n = (1 << 18) + 13
+    p0 = rng.standard_normal(n).astype(dtype)
+    grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
+    expected = _run(getattr(reference, kernel), kernel, options, p0, grads)
+    got = _run(getattr(kernels, kernel), kernel, options, p0, grads)
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_nan_and_inf_propagate_like_the_reference(any_backend, dtype):
+    p0 = np.array([1.0, -2.0, 0.5, 3.0, 0.0], dtype=dtype)
+    g = np.array([np.nan, np.inf, -np.inf, 1.0, 0.0], dtype=dtype)
+    for kernel, options in [("adam", dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
+                                          amsgrad=True)),
+                            ("sgd", dict(lr=0.1, momentum=0.9)),
+                            ("rmsprop", dict(lr=0.1, alpha=0.9, eps=1e-8, centered=True)),
+                            ("adagrad", dict(lr=0.1, lr_decay=0.0, eps=1e-10))]:
+        expected = _run(getattr(reference, kernel), kernel, options, p0, [g, g[::-1].copy()])
+        got = _run(getattr(kernels, kernel), kernel, options, p0, [g, g[::-1].copy()])
+        for e, r in zip(expected, got):
+            np.testing.assert_array_equal(r, e)
+        assert np.isnan(got[0][0])
+
+
+def test_reference_sgd_first_momentum_step_skips_dampening():
+    p = np.array([1.0]); g = np.array([2.0]); buf = np.empty(1)
+    reference.sgd(p, g, buf, lr=0.1, momentum=0.9, dampening=0.5, first_step=True)
+    assert buf[0] == 2.0 and p[0] == 1.0 - 0.1 * 2.0
+    reference.sgd(p, g, buf, lr=0.1, momentum=0.9, dampening=0.5)
+    assert buf[0] == 0.9 * 2.0 + 0.5 * 2.0
+
+
+def test_reference_adam_first_step_is_lr_times_sign():
+    # After one step m_hat = g and v_hat = g^2, so the step is lr * g / (|g| + eps).
+    p = np.array([1.0, 1.0]); g = np.array([3.0, -0.25])
+    m, v = np.zeros(2), np.zeros(2)
+    bc1, bc2 = reference.bias_corrections(0.9, 0.999, 1)
+    reference.adam(p, g, m, v, lr=0.1, beta1=0.9, beta2=0.999, eps=0.0, bias_correction1=bc1,
+                   bias_correction2_sqrt=bc2)
+    np.testing.assert_allclose(p, [0.9, 1.1], rtol=1e-15)
+
+
+def test_reference_adagrad_and_rmsprop_by_hand():
+    p = np.array([2.0]); s = np.array([1.0])
+    reference.adagrad(p, np.array([3.0]), s, clr=0.5, eps=0.0)
+    assert s[0] == 10.0 and p[0] == 2.0 - 0.5 * 3.0 / np.sqrt(10.0)
+    p = np.array([2.0]); v = np.array([0.0])
+    reference.rmsprop(p, np.array([2.0]), v, lr=0.1, alpha=0.75, eps=0.0)
+    assert v[0] == 0.25 * 4.0 and p[0] == 2.0 - 0.1 * 2.0 / 1.0
+
+
+# -- validation: the same errors, in the same words, on every backend -------------------------
+
+def _adam_args(dtype=np.float64, n=4):
+    return [np.zeros(n, dtype) for _ in range(4)]
+
+
+_ADAM_SCALARS = dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction1=0.1,
+                     bias_correction2_sqrt=0.03)
+
+
+def _bad_calls():
+    def readonly():
+        p, g, m, v = _adam_args()
+        m.flags.writeable = False
+        return (p, g, m, v), {}
+
+    def overlap():
+        p, g, m, v = _adam_args()
+        return (p, p, m, v), {}
+
+    def overlap_view():
+        p = np.zeros(8)
+        return (p[:4], np.ones(4), p[3:7], np.zeros(4)), {}
+
+    return {
+        "int dtype": ((np.zeros(4, np.int64),) + tuple(_adam_args()[1:]), {}, TypeError,
+                      "dtype int64"),
+        "float16": ((np.zeros(4, np.float16),) + tuple(_adam_args()[1:]), {}, TypeError,
+                    "dtype float16"),
+        "mixed dtypes": ((np.zeros(4, np.float32),) + tuple(_adam_args()[1:]), {}, TypeError,
+                         "expected float32"),
+        "not an array": (([0.0] * 4,) + tuple(_adam_args()[1:]), {}, TypeError,
+                         "must be a numpy.ndarray"),
+        "non-contiguous": ((np.zeros(8)[::2],) + tuple(_adam_args()[1:]), {}, ValueError,
+                           "C-contiguous"),
+        "read-only state": (*readonly(), ValueError, "read-only"),
+        "length mismatch": ((np.zeros(5),) + tuple(_adam_args()[1:]), {}, ValueError,
+                            "has 4 elements, expected 5"),
+        "missing amsgrad buffer": (tuple(_adam_args()), {"amsgrad": True}, ValueError,
+                                   "max_exp_avg_sq .* is required"),
+        "grad is param": (*overlap(), ValueError, "shares memory"),
+        "overlapping views": (*overlap_view(), ValueError, "shares memory"),
+        "lr not a number": (tuple(_adam_args()), {"lr": "0.1"}, TypeError, "lr must be a real"),
+        "lr is bool": (tuple(_adam_args()), {"lr": True}, TypeError, "lr must be a real"),
+    }
+
+
+BAD = _bad_calls()
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_buffers_are_rejected_before_any_write(any_backend, name):
+    buffers, extra, error, pattern = BAD[name]
+    before = [b.copy() if isinstance(b, np.ndarray) else b for b in buffers]
+    with pytest.raises(error, match=pattern):
+        kernels.adam(*buffers, **{**_ADAM_SCALARS, **extra})
+    for b, saved in zip(buffers, before):
+        if isinstance(b, np.ndarray):
+            np.testing.assert_array_equal(b, saved)
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_every_backend_words_errors_alike(name):
+    buffers, extra, error, _ = BAD[name]
+    messages = {}
+    for backend in fastgd.BACKENDS:
+        try:
+            _backend.load(backend)
+        except ImportError:
+            continue
+        with fastgd.use_backend(backend), pytest.raises(error) as info:
+            kernels.adam(*buffers, **{**_ADAM_SCALARS, **extra})
+        messages[backend] = str(info.value)
+    with pytest.raises(error) as info:
+        reference.adam(*buffers, **{**_ADAM_SCALARS, **extra})
+    messages["reference"] = str(info.value)
+    assert len(set(messages.values())) == 1, messages
+
+
+def test_a_bad_second_tensor_leaves_the_first_untouched(any_backend):
+    many = _backend.active().sgd_many
+    p0, p1 = np.ones(3), np.ones(3)
+    with pytest.raises(ValueError, match=r"grad \(tensor 1\) has 2 elements"):
+        many([p0, p1], [np.ones(3), np.ones(2)], None, lr=0.1)
+    assert (p0 == 1).all() and (p1 == 1).all()
+
+
+def test_list_length_mismatch_is_rejected(any_backend):
+    many = _backend.active().adagrad_many
+    with pytest.raises(ValueError, match="got 2 param buffers but 1 grad buffers"):
+        many([np.ones(3), np.ones(3)], [np.ones(3)], [np.ones(3), np.ones(3)], clr=0.1,
+             eps=1e-10)
+
+
+def test_kernels_return_none_and_accept_zero_size(any_backend):
+    p = np.zeros(0, np.float32)
+    assert kernels.rmsprop(p, p.copy(), p.copy(), lr=0.1, alpha=0.9, eps=1e-8) is None
+
+
+def test_kernels_share_signatures_with_the_reference():
+    import inspect
+    for name in ("sgd", "adam", "adagrad", "rmsprop"):
+        assert (inspect.signature(getattr(kernels, name))
+                == inspect.signature(getattr(reference, name)))
+        assert getattr(kernels, name).__doc__ == getattr(reference, name).__doc__
