@@ -11,6 +11,9 @@
  */
 
 #define FGD_INLINE static inline __attribute__((always_inline))
+/* The public entries are kept out of line: inlined into the Cython wrappers, gcc loses
+ * the restrict qualifiers of their parameters and the loops ran 2x slower (measured). */
+#define FGD_KERNEL static __attribute__((noinline)) void
 
 /* torch.lerp: start + w*(end - start) for w < 0.5, else end - (end - start)*(1 - w). */
 FGD_INLINE FGD_T FGD_SUFFIX(fgd_lerp)(FGD_T start, FGD_T end, FGD_T w, FGD_T one_minus_w)
@@ -46,7 +49,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_sgd_range)(
 }
 
 /* torch.optim.SGD for one tensor; buf may be NULL when momentum == 0. */
-static void FGD_SUFFIX(fgd_sgd)(
+FGD_KERNEL FGD_SUFFIX(fgd_sgd)(
     ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT buf,
     double lr, double momentum, double dampening, double weight_decay,
     int nesterov, int maximize, int first_step)
@@ -95,7 +98,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_adam_range)(
 }
 
 /* torch.optim.Adam / AdamW for one tensor; vmax may be NULL unless amsgrad. */
-static void FGD_SUFFIX(fgd_adam)(
+FGD_KERNEL FGD_SUFFIX(fgd_adam)(
     ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT m,
     FGD_T *FGD_RESTRICT v, FGD_T *FGD_RESTRICT vmax,
     double lr, double beta1, double beta2, double eps, double weight_decay,
@@ -138,7 +141,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_adagrad_range)(
 }
 
 /* torch.optim.Adagrad for one tensor; clr = lr / (1 + (step - 1) * lr_decay). */
-static void FGD_SUFFIX(fgd_adagrad)(
+FGD_KERNEL FGD_SUFFIX(fgd_adagrad)(
     ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sum,
     double clr, double eps, double weight_decay, int maximize)
 {
@@ -184,7 +187,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
 
 /* torch.optim.RMSprop for one tensor; gavg may be NULL unless centered, buf NULL unless
  * momentum > 0. */
-static void FGD_SUFFIX(fgd_rmsprop)(
+FGD_KERNEL FGD_SUFFIX(fgd_rmsprop)(
     ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
     FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
     double lr, double alpha, double eps, double weight_decay, double momentum,
@@ -207,3 +210,4 @@ static void FGD_SUFFIX(fgd_rmsprop)(
 }
 
 #undef FGD_INLINE
+#undef FGD_KERNEL

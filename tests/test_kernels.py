@@ -104,7 +104,7 @@ def test_kernel_matches_reference_bit_for_bit(any_backend, case, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("kernel", ["sgd", "adam", "adagrad", "rmsprop"])
 def test_large_buffers_split_across_threads_match_reference(any_backend, kernel, dtype, rng):
-    # Above the threading threshold (2**17 elements), with a length that is not a
+    # Above the threading threshold (2**15 elements), with a length that is not a
     # multiple of the chunk alignment, and every state buffer in use.
     options = {
         "sgd": dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
