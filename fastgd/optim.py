@@ -114,7 +114,8 @@ class Optimizer:
                 raise ValueError(f"Invalid {h.name} value: {group[h.name]} (NaN)")
 
     def _snapshot(self, group: Mapping[str, Any]) -> tuple:
-        return tuple(group[h.name] for h in self.spec.hyperparameters)
+        """The group's hyperparameter values, to notice a change since the last check."""
+        return tuple(map(group.__getitem__, self.spec.hyperparameter_names))
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters, with hyperparameters defaulting to the constructor's."""
@@ -200,12 +201,18 @@ class Optimizer:
             raise ValueError(f"grads[{index}] has shape {g.shape} but its parameter has shape "
                              f"{p.shape}")
         if not (g.flags.c_contiguous and g.flags.aligned):
-            return np.ascontiguousarray(g)
-        state = self.state.get(index, ())
-        if np.may_share_memory(g, p) or any(
-                isinstance(v, np.ndarray) and np.may_share_memory(g, v)
-                for v in (state.values() if state else ())):
-            return g.copy()  # the kernel writes p and the state while it reads g
+            return np.array(g, order="C", copy=True)
+        # The kernel writes p and the state while it reads g: an overlapping g is copied.
+        if np.may_share_memory(g, p):
+            return g.copy()
+        state = self.state.get(index)
+        if state:
+            owns = g.base is None
+            for v in state.values():
+                # two arrays that own their data are separate allocations unless identical
+                if isinstance(v, np.ndarray) and (
+                        v is g if owns and v.base is None else np.may_share_memory(g, v)):
+                    return g.copy()
         return g
 
     def step(self, grads: Sequence[np.ndarray | None]) -> None:
@@ -369,7 +376,17 @@ def _update_sgd(opt, kernels, group, items):
 
 
 def _with_state(opt, group, items):
-    return [(i, p, g, opt._state_for(i, group, p)) for i, p, g in items]
+    """``(index, param, grad, state)`` for each item, creating what the options need."""
+    required = {b.name for b in opt.spec.buffers(group) if not b.from_first_grad}
+    if opt.spec.counts_steps:
+        required.add("step")
+    out = []
+    for i, p, g in items:
+        state = opt.state.get(i)
+        if state is None or not required <= state.keys():
+            state = opt._state_for(i, group, p)
+        out.append((i, p, g, state))
+    return out
 
 
 def _update_adam(opt, kernels, group, items):

@@ -9,6 +9,7 @@ optimizer means: its reference formula, its C and Numba kernels, one row here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,10 @@ class OptimizerSpec:
     @property
     def defaults(self) -> dict[str, Any]:
         return {h.name: h.default for h in self.hyperparameters}
+
+    @functools.cached_property
+    def hyperparameter_names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hyperparameters)
 
     def buffers(self, group: Mapping[str, Any]) -> tuple[StateBuffer, ...]:
         """The state buffers that exist under ``group``'s options."""
