@@ -138,6 +138,23 @@ def test_nan_and_inf_propagate_like_the_reference(any_backend, dtype):
         assert np.isnan(got[0][0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_division_by_zero_gives_nan_not_an_exception(any_backend, dtype):
+    # eps = 0 and a zero gradient: 0/0 in every kernel that divides, as in torch and NumPy
+    zero = np.zeros(3, dtype)
+    cases = [("adam", dict(lr=0.1, beta1=0.9, beta2=0.999, eps=0.0)),
+             ("rmsprop", dict(lr=0.1, alpha=0.9, eps=0.0, centered=True, momentum=0.5))]
+    for kernel, options in cases:
+        got = _run(getattr(kernels, kernel), kernel, options, zero, [zero])
+        expected = _run(getattr(reference, kernel), kernel, options, zero, [zero])
+        assert np.isnan(got[0]).all(), kernel
+        for e, r in zip(expected, got):
+            np.testing.assert_array_equal(r, e)
+    p, state_sum = zero.copy(), zero.copy()  # Adagrad with its sum still at zero
+    kernels.adagrad(p, zero, state_sum, clr=0.1, eps=0.0)
+    assert np.isnan(p).all()
+
+
 def test_reference_sgd_first_momentum_step_skips_dampening():
     p = np.array([1.0]); g = np.array([2.0]); buf = np.empty(1)
     reference.sgd(p, g, buf, lr=0.1, momentum=0.9, dampening=0.5, first_step=True)
