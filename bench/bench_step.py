@@ -19,13 +19,7 @@ OPTIMIZERS = {
     "Adam": dict(lr=1e-3),
     "SGD-momentum": dict(lr=1e-3, momentum=0.9),
 }
-BACKENDS = []
-for _name in fastgd.BACKENDS:
-    try:
-        _backend.load(_name)
-        BACKENDS.append(_name)
-    except ImportError:
-        pass
+BACKENDS = _backend.available()
 
 try:
     import torch

@@ -10,15 +10,19 @@ kernels behind the same API.
   (NumPy, the specification), with the same signatures.
 - Backends: :func:`backend`, :func:`set_backend`, :func:`use_backend`; the environment
   variable ``FASTGD_BACKEND`` (``cython``, ``numba`` or ``numpy``) chooses at import.
+- Settings of the compiled core: :func:`set_num_threads`, :func:`get_num_threads`,
+  :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
 
 from fastgd import kernels, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
+from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
+    "config", "show_config", "set_num_threads", "get_num_threads",
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "__version__",
 ]

@@ -44,6 +44,18 @@ def load(name: str) -> ModuleType:
     return module
 
 
+def available() -> list[str]:
+    """The backends that load here, in order of preference."""
+    names = []
+    for name in BACKENDS:
+        try:
+            load(name)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
 def active() -> ModuleType:
     """The module of the active backend (its ``*_many`` functions run the kernels)."""
     assert _active is not None

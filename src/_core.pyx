@@ -8,6 +8,8 @@ tensor in turn: one Python-level call for a whole parameter group. Nothing is wr
 any check fails.
 """
 
+import os
+
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 
@@ -16,35 +18,102 @@ cimport numpy as cnp
 cnp.import_array()
 
 cdef extern from "fastgd_kernels.h" nogil:
+    ctypedef struct fgd_kernel_table:
+        const char* name
+        void (*sgd_f32)(Py_ssize_t n, float* p, const float* g, float* buf, double lr,
+                        double momentum, double dampening, double weight_decay, int nesterov,
+                        int maximize, int first_step) noexcept nogil
+        void (*sgd_f64)(Py_ssize_t n, double* p, const double* g, double* buf, double lr,
+                        double momentum, double dampening, double weight_decay, int nesterov,
+                        int maximize, int first_step) noexcept nogil
+        void (*adam_f32)(Py_ssize_t n, float* p, const float* g, float* m, float* v,
+                         float* vmax, double lr, double beta1, double beta2, double eps,
+                         double weight_decay, double bias_correction1,
+                         double bias_correction2_sqrt, int amsgrad,
+                         int decoupled_weight_decay, int maximize) noexcept nogil
+        void (*adam_f64)(Py_ssize_t n, double* p, const double* g, double* m, double* v,
+                         double* vmax, double lr, double beta1, double beta2, double eps,
+                         double weight_decay, double bias_correction1,
+                         double bias_correction2_sqrt, int amsgrad,
+                         int decoupled_weight_decay, int maximize) noexcept nogil
+        void (*adagrad_f32)(Py_ssize_t n, float* p, const float* g, float* s, double clr,
+                            double eps, double weight_decay, int maximize) noexcept nogil
+        void (*adagrad_f64)(Py_ssize_t n, double* p, const double* g, double* s, double clr,
+                            double eps, double weight_decay, int maximize) noexcept nogil
+        void (*rmsprop_f32)(Py_ssize_t n, float* p, const float* g, float* sq, float* gavg,
+                            float* buf, double lr, double alpha, double eps,
+                            double weight_decay, double momentum, int centered,
+                            int maximize) noexcept nogil
+        void (*rmsprop_f64)(Py_ssize_t n, double* p, const double* g, double* sq,
+                            double* gavg, double* buf, double lr, double alpha, double eps,
+                            double weight_decay, double momentum, int centered,
+                            int maximize) noexcept nogil
+
+    const fgd_kernel_table fgd_tables[]
+    int FGD_N_TABLES
+    int FGD_PARALLEL_MIN
+    int fgd_table_supported(int i)
     int fgd_openmp_enabled()
-    void fgd_sgd_f32(Py_ssize_t n, float* p, const float* g, float* buf, double lr,
-                     double momentum, double dampening, double weight_decay, int nesterov,
-                     int maximize, int first_step)
-    void fgd_sgd_f64(Py_ssize_t n, double* p, const double* g, double* buf, double lr,
-                     double momentum, double dampening, double weight_decay, int nesterov,
-                     int maximize, int first_step)
-    void fgd_adam_f32(Py_ssize_t n, float* p, const float* g, float* m, float* v, float* vmax,
-                      double lr, double beta1, double beta2, double eps, double weight_decay,
-                      double bias_correction1, double bias_correction2_sqrt, int amsgrad,
-                      int decoupled_weight_decay, int maximize)
-    void fgd_adam_f64(Py_ssize_t n, double* p, const double* g, double* m, double* v,
-                      double* vmax, double lr, double beta1, double beta2, double eps,
-                      double weight_decay, double bias_correction1,
-                      double bias_correction2_sqrt, int amsgrad, int decoupled_weight_decay,
-                      int maximize)
-    void fgd_adagrad_f32(Py_ssize_t n, float* p, const float* g, float* s, double clr,
-                         double eps, double weight_decay, int maximize)
-    void fgd_adagrad_f64(Py_ssize_t n, double* p, const double* g, double* s, double clr,
-                         double eps, double weight_decay, int maximize)
-    void fgd_rmsprop_f32(Py_ssize_t n, float* p, const float* g, float* sq, float* gavg,
-                         float* buf, double lr, double alpha, double eps, double weight_decay,
-                         double momentum, int centered, int maximize)
-    void fgd_rmsprop_f64(Py_ssize_t n, double* p, const double* g, double* sq, double* gavg,
-                         double* buf, double lr, double alpha, double eps,
-                         double weight_decay, double momentum, int centered, int maximize)
+    int fgd_thread_override
+    int fgd_max_threads()
 
 NAME = "cython"
 OPENMP = bool(fgd_openmp_enabled())
+#: Buffers of at least this many elements are shared between threads.
+PARALLEL_MIN = FGD_PARALLEL_MIN
+
+cdef const fgd_kernel_table* _kernels = &fgd_tables[0]
+
+
+def isas():
+    """The instruction sets this build has kernels for, and whether this CPU runs each."""
+    return {fgd_tables[i].name.decode(): bool(fgd_table_supported(i))
+            for i in range(FGD_N_TABLES)}
+
+
+def isa():
+    """The instruction set whose kernels run now."""
+    return _kernels.name.decode()
+
+
+def set_isa(str name):
+    """Run the kernels compiled for ``name`` (``'baseline'``, ``'avx2'``, ``'avx512'``)."""
+    global _kernels
+    cdef int i
+    for i in range(FGD_N_TABLES):
+        if fgd_tables[i].name.decode() == name:
+            if not fgd_table_supported(i):
+                raise ValueError(f"this CPU cannot run the {name!r} kernels; it can run "
+                                 f"{[k for k, ok in isas().items() if ok]}")
+            _kernels = &fgd_tables[i]
+            return
+    raise ValueError(f"unknown instruction set {name!r}; this build has {list(isas())}")
+
+
+def best_isa():
+    """The widest instruction set this CPU runs."""
+    best = None
+    for name, ok in isas().items():  # tables are listed narrowest first
+        if ok:
+            best = name
+    return best
+
+
+def set_num_threads(int n):
+    """Use ``n`` threads for large buffers; 0 returns the choice to OpenMP's settings."""
+    global fgd_thread_override
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    fgd_thread_override = n
+
+
+def get_num_threads():
+    """The number of threads a large buffer is split across now."""
+    return fgd_max_threads()
+
+
+def thread_override():
+    return fgd_thread_override
 
 
 cdef class _Table:
@@ -173,14 +242,15 @@ def sgd_many(params, grads, momentum_buffers, *, double lr, double momentum=0.0,
     cdef _Table tb = _collect("sgd", _SGD_ROLES, (params, grads, momentum_buffers),
                               (True, False, True), (True, True, momentum != 0.0))
     cdef Py_ssize_t t
+    cdef const fgd_kernel_table* k = _kernels
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
-                fgd_sgd_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
+                k.sgd_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
                             <float*>tb.at(2, t), lr, momentum, dampening, weight_decay,
                             nesterov, maximize, first_step)
             else:
-                fgd_sgd_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
+                k.sgd_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
                             <double*>tb.at(2, t), lr, momentum, dampening, weight_decay,
                             nesterov, maximize, first_step)
 
@@ -193,15 +263,16 @@ def adam_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, double l
                               (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs),
                               (True, False, True, True, True), (True, True, True, True, amsgrad))
     cdef Py_ssize_t t
+    cdef const fgd_kernel_table* k = _kernels
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
-                fgd_adam_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
+                k.adam_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
                              <float*>tb.at(2, t), <float*>tb.at(3, t), <float*>tb.at(4, t),
                              lr, beta1, beta2, eps, weight_decay, bias_correction1,
                              bias_correction2_sqrt, amsgrad, decoupled_weight_decay, maximize)
             else:
-                fgd_adam_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
+                k.adam_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
                              <double*>tb.at(2, t), <double*>tb.at(3, t), <double*>tb.at(4, t),
                              lr, beta1, beta2, eps, weight_decay, bias_correction1,
                              bias_correction2_sqrt, amsgrad, decoupled_weight_decay, maximize)
@@ -212,13 +283,14 @@ def adagrad_many(params, grads, state_sums, *, double clr, double eps,
     cdef _Table tb = _collect("adagrad", _ADAGRAD_ROLES, (params, grads, state_sums),
                               (True, False, True), (True, True, True))
     cdef Py_ssize_t t
+    cdef const fgd_kernel_table* k = _kernels
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
-                fgd_adagrad_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
+                k.adagrad_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
                                 <float*>tb.at(2, t), clr, eps, weight_decay, maximize)
             else:
-                fgd_adagrad_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
+                k.adagrad_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
                                 <double*>tb.at(2, t), clr, eps, weight_decay, maximize)
 
 
@@ -230,14 +302,34 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, dou
                               (True, False, True, True, True),
                               (True, True, True, centered, momentum > 0.0))
     cdef Py_ssize_t t
+    cdef const fgd_kernel_table* k = _kernels
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
-                fgd_rmsprop_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
+                k.rmsprop_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
                                 <float*>tb.at(2, t), <float*>tb.at(3, t), <float*>tb.at(4, t),
                                 lr, alpha, eps, weight_decay, momentum, centered, maximize)
             else:
-                fgd_rmsprop_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
+                k.rmsprop_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
                                 <double*>tb.at(2, t), <double*>tb.at(3, t),
                                 <double*>tb.at(4, t), lr, alpha, eps, weight_decay, momentum,
                                 centered, maximize)
+
+
+def _configure_from_environment():
+    """FASTGD_ISA picks the kernels (default: the widest this CPU runs); FASTGD_NUM_THREADS
+    the thread count for large buffers (default: OpenMP's)."""
+    requested = os.environ.get("FASTGD_ISA", "").strip().lower()
+    set_isa(requested or best_isa())
+    threads = os.environ.get("FASTGD_NUM_THREADS", "").strip()
+    if threads:
+        try:
+            n = int(threads)
+        except ValueError:
+            raise ValueError(f"FASTGD_NUM_THREADS must be a whole number, got {threads!r}")
+        if n < 1:
+            raise ValueError(f"FASTGD_NUM_THREADS must be >= 1, got {n}")
+        set_num_threads(n)
+
+
+_configure_from_environment()

@@ -63,13 +63,27 @@ static inline void fgd_thread_chunk(ptrdiff_t n, ptrdiff_t *lo, ptrdiff_t *hi)
 #endif
 }
 
+/* Threads for large buffers: fgd_thread_override when set (fastgd.set_num_threads),
+ * otherwise OpenMP's own setting (OMP_NUM_THREADS, threadpoolctl, omp_set_num_threads). */
+static int fgd_thread_override = 0;
+
+static inline int fgd_max_threads(void)
+{
+#ifdef _OPENMP
+    return fgd_thread_override > 0 ? fgd_thread_override : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Run STMT over [lo, hi) ranges covering [0, N): one range on this thread for small N,
- * one contiguous range per OpenMP thread otherwise. */
+ * one contiguous range per thread otherwise. */
 #ifdef _OPENMP
 #define FGD_CHUNKED(N, STMT)                                         \
     do {                                                             \
-        if ((N) >= FGD_PARALLEL_MIN && omp_get_max_threads() > 1) {  \
-            _Pragma("omp parallel")                                  \
+        const int nt_ = (N) >= FGD_PARALLEL_MIN ? fgd_max_threads() : 1; \
+        if (nt_ > 1) {                                               \
+            _Pragma("omp parallel num_threads(nt_)")                 \
             {                                                        \
                 ptrdiff_t lo, hi;                                    \
                 fgd_thread_chunk((N), &lo, &hi);                     \
@@ -88,20 +102,74 @@ static inline void fgd_thread_chunk(ptrdiff_t n, ptrdiff_t *lo, ptrdiff_t *hi)
     } while (0)
 #endif
 
-#define FGD_T float
-#define FGD_SUFFIX(name) name##_f32
-#define FGD_SQRT sqrtf
-#include "fastgd_kernels_impl.h"
-#undef FGD_T
-#undef FGD_SUFFIX
-#undef FGD_SQRT
+#define FGD_CAT_(a, b) a##b
+#define FGD_CAT(a, b) FGD_CAT_(a, b)
 
-#define FGD_T double
-#define FGD_SUFFIX(name) name##_f64
-#define FGD_SQRT sqrt
-#include "fastgd_kernels_impl.h"
-#undef FGD_T
-#undef FGD_SUFFIX
-#undef FGD_SQRT
+/* Every kernel is compiled once per instruction set and chosen at import (fastgd._core):
+ * "baseline" is what the compiler targets by default (SSE2 on x86-64, so the wheel runs on
+ * any x86-64 machine); on x86-64 the same source is also compiled for AVX2 and AVX-512F.
+ * -ffp-contract=off keeps FMA out of every variant, and IEEE add, multiply, divide and
+ * sqrt round the same at any vector width, so all variants give the same bits (tested). */
+#define FGD_ISA_TAG _baseline
+#include "fastgd_kernels_isa.h"
+#undef FGD_ISA_TAG
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FGD_HAVE_X86_VARIANTS 1
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define FGD_ISA_TAG _avx2
+#include "fastgd_kernels_isa.h"
+#undef FGD_ISA_TAG
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#define FGD_ISA_TAG _avx512
+#include "fastgd_kernels_isa.h"
+#undef FGD_ISA_TAG
+#pragma GCC pop_options
+#else
+#define FGD_HAVE_X86_VARIANTS 0
+#endif
+
+/* One table of entry points per instruction set. */
+typedef struct {
+    const char *name;
+    __typeof__(&fgd_sgd_f32_baseline) sgd_f32;
+    __typeof__(&fgd_sgd_f64_baseline) sgd_f64;
+    __typeof__(&fgd_adam_f32_baseline) adam_f32;
+    __typeof__(&fgd_adam_f64_baseline) adam_f64;
+    __typeof__(&fgd_adagrad_f32_baseline) adagrad_f32;
+    __typeof__(&fgd_adagrad_f64_baseline) adagrad_f64;
+    __typeof__(&fgd_rmsprop_f32_baseline) rmsprop_f32;
+    __typeof__(&fgd_rmsprop_f64_baseline) rmsprop_f64;
+} fgd_kernel_table;
+
+#define FGD_TABLE(TAG) {                                                    \
+    #TAG, fgd_sgd_f32_##TAG, fgd_sgd_f64_##TAG, fgd_adam_f32_##TAG,          \
+    fgd_adam_f64_##TAG, fgd_adagrad_f32_##TAG, fgd_adagrad_f64_##TAG,        \
+    fgd_rmsprop_f32_##TAG, fgd_rmsprop_f64_##TAG }
+
+static const fgd_kernel_table fgd_tables[] = {
+    FGD_TABLE(baseline),
+#if FGD_HAVE_X86_VARIANTS
+    FGD_TABLE(avx2),
+    FGD_TABLE(avx512),
+#endif
+};
+
+#define FGD_N_TABLES ((int)(sizeof(fgd_tables) / sizeof(fgd_tables[0])))
+
+/* Whether this CPU (and its operating system) can run table i. */
+static inline int fgd_table_supported(int i)
+{
+#if FGD_HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    if (i == 1) return __builtin_cpu_supports("avx2");
+    if (i == 2) return __builtin_cpu_supports("avx512f");
+#endif
+    return i == 0;
+}
 
 #endif /* FASTGD_KERNELS_H */

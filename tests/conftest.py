@@ -12,20 +12,19 @@ import pytest
 import fastgd
 from fastgd import _backend
 
-INSTALLED = []
-for _name in fastgd.BACKENDS:
-    try:
-        _backend.load(_name)
-    except ImportError:
-        continue
-    INSTALLED.append(_name)
+INSTALLED = _backend.available()
 
 
 def pytest_report_header(config):
     module = _backend.active()
     where = getattr(module, "__file__", "?")
-    return [f"fastgd {fastgd.__version__}: active backend {fastgd.backend()} ({where}); "
-            f"installed: {', '.join(INSTALLED)}"]
+    header = [f"fastgd {fastgd.__version__}: active backend {fastgd.backend()} ({where}); "
+              f"installed: {', '.join(INSTALLED)}"]
+    if "cython" in INSTALLED:
+        core = _backend.load("cython")
+        header.append(f"compiled core: instruction set {core.isa()} of {core.isas()}; "
+                      f"OpenMP {core.OPENMP}; {core.get_num_threads()} threads")
+    return header
 
 
 def pytest_configure(config):
@@ -34,11 +33,36 @@ def pytest_configure(config):
         raise pytest.UsageError(f"FASTGD_BACKEND={demanded} but fastgd runs {fastgd.backend()}")
 
 
-@pytest.fixture(params=INSTALLED)
+def _kernel_variants():
+    """Each installed backend; the compiled one once per instruction set this CPU runs."""
+    variants = []
+    for name in INSTALLED:
+        if name == "cython":
+            variants += [f"cython-{isa}" for isa, ok in _backend.load(name).isas().items()
+                         if ok]
+        else:
+            variants.append(name)
+    return variants
+
+
+KERNEL_VARIANTS = _kernel_variants()
+
+
+@pytest.fixture(params=KERNEL_VARIANTS)
 def any_backend(request):
-    """Run the test once per installed backend."""
-    with fastgd.use_backend(request.param):
-        yield request.param
+    """Run the test once per installed backend (and per instruction set of the core)."""
+    name, _, isa = request.param.partition("-")
+    with fastgd.use_backend(name):
+        if not isa:
+            yield request.param
+            return
+        core = _backend.load("cython")
+        previous = core.isa()
+        core.set_isa(isa)
+        try:
+            yield request.param
+        finally:
+            core.set_isa(previous)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 import fastgd
 from fastgd import _backend, kernels, reference
 
+
 DTYPES = [np.float64, np.float32]
 SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4), (1031,)]
 
@@ -101,9 +102,24 @@ def test_kernel_matches_reference_bit_for_bit(any_backend, case, dtype, rng):
             np.testing.assert_array_equal(g, e, err_msg=f"{any_backend} {kernel} {shape}")
 
 
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
+def threads(request):
+    """The compiled core's thread count for the test (Numba and NumPy run on one)."""
+    if "cython" not in _backend.available():
+        yield 1
+        return
+    core = _backend.load("cython")
+    before = core.thread_override()
+    fastgd.set_num_threads(request.param)
+    assert fastgd.get_num_threads() == request.param
+    yield request.param
+    core.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("kernel", ["sgd", "adam", "adagrad", "rmsprop"])
-def test_large_buffers_split_across_threads_match_reference(any_backend, kernel, dtype, rng):
+def test_large_buffers_split_across_threads_match_reference(any_backend, threads, kernel,
+                                                            dtype, rng):
     # Above the threading threshold (2**15 elements), with a length that is not a
     # multiple of the chunk alignment, and every state buffer in use.
     options = {
@@ -247,11 +263,7 @@ def test_bad_buffers_are_rejected_before_any_write(any_backend, name):
 def test_every_backend_words_errors_alike(name):
     buffers, extra, error, _ = BAD[name]
     messages = {}
-    for backend in fastgd.BACKENDS:
-        try:
-            _backend.load(backend)
-        except ImportError:
-            continue
+    for backend in _backend.available():
         with fastgd.use_backend(backend), pytest.raises(error) as info:
             kernels.adam(*buffers, **{**_ADAM_SCALARS, **extra})
         messages[backend] = str(info.value)

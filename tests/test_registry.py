@@ -19,12 +19,8 @@ def test_every_row_has_a_class_and_kernels(name):
     assert cls.spec is spec and issubclass(cls, fastgd.Optimizer)
     assert spec.kernel in ROLES
     assert callable(getattr(kernels, spec.kernel)) and callable(getattr(reference, spec.kernel))
-    for backend in fastgd.BACKENDS:
-        try:
-            module = _backend.load(backend)
-        except ImportError:
-            continue
-        assert callable(getattr(module, f"{spec.kernel}_many"))
+    for backend in _backend.available():
+        assert callable(getattr(_backend.load(backend), f"{spec.kernel}_many"))
     params = set(inspect.signature(cls).parameters) - {"params"}
     assert params == {h.name for h in spec.hyperparameters if h.argument}
 

@@ -1,0 +1,83 @@
+"""Run-time settings of the compiled core: threads and instruction set; ``show_config``."""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+from fastgd import _backend
+
+
+def _core():
+    try:
+        return _backend.load("cython")
+    except ImportError:
+        return None
+
+
+def set_num_threads(n: int) -> None:
+    """Split large buffers across ``n`` threads in the compiled core (``n >= 1``).
+
+    Buffers below the threading threshold always run on the calling thread, and results
+    are the same bits for any ``n`` (the kernels have no reductions). Without a call, the
+    environment variable ``FASTGD_NUM_THREADS`` decides, else OpenMP's own setting
+    (``OMP_NUM_THREADS``, or ``threadpoolctl.threadpool_limits``). The Numba and NumPy
+    backends run on one thread.
+    """
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise TypeError(f"n must be an integer, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    core = _core()
+    if core is not None:
+        core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """How many threads the compiled core splits a large buffer across now."""
+    core = _core()
+    return core.get_num_threads() if core is not None else 1
+
+
+def config() -> dict[str, Any]:
+    """The settings :func:`show_config` prints, as a dict."""
+    import numpy
+
+    from fastgd import __version__
+
+    core = _core()
+    info: dict[str, Any] = {"version": __version__, "backend": _backend.backend(),
+                            "numpy": numpy.__version__}
+    if core is None:
+        info["compiled_core"] = None
+    else:
+        info["compiled_core"] = {
+            "path": core.__file__, "isa": core.isa(), "isas": core.isas(),
+            "openmp": core.OPENMP, "threads": core.get_num_threads(),
+            "threads_set_by_fastgd": core.thread_override() > 0,
+            "parallel_min_elements": core.PARALLEL_MIN,
+        }
+    try:
+        import numba
+        info["numba"] = numba.__version__
+    except ImportError:
+        info["numba"] = None
+    return info
+
+
+def show_config() -> None:
+    """Print the backend, the instruction set and the thread settings in use."""
+    info = config()
+    print(f"fastgd {info['version']} (numpy {info['numpy']}, numba {info['numba']})")
+    print(f"  active backend:   {info['backend']}")
+    core = info["compiled_core"]
+    if core is None:
+        print("  compiled core:    not available")
+        return
+    supported = [name for name, ok in core["isas"].items() if ok]
+    print(f"  compiled core:    {core['path']}")
+    print(f"  instruction set:  {core['isa']} (built: {', '.join(core['isas'])}; "
+          f"this CPU runs: {', '.join(supported)})")
+    print(f"  OpenMP:           {'yes' if core['openmp'] else 'no'}; "
+          f"{core['threads']} thread(s) for buffers of >= {core['parallel_min_elements']} "
+          f"elements" + (" (set by fastgd)" if core["threads_set_by_fastgd"] else ""))

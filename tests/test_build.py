@@ -1,0 +1,47 @@
+"""How the compiled core is built: every kernel loop vectorises for every instruction set,
+and no fused multiply-add reaches the binary (it would change the rounding)."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+# the flags setup.py compiles with (UNIX_FLAGS), plus OpenMP
+FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp"]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or not SRC.is_dir(),
+                    reason="needs gcc and the source tree")
+def test_every_kernel_loop_vectorises_for_every_isa(tmp_path):
+    impl = (SRC / "fastgd_kernels_impl.h").read_text().splitlines()
+    loops = {n for n, line in enumerate(impl, start=1)
+             if line.strip().startswith("for (ptrdiff_t i = lo; i < hi; ++i)")}
+    assert len(loops) == 4  # sgd, adam, adagrad, rmsprop
+    probe = tmp_path / "probe.c"
+    probe.write_text('#include "fastgd_kernels.h"\n'
+                     'const void *probe(int i) { return &fgd_tables[i]; }\n')
+    out = subprocess.run(["gcc", *FLAGS, f"-I{SRC}", "-fopt-info-vec-optimized", "-c",
+                          str(probe), "-o", str(tmp_path / "probe.o")],
+                         capture_output=True, text=True, check=True).stderr
+    widths: dict[int, set[int]] = {n: set() for n in loops}
+    for line, width in re.findall(r"fastgd_kernels_impl\.h:(\d+):\d+: optimized: loop "
+                                  r"vectorized using (\d+) byte vectors", out):
+        if int(line) in widths:
+            widths[int(line)].add(int(width))
+    for line, seen in widths.items():
+        assert {16, 32, 64} <= seen, f"loop at fastgd_kernels_impl.h:{line}: {seen}"
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump")
+def test_no_fused_multiply_add_in_the_binary():
+    core = pytest.importorskip("fastgd._core")
+    disassembly = subprocess.run(["objdump", "-d", core.__file__], capture_output=True,
+                                 text=True, check=True).stdout
+    assert "vsqrtps" in disassembly and "zmm" in disassembly  # the wide variants are there
+    assert not re.search(r"\bvf(n?m(add|sub))\w*", disassembly)
