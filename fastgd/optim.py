@@ -189,6 +189,29 @@ class Optimizer:
     # -- step -------------------------------------------------------------------------------
 
     def _checked_grad(self, index: int, p: np.ndarray, g: Any) -> np.ndarray:
+        """``g`` checked against its parameter; copied if the kernel could not use it as is."""
+        if type(g) is not np.ndarray or g.dtype != p.dtype or g.shape != p.shape:
+            g = self._converted_grad(index, p, g)
+        flags = g.flags
+        if not (flags.c_contiguous and flags.aligned):
+            return np.array(g, order="C", copy=True)
+        # The kernel writes p and the state while it reads g: an overlapping g is copied.
+        # Two arrays that own their data are separate allocations unless they are the same
+        # object, which spares the slower memory-bounds test in the common case.
+        owns = g.base is None
+        if (g is p) if owns and p.base is None else np.may_share_memory(g, p):
+            return g.copy()
+        state = self.state.get(index)
+        if state:
+            for v in state.values():
+                if type(v) is np.ndarray and (
+                        (v is g) if owns and v.base is None else np.may_share_memory(g, v)):
+                    return g.copy()
+        return g
+
+    @staticmethod
+    def _converted_grad(index: int, p: np.ndarray, g: Any) -> np.ndarray:
+        """The slow path of :meth:`_checked_grad`: NumPy scalars and subclasses, or errors."""
         if not isinstance(g, np.ndarray):
             if not isinstance(g, np.generic):
                 raise TypeError(f"grads[{index}] must be a numpy.ndarray or None, got "
@@ -200,19 +223,6 @@ class Optimizer:
         if g.shape != p.shape:
             raise ValueError(f"grads[{index}] has shape {g.shape} but its parameter has shape "
                              f"{p.shape}")
-        if not (g.flags.c_contiguous and g.flags.aligned):
-            return np.array(g, order="C", copy=True)
-        # The kernel writes p and the state while it reads g: an overlapping g is copied.
-        if np.may_share_memory(g, p):
-            return g.copy()
-        state = self.state.get(index)
-        if state:
-            owns = g.base is None
-            for v in state.values():
-                # two arrays that own their data are separate allocations unless identical
-                if isinstance(v, np.ndarray) and (
-                        v is g if owns and v.base is None else np.may_share_memory(g, v)):
-                    return g.copy()
         return g
 
     def step(self, grads: Sequence[np.ndarray | None]) -> None:
@@ -234,13 +244,13 @@ class Optimizer:
                 self._validated[k] = snapshot
         work = []
         index = 0
+        checked = self._checked_grad
         for group in self.param_groups:
-            items = []
-            for p in group["params"]:
-                g = grads[index]
-                if g is not None:
-                    items.append((index, p, self._checked_grad(index, p, g)))
-                index += 1
+            params = group["params"]
+            items = [(index + j, p, checked(index + j, p, g))
+                     for j, (p, g) in enumerate(zip(params, grads[index:index + len(params)]))
+                     if g is not None]
+            index += len(params)
             work.append((group, items))
         kernels = _backend.active()
         update = _UPDATES[self.spec.kernel]
@@ -349,19 +359,24 @@ class Optimizer:
 # -- what each kernel needs per step ---------------------------------------------------------
 
 
-def _buckets(items, key):
-    """Items grouped by ``key(index, state)`` in first-seen order: one native call each."""
+def _buckets(items, keys):
+    """Items grouped by their key (``keys[i]`` for ``items[i]``), in first-seen order: one
+    native call per group. Usually every key is the same and there is one group."""
+    first = keys[0]
+    if all(k == first for k in keys):
+        return ((first, items),)
     out: dict[Any, list] = {}
-    for item in items:
-        out.setdefault(key(item), []).append(item)
+    for key, item in zip(keys, items):
+        out.setdefault(key, []).append(item)
     return out.items()
 
 
 def _update_sgd(opt, kernels, group, items):
     momentum = group["momentum"]
-    first = (lambda it: "momentum_buffer" not in opt.state.get(it[0], {})) if momentum != 0 \
-        else (lambda it: False)
-    for (_, first_step), bucket in _buckets(items, lambda it: (it[1].dtype, first(it))):
+    state = opt.state
+    keys = [(p.dtype, momentum != 0 and "momentum_buffer" not in state.get(i, ()))
+            for i, p, _ in items]
+    for (_, first_step), bucket in _buckets(items, keys):
         bufs = None
         if momentum != 0:
             bufs = [np.empty_like(p) if first_step else opt.state[i]["momentum_buffer"]
@@ -392,8 +407,8 @@ def _with_state(opt, group, items):
 def _update_adam(opt, kernels, group, items):
     beta1, beta2 = group["betas"]
     amsgrad = group["amsgrad"]
-    for (_, step), bucket in _buckets(_with_state(opt, group, items),
-                                      lambda it: (it[1].dtype, it[3]["step"])):
+    items = _with_state(opt, group, items)
+    for (_, step), bucket in _buckets(items, [(p.dtype, s["step"]) for _, p, _, s in items]):
         step += 1
         bc1, bc2_sqrt = bias_corrections(beta1, beta2, step)
         states = [s for *_, s in bucket]
@@ -410,8 +425,8 @@ def _update_adam(opt, kernels, group, items):
 
 
 def _update_adagrad(opt, kernels, group, items):
-    for (_, step), bucket in _buckets(_with_state(opt, group, items),
-                                      lambda it: (it[1].dtype, it[3]["step"])):
+    items = _with_state(opt, group, items)
+    for (_, step), bucket in _buckets(items, [(p.dtype, s["step"]) for _, p, _, s in items]):
         step += 1
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         states = [s for *_, s in bucket]
@@ -424,7 +439,8 @@ def _update_adagrad(opt, kernels, group, items):
 
 def _update_rmsprop(opt, kernels, group, items):
     centered, momentum = group["centered"], group["momentum"]
-    for _, bucket in _buckets(_with_state(opt, group, items), lambda it: it[1].dtype):
+    items = _with_state(opt, group, items)
+    for _, bucket in _buckets(items, [p.dtype for _, p, _, _ in items]):
         states = [s for *_, s in bucket]
         kernels.rmsprop_many([p for _, p, _, _ in bucket], [g for _, _, g, _ in bucket],
                              [s["square_avg"] for s in states],

@@ -48,6 +48,10 @@ cdef extern from "fastgd_kernels.h" nogil:
                             double* gavg, double* buf, double lr, double alpha, double eps,
                             double weight_decay, double momentum, int centered,
                             int maximize) noexcept nogil
+        void (*stream_f32)(Py_ssize_t n, float* p, const float* g, float* m,
+                           float* v) noexcept nogil
+        void (*stream_f64)(Py_ssize_t n, double* p, const double* g, double* m,
+                           double* v) noexcept nogil
 
     const fgd_kernel_table fgd_tables[]
     int FGD_N_TABLES
@@ -314,6 +318,23 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, dou
                                 <double*>tb.at(2, t), <double*>tb.at(3, t),
                                 <double*>tb.at(4, t), lr, alpha, eps, weight_decay, momentum,
                                 centered, maximize)
+
+
+def stream_many(params, grads, ms, vs):
+    """The streaming limit (benchmarks only): p += g, m += g, v += g over each tensor,
+    Adam's memory traffic with trivial arithmetic."""
+    cdef _Table tb = _collect("stream", ("param", "grad", "m", "v"), (params, grads, ms, vs),
+                              (True, False, True, True), (True, True, True, True))
+    cdef Py_ssize_t t
+    cdef const fgd_kernel_table* k = _kernels
+    with nogil:
+        for t in range(tb.n):
+            if tb.is_f32:
+                k.stream_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
+                             <float*>tb.at(2, t), <float*>tb.at(3, t))
+            else:
+                k.stream_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
+                             <double*>tb.at(2, t), <double*>tb.at(3, t))
 
 
 def _configure_from_environment():

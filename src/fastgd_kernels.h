@@ -144,12 +144,15 @@ typedef struct {
     __typeof__(&fgd_adagrad_f64_baseline) adagrad_f64;
     __typeof__(&fgd_rmsprop_f32_baseline) rmsprop_f32;
     __typeof__(&fgd_rmsprop_f64_baseline) rmsprop_f64;
+    __typeof__(&fgd_stream_f32_baseline) stream_f32;
+    __typeof__(&fgd_stream_f64_baseline) stream_f64;
 } fgd_kernel_table;
 
 #define FGD_TABLE(TAG) {                                                    \
     #TAG, fgd_sgd_f32_##TAG, fgd_sgd_f64_##TAG, fgd_adam_f32_##TAG,          \
     fgd_adam_f64_##TAG, fgd_adagrad_f32_##TAG, fgd_adagrad_f64_##TAG,        \
-    fgd_rmsprop_f32_##TAG, fgd_rmsprop_f64_##TAG }
+    fgd_rmsprop_f32_##TAG, fgd_rmsprop_f64_##TAG, fgd_stream_f32_##TAG,      \
+    fgd_stream_f64_##TAG }
 
 static const fgd_kernel_table fgd_tables[] = {
     FGD_TABLE(baseline),

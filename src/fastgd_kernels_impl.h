@@ -209,5 +209,30 @@ FGD_KERNEL FGD_SUFFIX(fgd_rmsprop)(
 #undef FGD_RMSPROP_CALL
 }
 
+/* ---------------------------------------------------- streaming limit --- */
+
+FGD_INLINE void FGD_SUFFIX(fgd_stream_range)(
+    ptrdiff_t lo, ptrdiff_t hi,
+    FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT m,
+    FGD_T *FGD_RESTRICT v)
+{
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        const FGD_T gi = g[i];
+        p[i] = p[i] + gi;
+        m[i] = m[i] + gi;
+        v[i] = v[i] + gi;
+    }
+}
+
+/* Not an optimizer: Adam's memory traffic (read p, g, m, v; write p, m, v) with trivial
+ * arithmetic, split across threads like the kernels. The benchmarks time it as the
+ * physical limit an element-wise Adam step can reach. */
+FGD_KERNEL FGD_SUFFIX(fgd_stream)(
+    ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT m,
+    FGD_T *FGD_RESTRICT v)
+{
+    FGD_CHUNKED(n, FGD_SUFFIX(fgd_stream_range)(lo, hi, p, g, m, v));
+}
+
 #undef FGD_INLINE
 #undef FGD_KERNEL

@@ -22,7 +22,7 @@ def test_every_kernel_loop_vectorises_for_every_isa(tmp_path):
     impl = (SRC / "fastgd_kernels_impl.h").read_text().splitlines()
     loops = {n for n, line in enumerate(impl, start=1)
              if line.strip().startswith("for (ptrdiff_t i = lo; i < hi; ++i)")}
-    assert len(loops) == 4  # sgd, adam, adagrad, rmsprop
+    assert len(loops) == 5  # sgd, adam, adagrad, rmsprop, the streaming limit
     probe = tmp_path / "probe.c"
     probe.write_text('#include "fastgd_kernels.h"\n'
                      'const void *probe(int i) { return &fgd_tables[i]; }\n')
