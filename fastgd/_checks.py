@@ -20,13 +20,26 @@ ROLES: dict[str, tuple[str, ...]] = {
     "rmsprop": ("param", "grad", "square_avg", "grad_avg", "momentum_buffer"),
 }
 
-#: Real-valued scalars of each kernel (flags are taken by truth value).
+#: Real-valued scalars of each kernel, and which of them have no default.
 SCALARS: dict[str, tuple[str, ...]] = {
     "sgd": ("lr", "momentum", "dampening", "weight_decay"),
     "adam": ("lr", "beta1", "beta2", "eps", "weight_decay", "bias_correction1",
              "bias_correction2_sqrt"),
     "adagrad": ("clr", "eps", "weight_decay"),
     "rmsprop": ("lr", "alpha", "eps", "weight_decay", "momentum"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "sgd": ("lr",),
+    "adam": ("lr", "beta1", "beta2", "eps", "bias_correction1", "bias_correction2_sqrt"),
+    "adagrad": ("clr", "eps"),
+    "rmsprop": ("lr", "alpha", "eps"),
+}
+#: Options taken by truth value.
+FLAGS: dict[str, tuple[str, ...]] = {
+    "sgd": ("nesterov", "maximize", "first_step"),
+    "adam": ("amsgrad", "decoupled_weight_decay", "maximize"),
+    "adagrad": ("maximize",),
+    "rmsprop": ("centered", "maximize"),
 }
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -108,16 +121,38 @@ def check_buffers(kernel: str, lists: tuple, scalars: dict) -> None:
 
 
 def real(name: str, value) -> float:
-    """``value`` as a float, or a TypeError naming the argument."""
+    """``value`` as a float, or a TypeError/ValueError naming the argument."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    return float(value)
-
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float: {value!r}") from None
 
 
 def coerce_scalars(kernel: str, scalars: dict) -> dict:
-    """Replace each real-valued scalar by a float; TypeError names a bad one."""
+    """Replace each real-valued scalar by a Python float (so every backend computes with
+    the same float64 values) and each flag by a bool; TypeError names a bad one."""
     for name in SCALARS[kernel]:
         if name in scalars:
             scalars[name] = real(f"{kernel}: {name}", scalars[name])
+    for name in FLAGS[kernel]:
+        if name in scalars:
+            scalars[name] = bool(scalars[name])
     return scalars
+
+
+def prepare_call(kernel: str, buffers: tuple, scalars: dict) -> tuple[tuple, dict]:
+    """Arguments of a public kernel call, checked alike for every backend: at most one
+    array per role (missing ones are None), known keywords, the required ones present."""
+    n_buffers = len(ROLES[kernel])
+    if len(buffers) > n_buffers:
+        raise TypeError(f"{kernel}() takes at most {n_buffers} buffers, got {len(buffers)}")
+    known = set(SCALARS[kernel]) | set(FLAGS[kernel])
+    for name in scalars:
+        if name not in known:
+            raise TypeError(f"{kernel}() got an unexpected keyword argument {name!r}")
+    for name in REQUIRED[kernel]:
+        if name not in scalars:
+            raise TypeError(f"{kernel}() missing required keyword argument {name!r}")
+    return buffers + (None,) * (n_buffers - len(buffers)), coerce_scalars(kernel, scalars)

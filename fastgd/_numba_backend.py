@@ -9,10 +9,12 @@ never used (it breaks NaN/Inf semantics and parity with the reference).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
-from fastgd._checks import check_buffers
+from fastgd._checks import check_buffers, coerce_scalars
 
 NAME = "numba"
 
@@ -114,53 +116,70 @@ def _flat(lists, t):
     return [param if lst is None or lst[t] is None else lst[t].reshape(-1) for lst in lists]
 
 
+def _entry(kernel: str):
+    """Wrap a loop over tensors as the backend's ``<kernel>_many``: scalars as Python floats
+    (as the compiled core takes them), every buffer checked first, ``check_only`` to stop
+    there; casting a scalar to float32 overflows to inf silently, as in C."""
+
+    def wrap(run):
+        @functools.wraps(run)
+        def many(*lists, check_only=False, **scalars):
+            coerce_scalars(kernel, scalars)
+            check_buffers(kernel, lists, scalars)
+            if check_only:
+                return
+            with np.errstate(all="ignore"):
+                run(*lists, **scalars)
+
+        return many
+
+    return wrap
+
+
+@_entry("sgd")
 def sgd_many(params, grads, momentum_buffers, *, lr, momentum=0.0, dampening=0.0,
              weight_decay=0.0, nesterov=False, maximize=False, first_step=False):
     lists = (params, grads, momentum_buffers)
-    check_buffers("sgd", lists, {"momentum": momentum})
     for t in range(len(params)):
         p, g, buf = _flat(lists, t)
         T = p.dtype.type
         _sgd(p, g, buf, T(-lr), T(momentum), T(1.0 - dampening), T(weight_decay),
-             weight_decay != 0.0, bool(maximize), bool(nesterov), momentum != 0.0,
-             bool(first_step))
+             weight_decay != 0.0, maximize, nesterov, momentum != 0.0, first_step)
 
 
+@_entry("adam")
 def adam_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1, beta2,
               eps, weight_decay=0.0, bias_correction1, bias_correction2_sqrt, amsgrad=False,
               decoupled_weight_decay=False, maximize=False):
     lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
-    check_buffers("adam", lists, {"amsgrad": amsgrad})
-    decoupled = bool(decoupled_weight_decay)
+    neg_step_size = -(np.float64(lr) / bias_correction1)
     for t in range(len(params)):
         p, g, m, v, vmax = _flat(lists, t)
         T = p.dtype.type
         w1 = T(1.0 - beta1)
         _adam(p, g, m, v, vmax, w1, T(1) - w1, T(beta2), T(1.0 - beta2),
-              T(bias_correction2_sqrt), T(eps), T(-(lr / bias_correction1)), T(weight_decay),
-              T(1.0 - lr * weight_decay), weight_decay != 0.0 and not decoupled,
-              weight_decay != 0.0 and decoupled, bool(maximize), bool(amsgrad))
+              T(bias_correction2_sqrt), T(eps), T(neg_step_size), T(weight_decay),
+              T(1.0 - lr * weight_decay), weight_decay != 0.0 and not decoupled_weight_decay,
+              weight_decay != 0.0 and decoupled_weight_decay, maximize, amsgrad)
 
 
+@_entry("adagrad")
 def adagrad_many(params, grads, state_sums, *, clr, eps, weight_decay=0.0, maximize=False):
     lists = (params, grads, state_sums)
-    check_buffers("adagrad", lists, {})
     for t in range(len(params)):
         p, g, s = _flat(lists, t)
         T = p.dtype.type
-        _adagrad(p, g, s, T(-clr), T(eps), T(weight_decay), weight_decay != 0.0,
-                 bool(maximize))
+        _adagrad(p, g, s, T(-clr), T(eps), T(weight_decay), weight_decay != 0.0, maximize)
 
 
+@_entry("rmsprop")
 def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     lists = (params, grads, square_avgs, grad_avgs, momentum_buffers)
-    check_buffers("rmsprop", lists, {"centered": centered, "momentum": momentum})
     for t in range(len(params)):
         p, g, sq, gavg, buf = _flat(lists, t)
         T = p.dtype.type
         one_minus_a = T(1.0 - alpha)
         _rmsprop(p, g, sq, gavg, buf, T(-lr), T(alpha), one_minus_a, T(1) - one_minus_a,
-                 T(eps), T(momentum), T(weight_decay), weight_decay != 0.0, bool(maximize),
-                 bool(centered), momentum > 0.0)
-
+                 T(eps), T(momentum), T(weight_decay), weight_decay != 0.0, maximize,
+                 centered, momentum > 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastgd import reference
-from fastgd._checks import ROLES, check_buffers
+from fastgd._checks import ROLES, check_buffers, coerce_scalars
 
 NAME = "numpy"
 
@@ -14,8 +14,11 @@ def _many(kernel: str):
     math_fn = getattr(reference, kernel).math
     n = len(ROLES[kernel])
 
-    def many(*lists, **scalars):
+    def many(*lists, check_only=False, **scalars):
+        coerce_scalars(kernel, scalars)
         check_buffers(kernel, lists, scalars)
+        if check_only:
+            return
         with np.errstate(all="ignore"):  # NaN and Inf propagate silently, as in torch
             for t in range(len(lists[0])):
                 math_fn(*(None if lst is None else lst[t] for lst in lists[:n]), **scalars)

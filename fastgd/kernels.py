@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 
 from fastgd import _backend, reference
-from fastgd._checks import ROLES, coerce_scalars
+from fastgd._checks import prepare_call
 from fastgd.reference import bias_corrections
 
 __all__ = ["sgd", "adam", "adagrad", "rmsprop", "bias_corrections"]
@@ -29,14 +29,10 @@ __all__ = ["sgd", "adam", "adagrad", "rmsprop", "bias_corrections"]
 def _dispatching(checked_ref):
     """A function with the reference's signature and docs that runs the active backend."""
     kernel = checked_ref.__name__
-    n_buffers = len(ROLES[kernel])
 
     @functools.wraps(checked_ref.math)
     def run(*buffers, **scalars):
-        if len(buffers) > n_buffers:
-            raise TypeError(f"{kernel}() takes at most {n_buffers} buffers, got {len(buffers)}")
-        buffers = buffers + (None,) * (n_buffers - len(buffers))
-        coerce_scalars(kernel, scalars)
+        buffers, scalars = prepare_call(kernel, buffers, scalars)
         getattr(_backend.active(), f"{kernel}_many")(*((b,) for b in buffers), **scalars)
 
     run.__module__ = __name__

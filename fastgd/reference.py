@@ -16,27 +16,24 @@ import functools
 
 import numpy as np
 
-from fastgd._checks import ROLES, check_buffers, coerce_scalars
+from fastgd._checks import check_buffers, prepare_call
 
 __all__ = ["sgd", "adam", "adagrad", "rmsprop", "bias_corrections"]
 
 
 def bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, float]:
     """Adam's ``(1 - beta1**t, sqrt(1 - beta2**t))``, in float64 as torch computes them."""
+    beta1, beta2 = float(beta1), float(beta2)
     return 1 - beta1**step, (1 - beta2**step) ** 0.5
 
 
 def _checked(math_fn):
     """Check buffers and scalars, then run the unchecked math (kept as ``.math``)."""
     kernel = math_fn.__name__
-    n_buffers = len(ROLES[kernel])
 
     @functools.wraps(math_fn)
     def checked(*buffers, **scalars):
-        if len(buffers) > n_buffers:
-            raise TypeError(f"{kernel}() takes at most {n_buffers} buffers, got {len(buffers)}")
-        buffers = buffers + (None,) * (n_buffers - len(buffers))
-        coerce_scalars(kernel, scalars)
+        buffers, scalars = prepare_call(kernel, buffers, scalars)
         check_buffers(kernel, tuple((b,) for b in buffers), scalars)
         with np.errstate(all="ignore"):  # NaN and Inf propagate silently, as in torch
             math_fn(*buffers, **scalars)
@@ -119,7 +116,7 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, be
     else:
         second_moment = exp_avg_sq
     denom = np.sqrt(second_moment) / T(bias_correction2_sqrt) + T(eps)
-    param += T(-(lr / bias_correction1)) * exp_avg / denom
+    param += T(-(np.float64(lr) / bias_correction1)) * exp_avg / denom
 
 
 @_checked

@@ -5,7 +5,8 @@
 Each ``*_many`` function takes lists of arrays (one entry per tensor) plus scalars, checks
 every buffer of every tensor first, then releases the GIL and runs the C kernel over each
 tensor in turn: one Python-level call for a whole parameter group. Nothing is written when
-any check fails.
+any check fails; with ``check_only=True`` the call stops after the checks (the optimizers
+check all their calls of a step before making any).
 """
 
 import os
@@ -14,6 +15,8 @@ from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 
 cimport numpy as cnp
+
+from fastgd._checks import ROLES
 
 cnp.import_array()
 
@@ -193,10 +196,11 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
             a = <cnp.ndarray>arr
             if typenum == -1:
                 typenum = cnp.PyArray_TYPE(a)
-                if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+                if ((typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)
+                        or not cnp.PyArray_ISNOTSWAPPED(a)):
                     raise TypeError(f"{_where(kernel, roles[r], t)} has dtype {a.dtype}; "
                                     f"fastgd kernels take float32 or float64")
-            elif cnp.PyArray_TYPE(a) != typenum:
+            elif cnp.PyArray_TYPE(a) != typenum or not cnp.PyArray_ISNOTSWAPPED(a):
                 raise TypeError(f"{_where(kernel, roles[r], t)} has dtype {a.dtype}, "
                                 f"expected {cnp.PyArray_DescrFromType(typenum)} like the "
                                 f"first {roles[0]}")
@@ -234,19 +238,21 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
     return table
 
 
-_SGD_ROLES = ("param", "grad", "momentum_buffer")
-_ADAM_ROLES = ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-_ADAGRAD_ROLES = ("param", "grad", "state_sum")
-_RMSPROP_ROLES = ("param", "grad", "square_avg", "grad_avg", "momentum_buffer")
+_SGD_ROLES = ROLES["sgd"]
+_ADAM_ROLES = ROLES["adam"]
+_ADAGRAD_ROLES = ROLES["adagrad"]
+_RMSPROP_ROLES = ROLES["rmsprop"]
 
 
 def sgd_many(params, grads, momentum_buffers, *, double lr, double momentum=0.0,
              double dampening=0.0, double weight_decay=0.0, bint nesterov=False,
-             bint maximize=False, bint first_step=False):
+             bint maximize=False, bint first_step=False, bint check_only=False):
     cdef _Table tb = _collect("sgd", _SGD_ROLES, (params, grads, momentum_buffers),
                               (True, False, True), (True, True, momentum != 0.0))
     cdef Py_ssize_t t
     cdef const fgd_kernel_table* k = _kernels
+    if check_only:
+        return
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
@@ -262,12 +268,15 @@ def sgd_many(params, grads, momentum_buffers, *, double lr, double momentum=0.0,
 def adam_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, double lr,
               double beta1, double beta2, double eps, double weight_decay=0.0,
               double bias_correction1, double bias_correction2_sqrt, bint amsgrad=False,
-              bint decoupled_weight_decay=False, bint maximize=False):
+              bint decoupled_weight_decay=False, bint maximize=False,
+              bint check_only=False):
     cdef _Table tb = _collect("adam", _ADAM_ROLES,
                               (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs),
                               (True, False, True, True, True), (True, True, True, True, amsgrad))
     cdef Py_ssize_t t
     cdef const fgd_kernel_table* k = _kernels
+    if check_only:
+        return
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
@@ -283,11 +292,13 @@ def adam_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, double l
 
 
 def adagrad_many(params, grads, state_sums, *, double clr, double eps,
-                 double weight_decay=0.0, bint maximize=False):
+                 double weight_decay=0.0, bint maximize=False, bint check_only=False):
     cdef _Table tb = _collect("adagrad", _ADAGRAD_ROLES, (params, grads, state_sums),
                               (True, False, True), (True, True, True))
     cdef Py_ssize_t t
     cdef const fgd_kernel_table* k = _kernels
+    if check_only:
+        return
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
@@ -300,13 +311,15 @@ def adagrad_many(params, grads, state_sums, *, double clr, double eps,
 
 def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, double lr,
                  double alpha, double eps, double weight_decay=0.0, double momentum=0.0,
-                 bint centered=False, bint maximize=False):
+                 bint centered=False, bint maximize=False, bint check_only=False):
     cdef _Table tb = _collect("rmsprop", _RMSPROP_ROLES,
                               (params, grads, square_avgs, grad_avgs, momentum_buffers),
                               (True, False, True, True, True),
                               (True, True, True, centered, momentum > 0.0))
     cdef Py_ssize_t t
     cdef const fgd_kernel_table* k = _kernels
+    if check_only:
+        return
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:
@@ -320,13 +333,15 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, dou
                                 centered, maximize)
 
 
-def stream_many(params, grads, ms, vs):
+def stream_many(params, grads, ms, vs, *, bint check_only=False):
     """The streaming limit (benchmarks only): p += g, m += g, v += g over each tensor,
     Adam's memory traffic with trivial arithmetic."""
     cdef _Table tb = _collect("stream", ("param", "grad", "m", "v"), (params, grads, ms, vs),
                               (True, False, True, True), (True, True, True, True))
     cdef Py_ssize_t t
     cdef const fgd_kernel_table* k = _kernels
+    if check_only:
+        return
     with nogil:
         for t in range(tb.n):
             if tb.is_f32:

@@ -208,6 +208,12 @@ _ADAM_SCALARS = dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction1=
                      bias_correction2_sqrt=0.03)
 
 
+def _scalars(extra):
+    """The Adam scalars with ``extra`` applied; a None value removes that scalar."""
+    merged = {**_ADAM_SCALARS, **extra}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def _bad_calls():
     def readonly():
         p, g, m, v = _adam_args()
@@ -240,7 +246,18 @@ def _bad_calls():
                                    "max_exp_avg_sq .* is required"),
         "grad is param": (*overlap(), ValueError, "shares memory"),
         "overlapping views": (*overlap_view(), ValueError, "shares memory"),
+        "byte-swapped param": ((np.zeros(4, ">f8"),) + tuple(_adam_args()[1:]), {},
+                               TypeError, "dtype >f8"),
+        "byte-swapped grad": ((np.zeros(4), np.zeros(4, ">f8")) + tuple(_adam_args()[2:]), {},
+                              TypeError, "dtype >f8, expected float64"),
         "lr not a number": (tuple(_adam_args()), {"lr": "0.1"}, TypeError, "lr must be a real"),
+        "lr too large": (tuple(_adam_args()), {"lr": 10**400}, ValueError, "too large"),
+        "missing scalar": (tuple(_adam_args()), {"beta1": None}, TypeError,
+                           "missing required keyword argument 'beta1'"),
+        "unknown scalar": (tuple(_adam_args()), {"momentum": 0.9}, TypeError,
+                           "unexpected keyword argument 'momentum'"),
+        "too many buffers": (tuple(_adam_args()) + (np.zeros(4), np.zeros(4)), {}, TypeError,
+                             "at most 5 buffers, got 6"),
         "lr is bool": (tuple(_adam_args()), {"lr": True}, TypeError, "lr must be a real"),
     }
 
@@ -253,7 +270,7 @@ def test_bad_buffers_are_rejected_before_any_write(any_backend, name):
     buffers, extra, error, pattern = BAD[name]
     before = [b.copy() if isinstance(b, np.ndarray) else b for b in buffers]
     with pytest.raises(error, match=pattern):
-        kernels.adam(*buffers, **{**_ADAM_SCALARS, **extra})
+        kernels.adam(*buffers, **_scalars(extra))
     for b, saved in zip(buffers, before):
         if isinstance(b, np.ndarray):
             np.testing.assert_array_equal(b, saved)
@@ -265,12 +282,50 @@ def test_every_backend_words_errors_alike(name):
     messages = {}
     for backend in _backend.available():
         with fastgd.use_backend(backend), pytest.raises(error) as info:
-            kernels.adam(*buffers, **{**_ADAM_SCALARS, **extra})
+            kernels.adam(*buffers, **_scalars(extra))
         messages[backend] = str(info.value)
     with pytest.raises(error) as info:
-        reference.adam(*buffers, **{**_ADAM_SCALARS, **extra})
+        reference.adam(*buffers, **_scalars(extra))
     messages["reference"] = str(info.value)
     assert len(set(messages.values())) == 1, messages
+
+
+def test_numpy_scalar_hyperparameters_give_the_same_bits(any_backend):
+    # every backend computes its per-call scalars (1 - lr*wd, lr/bc1, ...) in float64,
+    # whatever the type of the numbers it is given
+    p0, g = np.linspace(-1, 1, 7), np.linspace(2, -3, 7)
+    runs = []
+    for cast in (float, np.float32):
+        p, m, v = p0.copy(), np.zeros(7), np.zeros(7)
+        _backend.active().adam_many([p], [g], [m], [v], None, lr=cast(0.01), beta1=cast(0.9),
+                                    beta2=cast(0.999), eps=cast(1e-8),
+                                    weight_decay=cast(0.1), bias_correction1=cast(0.1),
+                                    bias_correction2_sqrt=cast(0.03),
+                                    decoupled_weight_decay=True)
+        runs.append(p)
+    expected = p0.copy()
+    reference.adam(expected, g, np.zeros(7), np.zeros(7), lr=float(np.float32(0.01)),
+                   beta1=float(np.float32(0.9)), beta2=float(np.float32(0.999)),
+                   eps=float(np.float32(1e-8)), weight_decay=float(np.float32(0.1)),
+                   bias_correction1=float(np.float32(0.1)),
+                   bias_correction2_sqrt=float(np.float32(0.03)), decoupled_weight_decay=True)
+    np.testing.assert_array_equal(runs[1], expected)
+
+
+def test_zero_bias_correction_gives_inf_steps_not_an_exception(any_backend):
+    p = np.ones(2)
+    kernels.adam(p, np.ones(2), np.zeros(2), np.zeros(2), lr=0.1, beta1=0.9, beta2=0.999,
+                 eps=1e-8, bias_correction1=0.0, bias_correction2_sqrt=0.03)
+    assert np.isneginf(p).all()
+
+
+def test_check_only_validates_without_writing(any_backend):
+    many = _backend.active().sgd_many
+    p = np.ones(3)
+    many([p], [np.ones(3)], None, lr=0.1, check_only=True)
+    assert (p == 1).all()
+    with pytest.raises(ValueError, match="has 2 elements"):
+        many([p], [np.ones(2)], None, lr=0.1, check_only=True)
 
 
 def test_a_bad_second_tensor_leaves_the_first_untouched(any_backend):
