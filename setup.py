@@ -36,6 +36,9 @@ def compiler_has_openmp(compiler) -> bool:
 
 class BuildExt(build_ext):
     def build_extensions(self):
+        # The OpenMP choice comes from the environment, which setuptools' up-to-date check
+        # does not see: always compile, so a build never reuses objects of the other choice.
+        self.force = True
         msvc = self.compiler.compiler_type == "msvc"
         compile_args = ["/O2", "/fp:precise"] if msvc else list(UNIX_FLAGS)
         link_args = []

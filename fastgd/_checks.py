@@ -42,7 +42,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "rmsprop": ("centered", "maximize"),
 }
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def needed_roles(kernel: str, scalars: dict) -> tuple[bool, ...]:
@@ -96,7 +96,7 @@ def check_buffers(kernel: str, lists: tuple, scalars: dict) -> None:
                                 f"got {type(arr).__name__}")
             if dtype is None:
                 dtype = arr.dtype
-                if dtype not in _FLOAT_DTYPES:
+                if dtype not in FLOAT_DTYPES:
                     raise TypeError(f"{_where(kernel, role, t)} has dtype {arr.dtype}; "
                                     f"fastgd kernels take float32 or float64")
             elif arr.dtype != dtype:

@@ -14,44 +14,50 @@ Differences from torch.optim, on purpose:
 - ``state_dict()`` returns copies of the state arrays;
 - every hyperparameter of every group is validated (NaN is always invalid) when a group is
   added, loaded or changed, before the next step modifies anything;
-- the same array (or overlapping memory) twice among the parameters is an error.
+- the same array (or overlapping memory) twice among the parameters is an error;
+- a step is all or nothing: every gradient, every hyperparameter and every native call of
+  the step is checked before the first array is written, and the state is committed after
+  the last call; a gradient that shares memory with anything the step writes is copied
+  first, so the result is always that of the gradients as passed.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Mapping, Sequence
-from numbers import Real
+from collections.abc import Hashable, Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 
 from fastgd import _backend
+from fastgd._checks import FLOAT_DTYPES, real
 from fastgd.reference import bias_corrections
 from fastgd.registry import OPTIMIZERS, OptimizerSpec
 
 __all__ = ["Optimizer"] + list(OPTIMIZERS)
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_param(index: int, p: Any) -> None:
     if not isinstance(p, np.ndarray):
         raise TypeError(f"optimizer can only optimize numpy arrays, but parameter {index} is "
                         f"a {type(p).__name__}")
-    if p.dtype not in _FLOAT_DTYPES:
+    if p.dtype not in FLOAT_DTYPES:
         raise TypeError(f"parameter {index} has dtype {p.dtype}; fastgd optimizes float32 "
                         f"or float64 arrays")
-    if not (p.flags.c_contiguous and p.flags.aligned):
+    if not p.flags.c_contiguous:
         raise ValueError(f"parameter {index} (shape {p.shape}) is not C-contiguous; pass "
                          f"np.ascontiguousarray(p) and keep that array")
+    if not p.flags.aligned:
+        raise ValueError(f"parameter {index} is not aligned in memory; pass a copy, "
+                         f"np.array(p), and keep that array")
     if not p.flags.writeable:
         raise ValueError(f"parameter {index} is read-only; the optimizer updates it in place")
+
+
+def _root(a: np.ndarray) -> Any:
+    """The object that owns ``a``'s memory (NumPy points every view at the owner)."""
+    return a if a.base is None else a.base
 
 
 def _memory_span(a: np.ndarray) -> tuple[int, int]:
@@ -96,26 +102,24 @@ class Optimizer:
         for h in self.spec.hyperparameters:
             value = group[h.name]
             if h.kind == "real":
-                if not _is_real(value):
-                    raise TypeError(f"{h.name} must be a real number, got {value!r}")
+                real(h.name, value)
             elif h.kind == "bool":
                 if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"{h.name} must be True or False, got {value!r}")
             elif h.kind == "betas":
-                if (not isinstance(value, (tuple, list)) or len(value) != 2
-                        or not all(_is_real(b) for b in value)):
+                if not isinstance(value, (tuple, list)) or len(value) != 2:
                     raise TypeError(f"betas must be a pair of real numbers, got {value!r}")
-        for rule in self.spec.rules:
+                for beta in value:
+                    real("betas", beta)
+        for rule in self.spec.rules:  # `not 0.0 <= x` and the like: NaN fails them too
             if not rule.ok(group):
                 raise ValueError(rule.message.format(**group))
-        for h in self.spec.hyperparameters:
-            values = group[h.name] if h.kind == "betas" else (group[h.name],)
-            if h.kind != "bool" and any(math.isnan(v) for v in values):
-                raise ValueError(f"Invalid {h.name} value: {group[h.name]} (NaN)")
 
     def _snapshot(self, group: Mapping[str, Any]) -> tuple:
-        """The group's hyperparameter values, to notice a change since the last check."""
-        return tuple(map(group.__getitem__, self.spec.hyperparameter_names))
+        """The group's hyperparameter values, to notice a change since the last check (a
+        list such as ``betas`` is copied: changing it in place is a change too)."""
+        return tuple(tuple(v) if type(v) is list else v
+                     for v in map(group.__getitem__, self.spec.hyperparameter_names))
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters, with hyperparameters defaulting to the constructor's."""
@@ -150,7 +154,7 @@ class Optimizer:
         self._validated.append(self._snapshot(group))
         if self.spec.eager_state:
             for k, p in enumerate(params):
-                self.state[first + k] = self._new_state(group, p)
+                self.state[first + k] = self._fresh_state(group, p, {})
 
     @staticmethod
     def _check_disjoint(existing: list[np.ndarray], new: list[np.ndarray]) -> None:
@@ -166,47 +170,30 @@ class Optimizer:
 
     # -- state ----------------------------------------------------------------------------
 
-    def _new_state(self, group: Mapping[str, Any], p: np.ndarray) -> dict[str, Any]:
-        state: dict[str, Any] = {"step": 0} if self.spec.counts_steps else {}
-        self._add_missing_buffers(state, group, p)
-        return state
-
-    def _add_missing_buffers(self, state: dict, group: Mapping[str, Any], p: np.ndarray) -> None:
-        """Create the buffers ``group``'s options need and ``state`` lacks, at their start."""
+    def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray, state: Mapping) -> dict:
+        """The entries ``group``'s options need that ``state`` lacks, at their start values
+        (SGD's momentum buffer is made by its first step instead)."""
+        fresh: dict[str, Any] = {}
+        if self.spec.counts_steps and "step" not in state:
+            fresh["step"] = 0
         for buf in self.spec.buffers(group):
             if buf.name not in state and not buf.from_first_grad:
-                state[buf.name] = (np.full_like(p, group[buf.fill]) if buf.fill
+                fresh[buf.name] = (np.full_like(p, group[buf.fill]) if buf.fill
                                    else np.zeros_like(p))
-
-    def _state_for(self, index: int, group: Mapping[str, Any], p: np.ndarray) -> dict:
-        state = self.state.get(index)
-        if state is None:
-            state = self.state[index] = self._new_state(group, p)
-        else:  # an option may have been switched on since the last step
-            self._add_missing_buffers(state, group, p)
-        return state
+        return fresh
 
     # -- step -------------------------------------------------------------------------------
 
     def _checked_grad(self, index: int, p: np.ndarray, g: Any) -> np.ndarray:
-        """``g`` checked against its parameter; copied if the kernel could not use it as is."""
+        """``g`` checked against its parameter; a C-contiguous, aligned array of its dtype."""
         if type(g) is not np.ndarray or g.dtype != p.dtype or g.shape != p.shape:
             g = self._converted_grad(index, p, g)
         flags = g.flags
         if not (flags.c_contiguous and flags.aligned):
-            return np.array(g, order="C", copy=True)
-        # The kernel writes p and the state while it reads g: an overlapping g is copied.
-        # Two arrays that own their data are separate allocations unless they are the same
-        # object, which spares the slower memory-bounds test in the common case.
-        owns = g.base is None
-        if (g is p) if owns and p.base is None else np.may_share_memory(g, p):
-            return g.copy()
-        state = self.state.get(index)
-        if state:
-            for v in state.values():
-                if type(v) is np.ndarray and (
-                        (v is g) if owns and v.base is None else np.may_share_memory(g, v)):
-                    return g.copy()
+            g = np.array(g, order="C", copy=True)
+        if not p.flags.writeable:
+            raise ValueError(f"parameter {index} is read-only; the optimizer updates it in "
+                             f"place")
         return g
 
     @staticmethod
@@ -223,15 +210,49 @@ class Optimizer:
         if g.shape != p.shape:
             raise ValueError(f"grads[{index}] has shape {g.shape} but its parameter has shape "
                              f"{p.shape}")
-        return g
+        return np.asarray(g)
+
+    def _unaliased(self, work: list) -> None:
+        """Copy every gradient that shares memory with an array the step writes (any
+        parameter that gets a gradient, or its state), so that the kernels, which read the
+        gradients while they write, see the gradients as passed.
+
+        NumPy points every view at the array that owns the memory, so only arrays with the
+        same owner can overlap; the exact test runs on those alone. Arrays whose memory
+        NumPy does not own (np.frombuffer and the like) are tested against everything.
+        """
+        by_owner: dict[int, list] = {}
+        foreign: list = []
+        for _, items in work:
+            for index, p, _ in items:
+                written = [p]
+                state = self.state.get(index)
+                if state:
+                    written += [v for v in state.values() if type(v) is np.ndarray]
+                for w in written:
+                    owner = _root(w)
+                    if isinstance(owner, np.ndarray):
+                        by_owner.setdefault(id(owner), []).append(w)
+                    else:
+                        foreign.append(w)
+        everything = [w for ws in by_owner.values() for w in ws] + foreign
+        for _, items in work:
+            for k, (index, p, g) in enumerate(items):
+                owner = _root(g)
+                if isinstance(owner, np.ndarray):
+                    candidates = by_owner.get(id(owner), []) + foreign
+                else:
+                    candidates = everything
+                if any(g.size and np.may_share_memory(g, w) for w in candidates):
+                    items[k] = (index, p, g.copy())
 
     def step(self, grads: Sequence[np.ndarray | None]) -> None:
         """Apply one update. ``grads`` is aligned with the parameters of all groups, in order.
 
-        Every gradient and every group's hyperparameters are checked before any array is
-        modified; a rejected call changes nothing.
+        Everything is checked before any array is modified: a rejected call changes
+        neither the parameters nor the optimizer's state.
         """
-        if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
+        if not isinstance(grads, (list, tuple)):
             raise TypeError("grads must be a list of arrays (or None) aligned with the "
                             f"parameters, got {type(grads).__name__}")
         n_params = sum(len(g["params"]) for g in self.param_groups)
@@ -252,11 +273,16 @@ class Optimizer:
                      if g is not None]
             index += len(params)
             work.append((group, items))
+        self._unaliased(work)
+        plan = _PLANS[self.spec.kernel]
+        calls = [call for group, items in work if items for call in plan(self, group, items)]
         kernels = _backend.active()
-        update = _UPDATES[self.spec.kernel]
-        for group, items in work:
-            if items:
-                update(self, kernels, group, items)
+        for call in calls:
+            call.run(kernels, check_only=True)
+        for call in calls:
+            call.run(kernels)
+        for call in calls:
+            call.commit(self.state)
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -283,13 +309,18 @@ class Optimizer:
         """
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
+        if not isinstance(state_dict["state"], Mapping):
+            raise TypeError(f"state_dict['state'] must be a dict keyed by parameter id, got "
+                            f"{type(state_dict['state']).__name__}")
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, the "
                              f"optimizer has {len(self.param_groups)}")
-        id_map: dict[Any, tuple[int, dict, np.ndarray]] = {}
+        targets: dict[Hashable, tuple[int, dict, np.ndarray]] = {}
         new_groups, first = [], 0
         for ours, saved in zip(self.param_groups, saved_groups):
+            if not isinstance(saved, Mapping) or "params" not in saved:
+                raise ValueError("each saved parameter group must be a dict with 'params'")
             if len(saved["params"]) != len(ours["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
@@ -299,33 +330,35 @@ class Optimizer:
             self._check_hyperparameters(group)
             group["params"] = ours["params"]
             for k, (saved_id, p) in enumerate(zip(saved["params"], ours["params"])):
-                id_map[saved_id] = (first + k, group, p)
+                if not isinstance(saved_id, Hashable) or saved_id in targets:
+                    raise ValueError(f"parameter id {saved_id!r} appears more than once (or is "
+                                     f"not hashable) in the saved param_groups")
+                targets[saved_id] = (first + k, group, p)
             first += len(ours["params"])
             new_groups.append(group)
         new_state = {}
         for saved_id, saved_state in state_dict["state"].items():
-            if saved_id not in id_map:
+            if not isinstance(saved_id, Hashable) or saved_id not in targets:
                 raise ValueError(f"state dict has state for parameter id {saved_id!r}, which "
                                  f"is not in its param_groups")
-            index, group, p = id_map[saved_id]
+            index, group, p = targets[saved_id]
             new_state[index] = self._loaded_state(index, group, p, saved_state)
-        for index, (_, group, p) in enumerate(id_map.values()):
+        for index, group, p in targets.values():
             if self.spec.eager_state and index not in new_state:
-                new_state[index] = self._new_state(group, p)
+                new_state[index] = self._fresh_state(group, p, {})
         self.param_groups[:] = new_groups
         self._validated = [self._snapshot(g) for g in new_groups]
         self.state = new_state
 
-    def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Mapping) -> dict:
+    def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
+        if not isinstance(saved, Mapping):
+            raise TypeError(f"state of parameter {index} must be a dict, got "
+                            f"{type(saved).__name__}")
         names = {b.name for b in self.spec.state}
         state: dict[str, Any] = {}
         for key, value in saved.items():
             if key == "step" and self.spec.counts_steps:
-                step = float(np.asarray(value))
-                if not (step >= 0 and step == int(step)):
-                    raise ValueError(f"state of parameter {index}: step must be a "
-                                     f"non-negative integer, got {value!r}")
-                state["step"] = int(step)
+                state["step"] = _loaded_step(index, value)
             elif key in names:
                 arr = np.asarray(value)
                 if not np.issubdtype(arr.dtype, np.floating):
@@ -356,7 +389,39 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+
+def _loaded_step(index: int, value: Any) -> int:
+    """A saved step count: a whole number >= 0 (a 0-d array, as torch saves it, is fine)."""
+    arr = np.asarray(value)
+    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer)
+                               or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"state of parameter {index}: step must be a number, got {value!r}")
+    step = float(arr)
+    if not (0 <= step < 2**53 and step == int(step)):
+        raise ValueError(f"state of parameter {index}: step must be a non-negative integer, "
+                         f"got {value!r}")
+    return int(step)
+
+
 # -- what each kernel needs per step ---------------------------------------------------------
+
+
+class _Call:
+    """One native call of a step (a kernel over a bucket of tensors), and the state entries
+    it commits once every call of the step has run."""
+
+    __slots__ = ("kernel", "lists", "scalars", "updates")
+
+    def __init__(self, kernel: str, lists: tuple, scalars: dict, updates: list) -> None:
+        self.kernel, self.lists, self.scalars, self.updates = kernel, lists, scalars, updates
+
+    def run(self, kernels: Any, check_only: bool = False) -> None:
+        getattr(kernels, f"{self.kernel}_many")(*self.lists, check_only=check_only,
+                                                **self.scalars)
+
+    def commit(self, state: dict) -> None:
+        for index, entries in self.updates:
+            state.setdefault(index, {}).update(entries)
 
 
 def _buckets(items, keys):
@@ -371,90 +436,89 @@ def _buckets(items, keys):
     return out.items()
 
 
-def _update_sgd(opt, kernels, group, items):
+def _plan_sgd(opt, group, items):
     momentum = group["momentum"]
-    state = opt.state
-    keys = [(p.dtype, momentum != 0 and "momentum_buffer" not in state.get(i, ()))
+    keys = [(p.dtype, momentum != 0 and "momentum_buffer" not in opt.state.get(i, ()))
             for i, p, _ in items]
+    calls = []
     for (_, first_step), bucket in _buckets(items, keys):
-        bufs = None
+        bufs, updates = None, []
         if momentum != 0:
             bufs = [np.empty_like(p) if first_step else opt.state[i]["momentum_buffer"]
                     for i, p, _ in bucket]
-        kernels.sgd_many([p for _, p, _ in bucket], [g for _, _, g in bucket], bufs,
-                         lr=group["lr"], momentum=momentum, dampening=group["dampening"],
-                         weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                         maximize=group["maximize"], first_step=first_step)
-        if bufs is not None:
-            for (i, _, _), buf in zip(bucket, bufs):
-                opt.state.setdefault(i, {})["momentum_buffer"] = buf
+            if first_step:
+                updates = [(i, {"momentum_buffer": b}) for (i, _, _), b in zip(bucket, bufs)]
+        lists = ([p for _, p, _ in bucket], [g for _, _, g in bucket], bufs)
+        calls.append(_Call("sgd", lists, dict(
+            lr=group["lr"], momentum=momentum, dampening=group["dampening"],
+            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+            maximize=group["maximize"], first_step=first_step), updates))
+    return calls
 
 
-def _with_state(opt, group, items):
-    """``(index, param, grad, state)`` for each item, creating what the options need."""
-    required = {b.name for b in opt.spec.buffers(group) if not b.from_first_grad}
-    if opt.spec.counts_steps:
-        required.add("step")
-    out = []
+def _stepwise(opt, group, items, by_step):
+    """Plan the calls of an optimizer that counts steps. Each bucket holds the tensors of
+    one dtype at one step count; ``by_step(bucket_states, step)`` gives the kernel name,
+    buffer lists (after params and grads) and scalars for that bucket at its new step."""
+    stated = []
     for i, p, g in items:
-        state = opt.state.get(i)
-        if state is None or not required <= state.keys():
-            state = opt._state_for(i, group, p)
-        out.append((i, p, g, state))
-    return out
+        state = opt.state.get(i, {})
+        fresh = opt._fresh_state(group, p, state)
+        stated.append((i, p, g, {**state, **fresh} if fresh else state))
+    calls = []
+    for (_, step), bucket in _buckets(stated, [(p.dtype, s["step"]) for _, p, _, s in stated]):
+        states = [s for *_, s in bucket]
+        kernel, buffers, scalars = by_step(states, step + 1)
+        lists = ([p for _, p, _, _ in bucket], [g for _, _, g, _ in bucket], *buffers)
+        updates = [(i, {**s, "step": step + 1}) for (i, _, _, s) in bucket]
+        calls.append(_Call(kernel, lists, scalars, updates))
+    return calls
 
 
-def _update_adam(opt, kernels, group, items):
+def _plan_adam(opt, group, items):
     beta1, beta2 = group["betas"]
     amsgrad = group["amsgrad"]
-    items = _with_state(opt, group, items)
-    for (_, step), bucket in _buckets(items, [(p.dtype, s["step"]) for _, p, _, s in items]):
-        step += 1
+
+    def by_step(states, step):
         bc1, bc2_sqrt = bias_corrections(beta1, beta2, step)
-        states = [s for *_, s in bucket]
-        kernels.adam_many([p for _, p, _, _ in bucket], [g for _, _, g, _ in bucket],
-                          [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                          [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
-                          lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                          weight_decay=group["weight_decay"], bias_correction1=bc1,
-                          bias_correction2_sqrt=bc2_sqrt, amsgrad=amsgrad,
-                          decoupled_weight_decay=group["decoupled_weight_decay"],
-                          maximize=group["maximize"])
-        for s in states:
-            s["step"] = step
+        buffers = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                   [s["max_exp_avg_sq"] for s in states] if amsgrad else None)
+        return "adam", buffers, dict(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], bias_correction1=bc1,
+            bias_correction2_sqrt=bc2_sqrt, amsgrad=amsgrad,
+            decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"])
+
+    return _stepwise(opt, group, items, by_step)
 
 
-def _update_adagrad(opt, kernels, group, items):
-    items = _with_state(opt, group, items)
-    for (_, step), bucket in _buckets(items, [(p.dtype, s["step"]) for _, p, _, s in items]):
-        step += 1
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        states = [s for *_, s in bucket]
-        kernels.adagrad_many([p for _, p, _, _ in bucket], [g for _, _, g, _ in bucket],
-                             [s["sum"] for s in states], clr=clr, eps=group["eps"],
-                             weight_decay=group["weight_decay"], maximize=group["maximize"])
-        for s in states:
-            s["step"] = step
+def _plan_adagrad(opt, group, items):
+    def by_step(states, step):
+        clr = float(group["lr"]) / (1 + (step - 1) * float(group["lr_decay"]))
+        return "adagrad", ([s["sum"] for s in states],), dict(
+            clr=clr, eps=group["eps"], weight_decay=group["weight_decay"],
+            maximize=group["maximize"])
+
+    return _stepwise(opt, group, items, by_step)
 
 
-def _update_rmsprop(opt, kernels, group, items):
+def _plan_rmsprop(opt, group, items):
     centered, momentum = group["centered"], group["momentum"]
-    items = _with_state(opt, group, items)
-    for _, bucket in _buckets(items, [p.dtype for _, p, _, _ in items]):
-        states = [s for *_, s in bucket]
-        kernels.rmsprop_many([p for _, p, _, _ in bucket], [g for _, _, g, _ in bucket],
-                             [s["square_avg"] for s in states],
-                             [s["grad_avg"] for s in states] if centered else None,
-                             [s["momentum_buffer"] for s in states] if momentum > 0 else None,
-                             lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-                             weight_decay=group["weight_decay"], momentum=momentum,
-                             centered=centered, maximize=group["maximize"])
-        for s in states:
-            s["step"] += 1
+
+    def by_step(states, step):
+        buffers = ([s["square_avg"] for s in states],
+                   [s["grad_avg"] for s in states] if centered else None,
+                   [s["momentum_buffer"] for s in states] if momentum > 0 else None)
+        return "rmsprop", buffers, dict(
+            lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+            weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
+            maximize=group["maximize"])
+
+    return _stepwise(opt, group, items, by_step)
 
 
-_UPDATES = {"sgd": _update_sgd, "adam": _update_adam, "adagrad": _update_adagrad,
-            "rmsprop": _update_rmsprop}
+_PLANS = {"sgd": _plan_sgd, "adam": _plan_adam, "adagrad": _plan_adagrad,
+          "rmsprop": _plan_rmsprop}
 
 
 # -- the classes, one per registry row --------------------------------------------------------

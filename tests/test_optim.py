@@ -39,7 +39,7 @@ def _run_steps(opt, params, rng_seed, steps, skip_every=0):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name,variant", VARIANTS, ids=VARIANT_IDS)
-def test_class_on_active_backend_matches_numpy_backend(name, variant, dtype):
+def test_class_on_every_backend_matches_the_numpy_backend(any_backend, name, variant, dtype):
     shapes = [(4, 3), (7,), ()]
     start = [np.asarray(np.random.default_rng(1).standard_normal(s), dtype=dtype)
              for s in shapes]
@@ -53,9 +53,21 @@ def test_class_on_active_backend_matches_numpy_backend(name, variant, dtype):
     (ours, ours_sd), (ref, ref_sd) = results[fastgd.backend()], results["numpy"]
     for a, b in zip(ours, ref):
         np.testing.assert_array_equal(a, b)
-    for i, state in ref_sd["state"].items():
-        for key, value in state.items():
-            np.testing.assert_array_equal(ours_sd["state"][i][key], value)
+    _assert_same_state(ours_sd, ref_sd)
+
+
+def test_numpy_scalar_hyperparameters_change_no_bits(any_backend):
+    # NumPy float32 scalars as hyperparameters: every backend computes with them in float64
+    runs = {}
+    for backend in (fastgd.backend(), "numpy"):
+        with fastgd.use_backend(backend):
+            w = np.linspace(-1, 1, 5)
+            opt = fastgd.AdamW([w], lr=np.float32(0.01), betas=(np.float32(0.9), 0.999),
+                               weight_decay=np.float32(0.1))
+            for _ in range(3):
+                opt.step([np.cos(w)])
+            runs[backend] = w
+    np.testing.assert_array_equal(runs[fastgd.backend()], runs["numpy"])
 
 
 # -- construction --------------------------------------------------------------------------
@@ -285,10 +297,13 @@ def test_state_names_follow_torch():
 def test_amsgrad_switched_on_later_starts_its_buffer_at_zero():
     w = np.zeros(2)
     opt = fastgd.Adam([w], lr=0.1)
-    opt.step([np.ones(2)])
+    opt.step([np.full(2, 10.0)])
+    old_v = opt.state[0]["exp_avg_sq"].copy()
     opt.param_groups[0]["amsgrad"] = True
-    opt.step([np.ones(2)])
-    assert (opt.state[0]["max_exp_avg_sq"] == opt.state[0]["exp_avg_sq"]).all()
+    opt.step([np.full(2, 0.1)])  # v shrinks: max(0, v) = v, unlike max(old v, v)
+    v = opt.state[0]["exp_avg_sq"]
+    assert (v < old_v).all()
+    np.testing.assert_array_equal(opt.state[0]["max_exp_avg_sq"], v)
 
 
 def test_repr_lists_the_groups():
@@ -382,5 +397,164 @@ def test_load_accepts_a_torch_style_state_dict():
 
 
 def test_reference_bias_corrections_are_float64():
-    bc1, bc2 = reference.bias_corrections(0.9, 0.999, 3)
-    assert bc1 == 1 - 0.9**3 and bc2 == (1 - 0.999**3) ** 0.5
+    for beta1, beta2 in [(0.9, 0.999), (np.float32(0.9), np.float32(0.999))]:
+        bc1, bc2 = reference.bias_corrections(beta1, beta2, 3)
+        assert type(bc1) is float and type(bc2) is float
+        assert bc1 == 1 - float(beta1) ** 3 and bc2 == (1 - float(beta2) ** 3) ** 0.5
+
+
+# -- all or nothing -------------------------------------------------------------------------
+
+def _two_group_optimizer(name):
+    a, b = np.ones(3), np.ones(3)
+    opt = _make(name, [{"params": [a]}, {"params": [b]}], lr=0.1)
+    opt.step([np.full(3, 0.5), np.full(3, 0.5)])
+    return opt, a, b
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_parameter_made_read_only_later_rejects_the_whole_step(name):
+    opt, a, b = _two_group_optimizer(name)
+    before = ([a.copy(), b.copy()], opt.state_dict())
+    b.flags.writeable = False
+    with pytest.raises(ValueError, match="parameter 1 is read-only"):
+        opt.step([np.ones(3), np.ones(3)])
+    np.testing.assert_array_equal(a, before[0][0])
+    _assert_same_state(opt.state_dict(), before[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_broken_state_buffer_in_a_later_call_rejects_the_whole_step(name):
+    opt, a, b = _two_group_optimizer(name)
+    if name == "SGD":
+        opt.param_groups[0]["momentum"] = opt.param_groups[1]["momentum"] = 0.9
+        opt.step([np.ones(3), np.ones(3)])
+    before = ([a.copy(), b.copy()], opt.state_dict())
+    key = next(k for k, v in opt.state[1].items() if isinstance(v, np.ndarray))
+    opt.state[1][key] = np.zeros(3, np.float32)  # the wrong dtype, for the second call only
+    with pytest.raises(TypeError, match="float32"):
+        opt.step([np.ones(3), np.ones(3)])
+    np.testing.assert_array_equal(a, before[0][0])
+    np.testing.assert_array_equal(b, before[0][1])
+    assert opt.state[0].get("step") == before[1]["state"][0].get("step")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_rejected_first_step_creates_no_state(name):
+    a, b = np.ones(3), np.ones(3)
+    opt = _make(name, [{"params": [a]}, {"params": [b]}], lr=0.1)
+    before = opt.state_dict()
+    b.flags.writeable = False
+    with pytest.raises(ValueError):
+        opt.step([np.ones(3), np.ones(3)])
+    _assert_same_state(opt.state_dict(), before)
+
+
+def test_betas_changed_in_place_are_validated():
+    w = np.zeros(3)
+    opt = fastgd.Adam([w], lr=0.1, betas=[0.9, 0.999])
+    opt.step([np.ones(3)])
+    opt.param_groups[0]["betas"][1] = float("nan")
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 1: nan"):
+        opt.step([np.ones(3)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_loaded_state_starts_afresh(name):
+    # torch loads and steps from a parameter state of {}; so does fastgd
+    a, b = np.ones(3), np.ones(3)
+    opt = _make(name, [a, b], lr=0.1)
+    opt.step([np.ones(3), np.ones(3)])
+    sd = opt.state_dict()
+    sd["state"][1] = {}
+    opt.load_state_dict(sd)
+    b2 = np.ones(3)
+    fresh = _make(name, [b2], lr=0.1)
+    b[:] = 1
+    opt.step([np.ones(3), np.ones(3)])
+    fresh.step([np.ones(3)])
+    np.testing.assert_array_equal(b, b2)
+
+
+# -- gradients that share memory with what the step writes ---------------------------------
+
+def _sgd_alias_cases():
+    def other_param(params, opt):
+        return [np.ones(2), params[0]]
+
+    def view_of_other_param(params, opt):
+        return [np.ones(2), params[0][::-1]]
+
+    def other_state(params, opt):
+        return [np.ones(2), opt.state[0]["momentum_buffer"]]
+
+    return {"another parameter": other_param, "a view of another parameter":
+            view_of_other_param, "another parameter's state": other_state}
+
+
+@pytest.mark.parametrize("case", list(_sgd_alias_cases()))
+def test_aliased_gradients_are_read_as_passed(case):
+    make_grads = _sgd_alias_cases()[case]
+    results = []
+    for copy in (False, True):
+        params = [np.array([1.0, 2.0]), np.array([10.0, 20.0])]
+        opt = fastgd.SGD(params, lr=0.5, momentum=0.9)
+        opt.step([np.full(2, 0.25), np.full(2, 0.5)])
+        grads = make_grads(params, opt)
+        if copy:
+            grads = [g.copy() for g in grads]
+        opt.step(grads)
+        results.append(params)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_aliased_gradient_across_step_buckets_matches_torch_semantics():
+    # parameters at different step counts are separate native calls: still read as passed
+    results = []
+    for copy in (False, True):
+        ps = [np.linspace(0, 1, 3) + k for k in range(3)]
+        opt = fastgd.Adam(ps, lr=0.1)
+        opt.step([np.ones(3), None, np.ones(3)])
+        grads = [np.ones(3), ps[0], np.ones(3)]  # read in the second call, after p0 moves
+        opt.step([g.copy() for g in grads] if copy else grads)
+        results.append(ps)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- more bad input --------------------------------------------------------------------------
+
+def test_unaligned_parameter_message():
+    p = np.frombuffer(bytearray(33), np.float64, offset=1, count=4)
+    with pytest.raises(ValueError, match="parameter 0 is not aligned"):
+        fastgd.SGD([p])
+
+
+def test_huge_hyperparameter():
+    with pytest.raises(ValueError, match="lr is too large for a float"):
+        fastgd.SGD([np.zeros(2)], lr=10**400)
+
+
+@pytest.mark.parametrize("mutate,error,pattern", [
+    (lambda sd: sd["state"][0].__setitem__("step", float("inf")), ValueError,
+     "non-negative integer"),
+    (lambda sd: sd["state"][0].__setitem__("step", "7"), TypeError, "must be a number"),
+    (lambda sd: sd["state"][0].__setitem__("step", True), TypeError, "must be a number"),
+    (lambda sd: sd.__setitem__("state", [sd["state"][0]]), TypeError, "keyed by parameter"),
+    (lambda sd: sd["state"].__setitem__(0, [1, 2]), TypeError, "must be a dict"),
+    (lambda sd: sd["param_groups"][0].__setitem__("params", [[0], 1]), ValueError,
+     "not hashable"),
+    (lambda sd: sd["param_groups"][0].__setitem__("params", [0, 0]), ValueError,
+     "more than once"),
+])
+def test_more_bad_state_dicts_load_nothing(mutate, error, pattern):
+    a, b = np.zeros((2, 3)), np.zeros((3, 2))
+    opt = fastgd.Adagrad([a, b])
+    opt.step([np.ones((2, 3)), np.ones((3, 2))])
+    sd = opt.state_dict()
+    mutate(sd)
+    before = opt.state_dict()
+    with pytest.raises(error, match=pattern):
+        opt.load_state_dict(sd)
+    _assert_same_state(opt.state_dict(), before)
