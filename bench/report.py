@@ -1,58 +1,178 @@
-"""Turn pytest-benchmark JSON from bench/ into a markdown table of medians and ratios.
+"""Tables of ratios and a plot from the pytest-benchmark JSON files of bench/.
 
-    python bench/report.py bench/results/step.json
+    python bench/report.py bench/results/step.json bench/results/models.json \\
+        [--plot bench/results/adam.png]
 
-For each group (optimizer, dtype, parameter count) it prints the median time per step of
-each implementation and the ratio of the fastest torch.optim variant to fastgd's compiled
-backend (above 1: fastgd is faster).
+Prints, as markdown: the goals (ratios fastgd must reach, with the measured value), then
+for every group (optimizer, dtype, size, threads) the median time per step of each
+implementation with fastgd's ratio to the best torch.optim implementation, to torch's fused
+one and to the streaming limit. Below 1 means fastgd is faster. With ``--plot`` it also
+draws time per element against the parameter count, one line per implementation (needs
+matplotlib).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from collections import defaultdict
+
+IMPL_ORDER = ["fastgd-cython", "fastgd-numba", "fastgd-numpy", "torch-for-loop",
+              "torch-foreach", "torch-fused", "streaming-limit"]
+
+#: (label, numerator (impl, optimizer, dtype, size, threads), denominator, goal)
+#: size is an element count or a model name; threads "all" means every core.
+GOALS = [
+    ("Adam float32, N=1e3, class step / torch fused (1 thread)",
+     ("fastgd-cython", "Adam", "float32", 10**3, 1), ("torch-fused", "Adam", "float32", 10**3, 1),
+     0.15),
+    ("Adam float32, N=1e3, class step / torch fused (all cores)",
+     ("fastgd-cython", "Adam", "float32", 10**3, "all"),
+     ("torch-fused", "Adam", "float32", 10**3, "all"), 0.15),
+    ("Adam float32, N=1e5 / torch fused (all cores)",
+     ("fastgd-cython", "Adam", "float32", 10**5, "all"),
+     ("torch-fused", "Adam", "float32", 10**5, "all"), 0.5),
+    ("Adam float32, N=1e7, 1 thread / the streaming limit",
+     ("fastgd-cython", "Adam", "float32", 10**7, 1),
+     ("streaming-limit", "Adam", "float32", 10**7, 1), 1.15),
+    ("200-tensor model step / torch fused (1 thread each)",
+     ("fastgd-cython", "Adam", "float32", "200 small tensors", 1),
+     ("torch-fused", "Adam", "float32", "200 small tensors", 1), 0.3),
+    ("Adam float32, N=1e7, all cores / torch fused, all cores",
+     ("fastgd-cython", "Adam", "float32", 10**7, "all"),
+     ("torch-fused", "Adam", "float32", 10**7, "all"), 0.8),
+    ("Numba backend / compiled, Adam float32 N=1e6 (1 thread each)",
+     ("fastgd-numba", "Adam", "float32", 10**6, 1), ("fastgd-cython", "Adam", "float32", 10**6, 1),
+     1.5),
+]
+
+
+def load(paths):
+    """{(impl, optimizer, dtype, size, threads): median seconds}, and the machine."""
+    times, machine, max_threads = {}, {}, 1
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        machine = data.get("machine_info", machine)
+        for bench in data["benchmarks"]:
+            info = bench["extra_info"]
+            size = info.get("model", info["n"])
+            key = (info["impl"], info["optimizer"], info["dtype"], size, info["threads"])
+            times[key] = bench["stats"]["median"]
+            max_threads = max(max_threads, info["threads"])
+    return times, machine, max_threads
+
+
+def _resolve(key, max_threads):
+    impl, optimizer, dtype, size, threads = key
+    return (impl, optimizer, dtype, size, max_threads if threads == "all" else threads)
 
 
 def _format_time(seconds: float) -> str:
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
-    return f"{seconds * 1e3:.2f} ms"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
 
 
-def table(path: str) -> str:
-    with open(path) as f:
-        data = json.load(f)
-    groups: dict[str, dict[str, float]] = defaultdict(dict)
-    order: dict[str, tuple] = {}
-    for bench in data["benchmarks"]:
-        info = bench["extra_info"]
-        groups[bench["group"]][info["impl"]] = bench["stats"]["median"]
-        order[bench["group"]] = (info["optimizer"], info["n"])
-    impls = sorted({impl for g in groups.values() for impl in g},
-                   key=lambda s: (not s.startswith("fastgd"), s))
-    head = ["optimizer", "n"] + impls + ["best torch / fastgd-cython"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for group in sorted(groups, key=lambda g: order[g]):
-        times = groups[group]
-        label, n = order[group]
-        row = [label, f"{n:.0e}".replace("e+0", "e")]
-        row += [_format_time(times[i]) if i in times else "—" for i in impls]
-        torch_times = [t for i, t in times.items() if i.startswith("torch")]
-        if torch_times and "fastgd-cython" in times:
-            row.append(f"{min(torch_times) / times['fastgd-cython']:.2f}×")
-        else:
-            row.append("—")
-        lines.append("| " + " | ".join(row) + " |")
-    machine = data.get("machine_info", {})
-    lines.append("")
-    lines.append(f"Medians per step, float32; {machine.get('cpu', {}).get('brand_raw', '?')}, "
-                 f"{machine.get('cpu', {}).get('count', '?')} cores; "
-                 f"pytest-benchmark {data.get('version', '?')}.")
+def _size(size) -> str:
+    return f"{size:.0e}".replace("e+0", "e") if isinstance(size, int) else size
+
+
+def goals_table(times, max_threads) -> str:
+    lines = ["| goal | measured | target | met |", "|---|---|---|---|"]
+    for label, num, den, target in GOALS:
+        a, b = times.get(_resolve(num, max_threads)), times.get(_resolve(den, max_threads))
+        if a is None or b is None:
+            lines.append(f"| {label} | not measured | ≤ {target} | — |")
+            continue
+        ratio = a / b
+        lines.append(f"| {label} | {ratio:.2f} ({_format_time(a)} / {_format_time(b)}) "
+                     f"| ≤ {target} | {'yes' if ratio <= target else 'no'} |")
     return "\n".join(lines)
 
 
+def groups_table(times) -> str:
+    groups: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for (impl, optimizer, dtype, size, threads), t in times.items():
+        groups[(optimizer, dtype, size, threads)][impl] = t
+    impls = [i for i in IMPL_ORDER if any(i in g for g in groups.values())]
+    head = (["optimizer", "dtype", "size", "threads"] + impls
+            + ["fastgd / best torch", "fastgd / torch fused", "fastgd / streaming"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def order(key):
+        optimizer, dtype, size, threads = key
+        return (optimizer, dtype, isinstance(size, str), str(size) if isinstance(size, str)
+                else size, threads)
+
+    for key in sorted(groups, key=order):
+        row_times = groups[key]
+        optimizer, dtype, size, threads = key
+        row = [optimizer, dtype, _size(size), str(threads)]
+        row += [_format_time(row_times[i]) if i in row_times else "—" for i in impls]
+        ours = row_times.get("fastgd-cython")
+        torch_times = [t for i, t in row_times.items() if i.startswith("torch")]
+        row.append(f"{ours / min(torch_times):.2f}" if ours and torch_times else "—")
+        fused = row_times.get("torch-fused")
+        row.append(f"{ours / fused:.2f}" if ours and fused else "—")
+        stream = row_times.get("streaming-limit")
+        row.append(f"{ours / stream:.2f}" if ours and stream else "—")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def plot(times, path, optimizer="Adam", dtype="float32"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thread_counts = sorted({k[4] for k in times})
+    fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5),
+                             sharey=True, squeeze=False)
+    for ax, threads in zip(axes[0], thread_counts):
+        for impl in IMPL_ORDER:
+            points = sorted((size, t) for (i, o, d, size, th), t in times.items()
+                            if i == impl and o == optimizer and d == dtype and th == threads
+                            and isinstance(size, int))
+            if points:
+                ax.plot([n for n, _ in points], [t / n * 1e9 for n, t in points], marker="o",
+                        label=impl)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("parameters")
+        ax.set_title(f"{optimizer} {dtype} step, {threads} thread(s)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("ns per parameter (median)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("json", nargs="+", help="pytest-benchmark JSON files")
+    parser.add_argument("--plot", help="write a PNG of time per element against size")
+    args = parser.parse_args(argv)
+    times, machine, max_threads = load(args.json)
+    cpu = machine.get("cpu", {})
+    print(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} cores; "
+          f"medians of pytest-benchmark rounds.\n")
+    print(goals_table(times, max_threads))
+    print()
+    print(groups_table(times))
+    if args.plot:
+        try:
+            plot(times, args.plot)
+        except ImportError:
+            print("\n(no plot: matplotlib is not installed; pip install matplotlib)")
+        else:
+            print(f"\nplot: {args.plot}")
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
-    print(table(sys.argv[1]))
+    raise SystemExit(main())

@@ -22,7 +22,7 @@ def set_num_threads(n: int) -> None:
     are the same bits for any ``n`` (the kernels have no reductions). Without a call, the
     environment variable ``FASTGD_NUM_THREADS`` decides, else OpenMP's own setting
     (``OMP_NUM_THREADS``, or ``threadpoolctl.threadpool_limits``). The Numba and NumPy
-    backends run on one thread.
+    backends, and a compiled core built without OpenMP, run on one thread.
     """
     if isinstance(n, bool) or not isinstance(n, Integral):
         raise TypeError(f"n must be an integer, got {n!r}")

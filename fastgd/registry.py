@@ -102,10 +102,9 @@ _LR = _at_least_zero("lr", "learning rate")
 _EPS = _at_least_zero("eps", "epsilon value")
 _WD = _at_least_zero("weight_decay", "weight_decay value")
 _MOMENTUM = _at_least_zero("momentum", "momentum value")
-_NOT_NAN = {
-    "dampening": Rule(lambda g: not math.isnan(g["dampening"]),
-                      "Invalid dampening value: {dampening}"),
-}
+# torch does not validate dampening; a NaN one is rejected here, as NaN is everywhere.
+_DAMPENING_NOT_NAN = Rule(lambda g: not math.isnan(g["dampening"]),
+                          "Invalid dampening value: {dampening}")
 
 
 def _h(name: str, default: Any, doc: str, **options: bool) -> Hyperparameter:
@@ -134,7 +133,7 @@ SGD = OptimizerSpec(
         _LR,
         _MOMENTUM,
         _WD,
-        _NOT_NAN["dampening"],
+        _DAMPENING_NOT_NAN,
         Rule(lambda g: not g["nesterov"] or (g["momentum"] > 0 and g["dampening"] == 0),
              "Nesterov momentum requires a momentum and zero dampening"),
     ),

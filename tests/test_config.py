@@ -13,6 +13,7 @@ import fastgd
 from fastgd import _backend, kernels, reference
 
 core = pytest.importorskip("fastgd._core")
+needs_openmp = pytest.mark.skipif(not core.OPENMP, reason="built without OpenMP")
 
 
 @pytest.fixture
@@ -22,6 +23,7 @@ def restore_threads():
     core.set_num_threads(before)
 
 
+@needs_openmp
 def test_set_and_get_num_threads(restore_threads):
     fastgd.set_num_threads(3)
     assert fastgd.get_num_threads() == 3 and core.thread_override() == 3
@@ -36,6 +38,7 @@ def test_set_num_threads_rejects(bad, error, restore_threads):
         fastgd.set_num_threads(bad)
 
 
+@needs_openmp
 def test_threadpoolctl_limits_the_core(restore_threads):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     core.set_num_threads(0)  # no fastgd setting: OpenMP's own decides
@@ -54,6 +57,7 @@ def _python(code, **env):
                           text=True, timeout=120, cwd="/")
 
 
+@needs_openmp
 def test_environment_sets_threads_and_isa():
     out = _python("import fastgd._core as c; print(c.get_num_threads(), c.isa())",
                   FASTGD_NUM_THREADS="3", FASTGD_ISA="baseline")
@@ -122,3 +126,9 @@ def test_show_config(capsys):
     info = fastgd.config()
     assert info["compiled_core"]["isa"] == core.isa()
     assert info["backend"] == _backend.backend()
+
+
+@pytest.mark.skipif(core.OPENMP, reason="built with OpenMP")
+def test_without_openmp_everything_runs_on_one_thread(restore_threads):
+    fastgd.set_num_threads(4)
+    assert fastgd.get_num_threads() == 1

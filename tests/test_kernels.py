@@ -111,7 +111,7 @@ def threads(request):
     core = _backend.load("cython")
     before = core.thread_override()
     fastgd.set_num_threads(request.param)
-    assert fastgd.get_num_threads() == request.param
+    assert fastgd.get_num_threads() == (request.param if core.OPENMP else 1)
     yield request.param
     core.set_num_threads(before)
 
@@ -294,22 +294,19 @@ def test_numpy_scalar_hyperparameters_give_the_same_bits(any_backend):
     # every backend computes its per-call scalars (1 - lr*wd, lr/bc1, ...) in float64,
     # whatever the type of the numbers it is given
     p0, g = np.linspace(-1, 1, 7), np.linspace(2, -3, 7)
-    runs = []
-    for cast in (float, np.float32):
-        p, m, v = p0.copy(), np.zeros(7), np.zeros(7)
-        _backend.active().adam_many([p], [g], [m], [v], None, lr=cast(0.01), beta1=cast(0.9),
-                                    beta2=cast(0.999), eps=cast(1e-8),
-                                    weight_decay=cast(0.1), bias_correction1=cast(0.1),
-                                    bias_correction2_sqrt=cast(0.03),
-                                    decoupled_weight_decay=True)
-        runs.append(p)
+    f32 = np.float32
+    p = p0.copy()
+    _backend.active().adam_many([p], [g], [np.zeros(7)], [np.zeros(7)], None, lr=f32(0.01),
+                                beta1=f32(0.9), beta2=f32(0.999), eps=f32(1e-8),
+                                weight_decay=f32(0.1), bias_correction1=f32(0.1),
+                                bias_correction2_sqrt=f32(0.03), decoupled_weight_decay=True)
     expected = p0.copy()
     reference.adam(expected, g, np.zeros(7), np.zeros(7), lr=float(np.float32(0.01)),
                    beta1=float(np.float32(0.9)), beta2=float(np.float32(0.999)),
                    eps=float(np.float32(1e-8)), weight_decay=float(np.float32(0.1)),
                    bias_correction1=float(np.float32(0.1)),
                    bias_correction2_sqrt=float(np.float32(0.03)), decoupled_weight_decay=True)
-    np.testing.assert_array_equal(runs[1], expected)
+    np.testing.assert_array_equal(p, expected)
 
 
 def test_zero_bias_correction_gives_inf_steps_not_an_exception(any_backend):
