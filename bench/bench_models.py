@@ -46,17 +46,25 @@ def _info(model, label, threads, impl):
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("label", list(OPTIMIZERS))
 @pytest.mark.parametrize("model", list(MODELS))
-def bench_fastgd_model(benchmark, model, label, threads, fastgd_threads, arrays,
+@pytest.mark.parametrize("layout", ["arrays", "ParamBuffer"])
+def bench_fastgd_model(benchmark, layout, model, label, threads, fastgd_threads, arrays,
                        pedantic_settings):
+    """The model's parameters as separate arrays, or as the views of one ParamBuffer with
+    the optimizer stepping its flat array (one pass; the same bits)."""
     name, options = OPTIMIZERS[label]
     params = arrays(MODELS[model], np.float32)
     grads = arrays(MODELS[model], np.float32, seed=1)
+    impl = "fastgd-cython"
+    if layout == "ParamBuffer":
+        params = [fastgd.ParamBuffer.from_arrays(params).flat]
+        grads = [fastgd.ParamBuffer.from_arrays(grads).flat]
+        impl = "fastgd-cython-flat"
     fastgd_threads(threads)
     with fastgd.use_backend("cython"):
         opt = getattr(fastgd, name)(params, **options)
         opt.step(grads)
         benchmark.group = _group(model, label, threads)
-        benchmark.extra_info.update(_info(model, label, threads, "fastgd-cython"))
+        benchmark.extra_info.update(_info(model, label, threads, impl))
         n = sum(p.size for p in params)
         benchmark.pedantic(opt.step, args=(grads,), **pedantic_settings(n))
 

@@ -17,7 +17,8 @@ import argparse
 import json
 from collections import defaultdict
 
-IMPL_ORDER = ["fastgd-cython", "fastgd-numba", "fastgd-numpy", "torch-for-loop",
+IMPL_ORDER = ["fastgd-cython", "fastgd-cython-flat", "fastgd-numba", "fastgd-numpy",
+              "torch-for-loop",
               "torch-foreach", "torch-fused", "streaming-limit"]
 
 #: (label, numerator (impl, optimizer, dtype, size, threads), denominator, goal)
@@ -37,6 +38,9 @@ GOALS = [
      ("streaming-limit", "Adam", "float32", 10**7, 1), 1.15),
     ("200-tensor model step / torch fused (1 thread each)",
      ("fastgd-cython", "Adam", "float32", "200 small tensors", 1),
+     ("torch-fused", "Adam", "float32", "200 small tensors", 1), 0.3),
+    ("200-tensor model in a ParamBuffer / torch fused (1 thread each)",
+     ("fastgd-cython-flat", "Adam", "float32", "200 small tensors", 1),
      ("torch-fused", "Adam", "float32", "200 small tensors", 1), 0.3),
     ("Adam float32, N=1e7, all cores / torch fused, all cores",
      ("fastgd-cython", "Adam", "float32", 10**7, "all"),

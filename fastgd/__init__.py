@@ -10,6 +10,7 @@ kernels behind the same API.
   (NumPy, the specification), with the same signatures.
 - Backends: :func:`backend`, :func:`set_backend`, :func:`use_backend`; the environment
   variable ``FASTGD_BACKEND`` (``cython``, ``numba`` or ``numpy``) chooses at import.
+- :class:`ParamBuffer`: a model's parameters in one contiguous array, one pass per step.
 - Settings of the compiled core: :func:`set_num_threads`, :func:`get_num_threads`,
   :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
@@ -17,6 +18,7 @@ kernels behind the same API.
 from fastgd import kernels, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
+from fastgd.buffer import ParamBuffer
 from fastgd.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __version__ = "0.1.0"
@@ -24,5 +26,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
     "config", "show_config", "set_num_threads", "get_num_threads",
-    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "__version__",
+    "ParamBuffer", "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "__version__",
 ]
