@@ -54,10 +54,6 @@ def _check_param(index: int, p: Any) -> None:
         raise ValueError(f"parameter {index} is read-only; the optimizer updates it in place")
 
 
-def _root(a: np.ndarray) -> Any:
-    """The object that owns ``a``'s memory (NumPy points every view at the owner)."""
-    return a if a.base is None else a.base
-
 
 def _memory_span(a: np.ndarray) -> tuple[int, int]:
     start = a.__array_interface__["data"][0]
@@ -75,7 +71,9 @@ class Optimizer:
         self._check_hyperparameters(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}
+        # per group: the hyperparameters last validated, and the state entries they need
         self._validated: list[tuple] = []
+        self._needed: list[frozenset[str]] = []
         if isinstance(params, np.ndarray):
             raise TypeError("params argument given to the optimizer should be a list of "
                             "arrays or of dicts, but got a numpy.ndarray; wrap it in a list")
@@ -117,8 +115,10 @@ class Optimizer:
     def _snapshot(self, group: Mapping[str, Any]) -> tuple:
         """The group's hyperparameter values, to notice a change since the last check (a
         list such as ``betas`` is copied: changing it in place is a change too)."""
-        return tuple(tuple(v) if type(v) is list else v
-                     for v in map(group.__getitem__, self.spec.hyperparameter_names))
+        values = tuple(map(group.__getitem__, self.spec.hyperparameter_names))
+        if list in map(type, values):
+            values = tuple(tuple(v) if type(v) is list else v for v in values)
+        return values
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters, with hyperparameters defaulting to the constructor's."""
@@ -151,6 +151,7 @@ class Optimizer:
         group["params"] = params
         self.param_groups.append(group)
         self._validated.append(self._snapshot(group))
+        self._needed.append(self._needed_state(group))
         if self.spec.eager_state:
             for k, p in enumerate(params):
                 self.state[first + k] = self._fresh_state(group, p, {})
@@ -168,6 +169,11 @@ class Optimizer:
                                  f"separate array")
 
     # -- state ----------------------------------------------------------------------------
+
+    def _needed_state(self, group: Mapping[str, Any]) -> frozenset[str]:
+        """The state entries every parameter of ``group`` has before its kernel runs."""
+        return frozenset([b.name for b in self.spec.buffers(group) if not b.from_first_grad]
+                         + (["step"] if self.spec.counts_steps else []))
 
     def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray, state: Mapping) -> dict:
         """The entries ``group``'s options need that ``state`` lacks, at their start values
@@ -217,31 +223,44 @@ class Optimizer:
         gradients while they write, see the gradients as passed.
 
         NumPy points every view at the array that owns the memory, so only arrays with the
-        same owner can overlap; the exact test runs on those alone. Arrays whose memory
-        NumPy does not own (np.frombuffer and the like) are tested against everything.
+        same owner can overlap, and the exact test runs on those alone: usually none, as
+        gradients are fresh arrays. Memory NumPy does not own (np.frombuffer and the like)
+        is tested against everything.
         """
-        by_owner: dict[int, list] = {}
-        foreign: list = []
-        for _, items in work:
-            for index, p, _ in items:
-                written = [p]
-                state = self.state.get(index)
-                if state:
-                    written += [v for v in state.values() if type(v) is np.ndarray]
-                for w in written:
-                    owner = _root(w)
-                    if isinstance(owner, np.ndarray):
-                        by_owner.setdefault(id(owner), []).append(w)
-                    else:
-                        foreign.append(w)
-        everything = [w for ws in by_owner.values() for w in ws] + foreign
-        for _, items in work:
-            for k, (index, p, g) in enumerate(items):
-                owner = _root(g)
-                if isinstance(owner, np.ndarray):
-                    candidates = by_owner.get(id(owner), []) + foreign
+        grad_owners: set[int] = set()
+        foreign_grads = False
+        for *_, items in work:
+            for _, _, g in items:
+                base = g.base
+                if base is None:
+                    grad_owners.add(id(g))
+                elif type(base) is np.ndarray:
+                    grad_owners.add(id(base))
                 else:
-                    candidates = everything
+                    foreign_grads = True
+        by_owner: dict[int | None, list] = {}
+        state = self.state
+        for *_, items in work:
+            for index, p, _ in items:
+                entries = state.get(index)
+                for w in (p, *entries.values()) if entries else (p,):
+                    if type(w) is not np.ndarray:
+                        continue
+                    base = w.base
+                    key = (id(w) if base is None
+                           else id(base) if type(base) is np.ndarray else None)
+                    if foreign_grads or key is None or key in grad_owners:
+                        by_owner.setdefault(key, []).append(w)
+        if not by_owner:
+            return
+        foreign = by_owner.get(None, [])
+        everything = [w for ws in by_owner.values() for w in ws]
+        for *_, items in work:
+            for k, (index, p, g) in enumerate(items):
+                base = g.base
+                key = (id(g) if base is None
+                       else id(base) if type(base) is np.ndarray else None)
+                candidates = everything if key is None else by_owner.get(key, []) + foreign
                 if any(g.size and np.may_share_memory(g, w) for w in candidates):
                     items[k] = (index, p, g.copy())
 
@@ -262,22 +281,25 @@ class Optimizer:
             if snapshot != self._validated[k]:
                 self._check_hyperparameters(group)
                 self._validated[k] = snapshot
+                self._needed[k] = self._needed_state(group)
         work = []
         index = 0
         checked = self._checked_grad
-        for group in self.param_groups:
+        for k, group in enumerate(self.param_groups):
             params = group["params"]
             items = [(index + j, p, checked(index + j, p, g))
                      for j, (p, g) in enumerate(zip(params, grads[index:index + len(params)]))
                      if g is not None]
             index += len(params)
-            work.append((group, items))
+            work.append((k, group, items))
         self._unaliased(work)
         plan = _PLANS[self.spec.kernel]
-        calls = [call for group, items in work if items for call in plan(self, group, items)]
+        calls = [call for k, group, items in work if items
+                 for call in plan(self, group, items, self._needed[k])]
         kernels = _backend.active()
-        for call in calls:
-            call.run(kernels, check_only=True)
+        if len(calls) > 1:  # a lone call checks everything before it writes anything
+            for call in calls:
+                call.run(kernels, check_only=True)
         for call in calls:
             call.run(kernels)
         for call in calls:
@@ -347,6 +369,7 @@ class Optimizer:
                 new_state[index] = self._fresh_state(group, p, {})
         self.param_groups[:] = new_groups
         self._validated = [self._snapshot(g) for g in new_groups]
+        self._needed = [self._needed_state(g) for g in new_groups]
         self.state = new_state
 
     def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
@@ -409,14 +432,17 @@ class _Call:
     """One native call of a step (a kernel over a bucket of tensors), and the state entries
     it commits once every call of the step has run."""
 
-    __slots__ = ("kernel", "lists", "scalars", "updates")
+    __slots__ = ("entry", "lists", "scalars", "updates")
 
     def __init__(self, kernel: str, lists: tuple, scalars: dict, updates: list) -> None:
-        self.kernel, self.lists, self.scalars, self.updates = kernel, lists, scalars, updates
+        self.entry = f"{kernel}_many"
+        self.lists, self.scalars, self.updates = lists, scalars, updates
 
     def run(self, kernels: Any, check_only: bool = False) -> None:
-        getattr(kernels, f"{self.kernel}_many")(*self.lists, check_only=check_only,
-                                                **self.scalars)
+        if check_only:
+            getattr(kernels, self.entry)(*self.lists, check_only=True, **self.scalars)
+        else:
+            getattr(kernels, self.entry)(*self.lists, **self.scalars)
 
     def commit(self, state: dict) -> None:
         for index, entries in self.updates:
@@ -435,7 +461,7 @@ def _buckets(items, keys):
     return out.items()
 
 
-def _plan_sgd(opt, group, items):
+def _plan_sgd(opt, group, items, needed):
     momentum = group["momentum"]
     keys = [(p.dtype, momentum != 0 and "momentum_buffer" not in opt.state.get(i, ()))
             for i, p, _ in items]
@@ -455,26 +481,33 @@ def _plan_sgd(opt, group, items):
     return calls
 
 
-def _stepwise(opt, group, items, by_step):
+def _stepwise(opt, group, items, needed, by_step):
     """Plan the calls of an optimizer that counts steps. Each bucket holds the tensors of
     one dtype at one step count; ``by_step(bucket_states, step)`` gives the kernel name,
-    buffer lists (after params and grads) and scalars for that bucket at its new step."""
+    buffer lists (after params and grads) and scalars for that bucket at its new step.
+    Entries the options need and the state lacks are made here and committed with the
+    new step count. ``needed``: the entries each state must have before its call."""
     stated = []
     for i, p, g in items:
-        state = opt.state.get(i, {})
-        fresh = opt._fresh_state(group, p, state)
-        stated.append((i, p, g, {**state, **fresh} if fresh else state))
+        state = opt.state.get(i)
+        fresh = None
+        if state is None or not needed <= state.keys():
+            fresh = opt._fresh_state(group, p, state or {})
+            state = {**(state or {}), **fresh}
+        stated.append((i, p, g, state, fresh))
     calls = []
-    for (_, step), bucket in _buckets(stated, [(p.dtype, s["step"]) for _, p, _, s in stated]):
-        states = [s for *_, s in bucket]
+    keys = [(p.dtype, s["step"]) for _, p, _, s, _ in stated]
+    for (_, step), bucket in _buckets(stated, keys):
+        states = [s for _, _, _, s, _ in bucket]
         kernel, buffers, scalars = by_step(states, step + 1)
-        lists = ([p for _, p, _, _ in bucket], [g for _, _, g, _ in bucket], *buffers)
-        updates = [(i, {**s, "step": step + 1}) for (i, _, _, s) in bucket]
+        lists = ([p for _, p, _, _, _ in bucket], [g for _, _, g, _, _ in bucket], *buffers)
+        updates = [(i, {**fresh, "step": step + 1} if fresh else {"step": step + 1})
+                   for i, _, _, _, fresh in bucket]
         calls.append(_Call(kernel, lists, scalars, updates))
     return calls
 
 
-def _plan_adam(opt, group, items):
+def _plan_adam(opt, group, items, needed):
     beta1, beta2 = group["betas"]
     amsgrad = group["amsgrad"]
 
@@ -488,20 +521,20 @@ def _plan_adam(opt, group, items):
             bias_correction2_sqrt=bc2_sqrt, amsgrad=amsgrad,
             decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"])
 
-    return _stepwise(opt, group, items, by_step)
+    return _stepwise(opt, group, items, needed, by_step)
 
 
-def _plan_adagrad(opt, group, items):
+def _plan_adagrad(opt, group, items, needed):
     def by_step(states, step):
         clr = float(group["lr"]) / (1 + (step - 1) * float(group["lr_decay"]))
         return "adagrad", ([s["sum"] for s in states],), dict(
             clr=clr, eps=group["eps"], weight_decay=group["weight_decay"],
             maximize=group["maximize"])
 
-    return _stepwise(opt, group, items, by_step)
+    return _stepwise(opt, group, items, needed, by_step)
 
 
-def _plan_rmsprop(opt, group, items):
+def _plan_rmsprop(opt, group, items, needed):
     centered, momentum = group["centered"], group["momentum"]
 
     def by_step(states, step):
@@ -513,7 +546,7 @@ def _plan_rmsprop(opt, group, items):
             weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
             maximize=group["maximize"])
 
-    return _stepwise(opt, group, items, by_step)
+    return _stepwise(opt, group, items, needed, by_step)
 
 
 _PLANS = {"sgd": _plan_sgd, "adam": _plan_adam, "adagrad": _plan_adagrad,
