@@ -136,6 +136,7 @@ def plot(times, path, optimizer="Adam", dtype="float32"):
     thread_counts = sorted({k[4] for k in times})
     fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5),
                              sharey=True, squeeze=False)
+    colors = {impl: plt.cm.tab10(k) for k, impl in enumerate(IMPL_ORDER)}
     for ax, threads in zip(axes[0], thread_counts):
         for impl in IMPL_ORDER:
             points = sorted((size, t) for (i, o, d, size, th), t in times.items()
@@ -143,14 +144,14 @@ def plot(times, path, optimizer="Adam", dtype="float32"):
                             and isinstance(size, int))
             if points:
                 ax.plot([n for n, _ in points], [t / n * 1e9 for n, t in points], marker="o",
-                        label=impl)
+                        label=impl, color=colors[impl])
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("parameters")
         ax.set_title(f"{optimizer} {dtype} step, {threads} thread(s)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("ns per parameter (median)")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
