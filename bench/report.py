@@ -52,19 +52,23 @@ GOALS = [
 
 
 def load(paths):
-    """{(impl, optimizer, dtype, size, threads): median seconds}, and the machine."""
-    times, machine, max_threads = {}, {}, 1
+    """{(impl, optimizer, dtype, size, threads): median seconds}, the machine, the largest
+    thread count, and Numba's first-step times (bench_numba_compile.py) if measured."""
+    times, machine, max_threads, compile_times = {}, {}, 1, None
     for path in paths:
         with open(path) as f:
             data = json.load(f)
         machine = data.get("machine_info", machine)
         for bench in data["benchmarks"]:
             info = bench["extra_info"]
+            if "first_step_cold_s" in info:
+                compile_times = info
+                continue
             size = info.get("model", info["n"])
             key = (info["impl"], info["optimizer"], info["dtype"], size, info["threads"])
             times[key] = bench["stats"]["median"]
             max_threads = max(max_threads, info["threads"])
-    return times, machine, max_threads
+    return times, machine, max_threads, compile_times
 
 
 def _resolve(key, max_threads):
@@ -162,12 +166,17 @@ def main(argv=None) -> int:
     parser.add_argument("json", nargs="+", help="pytest-benchmark JSON files")
     parser.add_argument("--plot", help="write a PNG of time per element against size")
     args = parser.parse_args(argv)
-    times, machine, max_threads = load(args.json)
+    times, machine, max_threads, compile_times = load(args.json)
     cpu = machine.get("cpu", {})
     print(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} cores; "
           f"medians of pytest-benchmark rounds.\n")
     print(goals_table(times, max_threads))
     print()
+    if compile_times:
+        print(f"Numba, first Adam step in a fresh process: "
+              f"{compile_times['first_step_cold_s']:.2f} s compiling, "
+              f"{compile_times['first_step_cached_s']:.2f} s from its cache; the step "
+              f"timings above exclude it (they warm up first).\n")
     print(groups_table(times))
     if args.plot:
         try:
