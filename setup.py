@@ -15,7 +15,10 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-UNIX_FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The compile flags live in src/cflags.txt, which the build tests read too.
+with open(os.path.join(HERE, "src", "cflags.txt")) as f:
+    CFLAGS = [line.strip() for line in f if line.strip() and not line.startswith("#")]
 OPENMP_FLAG = "-fopenmp"
 
 
@@ -39,15 +42,15 @@ class BuildExt(build_ext):
         # The OpenMP choice comes from the environment, which setuptools' up-to-date check
         # does not see: always compile, so a build never reuses objects of the other choice.
         self.force = True
-        msvc = self.compiler.compiler_type == "msvc"
-        compile_args = ["/O2", "/fp:precise"] if msvc else list(UNIX_FLAGS)
+        if self.compiler.compiler_type == "msvc":
+            raise RuntimeError("fastgd's C kernels need gcc or clang (they use GNU C "
+                               "extensions for per-instruction-set code)")
+        compile_args = list(CFLAGS)
         link_args = []
         use_openmp = os.environ.get("FASTGD_NO_OPENMP", "") not in ("1", "true", "yes")
-        if use_openmp and not msvc and compiler_has_openmp(self.compiler):
+        if use_openmp and compiler_has_openmp(self.compiler):
             compile_args.append(OPENMP_FLAG)
             link_args.append(OPENMP_FLAG)
-        elif use_openmp and msvc:
-            compile_args.append("/openmp")
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + ext.extra_compile_args
             ext.extra_link_args = link_args + ext.extra_link_args
@@ -59,7 +62,8 @@ extensions = [
         "fastgd._core",
         ["src/_core.pyx"],
         include_dirs=["src", numpy.get_include()],
-        depends=["src/fastgd_kernels.h", "src/fastgd_kernels_impl.h"],
+        depends=["src/fastgd_kernels.h", "src/fastgd_kernels_isa.h",
+                 "src/fastgd_kernels_impl.h", "src/cflags.txt"],
     )
 ]
 

@@ -17,6 +17,8 @@ Example::
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from numbers import Integral
 
@@ -56,8 +58,8 @@ class ParamBuffer(Sequence):
             raise TypeError(f"shapes must be a list of shapes, got {type(shapes).__name__}")
         self.shapes: tuple[tuple[int, ...], ...] = tuple(
             _shape(i, s) for i, s in enumerate(shapes))
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
-        self.offsets: tuple[int, ...] = tuple(np.concatenate([[0], np.cumsum(sizes)]).tolist())
+        sizes = [math.prod(s) for s in self.shapes]  # Python ints: no silent overflow
+        self.offsets: tuple[int, ...] = (0, *itertools.accumulate(sizes))
         self.flat: np.ndarray = np.zeros(self.offsets[-1], dtype=dtype)
         self.views: list[np.ndarray] = [
             self.flat[start:end].reshape(shape)
@@ -69,6 +71,8 @@ class ParamBuffer(Sequence):
         arrays = [np.asarray(a) for a in arrays]
         if dtype is None:
             dtypes = {a.dtype for a in arrays}
+            if not dtypes:
+                raise ValueError("from_arrays() needs at least one array, or dtype=")
             if len(dtypes) != 1:
                 raise TypeError(f"the arrays have several dtypes ({sorted(map(str, dtypes))}); "
                                 f"pass dtype=")

@@ -23,7 +23,9 @@ Differences from torch.optim, on purpose:
 
 from __future__ import annotations
 
+import bisect
 import inspect
+import itertools
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -58,6 +60,34 @@ def _check_param(index: int, p: Any) -> None:
 def _memory_span(a: np.ndarray) -> tuple[int, int]:
     start = a.__array_interface__["data"][0]
     return start, start + a.nbytes
+
+
+def _owner_key(a: np.ndarray) -> int | None:
+    """An id shared by every array over the same NumPy-owned memory, or None when NumPy
+    does not own it (or ``a`` is a view of a view NumPy could not collapse)."""
+    base = a.base
+    if base is None:
+        return id(a)
+    if type(base) is np.ndarray and base.base is None:
+        return id(base)
+    return None
+
+
+def _overlapping_by_bounds(grads: list, written: list) -> set[int]:
+    """Indices of the ``grads`` whose byte range meets that of any ``written`` array."""
+    bounds = np.lib.array_utils.byte_bounds
+    spans = sorted(bounds(w) for w in written if w.size)
+    starts = [lo for lo, _ in spans]
+    ends_so_far = list(itertools.accumulate((hi for _, hi in spans), max))
+    overlapping = set()
+    for k, g in enumerate(grads):
+        if not g.size:
+            continue
+        lo, hi = bounds(g)
+        j = bisect.bisect_left(starts, hi)  # spans starting before g ends
+        if j and ends_so_far[j - 1] > lo:   # ... one of which ends after g starts
+            overlapping.add(k)
+    return overlapping
 
 
 class Optimizer:
@@ -113,12 +143,20 @@ class Optimizer:
                 raise ValueError(rule.message.format(**group))
 
     def _snapshot(self, group: Mapping[str, Any]) -> tuple:
-        """The group's hyperparameter values, to notice a change since the last check (a
-        list such as ``betas`` is copied: changing it in place is a change too)."""
+        """The group's hyperparameter values and their types, to notice any change since
+        the last check (``True`` for ``1`` too); a list such as ``betas`` is copied, so
+        that changing it in place is a change."""
         values = tuple(map(group.__getitem__, self.spec.hyperparameter_names))
-        if list in map(type, values):
-            values = tuple(tuple(v) if type(v) is list else v for v in values)
-        return values
+        types = tuple(map(type, values))
+        if any(issubclass(t, list) for t in types):
+            values = tuple(tuple(v) if isinstance(v, list) else v for v in values)
+        return types, values
+
+    def _unchanged(self, k: int, snapshot: tuple) -> bool:
+        try:
+            return bool(snapshot == self._validated[k])
+        except (TypeError, ValueError):  # e.g. an array put in a group: check it again
+            return False
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters, with hyperparameters defaulting to the constructor's."""
@@ -222,47 +260,42 @@ class Optimizer:
         parameter that gets a gradient, or its state), so that the kernels, which read the
         gradients while they write, see the gradients as passed.
 
-        NumPy points every view at the array that owns the memory, so only arrays with the
-        same owner can overlap, and the exact test runs on those alone: usually none, as
-        gradients are fresh arrays. Memory NumPy does not own (np.frombuffer and the like)
-        is tested against everything.
+        Fast path: when every array involved is either the NumPy array that owns its
+        memory or a view of one, two arrays can overlap only if they have the same owner,
+        so only those pairs are compared (usually none: gradients are fresh arrays).
+        Otherwise (memory NumPy does not own: np.frombuffer, memmap, other libraries'
+        buffers) the byte ranges of all the arrays are sorted and swept.
         """
-        grad_owners: set[int] = set()
-        foreign_grads = False
-        for *_, items in work:
-            for _, _, g in items:
-                base = g.base
-                if base is None:
-                    grad_owners.add(id(g))
-                elif type(base) is np.ndarray:
-                    grad_owners.add(id(base))
-                else:
-                    foreign_grads = True
-        by_owner: dict[int | None, list] = {}
+        grads = [g for *_, items in work for _, _, g in items]
+        written = []
         state = self.state
         for *_, items in work:
             for index, p, _ in items:
+                written.append(p)
                 entries = state.get(index)
-                for w in (p, *entries.values()) if entries else (p,):
-                    if type(w) is not np.ndarray:
-                        continue
-                    base = w.base
-                    key = (id(w) if base is None
-                           else id(base) if type(base) is np.ndarray else None)
-                    if foreign_grads or key is None or key in grad_owners:
-                        by_owner.setdefault(key, []).append(w)
-        if not by_owner:
+                if entries:
+                    written += [v for v in entries.values() if isinstance(v, np.ndarray)]
+        grad_keys = [_owner_key(g) for g in grads]
+        written_keys = [_owner_key(w) for w in written]
+        if None in grad_keys or None in written_keys:
+            overlapping = _overlapping_by_bounds(grads, written)
+        else:
+            by_owner: dict[int, list] = {}
+            shared = set(grad_keys)
+            for w, key in zip(written, written_keys):
+                if key in shared:
+                    by_owner.setdefault(key, []).append(w)
+            overlapping = {k for k, (g, key) in enumerate(zip(grads, grad_keys))
+                           if g.size and any(np.may_share_memory(g, w)
+                                             for w in by_owner.get(key, ()))}
+        if not overlapping:
             return
-        foreign = by_owner.get(None, [])
-        everything = [w for ws in by_owner.values() for w in ws]
+        k = 0
         for *_, items in work:
-            for k, (index, p, g) in enumerate(items):
-                base = g.base
-                key = (id(g) if base is None
-                       else id(base) if type(base) is np.ndarray else None)
-                candidates = everything if key is None else by_owner.get(key, []) + foreign
-                if any(g.size and np.may_share_memory(g, w) for w in candidates):
-                    items[k] = (index, p, g.copy())
+            for j, (index, p, g) in enumerate(items):
+                if k in overlapping:
+                    items[j] = (index, p, g.copy())
+                k += 1
 
     def step(self, grads: Sequence[np.ndarray | None]) -> None:
         """Apply one update. ``grads`` is aligned with the parameters of all groups, in order.
@@ -276,9 +309,12 @@ class Optimizer:
         n_params = sum(len(g["params"]) for g in self.param_groups)
         if len(grads) != n_params:
             raise ValueError(f"step() got {len(grads)} gradients for {n_params} parameters")
+        if len(self.param_groups) != len(self._validated):
+            raise ValueError("param_groups was changed other than by add_param_group or "
+                             "load_state_dict; add groups with add_param_group")
         for k, group in enumerate(self.param_groups):
             snapshot = self._snapshot(group)
-            if snapshot != self._validated[k]:
+            if not self._unchanged(k, snapshot):
                 self._check_hyperparameters(group)
                 self._validated[k] = snapshot
                 self._needed[k] = self._needed_state(group)
@@ -292,6 +328,11 @@ class Optimizer:
                      if g is not None]
             index += len(params)
             work.append((k, group, items))
+        for *_, items in work:
+            for index, _, _ in items:
+                if not isinstance(self.state.get(index, {}), dict):
+                    raise TypeError(f"state of parameter {index} must be a dict, got "
+                                    f"{type(self.state[index]).__name__}")
         self._unaliased(work)
         plan = _PLANS[self.spec.kernel]
         calls = [call for k, group, items in work if items

@@ -83,10 +83,13 @@ def isa():
     return _kernels.name.decode()
 
 
-def set_isa(str name):
+def set_isa(name):
     """Run the kernels compiled for ``name`` (``'baseline'``, ``'avx2'``, ``'avx512'``)."""
     global _kernels
     cdef int i
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {name!r}")
+    name = str(name)
     for i in range(FGD_N_TABLES):
         if fgd_tables[i].name.decode() == name:
             if not fgd_table_supported(i):

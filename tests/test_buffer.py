@@ -76,3 +76,12 @@ def test_views_as_separate_parameters_are_accepted():
     opt = fastgd.SGD(buf.views, lr=0.1)
     opt.step([np.ones(s) for s in SHAPES])
     assert (buf.flat == -0.1).all()
+
+
+def test_empty_and_huge_buffers():
+    empty = fastgd.ParamBuffer([])
+    assert empty.flat.size == 0 and len(empty) == 0
+    with pytest.raises(ValueError, match="at least one array"):
+        fastgd.ParamBuffer.from_arrays([])
+    with pytest.raises((MemoryError, ValueError)):
+        fastgd.ParamBuffer([(2**40, 2**40)], np.float32)

@@ -10,14 +10,21 @@ import subprocess
 
 import pytest
 
+import platform
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-# the flags setup.py compiles with (UNIX_FLAGS), plus OpenMP
-FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp"]
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None or not SRC.is_dir(),
-                    reason="needs gcc and the source tree")
+def _flags():
+    """The flags setup.py compiles with (src/cflags.txt), plus OpenMP."""
+    lines = (SRC / "cflags.txt").read_text().splitlines()
+    return [f.strip() for f in lines if f.strip() and not f.startswith("#")] + ["-fopenmp"]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or not SRC.is_dir() or not X86_64,
+                    reason="needs gcc, the source tree and x86-64")
 def test_every_kernel_loop_vectorises_for_every_isa(tmp_path):
     impl = (SRC / "fastgd_kernels_impl.h").read_text().splitlines()
     loops = {n for n, line in enumerate(impl, start=1)
@@ -26,7 +33,7 @@ def test_every_kernel_loop_vectorises_for_every_isa(tmp_path):
     probe = tmp_path / "probe.c"
     probe.write_text('#include "fastgd_kernels.h"\n'
                      'const void *probe(int i) { return &fgd_tables[i]; }\n')
-    out = subprocess.run(["gcc", *FLAGS, f"-I{SRC}", "-fopt-info-vec-optimized", "-c",
+    out = subprocess.run(["gcc", *_flags(), f"-I{SRC}", "-fopt-info-vec-optimized", "-c",
                           str(probe), "-o", str(tmp_path / "probe.o")],
                          capture_output=True, text=True, check=True).stderr
     widths: dict[int, set[int]] = {n: set() for n in loops}
@@ -38,10 +45,17 @@ def test_every_kernel_loop_vectorises_for_every_isa(tmp_path):
         assert {16, 32, 64} <= seen, f"loop at fastgd_kernels_impl.h:{line}: {seen}"
 
 
-@pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump")
+@pytest.mark.skipif(shutil.which("objdump") is None or not X86_64,
+                    reason="needs objdump and x86-64")
 def test_no_fused_multiply_add_in_the_binary():
     core = pytest.importorskip("fastgd._core")
     disassembly = subprocess.run(["objdump", "-d", core.__file__], capture_output=True,
                                  text=True, check=True).stdout
     assert "vsqrtps" in disassembly and "zmm" in disassembly  # the wide variants are there
     assert not re.search(r"\bvf(n?m(add|sub))\w*", disassembly)
+
+
+def test_flags_are_safe():
+    flags = _flags()
+    assert "-ffp-contract=off" in flags and "-fno-math-errno" in flags
+    assert not any(f.startswith(("-ffast-math", "-march", "-Ofast")) for f in flags)

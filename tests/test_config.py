@@ -75,6 +75,19 @@ def test_bad_environment_fails_loudly(env, message):
     assert out.returncode != 0 and message in out.stderr
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="needs /proc/cpuinfo")
+def test_isa_detection_agrees_with_the_cpu_flags():
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    isas = core.isas()
+    if "avx2" in isas:  # built for x86-64
+        assert isas["avx2"] == ("avx2" in flags)
+        assert isas["avx512"] == ("avx512f" in flags)
+
+
 def test_default_isa_is_the_widest_supported():
     out = _python("import fastgd._core as c; print(c.isa(), c.best_isa())")
     isa, best = out.stdout.split()

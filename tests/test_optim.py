@@ -466,14 +466,16 @@ def test_betas_changed_in_place_are_validated():
 @pytest.mark.parametrize("name", NAMES)
 def test_an_empty_loaded_state_starts_afresh(name):
     # torch loads and steps from a parameter state of {}; so does fastgd
+    options = {"momentum": 0.9} if name == "SGD" else {}  # so that SGD has state too
     a, b = np.ones(3), np.ones(3)
-    opt = _make(name, [a, b], lr=0.1)
+    opt = _make(name, [a, b], lr=0.1, **options)
     opt.step([np.ones(3), np.ones(3)])
     sd = opt.state_dict()
+    assert sd["state"][1]
     sd["state"][1] = {}
     opt.load_state_dict(sd)
     b2 = np.ones(3)
-    fresh = _make(name, [b2], lr=0.1)
+    fresh = _make(name, [b2], lr=0.1, **options)
     b[:] = 1
     opt.step([np.ones(3), np.ones(3)])
     fresh.step([np.ones(3)])
@@ -556,3 +558,48 @@ def test_more_bad_state_dicts_load_nothing(mutate, error, pattern):
     opt = fastgd.Adagrad([np.zeros((2, 3)), np.zeros((3, 2))])
     opt.step([np.ones((2, 3)), np.ones((3, 2))])
     _assert_load_rejected(opt, mutate, error, pattern)
+
+
+def test_foreign_memory_aliasing_is_detected():
+    # memory NumPy does not own: views of np.frombuffer wrappers have different bases
+    buf = bytearray(64)
+    p0 = np.frombuffer(buf, np.float64)[0:4]
+    p0[:] = 1
+    g1 = np.frombuffer(buf, np.float64)[0:4]
+    p1 = np.zeros(4)
+    fastgd.SGD([p0, p1], lr=0.1).step([np.ones(4), g1])
+    np.testing.assert_array_equal(p1, -0.1)  # g1 read as passed, before p0 moved
+
+
+def test_a_memmap_parameter_and_its_own_view_as_gradient(tmp_path):
+    m = np.memmap(tmp_path / "w.bin", dtype=np.float64, mode="w+", shape=(4,))
+    m[:] = 2.0
+    fastgd.SGD([m], lr=0.5).step([m[:]])
+    np.testing.assert_array_equal(m, 1.0)
+
+
+def test_state_must_stay_a_dict():
+    from types import MappingProxyType
+    w = np.zeros(2)
+    opt = fastgd.SGD([w], lr=0.1, momentum=0.9)
+    opt.state[0] = MappingProxyType({})
+    with pytest.raises(TypeError, match="state of parameter 0 must be a dict"):
+        opt.step([np.ones(2)])
+    assert (w == 0).all()
+
+
+@pytest.mark.parametrize("value", [np.array([0.1]), True])
+def test_changed_hyperparameters_of_another_type_are_revalidated(value):
+    w = np.zeros(2)
+    opt = fastgd.SGD([w], lr=1)
+    opt.step([np.ones(2)])
+    opt.param_groups[0]["lr"] = value
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        opt.step([np.ones(2)])
+
+
+def test_param_groups_appended_directly_are_refused():
+    opt = fastgd.SGD([np.zeros(2)], lr=0.1)
+    opt.param_groups.append({"params": [np.zeros(2)], **opt.defaults})
+    with pytest.raises(ValueError, match="add_param_group"):
+        opt.step([np.ones(2), np.ones(2)])
