@@ -148,7 +148,7 @@ class Optimizer:
         that changing it in place is a change."""
         values = tuple(map(group.__getitem__, self.spec.hyperparameter_names))
         types = tuple(map(type, values))
-        if any(issubclass(t, list) for t in types):
+        if any(map(list.__subclasscheck__, types)):
             values = tuple(tuple(v) if isinstance(v, list) else v for v in values)
         return types, values
 
@@ -267,21 +267,22 @@ class Optimizer:
         buffers) the byte ranges of all the arrays are sorted and swept.
         """
         grads = [g for *_, items in work for _, _, g in items]
-        written = []
+        written = [p for *_, items in work for _, p, _ in items]
         state = self.state
         for *_, items in work:
-            for index, p, _ in items:
-                written.append(p)
+            for index, _, _ in items:
                 entries = state.get(index)
                 if entries:
                     written += [v for v in entries.values() if isinstance(v, np.ndarray)]
-        grad_keys = [_owner_key(g) for g in grads]
-        written_keys = [_owner_key(w) for w in written]
+        grad_keys = list(map(_owner_key, grads))
+        written_keys = list(map(_owner_key, written))
         if None in grad_keys or None in written_keys:
             overlapping = _overlapping_by_bounds(grads, written)
         else:
+            shared = set(grad_keys).intersection(written_keys)
+            if not shared:  # the usual case: no gradient shares an owner with a write
+                return
             by_owner: dict[int, list] = {}
-            shared = set(grad_keys)
             for w, key in zip(written, written_keys):
                 if key in shared:
                     by_owner.setdefault(key, []).append(w)
@@ -328,11 +329,6 @@ class Optimizer:
                      if g is not None]
             index += len(params)
             work.append((k, group, items))
-        for *_, items in work:
-            for index, _, _ in items:
-                if not isinstance(self.state.get(index, {}), dict):
-                    raise TypeError(f"state of parameter {index} must be a dict, got "
-                                    f"{type(self.state[index]).__name__}")
         self._unaliased(work)
         plan = _PLANS[self.spec.kernel]
         calls = [call for k, group, items in work if items
@@ -490,6 +486,16 @@ class _Call:
             state.setdefault(index, {}).update(entries)
 
 
+def _state_of(opt, index: int) -> dict | None:
+    """The state of parameter ``index``, checked while planning (before anything is
+    written): the step commits into it with ``dict.update``."""
+    state = opt.state.get(index)
+    if state is not None and type(state) is not dict:
+        raise TypeError(f"state of parameter {index} must be a dict, got "
+                        f"{type(state).__name__}")
+    return state
+
+
 def _buckets(items, keys):
     """Items grouped by their key (``keys[i]`` for ``items[i]``), in first-seen order: one
     native call per group. Usually every key is the same and there is one group."""
@@ -504,7 +510,7 @@ def _buckets(items, keys):
 
 def _plan_sgd(opt, group, items, needed):
     momentum = group["momentum"]
-    keys = [(p.dtype, momentum != 0 and "momentum_buffer" not in opt.state.get(i, ()))
+    keys = [(p.dtype, momentum != 0 and "momentum_buffer" not in (_state_of(opt, i) or ()))
             for i, p, _ in items]
     calls = []
     for (_, first_step), bucket in _buckets(items, keys):
@@ -530,7 +536,7 @@ def _stepwise(opt, group, items, needed, by_step):
     new step count. ``needed``: the entries each state must have before its call."""
     stated = []
     for i, p, g in items:
-        state = opt.state.get(i)
+        state = _state_of(opt, i)
         fresh = None
         if state is None or not needed <= state.keys():
             fresh = opt._fresh_state(group, p, state or {})
