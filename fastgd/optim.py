@@ -57,11 +57,6 @@ def _check_param(index: int, p: Any) -> None:
 
 
 
-def _memory_span(a: np.ndarray) -> tuple[int, int]:
-    start = a.__array_interface__["data"][0]
-    return start, start + a.nbytes
-
-
 def _owner_key(a: np.ndarray) -> int | None:
     """An id shared by every array over the same NumPy-owned memory, or None when NumPy
     does not own it (or ``a`` is a view of a view NumPy could not collapse)."""
@@ -73,9 +68,12 @@ def _owner_key(a: np.ndarray) -> int | None:
     return None
 
 
+_byte_bounds = np.lib.array_utils.byte_bounds
+
+
 def _overlapping_by_bounds(grads: list, written: list) -> set[int]:
     """Indices of the ``grads`` whose byte range meets that of any ``written`` array."""
-    bounds = np.lib.array_utils.byte_bounds
+    bounds = _byte_bounds
     spans = sorted(bounds(w) for w in written if w.size)
     starts = [lo for lo, _ in spans]
     ends_so_far = list(itertools.accumulate((hi for _, hi in spans), max))
@@ -196,15 +194,19 @@ class Optimizer:
 
     @staticmethod
     def _check_disjoint(existing: list[np.ndarray], new: list[np.ndarray]) -> None:
-        spans = sorted((*_memory_span(p), i) for i, p in enumerate(existing + new) if p.nbytes)
-        for (start, end, i), (next_start, _, j) in zip(spans, spans[1:]):
-            if next_start < end:
-                i, j = sorted((i, j))
-                if i < len(existing) and j < len(existing):
-                    continue
-                raise ValueError(f"parameters {i} and {j} share memory (the same array given "
+        # Sweep the byte ranges in order of start, keeping the one that reaches furthest:
+        # any range starting before that end overlaps it. (Existing parameters were checked
+        # when they were added, so they are disjoint among themselves.)
+        spans = sorted((*_byte_bounds(p), i) for i, p in enumerate(existing + new) if p.nbytes)
+        furthest_end, furthest = -1, -1
+        for start, end, i in spans:
+            if start < furthest_end:
+                a, b = sorted((furthest, i))
+                raise ValueError(f"parameters {a} and {b} share memory (the same array given "
                                  f"twice, or overlapping views); each parameter must be a "
                                  f"separate array")
+            if end > furthest_end:
+                furthest_end, furthest = end, i
 
     # -- state ----------------------------------------------------------------------------
 

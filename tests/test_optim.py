@@ -123,6 +123,9 @@ def test_the_same_array_twice_is_rejected():
         fastgd.SGD([{"params": [w]}, {"params": [w[1:]]}])
     base = np.zeros(10)
     fastgd.SGD([base[:5], base[5:]])  # adjacent views do not overlap: fine
+    wide = np.zeros(100)  # two disjoint views, then the array they both lie in
+    with pytest.raises(ValueError, match="parameters 0 and 2 share memory"):
+        fastgd.SGD([wide[10:20], wide[30:40], wide])
 
 
 @pytest.mark.parametrize("name", NAMES)
