@@ -7,6 +7,7 @@ must run on baseline x86-64). OpenMP is used when the compiler supports it; set
 FASTGD_NO_OPENMP=1 to build without it.
 """
 
+import glob
 import os
 import tempfile
 
@@ -62,8 +63,7 @@ extensions = [
         "fastgd._core",
         ["src/_core.pyx"],
         include_dirs=["src", numpy.get_include()],
-        depends=["src/fastgd_kernels.h", "src/fastgd_kernels_isa.h",
-                 "src/fastgd_kernels_impl.h", "src/cflags.txt"],
+        depends=sorted(glob.glob(os.path.join("src", "*.h"))) + ["src/cflags.txt"],
     )
 ]
 

@@ -4,8 +4,8 @@ torch.optim's optimizers (names, arguments, defaults, update rules and validatio
 NumPy arrays, run by a compiled C core, with Numba and NumPy implementations of the same
 kernels behind the same API.
 
-- Optimizer classes: :class:`SGD`, :class:`Adam`, :class:`AdamW`, :class:`Adagrad`,
-  :class:`RMSprop` (``opt = fastgd.Adam([w], lr=1e-3); opt.step([g])``).
+- Optimizer classes, one per row of :mod:`fastgd.registry`: :class:`SGD`, :class:`Adam`, ...
+  (``opt = fastgd.Adam([w], lr=1e-3); opt.step([g])``).
 - Functional kernels: :mod:`fastgd.kernels` (active backend) and :mod:`fastgd.reference`
   (NumPy, the specification), with the same signatures.
 - Backends: :func:`backend`, :func:`set_backend`, :func:`use_backend`; the environment
@@ -19,12 +19,16 @@ from fastgd import kernels, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
-from fastgd.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from fastgd import optim as _optim
+from fastgd.optim import Optimizer
+from fastgd.registry import OPTIMIZERS as _OPTIMIZERS
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
     "config", "show_config", "set_num_threads", "get_num_threads",
-    "ParamBuffer", "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "__version__",
+    "ParamBuffer", "Optimizer", "__version__", *_OPTIMIZERS,
 ]
+# The optimizer classes, one per row of the registry (SGD, Adam, ... ).
+globals().update({name: getattr(_optim, name) for name in _OPTIMIZERS})

@@ -7,56 +7,121 @@ anything is written.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from numbers import Real
+from typing import Any
 
 import numpy as np
 
-#: Buffer roles of each kernel, in call order. The first is the parameter (written), the
-#: second the gradient (read only); the rest are optimizer state (written).
-ROLES: dict[str, tuple[str, ...]] = {
-    "sgd": ("param", "grad", "momentum_buffer"),
-    "adam": ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    "adagrad": ("param", "grad", "state_sum"),
-    "rmsprop": ("param", "grad", "square_avg", "grad_avg", "momentum_buffer"),
-}
+@dataclass(frozen=True)
+class Kernel:
+    """What a kernel takes, for every backend: buffer roles in call order, scalars in the
+    order the C entry receives them (``None``: no default, the argument is required),
+    flags (options taken by truth value, default False, passed to C as ints in order).
 
-#: Real-valued scalars of each kernel, and which of them have no default.
-SCALARS: dict[str, tuple[str, ...]] = {
-    "sgd": ("lr", "momentum", "dampening", "weight_decay"),
-    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay", "bias_correction1",
-             "bias_correction2_sqrt"),
-    "adagrad": ("clr", "eps", "weight_decay"),
-    "rmsprop": ("lr", "alpha", "eps", "weight_decay", "momentum"),
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "sgd": ("lr",),
-    "adam": ("lr", "beta1", "beta2", "eps", "bias_correction1", "bias_correction2_sqrt"),
-    "adagrad": ("clr", "eps"),
-    "rmsprop": ("lr", "alpha", "eps"),
-}
-#: Options taken by truth value.
-FLAGS: dict[str, tuple[str, ...]] = {
-    "sgd": ("nesterov", "maximize", "first_step"),
-    "adam": ("amsgrad", "decoupled_weight_decay", "maximize"),
-    "adagrad": ("maximize",),
-    "rmsprop": ("centered", "maximize"),
-}
+    ``needed(scalars)`` says which roles must be present under these options (the others
+    may be None); ``read_only`` names the roles the kernel only reads; ``sizes`` maps a
+    role whose length is not the first role's to ``"rows"`` or ``"cols"``: for a first
+    buffer of shape (..., R, C), rows has prod(...)*R elements and cols prod(...)*C (a
+    1-d buffer of n is (1, n), a 0-d one (1, 1)). ``public``: False for kernels that are
+    not optimizers (the benchmarks' streaming limit).
+    """
+
+    name: str
+    roles: tuple[str, ...]
+    scalars: dict[str, float | None]
+    flags: tuple[str, ...] = ()
+    needed: Callable[[Mapping[str, Any]], tuple[bool, ...]] | None = None
+    read_only: tuple[str, ...] = ("grad",)
+    sizes: Mapping[str, str] = field(default_factory=dict)
+    public: bool = True
+
+    def needed_roles(self, scalars: Mapping[str, Any]) -> tuple[bool, ...]:
+        return (True,) * len(self.roles) if self.needed is None else self.needed(scalars)
+
+    @functools.cached_property
+    def writable(self) -> tuple[bool, ...]:
+        return tuple(role not in self.read_only for role in self.roles)
+
+    @functools.cached_property
+    def size_codes(self) -> tuple[int, ...]:
+        """Per role: 0 like the first buffer, 1 rows, 2 cols (as the compiled core takes it)."""
+        return tuple({"rows": 1, "cols": 2}.get(self.sizes.get(role, ""), 0)
+                     for role in self.roles)
+
+    @functools.cached_property
+    def required(self) -> tuple[str, ...]:
+        return tuple(k for k, v in self.scalars.items() if v is None)
+
+
+#: Every kernel, by name. Each backend has ``<name>_many`` for each (lists of buffers, one
+#: entry per tensor), :mod:`fastgd.reference` and :mod:`fastgd.kernels` ``<name>`` for the
+#: public ones (one buffer per role).
+KERNELS: dict[str, Kernel] = {}
+
+
+def declare(kernel: Kernel) -> Kernel:
+    if kernel.name in KERNELS:
+        raise ValueError(f"kernel {kernel.name!r} declared twice")
+    KERNELS[kernel.name] = kernel
+    return kernel
+
+
+declare(Kernel(
+    "sgd", ("param", "grad", "momentum_buffer"),
+    dict(lr=None, momentum=0.0, dampening=0.0, weight_decay=0.0),
+    ("nesterov", "maximize", "first_step"),
+    needed=lambda s: (True, True, s.get("momentum", 0.0) != 0.0)))
+declare(Kernel(
+    "adam", ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, weight_decay=0.0, bias_correction1=None,
+         bias_correction2_sqrt=None),
+    ("amsgrad", "decoupled_weight_decay", "maximize"),
+    needed=lambda s: (True, True, True, True, bool(s.get("amsgrad", False)))))
+declare(Kernel(
+    "adagrad", ("param", "grad", "state_sum"),
+    dict(clr=None, eps=None, weight_decay=0.0), ("maximize",)))
+declare(Kernel(
+    "rmsprop", ("param", "grad", "square_avg", "grad_avg", "momentum_buffer"),
+    dict(lr=None, alpha=None, eps=None, weight_decay=0.0, momentum=0.0),
+    ("centered", "maximize"),
+    needed=lambda s: (True, True, True, bool(s.get("centered", False)),
+                      s.get("momentum", 0.0) > 0.0)))
+declare(Kernel("stream", ("param", "grad", "m", "v"), {}, public=False))
+
+# ---- begin kernels: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+# ---- end kernels: adam-family ----
+# ---- begin kernels: torch-other (Rprop, ASGD, Adafactor) ----
+# ---- end kernels: torch-other ----
+# ---- begin kernels: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end kernels: optax ----
+# ---- begin kernels: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end kernels: sophia-schedulefree ----
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def needed_roles(kernel: str, scalars: dict) -> tuple[bool, ...]:
+#: Views of KERNELS: buffer roles, scalar names, required scalars and flags of each kernel.
+ROLES = {k: d.roles for k, d in KERNELS.items()}
+SCALARS = {k: tuple(d.scalars) for k, d in KERNELS.items()}
+REQUIRED = {k: d.required for k, d in KERNELS.items()}
+FLAGS = {k: d.flags for k, d in KERNELS.items()}
+
+
+def needed_roles(kernel: str, scalars: Mapping[str, Any]) -> tuple[bool, ...]:
     """Which buffers the kernel reads or writes with these options."""
-    if kernel == "sgd":
-        return (True, True, scalars.get("momentum", 0.0) != 0.0)
-    if kernel == "adam":
-        return (True, True, True, True, bool(scalars.get("amsgrad", False)))
-    if kernel == "adagrad":
-        return (True, True, True)
-    if kernel == "rmsprop":
-        return (True, True, True, bool(scalars.get("centered", False)),
-                scalars.get("momentum", 0.0) > 0.0)
-    raise KeyError(kernel)
+    return KERNELS[kernel].needed_roles(scalars)
+
+
+def dims(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(batch, rows, cols) of a buffer of ``shape``, as the kernels see it."""
+    if len(shape) == 0:
+        return 1, 1, 1
+    if len(shape) == 1:
+        return 1, 1, shape[0]
+    return int(np.prod(shape[:-2], dtype=np.int64)), shape[-2], shape[-1]
 
 
 def _where(kernel: str, role: str, t: int) -> str:
@@ -65,8 +130,11 @@ def _where(kernel: str, role: str, t: int) -> str:
 
 def check_buffers(kernel: str, lists: tuple, scalars: dict) -> None:
     """Raise TypeError/ValueError unless ``lists`` are valid buffers for ``kernel``."""
-    roles = ROLES[kernel]
-    needed = needed_roles(kernel, scalars)
+    decl = KERNELS[kernel]
+    roles = decl.roles
+    needed = decl.needed_roles(scalars)
+    writable = decl.writable
+    size_codes = decl.size_codes
     params = lists[0]
     if not isinstance(params, (list, tuple)):
         raise TypeError(f"{kernel}: {roles[0]} must be a list or tuple of arrays, "
@@ -84,6 +152,7 @@ def check_buffers(kernel: str, lists: tuple, scalars: dict) -> None:
     dtype = None
     for t in range(n):
         present = []
+        sizes = None
         for r, (role, lst, need) in enumerate(zip(roles, lists, needed)):
             arr = None if lst is None else lst[t]
             if arr is None:
@@ -106,12 +175,15 @@ def check_buffers(kernel: str, lists: tuple, scalars: dict) -> None:
                 raise ValueError(f"{_where(kernel, role, t)} must be C-contiguous")
             if not arr.flags.aligned:
                 raise ValueError(f"{_where(kernel, role, t)} must be aligned")
-            if r != 1 and not arr.flags.writeable:
+            if writable[r] and not arr.flags.writeable:
                 raise ValueError(f"{_where(kernel, role, t)} is read-only but the kernel "
                                  f"writes it")
-            if r != 0 and arr.size != params[t].size:
+            if r == 0:
+                b, rows, cols = dims(arr.shape)
+                sizes = (arr.size, b * rows, b * cols)
+            elif arr.size != sizes[size_codes[r]]:
                 raise ValueError(f"{_where(kernel, role, t)} has {arr.size} elements, "
-                                 f"expected {params[t].size} like its {roles[0]}")
+                                 f"expected {sizes[size_codes[r]]} like its {roles[0]}")
             present.append((role, arr))
         for i, (role, arr) in enumerate(present):
             for other_role, other in present[i + 1:]:

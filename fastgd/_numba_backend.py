@@ -183,3 +183,17 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
         _rmsprop(p, g, sq, gavg, buf, T(-lr), T(alpha), one_minus_a, T(1) - one_minus_a,
                  T(eps), T(momentum), T(weight_decay), weight_decay != 0.0, maximize,
                  centered, momentum > 0.0)
+
+
+# ---- begin numba: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+# ---- end numba: adam-family ----
+
+# ---- begin numba: torch-other (Rprop, ASGD, Adafactor) ----
+# ---- end numba: torch-other ----
+
+# ---- begin numba: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end numba: optax ----
+
+# ---- begin numba: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end numba: sophia-schedulefree ----
+

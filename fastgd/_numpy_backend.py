@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastgd import reference
-from fastgd._checks import ROLES, check_buffers, coerce_scalars
+from fastgd._checks import KERNELS, ROLES, check_buffers, coerce_scalars
 
 NAME = "numpy"
 
@@ -27,7 +27,7 @@ def _many(kernel: str):
     return many
 
 
-sgd_many = _many("sgd")
-adam_many = _many("adam")
-adagrad_many = _many("adagrad")
-rmsprop_many = _many("rmsprop")
+for _name, _decl in KERNELS.items():
+    if _decl.public:
+        globals()[f"{_name}_many"] = _many(_name)
+del _name, _decl

@@ -20,10 +20,10 @@ from __future__ import annotations
 import functools
 
 from fastgd import _backend, reference
-from fastgd._checks import prepare_call
+from fastgd._checks import KERNELS, prepare_call
 from fastgd.reference import bias_corrections
 
-__all__ = ["sgd", "adam", "adagrad", "rmsprop", "bias_corrections"]
+__all__ = [name for name, decl in KERNELS.items() if decl.public] + ["bias_corrections"]
 
 
 def _dispatching(checked_ref):
@@ -39,7 +39,7 @@ def _dispatching(checked_ref):
     return run
 
 
-sgd = _dispatching(reference.sgd)
-adam = _dispatching(reference.adam)
-adagrad = _dispatching(reference.adagrad)
-rmsprop = _dispatching(reference.rmsprop)
+for _name, _decl in KERNELS.items():
+    if _decl.public:
+        globals()[_name] = _dispatching(getattr(reference, _name))
+del _name, _decl

@@ -598,8 +598,27 @@ def _plan_rmsprop(opt, group, items, needed):
     return _stepwise(opt, group, items, needed, by_step)
 
 
-_PLANS = {"sgd": _plan_sgd, "adam": _plan_adam, "adagrad": _plan_adagrad,
-          "rmsprop": _plan_rmsprop}
+# ---- begin plans: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+# ---- end plans: adam-family ----
+
+# ---- begin plans: torch-other (Rprop, ASGD, Adafactor) ----
+# ---- end plans: torch-other ----
+
+# ---- begin plans: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end plans: optax ----
+
+# ---- begin plans: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end plans: sophia-schedulefree ----
+
+#: Methods some optimizers add to the base class (ASGD's averages, Sophia's Hessian
+#: estimates, ...): class name -> mixin classes, put before Optimizer among the bases.
+_MIXINS: dict[str, tuple[type, ...]] = {}
+
+# ---- begin mixins ----
+# ---- end mixins ----
+
+_PLANS = {kernel[len("_plan_"):]: plan for kernel, plan in globals().items()
+          if kernel.startswith("_plan_")}
 
 
 # -- the classes, one per registry row --------------------------------------------------------
@@ -638,7 +657,7 @@ def _make_class(spec: OptimizerSpec) -> type:
         Optimizer.__init__(self, arguments.pop("params"), **arguments)
 
     __init__.__signature__ = signature
-    cls = type(spec.name, (Optimizer,), {"spec": spec, "__init__": __init__,
+    cls = type(spec.name, (*_MIXINS.get(spec.name, ()), Optimizer), {"spec": spec, "__init__": __init__,
                                          "__doc__": _class_doc(spec), "__module__": __name__})
     __init__.__qualname__ = f"{spec.name}.__init__"
     return cls
@@ -653,3 +672,11 @@ Adam: type[Optimizer]
 AdamW: type[Optimizer]
 Adagrad: type[Optimizer]
 RMSprop: type[Optimizer]
+# ---- begin class names: adam-family ----
+# ---- end class names: adam-family ----
+# ---- begin class names: torch-other ----
+# ---- end class names: torch-other ----
+# ---- begin class names: optax ----
+# ---- end class names: optax ----
+# ---- begin class names: sophia-schedulefree ----
+# ---- end class names: sophia-schedulefree ----

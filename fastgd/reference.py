@@ -16,9 +16,8 @@ import functools
 
 import numpy as np
 
-from fastgd._checks import check_buffers, prepare_call
+from fastgd._checks import KERNELS, check_buffers, prepare_call
 
-__all__ = ["sgd", "adam", "adagrad", "rmsprop", "bias_corrections"]
 
 
 def bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, float]:
@@ -171,3 +170,19 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
         param += T(-lr) * momentum_buffer
     else:
         param += T(-lr) * g / avg
+
+
+# ---- begin reference: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+# ---- end reference: adam-family ----
+
+# ---- begin reference: torch-other (Rprop, ASGD, Adafactor) ----
+# ---- end reference: torch-other ----
+
+# ---- begin reference: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end reference: optax ----
+
+# ---- begin reference: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end reference: sophia-schedulefree ----
+
+
+__all__ = [name for name, decl in KERNELS.items() if decl.public] + ["bias_corrections"]

@@ -269,9 +269,21 @@ RMSPROP = OptimizerSpec(
     ),
 )
 
+# ---- begin registry: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+# ---- end registry: adam-family ----
+
+# ---- begin registry: torch-other (Rprop, ASGD, Adafactor) ----
+# ---- end registry: torch-other ----
+
+# ---- begin registry: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end registry: optax ----
+
+# ---- begin registry: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end registry: sophia-schedulefree ----
+
 #: Every optimizer, by class name.
-OPTIMIZERS: dict[str, OptimizerSpec] = {spec.name: spec for spec in (SGD, ADAM, ADAMW, ADAGRAD,
-                                                                     RMSPROP)}
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    spec.name: spec for spec in globals().values() if isinstance(spec, OptimizerSpec)}
 
 
 def get(name: str) -> OptimizerSpec:

@@ -16,53 +16,31 @@ from libc.stdlib cimport free, malloc
 
 cimport numpy as cnp
 
-from fastgd._checks import ROLES
+from fastgd._checks import KERNELS
 
 cnp.import_array()
+
+ctypedef void (*fgd_kernel_fn)(Py_ssize_t n, const Py_ssize_t* dims, char** b,
+                              const double* s, const int* f) noexcept nogil
 
 cdef extern from "fastgd_kernels.h" nogil:
     ctypedef struct fgd_kernel_table:
         const char* name
-        void (*sgd_f32)(Py_ssize_t n, float* p, const float* g, float* buf, double lr,
-                        double momentum, double dampening, double weight_decay, int nesterov,
-                        int maximize, int first_step) noexcept nogil
-        void (*sgd_f64)(Py_ssize_t n, double* p, const double* g, double* buf, double lr,
-                        double momentum, double dampening, double weight_decay, int nesterov,
-                        int maximize, int first_step) noexcept nogil
-        void (*adam_f32)(Py_ssize_t n, float* p, const float* g, float* m, float* v,
-                         float* vmax, double lr, double beta1, double beta2, double eps,
-                         double weight_decay, double bias_correction1,
-                         double bias_correction2_sqrt, int amsgrad,
-                         int decoupled_weight_decay, int maximize) noexcept nogil
-        void (*adam_f64)(Py_ssize_t n, double* p, const double* g, double* m, double* v,
-                         double* vmax, double lr, double beta1, double beta2, double eps,
-                         double weight_decay, double bias_correction1,
-                         double bias_correction2_sqrt, int amsgrad,
-                         int decoupled_weight_decay, int maximize) noexcept nogil
-        void (*adagrad_f32)(Py_ssize_t n, float* p, const float* g, float* s, double clr,
-                            double eps, double weight_decay, int maximize) noexcept nogil
-        void (*adagrad_f64)(Py_ssize_t n, double* p, const double* g, double* s, double clr,
-                            double eps, double weight_decay, int maximize) noexcept nogil
-        void (*rmsprop_f32)(Py_ssize_t n, float* p, const float* g, float* sq, float* gavg,
-                            float* buf, double lr, double alpha, double eps,
-                            double weight_decay, double momentum, int centered,
-                            int maximize) noexcept nogil
-        void (*rmsprop_f64)(Py_ssize_t n, double* p, const double* g, double* sq,
-                            double* gavg, double* buf, double lr, double alpha, double eps,
-                            double weight_decay, double momentum, int centered,
-                            int maximize) noexcept nogil
-        void (*stream_f32)(Py_ssize_t n, float* p, const float* g, float* m,
-                           float* v) noexcept nogil
-        void (*stream_f64)(Py_ssize_t n, double* p, const double* g, double* m,
-                           double* v) noexcept nogil
+        fgd_kernel_fn* f32
+        fgd_kernel_fn* f64
 
     const fgd_kernel_table fgd_tables[]
+    const char* const fgd_kernel_names[]
+    int FGD_N_KERNELS
     int FGD_N_TABLES
     int FGD_PARALLEL_MIN
     int fgd_table_supported(int i)
     int fgd_openmp_enabled()
     int fgd_thread_override
     int fgd_max_threads()
+
+cdef enum:
+    MAX_SCALARS = 32
 
 NAME = "cython"
 OPENMP = bool(fgd_openmp_enabled())
@@ -131,31 +109,34 @@ cdef class _Table:
     cdef Py_ssize_t n
     cdef int n_roles
     cdef bint is_f32
-    cdef char** ptr          # ptr[role * n + t]; NULL for an absent optional buffer
-    cdef Py_ssize_t* size    # size[t], elements of tensor t
+    cdef char** ptr          # ptr[t * n_roles + role]; NULL for an absent optional buffer
+    cdef Py_ssize_t* size    # size[t], elements of the first buffer of tensor t
+    cdef Py_ssize_t* dims    # dims[3 * t + k]: its (batch, rows, cols)
 
     def __dealloc__(self):
         free(self.ptr)
         free(self.size)
-
-    cdef inline char* at(self, int role, Py_ssize_t t) noexcept nogil:
-        return self.ptr[role * self.n + t]
+        free(self.dims)
 
 
 cdef str _where(str kernel, str role, Py_ssize_t t):
     return f"{kernel}: {role} (tensor {t})"
 
 
-cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple needed):
+cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple needed,
+                     tuple size_codes):
     """Check every buffer and gather its pointer; raise before anything is written.
 
     roles[r] names the buffers in lists[r]; writable[r] says the kernel writes them;
-    needed[r] says they must be present (otherwise the whole list may be None).
+    needed[r] says they must be present (otherwise the whole list may be None);
+    size_codes[r] says how long they are: 0 like the first buffer, 1 its rows, 2 its cols.
     """
     cdef _Table table = _Table.__new__(_Table)
     cdef int n_roles = len(roles)
-    cdef int r, q, typenum = -1
-    cdef Py_ssize_t t, n, itemsize
+    cdef int r, q, k, nd, code, typenum = -1
+    cdef Py_ssize_t t, n, itemsize, expected
+    cdef Py_ssize_t lengths[MAX_SCALARS]
+    cdef cnp.npy_intp* shape
     cdef object arr, lst
     cdef cnp.ndarray a
     cdef uintptr_t lo_r, hi_r, lo_q, hi_q
@@ -180,7 +161,8 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
     table.n_roles = n_roles
     table.ptr = <char**>malloc(max(1, n * n_roles) * sizeof(char*))
     table.size = <Py_ssize_t*>malloc(max(1, n) * sizeof(Py_ssize_t))
-    if table.ptr == NULL or table.size == NULL:
+    table.dims = <Py_ssize_t*>malloc(max(1, 3 * n) * sizeof(Py_ssize_t))
+    if table.ptr == NULL or table.size == NULL or table.dims == NULL:
         raise MemoryError()
 
     for t in range(n):
@@ -191,7 +173,8 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
                 if needed[r]:
                     raise ValueError(f"{_where(kernel, roles[r], t)} is required with "
                                      f"these options but is None")
-                table.ptr[r * n + t] = NULL
+                table.ptr[t * n_roles + r] = NULL
+                lengths[r] = 0
                 continue
             if not cnp.PyArray_Check(arr):
                 raise TypeError(f"{_where(kernel, roles[r], t)} must be a numpy.ndarray, "
@@ -214,26 +197,41 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
             if writable[r] and not cnp.PyArray_ISWRITEABLE(a):
                 raise ValueError(f"{_where(kernel, roles[r], t)} is read-only but the "
                                  f"kernel writes it")
+            lengths[r] = cnp.PyArray_SIZE(a)
             if r == 0:
-                table.size[t] = cnp.PyArray_SIZE(a)
-            elif cnp.PyArray_SIZE(a) != table.size[t]:
-                raise ValueError(f"{_where(kernel, roles[r], t)} has {cnp.PyArray_SIZE(a)} "
-                                 f"elements, expected {table.size[t]} like its "
-                                 f"{roles[0]}")
-            table.ptr[r * n + t] = <char*>cnp.PyArray_DATA(a)
+                table.size[t] = lengths[0]
+                nd = cnp.PyArray_NDIM(a)
+                shape = cnp.PyArray_DIMS(a)
+                table.dims[3 * t] = 1
+                table.dims[3 * t + 1] = 1
+                table.dims[3 * t + 2] = 1
+                if nd >= 1:
+                    table.dims[3 * t + 2] = shape[nd - 1]
+                if nd >= 2:
+                    table.dims[3 * t + 1] = shape[nd - 2]
+                    for k in range(nd - 2):
+                        table.dims[3 * t] *= shape[k]
+            else:
+                code = size_codes[r]
+                expected = (table.size[t] if code == 0 else
+                            table.dims[3 * t] * table.dims[3 * t + code])
+                if lengths[r] != expected:
+                    raise ValueError(f"{_where(kernel, roles[r], t)} has {lengths[r]} "
+                                     f"elements, expected {expected} like its {roles[0]}")
+            table.ptr[t * n_roles + r] = <char*>cnp.PyArray_DATA(a)
         # The kernels read and write through restrict pointers: the buffers of one tensor
         # must not overlap, or the result would depend on the compiler's schedule.
         itemsize = 4 if typenum == cnp.NPY_FLOAT32 else 8
         for r in range(n_roles):
-            lo_r = <uintptr_t>table.ptr[r * n + t]
+            lo_r = <uintptr_t>table.ptr[t * n_roles + r]
             if lo_r == 0:
                 continue
-            hi_r = lo_r + table.size[t] * itemsize
+            hi_r = lo_r + lengths[r] * itemsize
             for q in range(r + 1, n_roles):
-                lo_q = <uintptr_t>table.ptr[q * n + t]
+                lo_q = <uintptr_t>table.ptr[t * n_roles + q]
                 if lo_q == 0:
                     continue
-                hi_q = lo_q + table.size[t] * itemsize
+                hi_q = lo_q + lengths[q] * itemsize
                 if lo_r < hi_q and lo_q < hi_r:
                     raise ValueError(f"{_where(kernel, roles[r], t)} shares memory with "
                                      f"{roles[q]}; pass separate arrays")
@@ -241,118 +239,82 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
     return table
 
 
-_SGD_ROLES = ROLES["sgd"]
-_ADAM_ROLES = ROLES["adam"]
-_ADAGRAD_ROLES = ROLES["adagrad"]
-_RMSPROP_ROLES = ROLES["rmsprop"]
+cdef class _Kernel:
+    """``<name>_many(*lists, check_only=False, **scalars)``: one native call over lists of
+    buffers (one entry per tensor), as declared in fastgd/_checks.py. Scalars are taken as
+    float64 and flags by truth value; every buffer of every tensor is checked before the
+    GIL is released and the first is written."""
+    cdef readonly str name
+    cdef int kid
+    cdef object decl
+    cdef tuple roles, writable, size_codes, scalar_names, scalar_defaults, flag_names
+    cdef frozenset known
+
+    def __init__(self, str name, int kid, decl):
+        self.name = name
+        self.kid = kid
+        self.decl = decl
+        self.roles = tuple(decl.roles)
+        self.writable = tuple(decl.writable)
+        self.size_codes = tuple(decl.size_codes)
+        self.scalar_names = tuple(decl.scalars)
+        self.scalar_defaults = tuple(decl.scalars.values())
+        self.flag_names = tuple(decl.flags)
+        self.known = frozenset(self.scalar_names + self.flag_names)
+        if len(self.scalar_names) > MAX_SCALARS or len(self.flag_names) > MAX_SCALARS \
+                or len(self.roles) > MAX_SCALARS:
+            raise ValueError(f"kernel {name!r} has too many arguments for the core")
+
+    def __call__(self, *lists, bint check_only=False, **scalars):
+        cdef double s[MAX_SCALARS]
+        cdef int f[MAX_SCALARS]
+        cdef int i
+        cdef Py_ssize_t t
+        cdef fgd_kernel_fn fn
+        cdef _Table tb
+        cdef str key
+        cdef Py_ssize_t n_roles = len(self.roles)
+        if len(lists) > n_roles:
+            raise TypeError(f"{self.name}_many() takes at most {n_roles} buffer lists, "
+                            f"got {len(lists)}")
+        if len(lists) < n_roles:
+            lists = lists + (None,) * (n_roles - len(lists))
+        for key in scalars:
+            if key not in self.known:
+                raise TypeError(f"{self.name}_many() got an unexpected keyword argument "
+                                f"{key!r}")
+        for i in range(len(self.scalar_names)):
+            value = scalars.get(self.scalar_names[i], self.scalar_defaults[i])
+            if value is None:
+                raise TypeError(f"{self.name}_many() missing required keyword argument "
+                                f"{self.scalar_names[i]!r}")
+            s[i] = value
+        for i in range(len(self.flag_names)):
+            f[i] = 1 if scalars.get(self.flag_names[i], False) else 0
+        needed = (True,) * n_roles if self.decl.needed is None else \
+            tuple(self.decl.needed(scalars))
+        tb = _collect(self.name, self.roles, lists, self.writable, needed, self.size_codes)
+        if check_only:
+            return
+        fn = _kernels.f32[self.kid] if tb.is_f32 else _kernels.f64[self.kid]
+        with nogil:
+            for t in range(tb.n):
+                fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
 
 
-def sgd_many(params, grads, momentum_buffers, *, double lr, double momentum=0.0,
-             double dampening=0.0, double weight_decay=0.0, bint nesterov=False,
-             bint maximize=False, bint first_step=False, bint check_only=False):
-    cdef _Table tb = _collect("sgd", _SGD_ROLES, (params, grads, momentum_buffers),
-                              (True, False, True), (True, True, momentum != 0.0))
-    cdef Py_ssize_t t
-    cdef const fgd_kernel_table* k = _kernels
-    if check_only:
-        return
-    with nogil:
-        for t in range(tb.n):
-            if tb.is_f32:
-                k.sgd_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
-                            <float*>tb.at(2, t), lr, momentum, dampening, weight_decay,
-                            nesterov, maximize, first_step)
-            else:
-                k.sgd_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
-                            <double*>tb.at(2, t), lr, momentum, dampening, weight_decay,
-                            nesterov, maximize, first_step)
+def _define_kernels():
+    """One ``<name>_many`` per kernel; the C list and the Python declarations must agree."""
+    compiled = [fgd_kernel_names[i].decode() for i in range(FGD_N_KERNELS)]
+    missing = sorted(set(KERNELS) - set(compiled))
+    extra = sorted(set(compiled) - set(KERNELS))
+    if missing or extra:
+        raise ImportError(f"the compiled core does not match fastgd's kernel declarations "
+                          f"(not compiled: {missing}; not declared: {extra}); rebuild it")
+    for kid, name in enumerate(compiled):
+        globals()[f"{name}_many"] = _Kernel(name, kid, KERNELS[name])
 
 
-def adam_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, double lr,
-              double beta1, double beta2, double eps, double weight_decay=0.0,
-              double bias_correction1, double bias_correction2_sqrt, bint amsgrad=False,
-              bint decoupled_weight_decay=False, bint maximize=False,
-              bint check_only=False):
-    cdef _Table tb = _collect("adam", _ADAM_ROLES,
-                              (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs),
-                              (True, False, True, True, True), (True, True, True, True, amsgrad))
-    cdef Py_ssize_t t
-    cdef const fgd_kernel_table* k = _kernels
-    if check_only:
-        return
-    with nogil:
-        for t in range(tb.n):
-            if tb.is_f32:
-                k.adam_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
-                             <float*>tb.at(2, t), <float*>tb.at(3, t), <float*>tb.at(4, t),
-                             lr, beta1, beta2, eps, weight_decay, bias_correction1,
-                             bias_correction2_sqrt, amsgrad, decoupled_weight_decay, maximize)
-            else:
-                k.adam_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
-                             <double*>tb.at(2, t), <double*>tb.at(3, t), <double*>tb.at(4, t),
-                             lr, beta1, beta2, eps, weight_decay, bias_correction1,
-                             bias_correction2_sqrt, amsgrad, decoupled_weight_decay, maximize)
-
-
-def adagrad_many(params, grads, state_sums, *, double clr, double eps,
-                 double weight_decay=0.0, bint maximize=False, bint check_only=False):
-    cdef _Table tb = _collect("adagrad", _ADAGRAD_ROLES, (params, grads, state_sums),
-                              (True, False, True), (True, True, True))
-    cdef Py_ssize_t t
-    cdef const fgd_kernel_table* k = _kernels
-    if check_only:
-        return
-    with nogil:
-        for t in range(tb.n):
-            if tb.is_f32:
-                k.adagrad_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
-                                <float*>tb.at(2, t), clr, eps, weight_decay, maximize)
-            else:
-                k.adagrad_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
-                                <double*>tb.at(2, t), clr, eps, weight_decay, maximize)
-
-
-def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, double lr,
-                 double alpha, double eps, double weight_decay=0.0, double momentum=0.0,
-                 bint centered=False, bint maximize=False, bint check_only=False):
-    cdef _Table tb = _collect("rmsprop", _RMSPROP_ROLES,
-                              (params, grads, square_avgs, grad_avgs, momentum_buffers),
-                              (True, False, True, True, True),
-                              (True, True, True, centered, momentum > 0.0))
-    cdef Py_ssize_t t
-    cdef const fgd_kernel_table* k = _kernels
-    if check_only:
-        return
-    with nogil:
-        for t in range(tb.n):
-            if tb.is_f32:
-                k.rmsprop_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
-                                <float*>tb.at(2, t), <float*>tb.at(3, t), <float*>tb.at(4, t),
-                                lr, alpha, eps, weight_decay, momentum, centered, maximize)
-            else:
-                k.rmsprop_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
-                                <double*>tb.at(2, t), <double*>tb.at(3, t),
-                                <double*>tb.at(4, t), lr, alpha, eps, weight_decay, momentum,
-                                centered, maximize)
-
-
-def stream_many(params, grads, ms, vs, *, bint check_only=False):
-    """The streaming limit (benchmarks only): p += g, m += g, v += g over each tensor,
-    Adam's memory traffic with trivial arithmetic."""
-    cdef _Table tb = _collect("stream", ("param", "grad", "m", "v"), (params, grads, ms, vs),
-                              (True, False, True, True), (True, True, True, True))
-    cdef Py_ssize_t t
-    cdef const fgd_kernel_table* k = _kernels
-    if check_only:
-        return
-    with nogil:
-        for t in range(tb.n):
-            if tb.is_f32:
-                k.stream_f32(tb.size[t], <float*>tb.at(0, t), <float*>tb.at(1, t),
-                             <float*>tb.at(2, t), <float*>tb.at(3, t))
-            else:
-                k.stream_f64(tb.size[t], <double*>tb.at(0, t), <double*>tb.at(1, t),
-                             <double*>tb.at(2, t), <double*>tb.at(3, t))
+_define_kernels()
 
 
 def _configure_from_environment():

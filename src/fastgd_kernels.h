@@ -133,26 +133,48 @@ static inline int fgd_max_threads(void)
 #define FGD_HAVE_X86_VARIANTS 0
 #endif
 
-/* One table of entry points per instruction set. */
+/* Every kernel, in one list: X(name) for each, matching a declaration in
+ * fastgd/_checks.py (fastgd._core refuses to load if the two disagree).
+ *
+ * Adding a kernel: write its *_range loop, its public entry (FGD_KERNEL) and its table
+ * entry (FGD_CALL) in the family's kernels_*.h, and add X(name) here. */
+#define FGD_KERNEL_LIST(X)                                          \
+    X(sgd) X(adam) X(adagrad) X(rmsprop) X(stream)                  \
+    /* ---- begin kernels: adam-family ---- */                      \
+    /* ---- end kernels: adam-family ---- */                        \
+    /* ---- begin kernels: torch-other ---- */                      \
+    /* ---- end kernels: torch-other ---- */                        \
+    /* ---- begin kernels: optax ---- */                            \
+    /* ---- end kernels: optax ---- */                              \
+    /* ---- begin kernels: sophia-schedulefree ---- */              \
+    /* ---- end kernels: sophia-schedulefree ---- */
+
+typedef void (*fgd_kernel_fn)(ptrdiff_t n, const ptrdiff_t *dims, char *const *b,
+                              const double *s, const int *f);
+
+#define FGD_ENUM_(k) FGD_K_##k,
+enum { FGD_KERNEL_LIST(FGD_ENUM_) FGD_N_KERNELS };
+#undef FGD_ENUM_
+
+#define FGD_NAME_(k) #k,
+static const char *const fgd_kernel_names[] = { FGD_KERNEL_LIST(FGD_NAME_) };
+#undef FGD_NAME_
+
+/* One table of entry points per instruction set, indexed by FGD_K_<name>. */
 typedef struct {
     const char *name;
-    __typeof__(&fgd_sgd_f32_baseline) sgd_f32;
-    __typeof__(&fgd_sgd_f64_baseline) sgd_f64;
-    __typeof__(&fgd_adam_f32_baseline) adam_f32;
-    __typeof__(&fgd_adam_f64_baseline) adam_f64;
-    __typeof__(&fgd_adagrad_f32_baseline) adagrad_f32;
-    __typeof__(&fgd_adagrad_f64_baseline) adagrad_f64;
-    __typeof__(&fgd_rmsprop_f32_baseline) rmsprop_f32;
-    __typeof__(&fgd_rmsprop_f64_baseline) rmsprop_f64;
-    __typeof__(&fgd_stream_f32_baseline) stream_f32;
-    __typeof__(&fgd_stream_f64_baseline) stream_f64;
+    fgd_kernel_fn f32[FGD_N_KERNELS];
+    fgd_kernel_fn f64[FGD_N_KERNELS];
 } fgd_kernel_table;
 
-#define FGD_TABLE(TAG) {                                                    \
-    #TAG, fgd_sgd_f32_##TAG, fgd_sgd_f64_##TAG, fgd_adam_f32_##TAG,          \
-    fgd_adam_f64_##TAG, fgd_adagrad_f32_##TAG, fgd_adagrad_f64_##TAG,        \
-    fgd_rmsprop_f32_##TAG, fgd_rmsprop_f64_##TAG, fgd_stream_f32_##TAG,      \
-    fgd_stream_f64_##TAG }
+#define FGD_F32_baseline_(k) fgd_##k##_call_f32_baseline,
+#define FGD_F64_baseline_(k) fgd_##k##_call_f64_baseline,
+#define FGD_F32_avx2_(k) fgd_##k##_call_f32_avx2,
+#define FGD_F64_avx2_(k) fgd_##k##_call_f64_avx2,
+#define FGD_F32_avx512_(k) fgd_##k##_call_f32_avx512,
+#define FGD_F64_avx512_(k) fgd_##k##_call_f64_avx512,
+#define FGD_TABLE(TAG) { #TAG, { FGD_KERNEL_LIST(FGD_F32_##TAG##_) },             \
+                         { FGD_KERNEL_LIST(FGD_F64_##TAG##_) } }
 
 static const fgd_kernel_table fgd_tables[] = {
     FGD_TABLE(baseline),

@@ -14,6 +14,12 @@
 /* The public entries are kept out of line: inlined into the Cython wrappers, gcc loses
  * the restrict qualifiers of their parameters and the loops ran 2x slower (measured). */
 #define FGD_KERNEL static __attribute__((noinline)) void
+/* The table entry of a kernel (fgd_kernel_fn): n elements of the first buffer, its
+ * (batch, rows, cols), the buffers in the order of their roles (NULL: absent), the real
+ * scalars and the flags, each in the order fastgd/_checks.py declares them. It unpacks the
+ * arguments and calls the kernel's public entry. */
+#define FGD_CALL(name) static void FGD_SUFFIX(name##_call)(                                \
+    ptrdiff_t n, const ptrdiff_t *dims, char *const *b, const double *s, const int *f)
 
 /* torch.lerp: start + w*(end - start) for w < 0.5, else end - (end - start)*(1 - w). */
 FGD_INLINE FGD_T FGD_SUFFIX(fgd_lerp)(FGD_T start, FGD_T end, FGD_T w, FGD_T one_minus_w)
@@ -66,6 +72,13 @@ FGD_KERNEL FGD_SUFFIX(fgd_sgd)(
     else
         FGD_CHUNKED(n, FGD_SGD_CALL(1, 0));
 #undef FGD_SGD_CALL
+}
+
+FGD_CALL(fgd_sgd)
+{
+    (void)dims;
+    FGD_SUFFIX(fgd_sgd)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2], s[0], s[1], s[2],
+                        s[3], f[0], f[1], f[2]);
 }
 
 /* --------------------------------------------------------------- Adam --- */
@@ -123,6 +136,14 @@ FGD_KERNEL FGD_SUFFIX(fgd_adam)(
 #undef FGD_ADAM_CALL
 }
 
+FGD_CALL(fgd_adam)
+{
+    (void)dims;
+    FGD_SUFFIX(fgd_adam)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2], (FGD_T *)b[3],
+                         (FGD_T *)b[4], s[0], s[1], s[2], s[3], s[4], s[5], s[6], f[0], f[1],
+                         f[2]);
+}
+
 /* ------------------------------------------------------------ Adagrad --- */
 
 FGD_INLINE void FGD_SUFFIX(fgd_adagrad_range)(
@@ -149,6 +170,13 @@ FGD_KERNEL FGD_SUFFIX(fgd_adagrad)(
     const int use_wd = weight_decay != 0.0;
     FGD_CHUNKED(n, FGD_SUFFIX(fgd_adagrad_range)(lo, hi, p, g, sum, neg_clr, e, wd, use_wd,
                                                  maximize));
+}
+
+FGD_CALL(fgd_adagrad)
+{
+    (void)dims;
+    FGD_SUFFIX(fgd_adagrad)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2], s[0], s[1],
+                            s[2], f[0]);
 }
 
 /* ------------------------------------------------------------ RMSprop --- */
@@ -209,6 +237,13 @@ FGD_KERNEL FGD_SUFFIX(fgd_rmsprop)(
 #undef FGD_RMSPROP_CALL
 }
 
+FGD_CALL(fgd_rmsprop)
+{
+    (void)dims;
+    FGD_SUFFIX(fgd_rmsprop)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2], (FGD_T *)b[3],
+                            (FGD_T *)b[4], s[0], s[1], s[2], s[3], s[4], f[0], f[1]);
+}
+
 /* ---------------------------------------------------- streaming limit --- */
 
 FGD_INLINE void FGD_SUFFIX(fgd_stream_range)(
@@ -234,5 +269,18 @@ FGD_KERNEL FGD_SUFFIX(fgd_stream)(
     FGD_CHUNKED(n, FGD_SUFFIX(fgd_stream_range)(lo, hi, p, g, m, v));
 }
 
+FGD_CALL(fgd_stream)
+{
+    (void)dims; (void)s; (void)f;
+    FGD_SUFFIX(fgd_stream)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2], (FGD_T *)b[3]);
+}
+
+/* Optimizer families, one file each (see "Adding a kernel" in fastgd_kernels.h). */
+#include "kernels_adam_family.h"
+#include "kernels_torch_other.h"
+#include "kernels_optax.h"
+#include "kernels_sophia_schedulefree.h"
+
 #undef FGD_INLINE
 #undef FGD_KERNEL
+#undef FGD_CALL

@@ -44,8 +44,88 @@ def _rmsprop_cases():
                    centered=centered, maximize=maximize)
 
 
-CASES = ([("sgd", c) for c in _sgd_cases()] + [("adam", c) for c in _adam_cases()]
-         + [("adagrad", c) for c in _adagrad_cases()] + [("rmsprop", c) for c in _rmsprop_cases()])
+def _sgd_buffers(options, p):
+    return [np.empty_like(p) if options.get("momentum", 0) != 0 else None]
+
+
+def _sgd_scalars(options, step):
+    return {**options, "first_step": step == 1}
+
+
+def _adam_buffers(options, p):
+    zeros = np.zeros_like
+    return [zeros(p), zeros(p), zeros(p) if options.get("amsgrad") else None]
+
+
+def _adam_scalars(options, step):
+    o = dict(options)
+    o["bias_correction1"], o["bias_correction2_sqrt"] = reference.bias_corrections(
+        o["beta1"], o["beta2"], step)
+    return o
+
+
+def _adagrad_scalars(options, step):
+    o = dict(options)
+    o["clr"] = o.pop("lr") / (1 + (step - 1) * o.pop("lr_decay"))
+    return o
+
+
+def _rmsprop_buffers(options, p):
+    zeros = np.zeros_like
+    return [zeros(p), zeros(p) if options.get("centered") else None,
+            zeros(p) if options.get("momentum", 0) > 0 else None]
+
+
+def _as_is(options, step):
+    return dict(options)
+
+
+class KernelCases:
+    """How the tests drive a kernel: its option sets, the state buffers it starts from
+    (at the optimizer's starting values), and its keyword arguments at each step (1-based)
+    as the optimizer computes them. ``large`` is an option set with every buffer in use,
+    ``nonfinite`` one for the NaN/Inf test (None: the first option set)."""
+
+    def __init__(self, cases, buffers, scalars=_as_is, large=None, nonfinite=None):
+        self.cases = list(cases)
+        self.buffers, self.scalars = buffers, scalars
+        self.large = large if large is not None else self.cases[-1]
+        self.nonfinite = nonfinite if nonfinite is not None else self.cases[0]
+
+
+KERNEL_CASES: dict[str, KernelCases] = {
+    "sgd": KernelCases(_sgd_cases(), _sgd_buffers, _sgd_scalars,
+                       large=dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
+                       nonfinite=dict(lr=0.1, momentum=0.9)),
+    "adam": KernelCases(_adam_cases(), _adam_buffers, _adam_scalars,
+                        large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                   weight_decay=0.05, amsgrad=True,
+                                   decoupled_weight_decay=True),
+                        nonfinite=dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
+                                       amsgrad=True)),
+    "adagrad": KernelCases(_adagrad_cases(), lambda o, p: [np.full_like(p, 0.1)],
+                           _adagrad_scalars,
+                           large=dict(lr=0.1, lr_decay=0.01, eps=1e-10, weight_decay=0.1),
+                           nonfinite=dict(lr=0.1, lr_decay=0.0, eps=1e-10)),
+    "rmsprop": KernelCases(_rmsprop_cases(), _rmsprop_buffers,
+                           large=dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9,
+                                      centered=True),
+                           nonfinite=dict(lr=0.1, alpha=0.9, eps=1e-8, centered=True)),
+}
+
+# ---- begin tests: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+# ---- end tests: adam-family ----
+
+# ---- begin tests: torch-other (Rprop, ASGD, Adafactor) ----
+# ---- end tests: torch-other ----
+
+# ---- begin tests: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end tests: optax ----
+
+# ---- begin tests: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end tests: sophia-schedulefree ----
+
+CASES = [(kernel, c) for kernel, kc in KERNEL_CASES.items() for c in kc.cases]
 
 
 def _case_id(case):
@@ -53,38 +133,18 @@ def _case_id(case):
     return kernel + "-" + "-".join(f"{k}={v}" for k, v in options.items())
 
 
-def _new_buffers(kernel, options, p):
-    """The state buffers the kernel takes, at torch's starting values."""
-    zeros = np.zeros_like
-    if kernel == "sgd":
-        return [np.empty_like(p) if options.get("momentum", 0) != 0 else None]
-    if kernel == "adam":
-        return [zeros(p), zeros(p), zeros(p) if options.get("amsgrad") else None]
-    if kernel == "adagrad":
-        return [np.full_like(p, 0.1)]
-    return [zeros(p), zeros(p) if options.get("centered") else None,
-            zeros(p) if options.get("momentum", 0) > 0 else None]
-
-
-def _step_scalars(kernel, options, step):
-    """The kernel's keyword arguments at ``step`` (1-based), as the optimizers compute them."""
-    o = dict(options)
-    if kernel == "sgd":
-        o["first_step"] = step == 1
-    elif kernel == "adam":
-        o["bias_correction1"], o["bias_correction2_sqrt"] = reference.bias_corrections(
-            o["beta1"], o["beta2"], step)
-    elif kernel == "adagrad":
-        o["clr"] = o.pop("lr") / (1 + (step - 1) * o.pop("lr_decay"))
-    return o
-
-
 def _run(fn, kernel, options, p0, grads):
     p = p0.copy()
-    state = _new_buffers(kernel, options, p)
+    kc = KERNEL_CASES[kernel]
+    state = kc.buffers(options, p)
     for step, g in enumerate(grads, start=1):
-        fn(p, g, *state, **_step_scalars(kernel, options, step))
+        fn(p, g, *state, **kc.scalars(options, step))
     return [p] + [s for s in state if s is not None]
+
+
+def test_every_public_kernel_is_tested():
+    from fastgd._checks import KERNELS
+    assert set(KERNEL_CASES) == {k for k, d in KERNELS.items() if d.public}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
@@ -119,18 +179,12 @@ def threads(request):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-@pytest.mark.parametrize("kernel", ["sgd", "adam", "adagrad", "rmsprop"])
+@pytest.mark.parametrize("kernel", list(KERNEL_CASES))
 def test_large_buffers_split_across_threads_match_reference(any_backend, threads, kernel,
                                                             dtype, rng):
     # Above the threading threshold (2**15 elements), with a length that is not a
     # multiple of the chunk alignment, and every state buffer in use.
-    options = {
-        "sgd": dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
-        "adam": dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.05,
-                     amsgrad=True, decoupled_weight_decay=True),
-        "adagrad": dict(lr=0.1, lr_decay=0.01, eps=1e-10, weight_decay=0.1),
-        "rmsprop": dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9, centered=True),
-    }[kernel]
+    options = KERNEL_CASES[kernel].large
     n = (1 << 18) + 13
     p0 = rng.standard_normal(n).astype(dtype)
     grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
@@ -144,16 +198,13 @@ def test_large_buffers_split_across_threads_match_reference(any_backend, threads
 def test_nan_and_inf_propagate_like_the_reference(any_backend, dtype):
     p0 = np.array([1.0, -2.0, 0.5, 3.0, 0.0], dtype=dtype)
     g = np.array([np.nan, np.inf, -np.inf, 1.0, 0.0], dtype=dtype)
-    for kernel, options in [("adam", dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
-                                          amsgrad=True)),
-                            ("sgd", dict(lr=0.1, momentum=0.9)),
-                            ("rmsprop", dict(lr=0.1, alpha=0.9, eps=1e-8, centered=True)),
-                            ("adagrad", dict(lr=0.1, lr_decay=0.0, eps=1e-10))]:
+    for kernel, kc in KERNEL_CASES.items():
+        options = kc.nonfinite
         expected = _run(getattr(reference, kernel), kernel, options, p0, [g, g[::-1].copy()])
         got = _run(getattr(kernels, kernel), kernel, options, p0, [g, g[::-1].copy()])
         for e, r in zip(expected, got):
-            np.testing.assert_array_equal(r, e)
-        assert np.isnan(got[0][0])
+            np.testing.assert_array_equal(r, e, err_msg=kernel)
+        assert np.isnan(got[0][0]), kernel
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
@@ -349,7 +400,23 @@ def test_kernels_return_none_and_accept_zero_size(any_backend):
 
 def test_kernels_share_signatures_with_the_reference():
     import inspect
-    for name in ("sgd", "adam", "adagrad", "rmsprop"):
+    for name in KERNEL_CASES:
         assert (inspect.signature(getattr(kernels, name))
                 == inspect.signature(getattr(reference, name)))
         assert getattr(kernels, name).__doc__ == getattr(reference, name).__doc__
+
+
+def test_declarations_match_the_reference_signatures():
+    import inspect
+    from fastgd._checks import KERNELS
+    for name in KERNEL_CASES:
+        decl = KERNELS[name]
+        parameters = inspect.signature(getattr(reference, name)).parameters.values()
+        assert tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD) \
+            == decl.roles, name
+        keywords = {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+        assert [k for k in keywords if k in decl.flags] == list(decl.flags), name
+        assert all(keywords[k] is False for k in decl.flags), name
+        scalars = {k: None if v is inspect.Parameter.empty else v
+                   for k, v in keywords.items() if k not in decl.flags}
+        assert scalars == decl.scalars, name

@@ -1,0 +1,107 @@
+"""The optimizers that follow optax (torch has none) against optax itself, with jax in
+float64 (``jax_enable_x64``); skipped when jax or optax is not installed (CI installs them).
+
+Each run trains several parameters of different shapes, in two parameter groups, on the
+quadratic loss of tests/test_torch_parity.py for 60 steps; some steps give one parameter
+no gradient, and every group's learning rate is halved half-way through. optax has no
+parameter groups and no "no gradient" step: each parameter gets its own optax state, built
+from its group's hyperparameters, and a parameter without a gradient is not updated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd.registry import OPTIMIZERS
+
+jax = pytest.importorskip("jax")
+optax = pytest.importorskip("optax")
+jax.config.update("jax_enable_x64", True)
+jnp = jax.numpy
+
+SHAPES = [(5,), (3, 4), (), (0,), (2, 3, 2)]
+STEPS = 60
+TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
+
+#: name -> function(group) -> the optax GradientTransformation with the group's settings.
+FACTORIES = {}
+#: name -> function(fastgd state of one parameter, optax state of it) -> pairs of arrays
+#: that must agree (state entries). Optional.
+STATES = {}
+
+# ---- begin optax factories: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+# ---- end optax factories: optax ----
+
+# ---- begin optax factories: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+# ---- end optax factories: sophia-schedulefree ----
+
+OPTAX = {name: spec for name, spec in OPTIMIZERS.items() if spec.matches.startswith("optax.")}
+CASES = [(name, variant) for name, spec in OPTAX.items() for variant in spec.variants
+         if name in FACTORIES]
+
+
+def test_every_optax_optimizer_has_a_factory():
+    assert set(FACTORIES) >= set(OPTAX)
+
+
+def _problem(rng, dtype):
+    def draw(shape, scale=1.0):
+        return np.asarray(scale * rng.standard_normal(shape), dtype=dtype)
+
+    params = [draw(s) for s in SHAPES]
+    targets = [draw(s) for s in SHAPES]
+    scales = [np.asarray(rng.uniform(0.5, 3.0, s), dtype=dtype) for s in SHAPES]
+    noise = [[draw(s, 0.1) for s in SHAPES] for _ in range(STEPS)]
+    return params, targets, scales, noise
+
+
+def _groups(params, variant):
+    second = {"params": params[2:]}
+    if "lr" in variant:
+        second["lr"] = variant["lr"] * 0.5
+    return [{"params": params[:2]}, second]
+
+
+def run_against_optax(name, variant, dtype, rng, steps=STEPS):
+    """Train with fastgd and optax side by side; compare parameters (and state)."""
+    params, targets, scales, noise = _problem(rng, dtype)
+    ours = [p.copy() for p in params]
+    opt = getattr(fastgd, name)(_groups(ours, variant), **variant)
+    group_of = [g for g in opt.param_groups for _ in g["params"]]
+    theirs = [jnp.asarray(p) for p in params]
+    states = [FACTORIES[name](group).init(p) for group, p in zip(group_of, theirs)]
+
+    for step in range(steps):
+        if step == steps // 2:
+            for group in opt.param_groups:
+                group["lr"] *= 0.5
+        skip = 1 if step % 7 == 3 else None  # parameter 1 gets no gradient on these steps
+        grads = [None if k == skip else (s * (p - t) + e).astype(dtype)
+                 for k, (p, t, s, e) in enumerate(zip(ours, targets, scales, noise[step]))]
+        opt.step(grads)
+        for k, (p, t, s, e) in enumerate(zip(theirs, targets, scales, noise[step])):
+            if k == skip:
+                continue
+            g = jnp.asarray(s) * (p - jnp.asarray(t)) + jnp.asarray(e)
+            updates, states[k] = FACTORIES[name](group_of[k]).update(g, states[k], p)
+            theirs[k] = optax.apply_updates(p, updates)
+
+    for k, (p, tp) in enumerate(zip(ours, theirs)):
+        assert np.asarray(tp).dtype == dtype
+        np.testing.assert_allclose(p, np.asarray(tp), **TOLERANCE[dtype],
+                                   err_msg=f"parameter {k}")
+        if name in STATES and k in opt.state:
+            for a, b in STATES[name](opt.state[k], states[k]):
+                np.testing.assert_allclose(a, np.asarray(b), **TOLERANCE[dtype],
+                                           err_msg=f"state of parameter {k}")
+    return opt, ours, theirs
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name,variant", CASES,
+                         ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items())}"
+                              for n, o in CASES])
+def test_matches_optax(name, variant, dtype, rng):
+    run_against_optax(name, variant, dtype, rng)
