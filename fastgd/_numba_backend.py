@@ -37,6 +37,24 @@ def _max(a, b):
 
 
 @_jit
+def _sumsq(x):
+    """fastgd.reference.sum_of_squares: eight float64 lanes, combined pairwise."""
+    lanes = np.zeros(8)
+    n = x.size
+    i = 0
+    while i + 8 <= n:
+        for j in range(8):
+            v = np.float64(x[i + j])
+            lanes[j] += v * v
+        i += 8
+    for j in range(n - i):
+        v = np.float64(x[i + j])
+        lanes[j] += v * v
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + \
+        ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+
+
+@_jit
 def _sgd(p, g, buf, neg_lr, mom, one_minus_damp, wd, use_wd, maximize, nesterov,
          use_momentum, first_step):
     for i in range(p.size):

@@ -26,6 +26,22 @@ def bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, floa
     return 1 - beta1**step, (1 - beta2**step) ** 0.5
 
 
+def sum_of_squares(x) -> float:
+    """The sum of ``x**2`` in float64, in the order every backend uses for per-tensor norms:
+    eight lanes, lane ``j`` adding the squares of the elements ``i = j (mod 8)`` in index
+    order, then ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``. Deterministic and the
+    same for any thread count (``numpy.sum``'s pairwise order is not reproduced in C)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    m = -(-x.size // 8)
+    if m == 0:
+        return 0.0
+    padded = np.zeros(8 * m)
+    padded[:x.size] = x * x
+    lanes = np.cumsum(padded.reshape(m, 8).T, axis=1)[:, -1]  # cumsum adds in index order
+    return float(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+                 + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
+
+
 def _checked(math_fn):
     """Check buffers and scalars, then run the unchecked math (kept as ``.math``)."""
     kernel = math_fn.__name__
@@ -185,4 +201,5 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
 # ---- end reference: sophia-schedulefree ----
 
 
-__all__ = [name for name, decl in KERNELS.items() if decl.public] + ["bias_corrections"]
+__all__ = [name for name, decl in KERNELS.items() if decl.public] + ["bias_corrections",
+                                                                   "sum_of_squares"]

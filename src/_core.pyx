@@ -20,10 +20,9 @@ from fastgd._checks import KERNELS
 
 cnp.import_array()
 
-ctypedef void (*fgd_kernel_fn)(Py_ssize_t n, const Py_ssize_t* dims, char** b,
-                              const double* s, const int* f) noexcept nogil
-
 cdef extern from "fastgd_kernels.h" nogil:
+    ctypedef void (*fgd_kernel_fn)(Py_ssize_t n, const Py_ssize_t* dims, char* const* b,
+                                   const double* s, const int* f) noexcept nogil
     ctypedef struct fgd_kernel_table:
         const char* name
         fgd_kernel_fn* f32

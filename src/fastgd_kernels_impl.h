@@ -33,6 +33,26 @@ FGD_INLINE FGD_T FGD_SUFFIX(fgd_max)(FGD_T a, FGD_T b)
     return (a > b || a != a) ? a : b;
 }
 
+/* Sum of squares of x[0..n) in double, in the order fastgd.reference.sum_of_squares
+ * spells out: eight lanes, lane j adding x[i]^2 for i = j (mod 8) in index order, then
+ * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). One thread, so the result is the same
+ * for any thread count and on every backend. For per-tensor norms (LAMB, LARS, ...). */
+FGD_INLINE double FGD_SUFFIX(fgd_sumsq)(ptrdiff_t n, const FGD_T *FGD_RESTRICT x)
+{
+    double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) {
+            const double v = (double)x[i + j];
+            l[j] += v * v;
+        }
+    for (int j = 0; i + j < n; ++j) {
+        const double v = (double)x[i + j];
+        l[j] += v * v;
+    }
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
 /* ---------------------------------------------------------------- SGD --- */
 
 FGD_INLINE void FGD_SUFFIX(fgd_sgd_range)(

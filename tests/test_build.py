@@ -26,23 +26,25 @@ def _flags():
 @pytest.mark.skipif(shutil.which("gcc") is None or not SRC.is_dir() or not X86_64,
                     reason="needs gcc, the source tree and x86-64")
 def test_every_kernel_loop_vectorises_for_every_isa(tmp_path):
-    impl = (SRC / "fastgd_kernels_impl.h").read_text().splitlines()
-    loops = {n for n, line in enumerate(impl, start=1)
+    # Every element-wise loop is written `for (ptrdiff_t i = lo; i < hi; ++i)`.
+    headers = [SRC / "fastgd_kernels_impl.h", *sorted(SRC.glob("kernels_*.h"))]
+    loops = {(h.name, n) for h in headers
+             for n, line in enumerate(h.read_text().splitlines(), start=1)
              if line.strip().startswith("for (ptrdiff_t i = lo; i < hi; ++i)")}
-    assert len(loops) == 5  # sgd, adam, adagrad, rmsprop, the streaming limit
+    assert len(loops) >= 5  # sgd, adam, adagrad, rmsprop, the streaming limit, ...
     probe = tmp_path / "probe.c"
     probe.write_text('#include "fastgd_kernels.h"\n'
                      'const void *probe(int i) { return &fgd_tables[i]; }\n')
     out = subprocess.run(["gcc", *_flags(), f"-I{SRC}", "-fopt-info-vec-optimized", "-c",
                           str(probe), "-o", str(tmp_path / "probe.o")],
                          capture_output=True, text=True, check=True).stderr
-    widths: dict[int, set[int]] = {n: set() for n in loops}
-    for line, width in re.findall(r"fastgd_kernels_impl\.h:(\d+):\d+: optimized: loop "
-                                  r"vectorized using (\d+) byte vectors", out):
-        if int(line) in widths:
-            widths[int(line)].add(int(width))
-    for line, seen in widths.items():
-        assert {16, 32, 64} <= seen, f"loop at fastgd_kernels_impl.h:{line}: {seen}"
+    widths: dict[tuple[str, int], set[int]] = {loop: set() for loop in loops}
+    for name, line, width in re.findall(r"([\w.]+\.h):(\d+):\d+: optimized: loop "
+                                        r"vectorized using (\d+) byte vectors", out):
+        if (name, int(line)) in widths:
+            widths[name, int(line)].add(int(width))
+    for (name, line), seen in widths.items():
+        assert {16, 32, 64} <= seen, f"loop at {name}:{line}: {seen}"
 
 
 @pytest.mark.skipif(shutil.which("objdump") is None or not X86_64,

@@ -420,3 +420,14 @@ def test_declarations_match_the_reference_signatures():
         scalars = {k: None if v is inspect.Parameter.empty else v
                    for k, v in keywords.items() if k not in decl.flags}
         assert scalars == decl.scalars, name
+
+
+def test_sum_of_squares_order():
+    x = np.arange(1.0, 20.0)
+    lanes = [sum(float(v) ** 2 for v in x[j::8]) for j in range(8)]
+    expected = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + \
+        ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    assert reference.sum_of_squares(x) == expected
+    assert reference.sum_of_squares(np.zeros(0)) == 0.0
+    f32 = np.float32([1e-3, 3.0, 7.5])
+    assert reference.sum_of_squares(f32) == sum(float(v) ** 2 for v in f32)
