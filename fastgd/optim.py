@@ -614,8 +614,14 @@ def _plan_rmsprop(opt, group, items, needed):
 #: estimates, ...): class name -> mixin classes, put before Optimizer among the bases.
 _MIXINS: dict[str, tuple[type, ...]] = {}
 
-# ---- begin mixins ----
-# ---- end mixins ----
+# ---- begin mixins: adam-family ----
+# ---- end mixins: adam-family ----
+# ---- begin mixins: torch-other ----
+# ---- end mixins: torch-other ----
+# ---- begin mixins: optax ----
+# ---- end mixins: optax ----
+# ---- begin mixins: sophia-schedulefree ----
+# ---- end mixins: sophia-schedulefree ----
 
 _PLANS = {kernel[len("_plan_"):]: plan for kernel, plan in globals().items()
           if kernel.startswith("_plan_")}
