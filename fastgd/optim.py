@@ -213,7 +213,8 @@ class Optimizer:
     def _needed_state(self, group: Mapping[str, Any]) -> frozenset[str]:
         """The state entries every parameter of ``group`` has before its kernel runs."""
         return frozenset([b.name for b in self.spec.buffers(group) if not b.from_first_grad]
-                         + (["step"] if self.spec.counts_steps else []))
+                         + (["step"] if self.spec.counts_steps else [])
+                         + list(self.spec.scalar_state))
 
     def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray, state: Mapping) -> dict:
         """The entries ``group``'s options need that ``state`` lacks, at their start values
@@ -221,6 +222,9 @@ class Optimizer:
         fresh: dict[str, Any] = {}
         if self.spec.counts_steps and "step" not in state:
             fresh["step"] = 0
+        for name, start in self.spec.scalar_state.items():
+            if name not in state:
+                fresh[name] = float(start(group))
         for buf in self.spec.buffers(group):
             if buf.name not in state and not buf.from_first_grad:
                 fresh[buf.name] = (np.full_like(p, group[buf.fill]) if buf.fill
@@ -420,6 +424,8 @@ class Optimizer:
         for key, value in saved.items():
             if key == "step" and self.spec.counts_steps:
                 state["step"] = _loaded_step(index, value)
+            elif key in self.spec.scalar_state:
+                state[key] = _loaded_real(index, key, value)
             elif key in names:
                 arr = np.asarray(value)
                 if not np.issubdtype(arr.dtype, np.floating):
@@ -434,6 +440,7 @@ class Optimizer:
                                  f"{self.spec.name}")
         missing = [b.name for b in self.spec.buffers(group)
                    if b.name not in state and not b.from_first_grad]
+        missing += [name for name in self.spec.scalar_state if name not in state]
         if self.spec.counts_steps and "step" not in state:
             missing.insert(0, "step")
         if missing and state:
@@ -462,6 +469,16 @@ def _loaded_step(index: int, value: Any) -> int:
         raise ValueError(f"state of parameter {index}: step must be a non-negative integer, "
                          f"got {value!r}")
     return int(step)
+
+
+def _loaded_real(index: int, key: str, value: Any) -> float:
+    """A saved real-valued state entry (a number, or a 0-d array as torch saves it)."""
+    arr = np.asarray(value)
+    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer)
+                               or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"state of parameter {index}: {key} must be a real number, got "
+                        f"{value!r}")
+    return float(arr)
 
 
 # -- what each kernel needs per step ---------------------------------------------------------

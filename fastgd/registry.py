@@ -74,6 +74,10 @@ class OptimizerSpec:
     counts_steps: bool = True
     #: Option sets the parity tests run (each merged over the defaults).
     variants: tuple[dict, ...] = field(default=({},))
+    #: Real numbers kept per parameter beside the arrays (ASGD's eta and mu, NAdam's
+    #: mu_product): name -> its start value, from the group's hyperparameters.
+    scalar_state: Mapping[str, Callable[[Mapping[str, Any]], float]] = field(
+        default_factory=dict)
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -606,3 +606,26 @@ def test_param_groups_appended_directly_are_refused():
     opt.param_groups.append({"params": [np.zeros(2)], **opt.defaults})
     with pytest.raises(ValueError, match="add_param_group"):
         opt.step([np.ones(2), np.ones(2)])
+
+
+def test_scalar_state_entries_start_load_and_are_checked():
+    # a per-parameter real number in state (as ASGD's eta), on a throwaway spec
+    import dataclasses
+    from fastgd import optim, registry
+    spec = dataclasses.replace(registry.get("Adam"), name="AdamWithEta",
+                               scalar_state={"eta": lambda g: g["lr"] * 2})
+    cls = optim._make_class(spec)
+    w = np.zeros(3)
+    opt = cls([w], lr=0.25)
+    opt.step([np.ones(3)])
+    assert opt.state[0]["eta"] == 0.5 and opt.state[0]["step"] == 1
+    saved = opt.state_dict()
+    saved["state"][0]["eta"] = np.float32(0.125)
+    opt.load_state_dict(saved)
+    assert opt.state[0]["eta"] == 0.125 and type(opt.state[0]["eta"]) is float
+    saved["state"][0]["eta"] = np.ones(2)
+    with pytest.raises(TypeError, match="eta must be a real number"):
+        opt.load_state_dict(saved)
+    del saved["state"][0]["eta"]
+    with pytest.raises(ValueError, match="lacks eta"):
+        opt.load_state_dict(saved)
