@@ -131,11 +131,12 @@ class Optimizer:
             elif h.kind == "bool":
                 if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"{h.name} must be True or False, got {value!r}")
-            elif h.kind == "betas":
+            elif h.kind == "betas":  # a pair: betas, Rprop's etas, ...
                 if not isinstance(value, (tuple, list)) or len(value) != 2:
-                    raise TypeError(f"betas must be a pair of real numbers, got {value!r}")
-                for beta in value:
-                    real("betas", beta)
+                    raise TypeError(f"{h.name} must be a pair of real numbers, got {value!r}")
+                for item, default in zip(value, h.default):
+                    if not (item is None and default is None):  # None where None is default
+                        real(h.name, item)
         for rule in self.spec.rules:  # `not 0.0 <= x` and the like: NaN fails them too
             if not rule.ok(group):
                 raise ValueError(rule.message.format(**group))
@@ -389,8 +390,9 @@ class Optimizer:
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
             group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
-            if isinstance(group.get("betas"), list):
-                group["betas"] = tuple(group["betas"])
+            for h in self.spec.hyperparameters:  # JSON round trips make pairs lists
+                if h.kind == "betas" and isinstance(group.get(h.name), list):
+                    group[h.name] = tuple(group[h.name])
             self._check_hyperparameters(group)
             group["params"] = ours["params"]
             for k, (saved_id, p) in enumerate(zip(saved["params"], ours["params"])):

@@ -22,7 +22,8 @@ __all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "OPTIMIZERS
 class Hyperparameter:
     """A constructor argument stored in every parameter group.
 
-    kind: ``"real"`` (a real number, not bool), ``"bool"`` or ``"betas"`` (two reals).
+    kind: ``"real"`` (a real number, not bool), ``"bool"`` or ``"betas"`` (a pair of reals,
+    as betas or Rprop's etas; an item may be None where the default's is).
     keyword_only: a keyword-only constructor argument (as in torch).
     argument: False for a value fixed by the class (AdamW's decoupled_weight_decay): it is
     in every group, as in torch, but not a constructor argument.
@@ -112,7 +113,8 @@ _DAMPENING_NOT_NAN = Rule(lambda g: not math.isnan(g["dampening"]),
 
 
 def _h(name: str, default: Any, doc: str, **options: bool) -> Hyperparameter:
-    kind = "bool" if isinstance(default, bool) else "betas" if name == "betas" else "real"
+    kind = ("bool" if isinstance(default, bool)
+            else "betas" if isinstance(default, tuple) and len(default) == 2 else "real")
     return Hyperparameter(name, default, kind, doc, **options)
 
 
