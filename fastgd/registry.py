@@ -292,6 +292,20 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     spec.name: spec for spec in globals().values() if isinstance(spec, OptimizerSpec)}
 
 
+def markdown_table() -> str:
+    """The README's table of optimizers: name, the library it matches, the constructor's
+    defaults and the state kept per parameter, one row per registry entry."""
+    rows = ["| optimizer | matches | defaults | state per parameter |", "|---|---|---|---|"]
+    for spec in OPTIMIZERS.values():
+        defaults = ", ".join(f"{h.name}={h.default!r}" for h in spec.hyperparameters
+                             if h.argument)
+        state = (["step"] if spec.counts_steps else []) + list(spec.scalar_state) + [
+            b.name for b in spec.state]
+        rows.append(f"| `{spec.name}` | `{spec.matches}` | `{defaults}` | "
+                    f"{', '.join(state) or '-'} |")
+    return "\n".join(rows) + "\n"
+
+
 def get(name: str) -> OptimizerSpec:
     """The row of optimizer ``name`` (a class name such as ``'Adam'``)."""
     try:
