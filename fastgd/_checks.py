@@ -96,6 +96,29 @@ declare(Kernel("stream", ("param", "grad", "m", "v"), {}, public=False))
 # ---- begin kernels: torch-other (Rprop, ASGD, Adafactor) ----
 # ---- end kernels: torch-other ----
 # ---- begin kernels: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+declare(Kernel(
+    "lion", ("param", "grad", "exp_avg"),
+    dict(lr=None, beta1=None, beta2=None, weight_decay=0.0), ("maximize",)))
+declare(Kernel(
+    "adabelief", ("param", "grad", "exp_avg", "exp_avg_var"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, eps_root=None, weight_decay=0.0,
+         bias_correction1=None, bias_correction2=None),
+    ("maximize",)))
+declare(Kernel(
+    "lamb", ("param", "grad", "exp_avg", "exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, weight_decay=0.0, bias_correction1=None,
+         bias_correction2=None),
+    ("maximize",)))
+declare(Kernel(
+    "lars", ("param", "grad", "momentum_buffer"),
+    dict(lr=None, momentum=0.0, weight_decay=0.0, trust_coefficient=None, eps=0.0),
+    ("nesterov", "maximize"),
+    needed=lambda s: (True, True, s.get("momentum", 0.0) != 0.0)))
+declare(Kernel(
+    "yogi", ("param", "grad", "exp_avg", "exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, bias_correction1=None,
+         bias_correction2=None),
+    ("maximize",)))
 # ---- end kernels: optax ----
 # ---- begin kernels: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
 # ---- end kernels: sophia-schedulefree ----

@@ -210,6 +210,197 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
 # ---- end numba: torch-other ----
 
 # ---- begin numba: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+@_jit
+def _sign(x, one):
+    """numpy.sign: 1, -1, 0 for either zero, NaN for NaN (``one``: 1 in x's type)."""
+    if x > 0:
+        return one
+    if x < 0:
+        return -one
+    return x - x if x == x else x
+
+
+def _trust_ratio(param_sumsq, update_sumsq, coef, eps):
+    """kernels_optax.h fgd_trust_ratio, in float64."""
+    if param_sumsq == 0 or update_sumsq == 0:
+        return 1.0
+    return float(coef * np.sqrt(param_sumsq) / (np.sqrt(update_sumsq) + eps))
+
+
+@_jit
+def _lion(p, g, m, neg_lr, b1, one_minus_b1, b2, one_minus_b2, decay, use_wd, maximize,
+          one):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        mi = m[i]
+        if use_wd:
+            pi = pi * decay
+        c = b1 * mi + one_minus_b1 * d
+        p[i] = pi + neg_lr * _sign(c, one)
+        m[i] = mi * b2 + one_minus_b2 * d
+
+
+@_jit
+def _adabelief(p, g, m, s, neg_lr, b1, one_minus_b1, b2, one_minus_b2, eps, eps_root, bc1,
+               bc2, decay, use_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            pi = pi * decay
+        mi = m[i] * b1 + one_minus_b1 * d
+        e = d - mi
+        si = (s[i] * b2 + one_minus_b2 * (e * e)) + eps_root
+        m[i] = mi
+        s[i] = si
+        p[i] = pi + neg_lr * ((mi / bc1) / (np.sqrt(si / bc2) + eps))
+
+
+@_jit
+def _lamb_dir(mi, vi, pi, bc1, bc2, eps, wd, use_wd):
+    u = (mi / bc1) / (np.sqrt(vi / bc2) + eps)
+    if use_wd:
+        u = u + wd * pi
+    return u
+
+
+@_jit
+def _lamb_moments(p, g, m, v, b1, one_minus_b1, b2, one_minus_b2, bc1, bc2, eps, wd, use_wd,
+                  maximize):
+    """Pass 1: the moments, and the sums of squares of p and of the direction (lanes as
+    _sumsq)."""
+    lp = np.zeros(8)
+    lu = np.zeros(8)
+    for k in range(p.size):
+        d = -g[k] if maximize else g[k]
+        pk = p[k]
+        mk = m[k] * b1 + one_minus_b1 * d
+        vk = v[k] * b2 + one_minus_b2 * (d * d)
+        m[k] = mk
+        v[k] = vk
+        u = np.float64(_lamb_dir(mk, vk, pk, bc1, bc2, eps, wd, use_wd))
+        pd = np.float64(pk)
+        lp[k % 8] += pd * pd
+        lu[k % 8] += u * u
+    return (((lp[0] + lp[1]) + (lp[2] + lp[3])) + ((lp[4] + lp[5]) + (lp[6] + lp[7])),
+            ((lu[0] + lu[1]) + (lu[2] + lu[3])) + ((lu[4] + lu[5]) + (lu[6] + lu[7])))
+
+
+@_jit
+def _lamb_apply(p, m, v, neg_lr, ratio, bc1, bc2, eps, wd, use_wd):
+    for i in range(p.size):
+        pi = p[i]
+        u = _lamb_dir(m[i], v[i], pi, bc1, bc2, eps, wd, use_wd)
+        p[i] = pi + neg_lr * (u * ratio)
+
+
+@_jit
+def _lars_sums(p, g, wd, use_wd, maximize):
+    """Pass 1: the sums of squares of p and of u = g + wd * p (lanes as _sumsq)."""
+    if not use_wd:
+        return _sumsq(p), _sumsq(g)
+    lp = np.zeros(8)
+    lu = np.zeros(8)
+    for k in range(p.size):
+        pk = p[k]
+        u = np.float64((-g[k] if maximize else g[k]) + wd * pk)
+        pd = np.float64(pk)
+        lp[k % 8] += pd * pd
+        lu[k % 8] += u * u
+    return (((lp[0] + lp[1]) + (lp[2] + lp[3])) + ((lp[4] + lp[5]) + (lp[6] + lp[7])),
+            ((lu[0] + lu[1]) + (lu[2] + lu[3])) + ((lu[4] + lu[5]) + (lu[6] + lu[7])))
+
+
+@_jit
+def _lars(p, g, buf, lr, ratio, mom, wd, use_wd, maximize, nesterov, use_momentum):
+    for i in range(p.size):
+        pi = p[i]
+        u = -g[i] if maximize else g[i]
+        if use_wd:
+            u = u + wd * pi
+        step = lr * (u * ratio)
+        if use_momentum:
+            bi = buf[i] * mom + step
+            buf[i] = bi
+            p[i] = pi - (step + mom * bi if nesterov else bi)
+        else:
+            p[i] = pi - step
+
+
+@_jit
+def _yogi(p, g, m, v, neg_lr, b1, one_minus_b1, one_minus_b2, eps, bc1, bc2, maximize, one):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        mi = m[i] * b1 + one_minus_b1 * d
+        sq = d * d
+        v0 = v[i]
+        vi = v0 - (one_minus_b2 * _sign(v0 - sq, one)) * sq
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] + neg_lr * ((mi / bc1) / (np.sqrt(vi / bc2) + eps))
+
+
+@_entry("lion")
+def lion_many(params, grads, exp_avgs, *, lr, beta1, beta2, weight_decay=0.0, maximize=False):
+    lists = (params, grads, exp_avgs)
+    for t in range(len(params)):
+        p, g, m = _flat(lists, t)
+        T = p.dtype.type
+        _lion(p, g, m, T(-lr), T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2),
+              T(1.0 - lr * weight_decay), weight_decay != 0.0, maximize, T(1))
+
+
+@_entry("adabelief")
+def adabelief_many(params, grads, exp_avgs, exp_avg_vars, *, lr, beta1, beta2, eps, eps_root,
+                   weight_decay=0.0, bias_correction1, bias_correction2, maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_vars)
+    for t in range(len(params)):
+        p, g, m, s = _flat(lists, t)
+        T = p.dtype.type
+        _adabelief(p, g, m, s, T(-lr), T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2),
+                   T(eps), T(eps_root), T(bias_correction1), T(bias_correction2),
+                   T(1.0 - lr * weight_decay), weight_decay != 0.0, maximize)
+
+
+@_entry("lamb")
+def lamb_many(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, weight_decay=0.0,
+              bias_correction1, bias_correction2, maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_sqs)
+    for t in range(len(params)):
+        p, g, m, v = _flat(lists, t)
+        T = p.dtype.type
+        bc1, bc2, e, wd = T(bias_correction1), T(bias_correction2), T(eps), T(weight_decay)
+        use_wd = weight_decay != 0.0
+        sp, su = _lamb_moments(p, g, m, v, T(beta1), T(1.0 - beta1), T(beta2),
+                               T(1.0 - beta2), bc1, bc2, e, wd, use_wd, maximize)
+        ratio = T(_trust_ratio(sp, su, 1.0, 0.0))
+        _lamb_apply(p, m, v, T(-lr), ratio, bc1, bc2, e, wd, use_wd)
+
+
+@_entry("lars")
+def lars_many(params, grads, momentum_buffers, *, lr, momentum=0.0, weight_decay=0.0,
+              trust_coefficient, eps=0.0, nesterov=False, maximize=False):
+    lists = (params, grads, momentum_buffers)
+    for t in range(len(params)):
+        p, g, buf = _flat(lists, t)
+        T = p.dtype.type
+        wd, use_wd = T(weight_decay), weight_decay != 0.0
+        sp, su = _lars_sums(p, g, wd, use_wd, maximize)
+        ratio = T(_trust_ratio(sp, su, trust_coefficient, eps))
+        _lars(p, g, buf, T(lr), ratio, T(momentum), wd, use_wd, maximize, nesterov,
+              momentum != 0.0)
+
+
+@_entry("yogi")
+def yogi_many(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, bias_correction1,
+              bias_correction2, maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_sqs)
+    for t in range(len(params)):
+        p, g, m, v = _flat(lists, t)
+        T = p.dtype.type
+        _yogi(p, g, m, v, T(-lr), T(beta1), T(1.0 - beta1), T(1.0 - beta2), T(eps),
+              T(bias_correction1), T(bias_correction2), maximize, T(1))
 # ---- end numba: optax ----
 
 # ---- begin numba: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----

@@ -624,6 +624,75 @@ def _plan_rmsprop(opt, group, items, needed):
 # ---- end plans: torch-other ----
 
 # ---- begin plans: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+def _stepless(opt, group, items, needed, kernel, names, scalars):
+    """Plan the calls of an optimizer that keeps state buffers but no step count (Lion,
+    LARS): one call per dtype over the state entries ``names``; entries the options need
+    and the state lacks are made here and committed after the step."""
+    stated = []
+    for i, p, g in items:
+        state = _state_of(opt, i)
+        fresh = None
+        if state is None or not needed <= state.keys():
+            fresh = opt._fresh_state(group, p, state or {})
+            state = {**(state or {}), **fresh}
+        stated.append((i, p, g, state, fresh))
+    calls = []
+    for _, bucket in _buckets(stated, [p.dtype for _, p, _, _, _ in stated]):
+        states = [s for _, _, _, s, _ in bucket]
+        buffers = [[s[name] for s in states] if name else None for name in names]
+        lists = ([p for _, p, _, _, _ in bucket], [g for _, _, g, _, _ in bucket], *buffers)
+        updates = [(i, fresh) for i, _, _, _, fresh in bucket if fresh]
+        calls.append(_Call(kernel, lists, dict(scalars), updates))
+    return calls
+
+
+def _plan_lion(opt, group, items, needed):
+    beta1, beta2 = group["betas"]
+    return _stepless(opt, group, items, needed, "lion", ("exp_avg",), dict(
+        lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+        maximize=group["maximize"]))
+
+
+def _plan_lars(opt, group, items, needed):
+    momentum = group["momentum"]
+    return _stepless(opt, group, items, needed, "lars",
+                     ("momentum_buffer" if momentum != 0 else None,), dict(
+                         lr=group["lr"], momentum=momentum,
+                         weight_decay=group["weight_decay"],
+                         trust_coefficient=group["trust_coefficient"], eps=group["eps"],
+                         nesterov=group["nesterov"], maximize=group["maximize"]))
+
+
+def _bias_corrections_optax(beta1: float, beta2: float, step: int) -> tuple[float, float]:
+    """optax's ``1 - b1**t`` and ``1 - b2**t`` (the moments are divided by them), float64."""
+    beta1, beta2 = float(beta1), float(beta2)
+    return 1 - beta1**step, 1 - beta2**step
+
+
+def _adam_like_plan(kernel, state_names, extra):
+    """The plan of an Adam-like optax optimizer: two moments, a step count, bias corrections
+    and the group scalars named in ``extra``."""
+
+    def plan(opt, group, items, needed):
+        beta1, beta2 = group["betas"]
+
+        def by_step(states, step):
+            bc1, bc2 = _bias_corrections_optax(beta1, beta2, step)
+            buffers = tuple([s[name] for s in states] for name in state_names)
+            return kernel, buffers, dict(
+                lr=group["lr"], beta1=beta1, beta2=beta2, bias_correction1=bc1,
+                bias_correction2=bc2, maximize=group["maximize"],
+                **{name: group[name] for name in extra})
+
+        return _stepwise(opt, group, items, needed, by_step)
+
+    return plan
+
+
+_plan_adabelief = _adam_like_plan("adabelief", ("exp_avg", "exp_avg_var"),
+                                  ("eps", "eps_root", "weight_decay"))
+_plan_lamb = _adam_like_plan("lamb", ("exp_avg", "exp_avg_sq"), ("eps", "weight_decay"))
+_plan_yogi = _adam_like_plan("yogi", ("exp_avg", "exp_avg_sq"), ("eps",))
 # ---- end plans: optax ----
 
 # ---- begin plans: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
@@ -702,6 +771,11 @@ RMSprop: type[Optimizer]
 # ---- begin class names: torch-other ----
 # ---- end class names: torch-other ----
 # ---- begin class names: optax ----
+Lion: type[Optimizer]
+AdaBelief: type[Optimizer]
+LAMB: type[Optimizer]
+LARS: type[Optimizer]
+Yogi: type[Optimizer]
 # ---- end class names: optax ----
 # ---- begin class names: sophia-schedulefree ----
 # ---- end class names: sophia-schedulefree ----

@@ -195,6 +195,165 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
 # ---- end reference: torch-other ----
 
 # ---- begin reference: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+def _trust_ratio(param_sumsq: float, update_sumsq: float, trust_coefficient: float = 1.0,
+                 eps: float = 0.0) -> float:
+    """optax.scale_by_trust_ratio's factor from the two sums of squares (float64):
+    ``trust_coefficient * ||p|| / (||u|| + eps)``, or 1 when either norm is zero."""
+    if param_sumsq == 0 or update_sumsq == 0:
+        return 1.0
+    # np.sqrt of a float64 is the correctly rounded root, as C's sqrt
+    return float(trust_coefficient * np.sqrt(param_sumsq) / (np.sqrt(update_sumsq) + eps))
+
+
+@_checked
+def lion(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0, maximize=False):
+    r"""Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
+
+    .. math::
+        p &\leftarrow p\,(1 - \eta\,wd) \\
+        p &\leftarrow p - \eta\,\operatorname{sign}(\beta_1 m + (1-\beta_1) g) \\
+        m &\leftarrow \beta_2 m + (1-\beta_2) g
+
+    The form of the paper's PyTorch code (decoupled weight decay applied first). It is
+    ``optax.lion`` with the same ``weight_decay``: optax steps by
+    :math:`-\eta(\operatorname{sign}(\cdot) + wd\,p)`, the same value rounded differently
+    (they agree to about 1e-15 relative in float64). ``sign(0) = 0`` (a zero direction
+    leaves the coordinate alone), ``sign(NaN) = NaN``. Two betas: :math:`\beta_1` mixes
+    the direction, :math:`\beta_2` the stored momentum.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        param *= T(1 - lr * weight_decay)
+    direction = np.sign(T(beta1) * exp_avg + T(1 - beta1) * g)
+    param += T(-lr) * direction
+    exp_avg *= T(beta2)
+    exp_avg += T(1 - beta2) * g
+
+
+@_checked
+def adabelief(param, grad, exp_avg, exp_avg_var, *, lr, beta1, beta2, eps, eps_root,
+              weight_decay=0.0, bias_correction1, bias_correction2, maximize=False):
+    r"""AdaBelief (Zhuang et al. 2020) without rectification, as ``optax.adabelief``.
+
+    .. math::
+        p &\leftarrow p\,(1 - \eta\,wd) \\
+        m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+        s &\leftarrow \beta_2 s + (1-\beta_2)(g - m)^2 + \epsilon_{root} \\
+        p &\leftarrow p - \eta\,\frac{m / (1-\beta_1^t)}{\sqrt{s / (1-\beta_2^t)} + \epsilon}
+
+    ``(g - m)`` uses the new ``m``; ``eps_root`` is added to the stored ``s``, as optax and
+    the authors' adabelief-pytorch do. Weight decay is decoupled, as in AdamW and in
+    adabelief-pytorch's default ``weight_decouple=True``: the same value as optax's
+    ``chain(scale_by_belief(...), add_decayed_weights(wd), scale_by_learning_rate(lr))``
+    (like ``optax.adamw``), rounded as AdamW rounds it. ``bias_correction1 = 1 - beta1**t``
+    and ``bias_correction2 = 1 - beta2**t`` in float64; the moments are divided by them as
+    optax does.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        param *= T(1 - lr * weight_decay)
+    exp_avg *= T(beta1)
+    exp_avg += T(1 - beta1) * g
+    error = g - exp_avg
+    exp_avg_var *= T(beta2)
+    exp_avg_var += T(1 - beta2) * (error * error)
+    exp_avg_var += T(eps_root)
+    update = (exp_avg / T(bias_correction1)) / (np.sqrt(exp_avg_var / T(bias_correction2))
+                                                 + T(eps))
+    param += T(-lr) * update
+
+
+@_checked
+def lamb(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
+         bias_correction1, bias_correction2, maximize=False):
+    r"""LAMB (You et al. 2019, "Large Batch Optimization for Deep Learning"), as
+    ``optax.lamb``.
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        r &= \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon} + wd\,p \\
+        \tau &= \|p\| / \|r\| \quad (1 \text{ if either norm is } 0) \\
+        p &\leftarrow p - \eta\,\tau\,r
+
+    Norms are of the whole tensor (per parameter): square roots of
+    :func:`sum_of_squares`, and :math:`\tau` is computed in float64 and rounded once to the
+    array dtype. ``wd p`` uses the parameter before the step. optax's ``eps_root`` is 0.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    exp_avg *= T(beta1)
+    exp_avg += T(1 - beta1) * g
+    exp_avg_sq *= T(beta2)
+    exp_avg_sq += T(1 - beta2) * (g * g)
+    update = (exp_avg / T(bias_correction1)) / (np.sqrt(exp_avg_sq / T(bias_correction2))
+                                                + T(eps))
+    if weight_decay != 0:
+        update = update + T(weight_decay) * param
+    ratio = _trust_ratio(sum_of_squares(param), sum_of_squares(update))
+    param += T(-lr) * (update * T(ratio))
+
+
+@_checked
+def lars(param, grad, momentum_buffer=None, *, lr, momentum=0.0, weight_decay=0.0,
+         trust_coefficient, eps=0.0, nesterov=False, maximize=False):
+    r"""LARS (You, Gitman and Ginsburg 2017, "Large Batch Training of Convolutional
+    Networks"), as ``optax.lars``.
+
+    .. math::
+        u &= g + wd\,p \\
+        \tau &= \frac{c\,\|p\|}{\|u\| + \epsilon} \quad (1 \text{ if either norm is } 0) \\
+        b &\leftarrow \mu b + \eta\,\tau\,u \\
+        p &\leftarrow p - b \quad\text{or, with nesterov,}\quad
+            p \leftarrow p - (\eta\,\tau\,u + \mu b)
+
+    ``c`` is ``trust_coefficient``. The norm is of ``g + wd p``, not
+    ``||g|| + wd ||p||``. As in the paper and in optax, the learning rate is applied before
+    the momentum, so the buffer holds learning-rate-scaled steps (optax's ``trace`` holds
+    ``-b``). Norms are square roots of :func:`sum_of_squares` and :math:`\tau` is computed
+    in float64, rounded once to the array dtype. Without momentum there is no buffer.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    update = g + T(weight_decay) * param if weight_decay != 0 else g
+    ratio = _trust_ratio(sum_of_squares(param), sum_of_squares(update), trust_coefficient,
+                         eps)
+    scaled = T(lr) * (update * T(ratio))
+    if momentum != 0:
+        momentum_buffer *= T(momentum)
+        momentum_buffer += scaled
+        param -= scaled + T(momentum) * momentum_buffer if nesterov else momentum_buffer
+    else:
+        param -= scaled
+
+
+@_checked
+def yogi(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, bias_correction1,
+         bias_correction2, maximize=False):
+    r"""Yogi (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization"), as
+    ``optax.yogi``.
+
+    .. math::
+        m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+        v &\leftarrow v - (1-\beta_2)\operatorname{sign}(v - g^2)\, g^2 \\
+        p &\leftarrow p - \eta\,\frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+
+    ``v`` grows or shrinks by :math:`(1-\beta_2) g^2` towards :math:`g^2` (additively,
+    where Adam moves by a fraction of the gap). Both moments start at
+    ``initial_accumulator_value`` (optax's choice, the first moment included); the bias
+    corrections apply to them as in optax.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    exp_avg *= T(beta1)
+    exp_avg += T(1 - beta1) * g
+    square = g * g
+    exp_avg_sq -= (T(1 - beta2) * np.sign(exp_avg_sq - square)) * square
+    update = (exp_avg / T(bias_correction1)) / (np.sqrt(exp_avg_sq / T(bias_correction2))
+                                                + T(eps))
+    param += T(-lr) * update
 # ---- end reference: optax ----
 
 # ---- begin reference: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----

@@ -282,6 +282,139 @@ RMSPROP = OptimizerSpec(
 # ---- end registry: torch-other ----
 
 # ---- begin registry: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+_BETAS_RULES = (_beta(0), _beta(1))
+
+LION = OptimizerSpec(
+    name="Lion",
+    kernel="lion",
+    matches="optax.lion",
+    summary="Lion: steps of lr * sign of a momentum mix; decoupled weight decay.",
+    hyperparameters=(
+        _h("lr", 1e-4, "learning rate"),
+        _h("betas", (0.9, 0.99), "decay rates: beta1 mixes the step direction, beta2 the "
+                                 "stored momentum"),
+        _h("weight_decay", 0.0, "decoupled weight decay, p <- p * (1 - lr * weight_decay) "
+                                "(optax.lion's default is 1e-3)"),
+        _MAXIMIZE,
+    ),
+    rules=(_LR, *_BETAS_RULES, _WD),
+    state=(StateBuffer("exp_avg"),),
+    counts_steps=False,
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.1},
+        {"lr": 0.01, "betas": (0.5, 0.8), "weight_decay": 1e-3, "maximize": True},
+        {"lr": 0.01, "betas": (0.0, 0.0)},
+    ),
+)
+
+ADABELIEF = OptimizerSpec(
+    name="AdaBelief",
+    kernel="adabelief",
+    matches="optax.adabelief",
+    summary="AdaBelief: Adam with the variance of the gradient around its average "
+            "(no rectification); decoupled weight decay.",
+    hyperparameters=(
+        _h("lr", 1e-3, "learning rate"),
+        _h("betas", (0.9, 0.999), "decay rates of the first moment and of the squared "
+                                  "prediction error"),
+        _h("eps", 1e-16, "added to the bias-corrected root of the second moment"),
+        _h("eps_root", 1e-16, "added to the second moment at every step (kept in the state)"),
+        _h("weight_decay", 0.0, "decoupled weight decay, p <- p * (1 - lr * weight_decay), "
+                                "as AdamW"),
+        _MAXIMIZE,
+    ),
+    rules=(_LR, _EPS, _at_least_zero("eps_root", "eps_root value"), *_BETAS_RULES, _WD),
+    state=(StateBuffer("exp_avg"), StateBuffer("exp_avg_var")),
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.1},
+        {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-8, "eps_root": 0.0, "maximize": True},
+        {"lr": 0.01, "eps": 1e-3, "eps_root": 1e-6, "weight_decay": 0.01},
+    ),
+)
+
+LAMB = OptimizerSpec(
+    name="LAMB",
+    kernel="lamb",
+    matches="optax.lamb",
+    summary="LAMB: the Adam step plus weight decay, scaled per tensor by ||p|| / ||step||.",
+    hyperparameters=(
+        _h("lr", 1e-3, "learning rate"),
+        _h("betas", (0.9, 0.999), "decay rates of the first and second moment averages"),
+        _h("eps", 1e-6, "added to the bias-corrected root of the second moment"),
+        _h("weight_decay", 0.0, "weight decay added to the Adam step before the trust ratio"),
+        _MAXIMIZE,
+    ),
+    rules=(_LR, _EPS, *_BETAS_RULES, _WD),
+    state=(StateBuffer("exp_avg"), StateBuffer("exp_avg_sq")),
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.1},
+        {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-3, "maximize": True},
+        {"lr": 0.01, "weight_decay": 0.01, "maximize": True, "betas": (0.0, 0.5)},
+    ),
+)
+
+LARS = OptimizerSpec(
+    name="LARS",
+    kernel="lars",
+    matches="optax.lars",
+    summary="LARS: SGD with momentum, each tensor's step scaled by "
+            "trust_coefficient * ||p|| / (||g + wd p|| + eps); lr applied before the momentum.",
+    hyperparameters=(
+        _h("lr", 1.0, "learning rate (applied before the momentum, as in optax and the paper)"),
+        _h("momentum", 0.9, "momentum factor (0: no buffer)"),
+        _h("weight_decay", 0.0, "L2 term added to the gradient before the trust ratio"),
+        _h("trust_coefficient", 1e-3, "scale of the trust ratio"),
+        _h("eps", 0.0, "added to the norm of the update in the trust ratio"),
+        _h("nesterov", False, "use Nesterov momentum"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR,
+        _MOMENTUM,
+        _WD,
+        Rule(lambda g: 0.0 < g["trust_coefficient"],
+             "Invalid trust_coefficient value: {trust_coefficient}"),
+        _EPS,
+        Rule(lambda g: not g["nesterov"] or g["momentum"] > 0,
+             "Nesterov momentum requires a momentum"),
+    ),
+    state=(StateBuffer("momentum_buffer", when=lambda g: g["momentum"] != 0),),
+    counts_steps=False,
+    variants=(
+        {"lr": 0.5},
+        {"lr": 0.5, "momentum": 0.0, "weight_decay": 0.1},
+        {"lr": 0.5, "momentum": 0.5, "nesterov": True, "weight_decay": 0.01,
+         "trust_coefficient": 0.02},
+        {"lr": 0.5, "eps": 1e-3, "maximize": True, "trust_coefficient": 0.01},
+    ),
+)
+
+YOGI = OptimizerSpec(
+    name="Yogi",
+    kernel="yogi",
+    matches="optax.yogi",
+    summary="Yogi: Adam with an additive second-moment update, v -= (1 - beta2) * "
+            "sign(v - g^2) * g^2.",
+    hyperparameters=(
+        _h("lr", 1e-2, "learning rate"),
+        _h("betas", (0.9, 0.999), "decay rates of the first and second moment estimates"),
+        _h("eps", 1e-3, "added to the bias-corrected root of the second moment"),
+        _h("initial_accumulator_value", 1e-6, "starting value of both moments (as optax)"),
+        _MAXIMIZE,
+    ),
+    rules=(_LR, _EPS, *_BETAS_RULES,
+           _at_least_zero("initial_accumulator_value", "initial_accumulator_value value")),
+    state=(StateBuffer("exp_avg", fill="initial_accumulator_value"),
+           StateBuffer("exp_avg_sq", fill="initial_accumulator_value")),
+    variants=(
+        {"lr": 0.05},
+        {"lr": 0.05, "betas": (0.5, 0.9), "eps": 1e-6, "maximize": True},
+        {"lr": 0.05, "initial_accumulator_value": 0.5},
+    ),
+)
 # ---- end registry: optax ----
 
 # ---- begin registry: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----

@@ -145,6 +145,7 @@ static inline int fgd_max_threads(void)
     /* ---- begin kernels: torch-other ---- */                      \
     /* ---- end kernels: torch-other ---- */                        \
     /* ---- begin kernels: optax ---- */                            \
+    X(lion) X(adabelief) X(lamb) X(lars) X(yogi)                    \
     /* ---- end kernels: optax ---- */                              \
     /* ---- begin kernels: sophia-schedulefree ---- */              \
     /* ---- end kernels: sophia-schedulefree ---- */

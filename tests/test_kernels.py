@@ -120,6 +120,72 @@ KERNEL_CASES: dict[str, KernelCases] = {
 # ---- end tests: torch-other ----
 
 # ---- begin tests: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+def _optax_bias_scalars(options, step):
+    o = dict(options)
+    o["bias_correction1"] = 1 - o["beta1"] ** step
+    o["bias_correction2"] = 1 - o["beta2"] ** step
+    return o
+
+
+def _lion_cases():
+    for wd, maximize, betas in itertools.product((0.0, 0.1), (False, True),
+                                                 ((0.9, 0.99), (0.0, 0.5))):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], weight_decay=wd, maximize=maximize)
+
+
+def _adabelief_cases():
+    for wd, maximize, (eps, eps_root), betas in itertools.product(
+            (0.0, 0.05), (False, True), ((1e-16, 1e-16), (1e-3, 0.0)),
+            ((0.9, 0.999), (0.3, 0.6))):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], eps=eps, eps_root=eps_root,
+                   weight_decay=wd, maximize=maximize)
+
+
+def _lamb_cases():
+    for wd, maximize, betas in itertools.product((0.0, 0.05), (False, True),
+                                                 ((0.9, 0.999), (0.3, 0.6))):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-6, weight_decay=wd,
+                   maximize=maximize)
+
+
+def _lars_cases():
+    for momentum, nesterov, wd, maximize, eps in itertools.product(
+            (0.0, 0.9), (False, True), (0.0, 0.1), (False, True), (0.0, 1e-3)):
+        if nesterov and momentum == 0:
+            continue
+        yield dict(lr=0.5, momentum=momentum, weight_decay=wd, trust_coefficient=1e-2,
+                   eps=eps, nesterov=nesterov, maximize=maximize)
+
+
+def _yogi_cases():
+    for maximize, betas, eps in itertools.product((False, True), ((0.9, 0.999), (0.3, 0.6)),
+                                                  (1e-3, 1e-8)):
+        yield dict(lr=0.05, beta1=betas[0], beta2=betas[1], eps=eps, maximize=maximize)
+
+
+def _two_zero_buffers(options, p):
+    return [np.zeros_like(p), np.zeros_like(p)]
+
+
+KERNEL_CASES.update({
+    "lion": KernelCases(_lion_cases(), lambda o, p: [np.zeros_like(p)],
+                        large=dict(lr=0.01, beta1=0.9, beta2=0.99, weight_decay=0.1,
+                                   maximize=True)),
+    "adabelief": KernelCases(_adabelief_cases(), _two_zero_buffers, _optax_bias_scalars,
+                             large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-16,
+                                        eps_root=1e-16, weight_decay=0.05)),
+    "lamb": KernelCases(_lamb_cases(), _two_zero_buffers, _optax_bias_scalars,
+                        large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-6,
+                                   weight_decay=0.05)),
+    "lars": KernelCases(_lars_cases(),
+                        lambda o, p: [np.zeros_like(p) if o.get("momentum", 0) != 0 else None],
+                        large=dict(lr=0.5, momentum=0.9, weight_decay=0.1,
+                                   trust_coefficient=1e-2, nesterov=True),
+                        nonfinite=dict(lr=0.5, momentum=0.9, trust_coefficient=1e-3)),
+    "yogi": KernelCases(_yogi_cases(), lambda o, p: [np.full_like(p, 1e-6),
+                                                     np.full_like(p, 1e-6)],
+                        _optax_bias_scalars),
+})
 # ---- end tests: optax ----
 
 # ---- begin tests: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----

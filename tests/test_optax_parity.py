@@ -32,6 +32,66 @@ FACTORIES = {}
 STATES = {}
 
 # ---- begin optax factories: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
+def _maximizing(group, transform):
+    """``transform`` fed ``-g`` when the group maximizes (fastgd negates g first)."""
+    return optax.chain(optax.scale(-1.0), transform) if group["maximize"] else transform
+
+
+def _adabelief(group):
+    # fastgd's decoupled weight decay is optax.adamw's: add_decayed_weights before the lr
+    b1, b2 = group["betas"]
+    return _maximizing(group, optax.chain(
+        optax.scale_by_belief(b1=b1, b2=b2, eps=group["eps"], eps_root=group["eps_root"]),
+        optax.add_decayed_weights(group["weight_decay"]),
+        optax.scale_by_learning_rate(group["lr"])))
+
+
+FACTORIES["Lion"] = lambda group: _maximizing(group, optax.lion(
+    group["lr"], b1=group["betas"][0], b2=group["betas"][1],
+    weight_decay=group["weight_decay"]))
+FACTORIES["AdaBelief"] = _adabelief
+FACTORIES["LAMB"] = lambda group: _maximizing(group, optax.lamb(
+    group["lr"], b1=group["betas"][0], b2=group["betas"][1], eps=group["eps"],
+    weight_decay=group["weight_decay"]))
+FACTORIES["LARS"] = lambda group: _maximizing(group, optax.lars(
+    group["lr"], weight_decay=group["weight_decay"],
+    trust_coefficient=group["trust_coefficient"], eps=group["eps"],
+    momentum=group["momentum"], nesterov=group["nesterov"]))
+FACTORIES["Yogi"] = lambda group: _maximizing(group, optax.chain(
+    optax.scale_by_yogi(b1=group["betas"][0], b2=group["betas"][1], eps=group["eps"],
+                        initial_accumulator_value=group["initial_accumulator_value"]),
+    optax.scale_by_learning_rate(group["lr"])))
+
+
+def _inner(opt_state, kind):
+    """The first state of type ``kind`` in a (nested) optax chain state."""
+    if isinstance(opt_state, kind):
+        return opt_state
+    if isinstance(opt_state, tuple):
+        for part in opt_state:
+            found = _inner(part, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def _moments(names):
+    def pairs(ours, theirs):
+        state = _inner(theirs, (optax.ScaleByAdamState, optax.ScaleByBeliefState))
+        return [(ours[names[0]], state.mu), (ours[names[1]], state.nu),
+                (ours["step"], state.count)]
+    return pairs
+
+
+STATES["Lion"] = lambda ours, theirs: [(ours["exp_avg"],
+                                        _inner(theirs, optax.ScaleByLionState).mu)]
+STATES["AdaBelief"] = _moments(("exp_avg", "exp_avg_var"))
+STATES["LAMB"] = _moments(("exp_avg", "exp_avg_sq"))
+STATES["Yogi"] = _moments(("exp_avg", "exp_avg_sq"))
+# optax's trace holds the negated steps; fastgd's buffer holds the steps themselves
+STATES["LARS"] = lambda ours, theirs: (
+    [(ours["momentum_buffer"], -_inner(theirs, optax.TraceState).trace)]
+    if "momentum_buffer" in ours else [])
 # ---- end optax factories: optax ----
 
 # ---- begin optax factories: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
