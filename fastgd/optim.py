@@ -719,8 +719,11 @@ _PLANS = {kernel[len("_plan_"):]: plan for kernel, plan in globals().items()
 
 
 def _class_doc(spec: OptimizerSpec) -> str:
-    lines = [spec.summary, "", f"Matches ``{spec.matches}``: same arguments, defaults, update "
-             f"rule and validation. The update rule is written out in "
+    match = (f"Matches ``{spec.matches}``: same arguments, defaults, update rule and "
+             f"validation." if spec.matches.startswith("torch.") else
+             f"Follows ``{spec.matches}``'s update rule, with torch-style arguments and "
+             f"validation.")
+    lines = [spec.summary, "", f"{match} The update rule is written out in "
              f":func:`fastgd.reference.{spec.kernel}`.", "", "Args:",
              "    params: a list of arrays (C-contiguous float32/float64, any shape), or a "
              "list of parameter-group dicts"]

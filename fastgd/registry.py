@@ -79,6 +79,10 @@ class OptimizerSpec:
     #: mu_product): name -> its start value, from the group's hyperparameters.
     scalar_state: Mapping[str, Callable[[Mapping[str, Any]], float]] = field(
         default_factory=dict)
+    #: False when the update of an element depends on whole-tensor statistics (LAMB's and
+    #: LARS's trust ratios, Adafactor's factored moments): stepping a flat ParamBuffer
+    #: then differs from stepping the tensors one by one.
+    elementwise: bool = True
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -336,6 +340,7 @@ ADABELIEF = OptimizerSpec(
 
 LAMB = OptimizerSpec(
     name="LAMB",
+    elementwise=False,
     kernel="lamb",
     matches="optax.lamb",
     summary="LAMB: the Adam step plus weight decay, scaled per tensor by ||p|| / ||step||.",
@@ -358,6 +363,7 @@ LAMB = OptimizerSpec(
 
 LARS = OptimizerSpec(
     name="LARS",
+    elementwise=False,
     kernel="lars",
     matches="optax.lars",
     summary="LARS: SGD with momentum, each tensor's step scaled by "

@@ -51,7 +51,7 @@ def test_bad_dtype():
         fastgd.ParamBuffer([(2,)], np.int32)
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", [n for n, s in OPTIMIZERS.items() if s.elementwise])
 def test_a_flat_step_equals_steps_on_the_separate_arrays(name):
     rng = np.random.default_rng(3)
     start = [rng.standard_normal(s) for s in SHAPES]
@@ -69,6 +69,28 @@ def test_a_flat_step_equals_steps_on_the_separate_arrays(name):
         opt_b.step([grads.flat])
     for a, b in zip(separate, params.views):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", [n for n, s in OPTIMIZERS.items() if not s.elementwise])
+def test_per_tensor_statistics_see_the_flat_buffer_as_one_tensor(name):
+    # LAMB's and LARS's trust ratio is per tensor: the flat buffer is one tensor, so its
+    # step is that of one parameter holding every value, not that of the separate arrays.
+    rng = np.random.default_rng(4)
+    start = [rng.standard_normal(s) for s in SHAPES]
+    variant = OPTIMIZERS[name].variants[-1]
+    params = fastgd.ParamBuffer.from_arrays(start)
+    whole = params.flat.copy()
+    opt_flat = getattr(fastgd, name)([params.flat], **variant)
+    opt_whole = getattr(fastgd, name)([whole], **variant)
+    separate = [a.copy() for a in start]
+    opt_separate = getattr(fastgd, name)(separate, **variant)
+    g = rng.standard_normal(whole.size)
+    opt_flat.step([g])
+    opt_whole.step([g])
+    bounds = np.cumsum([int(np.prod(s)) for s in SHAPES])[:-1]
+    opt_separate.step([part.reshape(s) for part, s in zip(np.split(g, bounds), SHAPES)])
+    np.testing.assert_array_equal(params.flat, whole)
+    assert not np.array_equal(params.flat, np.concatenate([a.ravel() for a in separate]))
 
 
 def test_views_as_separate_parameters_are_accepted():
