@@ -92,6 +92,36 @@ declare(Kernel(
 declare(Kernel("stream", ("param", "grad", "m", "v"), {}, public=False))
 
 # ---- begin kernels: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+declare(Kernel(
+    "adadelta", ("param", "grad", "square_avg", "acc_delta"),
+    dict(lr=None, rho=None, eps=None, weight_decay=0.0), ("maximize",)))
+declare(Kernel(
+    "adamax", ("param", "grad", "exp_avg", "exp_inf"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, weight_decay=0.0, bias_correction1=None),
+    ("maximize",)))
+declare(Kernel(
+    "nadam", ("param", "grad", "exp_avg", "exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, weight_decay=0.0, bias_correction2=None,
+         mu=None, mu_next=None, mu_product=None),
+    ("decoupled_weight_decay", "maximize")))
+declare(Kernel(
+    "radam", ("param", "grad", "exp_avg", "exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, weight_decay=0.0, bias_correction1=None,
+         bias_correction2_sqrt=None, rectification=None),
+    ("rectified", "decoupled_weight_decay", "maximize")))
+# Adam's and RMSprop's optax forms (Adam(eps_root=...), RMSprop(eps_in_sqrt=True)).
+declare(Kernel(
+    "adam_eps_root", ("param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, eps_root=0.0, weight_decay=0.0,
+         bias_correction1=None, bias_correction2=None),
+    ("amsgrad", "decoupled_weight_decay", "maximize"),
+    needed=lambda s: (True, True, True, True, bool(s.get("amsgrad", False)))))
+declare(Kernel(
+    "rmsprop_eps_in_sqrt", ("param", "grad", "square_avg", "grad_avg", "momentum_buffer"),
+    dict(lr=None, alpha=None, eps=None, weight_decay=0.0, momentum=0.0),
+    ("centered", "maximize"),
+    needed=lambda s: (True, True, True, bool(s.get("centered", False)),
+                      s.get("momentum", 0.0) > 0.0)))
 # ---- end kernels: adam-family ----
 # ---- begin kernels: torch-other (Rprop, ASGD, Adafactor) ----
 # ---- end kernels: torch-other ----

@@ -204,6 +204,207 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
 
 
 # ---- begin numba: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+@_jit
+def _adadelta(p, g, sq, acc, neg_lr, rho, one_minus_rho, eps, wd, use_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        si = sq[i] * rho + one_minus_rho * d * d
+        sq[i] = si
+        std = np.sqrt(si + eps)
+        delta = np.sqrt(acc[i] + eps) / std * d
+        acc[i] = acc[i] * rho + one_minus_rho * delta * delta
+        p[i] = pi + neg_lr * delta
+
+
+@_jit
+def _adamax(p, g, m, u, w1, one_minus_w1, b2, eps, neg_clr, wd, use_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        mi = _lerp(m[i], d, w1, one_minus_w1)
+        m[i] = mi
+        abs_d = -d if d < 0 else d
+        ui = _max(u[i] * b2, abs_d + eps)
+        u[i] = ui
+        p[i] = pi + neg_clr * mi / ui
+
+
+@_jit
+def _nadam(p, g, m, v, w1, one_minus_w1, b2, one_minus_b2, bc2, eps, grad_coef, avg_coef, wd,
+           decay, l2_wd, decoupled_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if decoupled_wd:
+            pi = pi * decay
+        if l2_wd:
+            d = d + wd * pi
+        mi = _lerp(m[i], d, w1, one_minus_w1)
+        vi = v[i] * b2 + one_minus_b2 * d * d
+        m[i] = mi
+        v[i] = vi
+        denom = np.sqrt(vi / bc2) + eps
+        pi = pi + grad_coef * d / denom
+        p[i] = pi + avg_coef * mi / denom
+
+
+@_jit
+def _radam(p, g, m, v, w1, one_minus_w1, b2, one_minus_b2, bc1, bc2_sqrt, eps, lr, rect, wd,
+           decay, one, l2_wd, decoupled_wd, maximize, rectified):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if decoupled_wd:
+            pi = pi * decay
+        if l2_wd:
+            d = d + wd * pi
+        mi = _lerp(m[i], d, w1, one_minus_w1)
+        vi = v[i] * b2 + one_minus_b2 * d * d
+        m[i] = mi
+        v[i] = vi
+        step = mi / bc1 * lr
+        if rectified:
+            adaptive = one / (np.sqrt(vi) + eps) * bc2_sqrt
+            step = step * adaptive * rect
+        p[i] = pi - step
+
+
+@_jit
+def _adam_eps_root(p, g, m, v, vmax, b1, one_minus_b1, b2, one_minus_b2, bc1, bc2, eps,
+                   eps_root, neg_lr, wd, l2_wd, decoupled_wd, maximize, amsgrad):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if l2_wd:
+            d = d + wd * pi
+        mi = one_minus_b1 * d + b1 * m[i]
+        vi = one_minus_b2 * (d * d) + b2 * v[i]
+        m[i] = mi
+        v[i] = vi
+        v_hat = vi / bc2
+        if amsgrad:
+            v_hat = _max(vmax[i], v_hat)
+            vmax[i] = v_hat
+        u = mi / bc1 / (np.sqrt(v_hat + eps_root) + eps)
+        if decoupled_wd:
+            u = u + wd * pi
+        p[i] = pi + neg_lr * u
+
+
+@_jit
+def _rmsprop_eps_in_sqrt(p, g, sq, gavg, buf, neg_lr, a, one_minus_a, one_minus_w, eps, mom,
+                         wd, use_wd, maximize, centered, use_momentum):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        si = sq[i] * a + one_minus_a * d * d
+        sq[i] = si
+        if centered:
+            ga = _lerp(gavg[i], d, one_minus_a, one_minus_w)
+            gavg[i] = ga
+            avg = np.sqrt(si + -ga * ga + eps)
+        else:
+            avg = np.sqrt(si + eps)
+        if use_momentum:
+            b = buf[i] * mom + d / avg
+            buf[i] = b
+            p[i] = pi + neg_lr * b
+        else:
+            p[i] = pi + neg_lr * d / avg
+
+
+@_entry("adadelta")
+def adadelta_many(params, grads, square_avgs, acc_deltas, *, lr, rho, eps, weight_decay=0.0,
+                  maximize=False):
+    lists = (params, grads, square_avgs, acc_deltas)
+    for t in range(len(params)):
+        p, g, sq, acc = _flat(lists, t)
+        T = p.dtype.type
+        _adadelta(p, g, sq, acc, T(-lr), T(rho), T(1.0 - rho), T(eps), T(weight_decay),
+                  weight_decay != 0.0, maximize)
+
+
+@_entry("adamax")
+def adamax_many(params, grads, exp_avgs, exp_infs, *, lr, beta1, beta2, eps, weight_decay=0.0,
+                bias_correction1, maximize=False):
+    lists = (params, grads, exp_avgs, exp_infs)
+    neg_clr = -(np.float64(lr) / bias_correction1)
+    for t in range(len(params)):
+        p, g, m, u = _flat(lists, t)
+        T = p.dtype.type
+        w1 = T(1.0 - beta1)
+        _adamax(p, g, m, u, w1, T(1) - w1, T(beta2), T(eps), T(neg_clr), T(weight_decay),
+                weight_decay != 0.0, maximize)
+
+
+@_entry("nadam")
+def nadam_many(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps,
+               weight_decay=0.0, bias_correction2, mu, mu_next, mu_product,
+               decoupled_weight_decay=False, maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_sqs)
+    neg_lr = -np.float64(lr)  # NumPy floats: a zero denominator gives inf, as in C
+    grad_coef = neg_lr * (1.0 - mu) / (1.0 - np.float64(mu_product))
+    avg_coef = neg_lr * mu_next / (1.0 - np.float64(mu_product) * mu_next)
+    for t in range(len(params)):
+        p, g, m, v = _flat(lists, t)
+        T = p.dtype.type
+        w1 = T(1.0 - beta1)
+        _nadam(p, g, m, v, w1, T(1) - w1, T(beta2), T(1.0 - beta2), T(bias_correction2),
+               T(eps), T(grad_coef), T(avg_coef), T(weight_decay),
+               T(1.0 - lr * weight_decay), weight_decay != 0.0 and not decoupled_weight_decay,
+               weight_decay != 0.0 and decoupled_weight_decay, maximize)
+
+
+@_entry("radam")
+def radam_many(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps,
+               weight_decay=0.0, bias_correction1, bias_correction2_sqrt, rectification,
+               rectified=False, decoupled_weight_decay=False, maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_sqs)
+    for t in range(len(params)):
+        p, g, m, v = _flat(lists, t)
+        T = p.dtype.type
+        w1 = T(1.0 - beta1)
+        _radam(p, g, m, v, w1, T(1) - w1, T(beta2), T(1.0 - beta2), T(bias_correction1),
+               T(bias_correction2_sqrt), T(eps), T(lr), T(rectification), T(weight_decay),
+               T(1.0 - lr * weight_decay), T(1),
+               weight_decay != 0.0 and not decoupled_weight_decay,
+               weight_decay != 0.0 and decoupled_weight_decay, maximize, rectified)
+
+
+@_entry("adam_eps_root")
+def adam_eps_root_many(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *, lr, beta1,
+                       beta2, eps, eps_root=0.0, weight_decay=0.0, bias_correction1,
+                       bias_correction2, amsgrad=False, decoupled_weight_decay=False,
+                       maximize=False):
+    lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+    for t in range(len(params)):
+        p, g, m, v, vmax = _flat(lists, t)
+        T = p.dtype.type
+        _adam_eps_root(p, g, m, v, vmax, T(beta1), T(1.0 - beta1), T(beta2), T(1.0 - beta2),
+                       T(bias_correction1), T(bias_correction2), T(eps), T(eps_root), T(-lr),
+                       T(weight_decay), weight_decay != 0.0 and not decoupled_weight_decay,
+                       weight_decay != 0.0 and decoupled_weight_decay, maximize, amsgrad)
+
+
+@_entry("rmsprop_eps_in_sqrt")
+def rmsprop_eps_in_sqrt_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
+                             alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
+                             maximize=False):
+    lists = (params, grads, square_avgs, grad_avgs, momentum_buffers)
+    for t in range(len(params)):
+        p, g, sq, gavg, buf = _flat(lists, t)
+        T = p.dtype.type
+        one_minus_a = T(1.0 - alpha)
+        _rmsprop_eps_in_sqrt(p, g, sq, gavg, buf, T(-lr), T(alpha), one_minus_a,
+                             T(1) - one_minus_a, T(eps), T(momentum), T(weight_decay),
+                             weight_decay != 0.0, maximize, centered, momentum > 0.0)
 # ---- end numba: adam-family ----
 
 # ---- begin numba: torch-other (Rprop, ASGD, Adafactor) ----

@@ -113,7 +113,9 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, be
 
     ``bias_correction1 = 1 - beta1**t`` and ``bias_correction2_sqrt = sqrt(1 - beta2**t)``
     are computed once per step in float64 (:func:`bias_corrections`); eps is added after
-    the bias correction, as in torch.
+    the bias correction, as in torch. This is what ``fastgd.Adam`` / ``AdamW`` run by
+    default (``eps_root=None``, torch's form); ``eps_root=<number>`` runs
+    :func:`adam_eps_root` instead (optax's form).
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -167,6 +169,9 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
              \sqrt{v} + \epsilon \\
         b &\leftarrow \mu b + g / a, \quad p \leftarrow p - \eta b \ \text{(momentum > 0)}
              \quad\text{or}\quad p \leftarrow p - \eta\, g / a
+
+    This is what ``fastgd.RMSprop`` runs by default (``eps_in_sqrt=False``, torch's form);
+    ``eps_in_sqrt=True`` runs :func:`rmsprop_eps_in_sqrt` (optax.rmsprop's form).
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -189,6 +194,229 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
 
 
 # ---- begin reference: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+@_checked
+def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay=0.0,
+             maximize=False):
+    r"""Adadelta, as ``torch.optim.Adadelta`` (eps inside both square roots).
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        s &\leftarrow \rho s + (1-\rho) g^2 \\
+        \delta &= \frac{\sqrt{d + \epsilon}}{\sqrt{s + \epsilon}}\, g \\
+        d &\leftarrow \rho d + (1-\rho) \delta^2 \\
+        p &\leftarrow p - \eta\,\delta
+
+    ``s`` is ``square_avg``, ``d`` is ``acc_delta``; ``d`` accumulates the step before the
+    learning rate scales it (so ``lr`` does not enter the state), as in torch and in the
+    paper (Zeiler 2012), where ``lr = 1``. optax.adadelta is the same rule.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    square_avg *= T(rho)
+    square_avg += T(1 - rho) * g * g
+    std = np.sqrt(square_avg + T(eps))
+    delta = np.sqrt(acc_delta + T(eps)) / std * g
+    acc_delta *= T(rho)
+    acc_delta += T(1 - rho) * delta * delta
+    param += T(-lr) * delta
+
+
+@_checked
+def adamax(param, grad, exp_avg, exp_inf, *, lr, beta1, beta2, eps, weight_decay=0.0,
+           bias_correction1, maximize=False):
+    r"""Adamax, as ``torch.optim.Adamax`` (the infinity-norm variant of Adam).
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        m &\leftarrow m + (1-\beta_1)(g - m) \\
+        u &\leftarrow \max(\beta_2 u,\ |g| + \epsilon) \\
+        p &\leftarrow p - \frac{\eta}{1-\beta_1^t}\,\frac{m}{u}
+
+    ``bias_correction1 = 1 - beta1**t``, computed once per step in float64. eps sits inside
+    the maximum (torch and optax.adamax; the paper, Kingma & Ba 2015, has none), so ``u``
+    is never below eps. A NaN on either side of the maximum propagates.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    _lerp_(exp_avg, g, 1 - beta1)
+    exp_inf *= T(beta2)
+    np.maximum(exp_inf, np.abs(g) + T(eps), out=exp_inf)
+    param += T(-(np.float64(lr) / bias_correction1)) * exp_avg / exp_inf
+
+
+@_checked
+def nadam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
+          bias_correction2, mu, mu_next, mu_product, decoupled_weight_decay=False,
+          maximize=False):
+    r"""NAdam, as ``torch.optim.NAdam`` (Dozat 2016, with its momentum schedule).
+
+    .. math::
+        p &\leftarrow p\,(1 - \eta\,wd) \ \text{(decoupled)} \quad\text{or}\quad
+            g \leftarrow g + wd\,p \\
+        m &\leftarrow m + (1-\beta_1)(g - m) \\
+        v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        D &= \sqrt{v / (1-\beta_2^t)} + \epsilon \\
+        p &\leftarrow p - \frac{\eta\,(1-\mu_t)}{1-\Pi_t}\,\frac{g}{D} \\
+        p &\leftarrow p - \frac{\eta\,\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}}\,\frac{m}{D}
+
+    with :math:`\mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t\,\psi})` (``mu``; ``mu_next`` is
+    :math:`\mu_{t+1}`, ψ the momentum decay) and ``mu_product`` :math:`\Pi_t =
+    \prod_{k \le t} \mu_k`, this step's factor included. The optimizer computes them in
+    float64 and keeps :math:`\Pi_t` rounded to float32 after every step, as torch keeps it
+    in a float32 tensor; both coefficients are computed here in float64, as torch does in
+    Python. The two parameter updates are rounded one after the other, as in torch.
+    This is not optax.nadam, which is Adam with a Nesterov first moment and no schedule.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= T(1 - lr * weight_decay)
+        else:
+            g = g + T(weight_decay) * param
+    _lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= T(beta2)
+    exp_avg_sq += T(1 - beta2) * g * g
+    denom = np.sqrt(exp_avg_sq / T(bias_correction2)) + T(eps)
+    neg_lr = -np.float64(lr)  # NumPy floats: a zero denominator gives inf, as in C
+    grad_coefficient = neg_lr * (1.0 - mu) / (1.0 - np.float64(mu_product))
+    avg_coefficient = neg_lr * mu_next / (1.0 - np.float64(mu_product) * mu_next)
+    param += T(grad_coefficient) * g / denom
+    param += T(avg_coefficient) * exp_avg / denom
+
+
+@_checked
+def radam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
+          bias_correction1, bias_correction2_sqrt, rectification, rectified=False,
+          decoupled_weight_decay=False, maximize=False):
+    r"""RAdam, as ``torch.optim.RAdam`` (Liu et al. 2020, rectified Adam).
+
+    .. math::
+        p &\leftarrow p\,(1 - \eta\,wd) \ \text{(decoupled)} \quad\text{or}\quad
+            g \leftarrow g + wd\,p \\
+        m &\leftarrow m + (1-\beta_1)(g - m) \\
+        v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \hat m &= m / (1-\beta_1^t) \\
+        p &\leftarrow p - \eta\,\hat m\,\frac{\sqrt{1-\beta_2^t}}{\sqrt{v} + \epsilon}\,r_t
+            \ \text{(rectified)} \quad\text{or}\quad p \leftarrow p - \eta\,\hat m
+
+    The optimizer decides per step, in float64: :math:`\rho_\infty = 2/(1-\beta_2) - 1`,
+    :math:`\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)`; ``rectified`` is
+    :math:`\rho_t > 5` (torch's threshold: with the default betas the first rectified
+    step is t = 6) and ``rectification`` :math:`r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)
+    \rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}` (unused when not rectified).
+    Rounded as torch: ``((m_hat * lr) * (1 / (sqrt(v) + eps) * sqrt(bc2))) * r``. Unlike
+    optax.radam (threshold ``>= 5``, eps on the bias-corrected root) and the original code
+    (no update at all before rectification).
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= T(1 - lr * weight_decay)
+        else:
+            g = g + T(weight_decay) * param
+    _lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq *= T(beta2)
+    exp_avg_sq += T(1 - beta2) * g * g
+    corrected = exp_avg / T(bias_correction1)
+    if rectified:
+        adaptive = np.reciprocal(np.sqrt(exp_avg_sq) + T(eps)) * T(bias_correction2_sqrt)
+        param -= corrected * T(lr) * adaptive * T(rectification)
+    else:
+        param -= corrected * T(lr)
+
+
+@_checked
+def adam_eps_root(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, beta2,
+                  eps, eps_root=0.0, weight_decay=0.0, bias_correction1, bias_correction2,
+                  amsgrad=False, decoupled_weight_decay=False, maximize=False):
+    r"""Adam, AdamW and AMSGrad in optax's form: ``optax.adam`` / ``optax.adamw`` /
+    ``optax.amsgrad`` (what ``fastgd.Adam(..., eps_root=x)`` runs).
+
+    .. math::
+        g &\leftarrow g + wd\,p \ \text{(not decoupled)} \\
+        m &\leftarrow (1-\beta_1) g + \beta_1 m \\
+        v &\leftarrow (1-\beta_2) g^2 + \beta_2 v \\
+        \hat m &= m / (1-\beta_1^t), \quad \hat v = v / (1-\beta_2^t) \\
+        \hat v &\leftarrow \max(\hat v_{\max}, \hat v) \ \text{(amsgrad, on the
+            bias-corrected } \hat v\text{, kept in max\_exp\_avg\_sq)} \\
+        u &= \frac{\hat m}{\sqrt{\hat v + \epsilon_{root}} + \epsilon}
+            \;(+\ wd\,p \ \text{decoupled}) \\
+        p &\leftarrow p - \eta\,u
+
+    ``bias_correction1 = 1 - beta1**t`` and ``bias_correction2 = 1 - beta2**t`` are computed
+    once per step in float64 and rounded to the array's dtype, as optax does. Every
+    operation is rounded in optax's order (``optax.scale_by_adam`` / ``scale_by_amsgrad``,
+    then ``add_decayed_weights``, then ``scale_by_learning_rate``): decoupled weight decay
+    is added to the update, ``p - lr * (u + wd * p)`` (optax.adamw without a mask), not
+    torch's ``p * (1 - lr * wd)`` first; with ``amsgrad`` the maximum is taken over the
+    bias-corrected second moment (optax.amsgrad), where torch takes it over the raw one.
+    With ``eps_root = 0`` this is still not bit-identical to :func:`adam`: eps is added to
+    ``sqrt(v / bc2)``, not to ``sqrt(v) / sqrt(bc2)``.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0 and not decoupled_weight_decay:
+        g = g + T(weight_decay) * param
+    exp_avg[...] = T(1 - beta1) * g + T(beta1) * exp_avg
+    exp_avg_sq[...] = T(1 - beta2) * (g * g) + T(beta2) * exp_avg_sq
+    m_hat = exp_avg / T(bias_correction1)
+    v_hat = exp_avg_sq / T(bias_correction2)
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, v_hat, out=max_exp_avg_sq)
+        v_hat = max_exp_avg_sq
+    update = m_hat / (np.sqrt(v_hat + T(eps_root)) + T(eps))
+    if weight_decay != 0 and decoupled_weight_decay:
+        update = update + T(weight_decay) * param
+    param += T(-lr) * update
+
+
+@_checked
+def rmsprop_eps_in_sqrt(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
+                        alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
+                        maximize=False):
+    r"""RMSprop with eps inside the square root, ``optax.rmsprop``'s default form (what
+    ``fastgd.RMSprop(..., eps_in_sqrt=True)`` runs); otherwise as :func:`rmsprop`.
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        v &\leftarrow \alpha v + (1-\alpha) g^2 \\
+        \bar g &\leftarrow \bar g + (1-\alpha)(g - \bar g) \ \text{(centered)} \\
+        a &= \sqrt{v - \bar g^2 + \epsilon} \ \text{(centered)} \quad\text{or}\quad
+             \sqrt{v + \epsilon} \\
+        b &\leftarrow \mu b + g / a, \quad p \leftarrow p - \eta b \ \text{(momentum > 0)}
+             \quad\text{or}\quad p \leftarrow p - \eta\, g / a
+
+    Equal to ``optax.rmsprop(lr, decay=alpha, eps=eps, eps_in_sqrt=True,
+    centered=centered, momentum=momentum or None)`` with its default ``initial_scale=0``
+    and ``bias_correction=False`` (torch's v starts at zero too). The operations are
+    rounded in torch's order (optax multiplies by ``rsqrt(v + eps)``), within a few ulps
+    of optax. With momentum, optax's trace accumulates updates already scaled by the
+    learning rate while torch's buffer (kept here) does not: the two agree while the
+    learning rate is constant and differ after it changes.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    square_avg *= T(alpha)
+    square_avg += T(1 - alpha) * g * g
+    if centered:
+        _lerp_(grad_avg, g, 1 - alpha)
+        avg = np.sqrt(square_avg - grad_avg * grad_avg + T(eps))
+    else:
+        avg = np.sqrt(square_avg + T(eps))
+    if momentum > 0:
+        momentum_buffer *= T(momentum)
+        momentum_buffer += g / avg
+        param += T(-lr) * momentum_buffer
+    else:
+        param += T(-lr) * g / avg
 # ---- end reference: adam-family ----
 
 # ---- begin reference: torch-other (Rprop, ASGD, Adafactor) ----

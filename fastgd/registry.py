@@ -160,6 +160,39 @@ SGD = OptimizerSpec(
     ),
 )
 
+
+def _none_or_at_least_zero(name: str) -> Rule:
+    """A hyperparameter that is None or a real number >= 0 (NaN rejected). The generic
+    type check takes real numbers only, so the type is checked here: TypeError unless None
+    or a real number (bool excluded)."""
+
+    def ok(group: Mapping[str, Any]) -> bool:
+        from numbers import Real
+        value = group[name]
+        if value is None:
+            return True
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be None or a real number, got {value!r}")
+        try:
+            return 0.0 <= float(value)
+        except OverflowError:
+            raise ValueError(f"{name} is too large for a float: {value!r}") from None
+
+    return Rule(ok, "Invalid " + name + " value: {" + name + "}")
+
+
+# eps_root is not a torch.optim.Adam argument: None (the default) keeps torch's form, a
+# number selects optax's (fastgd.reference.adam_eps_root). Its kind, "real_or_none", is
+# checked by its rule, which comes after torch's rules so that torch's come first.
+_EPS_ROOT = Hyperparameter(
+    "eps_root", None, "real_or_none",
+    "None: torch.optim.Adam's form, eps added to sqrt(v) / sqrt(1 - b2^t) (torch's "
+    "default); a number >= 0: optax's form, m_hat / (sqrt(v_hat + eps_root) + eps) with "
+    "v_hat = v / (1 - b2^t), as optax.adam (optax's default eps_root is 0.0), optax.adamw "
+    "with decoupled weight decay (p - lr * (update + wd * p)), optax.amsgrad with amsgrad "
+    "(maximum over the bias-corrected v_hat)",
+    keyword_only=True)
+
 _ADAM_HYPERPARAMETERS = (
     _h("lr", 1e-3, "learning rate"),
     _h("betas", (0.9, 0.999), "decay rates of the first and second moment averages"),
@@ -169,8 +202,9 @@ _ADAM_HYPERPARAMETERS = (
     _MAXIMIZE,
     _h("decoupled_weight_decay", False, "decay the weights directly (AdamW) instead of L2",
        keyword_only=True),
+    _EPS_ROOT,
 )
-_ADAM_RULES = (_LR, _EPS, _beta(0), _beta(1), _WD)
+_ADAM_RULES = (_LR, _EPS, _beta(0), _beta(1), _WD, _none_or_at_least_zero("eps_root"))
 _ADAM_STATE = (
     StateBuffer("exp_avg"),
     StateBuffer("exp_avg_sq"),
@@ -248,7 +282,8 @@ RMSPROP = OptimizerSpec(
     name="RMSprop",
     kernel="rmsprop",
     matches="torch.optim.RMSprop",
-    summary="RMSprop: steps scaled by a running root mean square (eps outside the root).",
+    summary="RMSprop: steps scaled by a running root mean square (eps outside the root, "
+            "or inside with eps_in_sqrt=True).",
     hyperparameters=(
         _h("lr", 1e-2, "learning rate"),
         _h("alpha", 0.99, "smoothing constant of the squared-gradient average"),
@@ -257,6 +292,11 @@ RMSPROP = OptimizerSpec(
         _h("momentum", 0.0, "momentum factor"),
         _h("centered", False, "normalise by the estimated variance of the gradient"),
         _MAXIMIZE,
+        # not a torch.optim.RMSprop argument
+        _h("eps_in_sqrt", False, "False: eps added outside the square root, sqrt(v) + eps "
+           "(torch.optim.RMSprop, the default); True: inside, sqrt(v + eps) (optax.rmsprop's "
+           "default form, with its initial_scale=0 and bias_correction=False)",
+           keyword_only=True),
     ),
     rules=(
         _LR,
@@ -280,6 +320,118 @@ RMSPROP = OptimizerSpec(
 )
 
 # ---- begin registry: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+ADADELTA = OptimizerSpec(
+    name="Adadelta",
+    kernel="adadelta",
+    matches="torch.optim.Adadelta",
+    summary="Adadelta: steps scaled by the ratio of the running roots of past squared steps "
+            "and squared gradients (eps inside both roots).",
+    hyperparameters=(
+        _h("lr", 1.0, "learning rate, scaling the step (not part of the accumulated steps)"),
+        _h("rho", 0.9, "decay rate of the running averages, in [0, 1]"),
+        _h("eps", 1e-6, "added inside both square roots"),
+        _h("weight_decay", 0.0, "L2 penalty added to the gradient"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR,
+        Rule(lambda g: 0.0 <= g["rho"] <= 1.0, "Invalid rho value: {rho}"),
+        _EPS,
+        _WD,
+    ),
+    state=(StateBuffer("square_avg"), StateBuffer("acc_delta")),
+    variants=(
+        {"lr": 1.0},
+        {"lr": 0.5, "rho": 0.5, "weight_decay": 0.1},
+        {"lr": 1.0, "eps": 1e-3, "maximize": True},
+        {"lr": 0.3, "rho": 1.0},
+        {"lr": 0.3, "rho": 0.0, "weight_decay": 0.2, "maximize": True},
+    ),
+)
+
+ADAMAX = OptimizerSpec(
+    name="Adamax",
+    kernel="adamax",
+    matches="torch.optim.Adamax",
+    summary="Adamax: Adam with the running maximum of |g| (eps inside the maximum) in place "
+            "of the root of the second moment.",
+    hyperparameters=(
+        _h("lr", 2e-3, "learning rate"),
+        _h("betas", (0.9, 0.999), "decay rates of the first moment and of the maximum"),
+        _h("eps", 1e-8, "added to |g| inside the maximum"),
+        _h("weight_decay", 0.0, "L2 penalty added to the gradient"),
+        _MAXIMIZE,
+    ),
+    rules=(_LR, _EPS, _beta(0), _beta(1), _WD),
+    state=(StateBuffer("exp_avg"), StateBuffer("exp_inf")),
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.05},
+        {"lr": 0.01, "betas": (0.5, 0.8), "maximize": True},
+        {"lr": 0.01, "eps": 1e-2},
+        {"lr": 0.01, "betas": (0.0, 0.0), "weight_decay": 0.1},
+    ),
+)
+
+NADAM = OptimizerSpec(
+    name="NAdam",
+    kernel="nadam",
+    matches="torch.optim.NAdam",
+    summary="NAdam: Adam with Nesterov momentum and Dozat's momentum schedule "
+            "mu_t = beta1 * (1 - 0.5 * 0.96**(t * momentum_decay)).",
+    hyperparameters=(
+        _h("lr", 2e-3, "learning rate"),
+        _h("betas", (0.9, 0.999), "decay rates of the first and second moment averages"),
+        _h("eps", 1e-8, "added to the root of the bias-corrected second moment"),
+        _h("weight_decay", 0.0, "weight decay: an L2 term in the gradient, or decoupled"),
+        _h("momentum_decay", 4e-3, "momentum schedule decay (psi)"),
+        _h("decoupled_weight_decay", False, "decay the weights directly (NAdamW) instead of "
+           "L2"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR, _EPS, _beta(0), _beta(1), _WD,
+        _at_least_zero("momentum_decay", "momentum_decay value"),
+    ),
+    state=(StateBuffer("exp_avg"), StateBuffer("exp_avg_sq")),
+    # the product of the momentum schedule so far, kept rounded to float32 (as torch's
+    # float32 tensor; see _plan_nadam)
+    scalar_state={"mu_product": lambda group: 1.0},
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.05},
+        {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+        {"lr": 0.01, "momentum_decay": 0.3, "betas": (0.8, 0.9)},
+        {"lr": 0.01, "maximize": True, "eps": 1e-3},
+        {"lr": 0.01, "momentum_decay": 0.0, "betas": (0.0, 0.5)},
+    ),
+)
+
+RADAM = OptimizerSpec(
+    name="RAdam",
+    kernel="radam",
+    matches="torch.optim.RAdam",
+    summary="RAdam: Adam whose adaptive step is rectified once the variance estimate is "
+            "tractable (rho_t > 5), plain bias-corrected momentum before that.",
+    hyperparameters=(
+        _h("lr", 1e-3, "learning rate"),
+        _h("betas", (0.9, 0.999), "decay rates of the first and second moment averages"),
+        _h("eps", 1e-8, "added to the root of the second moment"),
+        _h("weight_decay", 0.0, "weight decay: an L2 term in the gradient, or decoupled"),
+        _h("decoupled_weight_decay", False, "decay the weights directly instead of L2"),
+        _MAXIMIZE,
+    ),
+    rules=(_LR, _EPS, _beta(0), _beta(1), _WD),
+    state=(StateBuffer("exp_avg"), StateBuffer("exp_avg_sq")),
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.05},
+        {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+        {"lr": 0.01, "betas": (0.8, 0.9), "maximize": True},
+        {"lr": 0.01, "eps": 1e-3, "betas": (0.5, 0.99)},
+        {"lr": 0.01, "betas": (0.9, 0.5)},  # rho_inf = 3: never rectified
+    ),
+)
 # ---- end registry: adam-family ----
 
 # ---- begin registry: torch-other (Rprop, ASGD, Adafactor) ----

@@ -141,6 +141,8 @@ static inline int fgd_max_threads(void)
 #define FGD_KERNEL_LIST(X)                                          \
     X(sgd) X(adam) X(adagrad) X(rmsprop) X(stream)                  \
     /* ---- begin kernels: adam-family ---- */                      \
+    X(adadelta) X(adamax) X(nadam) X(radam)                         \
+    X(adam_eps_root) X(rmsprop_eps_in_sqrt)                         \
     /* ---- end kernels: adam-family ---- */                        \
     /* ---- begin kernels: torch-other ---- */                      \
     /* ---- end kernels: torch-other ---- */                        \

@@ -114,6 +114,118 @@ KERNEL_CASES: dict[str, KernelCases] = {
 }
 
 # ---- begin tests: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
+def _adadelta_cases():
+    for rho, wd, maximize, eps in itertools.product(
+            (0.9, 0.0, 1.0), (0.0, 0.1), (False, True), (1e-6, 1e-2)):
+        yield dict(lr=1.0, rho=rho, eps=eps, weight_decay=wd, maximize=maximize)
+
+
+def _adamax_cases():
+    for wd, maximize, betas, eps in itertools.product(
+            (0.0, 0.05), (False, True), ((0.9, 0.999), (0.3, 0.6), (0.0, 0.0)), (1e-8, 0.0)):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=wd,
+                   maximize=maximize)
+
+
+def _nadam_cases():
+    for decoupled, wd, maximize, betas, psi in itertools.product(
+            (False, True), (0.0, 0.05), (False, True), ((0.9, 0.999), (0.3, 0.6)),
+            (4e-3, 0.5)):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-8, weight_decay=wd,
+                   momentum_decay=psi, decoupled_weight_decay=decoupled, maximize=maximize)
+
+
+def _radam_cases():
+    # 12 steps are run: beta2 = 0.999 rectifies from step 6 on, 0.8 from step 7 on, 0.6
+    # never (rho_inf < 5)
+    for decoupled, wd, maximize, betas in itertools.product(
+            (False, True), (0.0, 0.05), (False, True), ((0.9, 0.999), (0.3, 0.6), (0.5, 0.8))):
+        yield dict(lr=0.01, beta1=betas[0], beta2=betas[1], eps=1e-8, weight_decay=wd,
+                   decoupled_weight_decay=decoupled, maximize=maximize)
+
+
+def _adam_eps_root_cases():
+    for amsgrad, decoupled, wd, maximize, eps_root in itertools.product(
+            (False, True), (False, True), (0.0, 0.05), (False, True), (0.0, 1e-3)):
+        yield dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, eps_root=eps_root,
+                   weight_decay=wd, amsgrad=amsgrad, decoupled_weight_decay=decoupled,
+                   maximize=maximize)
+    yield dict(lr=0.01, beta1=0.3, beta2=0.6, eps=1e-3, eps_root=1e-8, amsgrad=True)
+
+
+def _two_buffers(options, p):
+    return [np.zeros_like(p), np.zeros_like(p)]
+
+
+def _adamax_scalars(options, step):
+    return {**options, "bias_correction1": 1 - options["beta1"] ** step}
+
+
+def _nadam_scalars(options, step):
+    # as fastgd.NAdam computes them (optim._plan_nadam), mu_product rounded to float32
+    o = dict(options)
+    psi, beta1 = o.pop("momentum_decay"), o["beta1"]
+    product = 1.0
+    for k in range(1, step + 1):
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (k * psi)))
+        product = float(np.float32(product) * np.float32(mu))
+    o.update(bias_correction2=1 - o["beta2"] ** step, mu=mu,
+             mu_next=beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi))), mu_product=product)
+    return o
+
+
+def _radam_scalars(options, step):
+    # "step_offset": start at a later step (the large and NaN tests run 2-3 steps only,
+    # before rectification begins)
+    from fastgd.optim import _radam_rectification
+    o = dict(options)
+    step += o.pop("step_offset", 0)
+    o["rectified"], o["rectification"] = _radam_rectification(o["beta2"], step)
+    o["bias_correction1"] = 1 - o["beta1"] ** step
+    o["bias_correction2_sqrt"] = (1 - o["beta2"] ** step) ** 0.5
+    return o
+
+
+def _adam_eps_root_scalars(options, step):
+    return {**options, "bias_correction1": 1 - options["beta1"] ** step,
+            "bias_correction2": 1 - options["beta2"] ** step}
+
+
+def _rmsprop_eps_in_sqrt_cases():
+    for centered, momentum, wd, maximize, eps in itertools.product(
+            (False, True), (0.0, 0.9), (0.0, 0.1), (False, True), (1e-8, 1e-2)):
+        yield dict(lr=0.01, alpha=0.9, eps=eps, weight_decay=wd, momentum=momentum,
+                   centered=centered, maximize=maximize)
+
+
+KERNEL_CASES.update({
+    "adadelta": KernelCases(_adadelta_cases(), _two_buffers,
+                            large=dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1)),
+    "adamax": KernelCases(_adamax_cases(), _two_buffers, _adamax_scalars,
+                          large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                     weight_decay=0.05)),
+    "nadam": KernelCases(_nadam_cases(), _two_buffers, _nadam_scalars,
+                         large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                    weight_decay=0.05, momentum_decay=4e-3,
+                                    decoupled_weight_decay=True)),
+    "radam": KernelCases(_radam_cases(), _two_buffers, _radam_scalars,
+                         # steps 5, 6, 7: the last two rectified
+                         large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                    weight_decay=0.05, step_offset=4),
+                         nonfinite=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                        step_offset=9)),
+    "adam_eps_root": KernelCases(_adam_eps_root_cases(), _adam_buffers, _adam_eps_root_scalars,
+                                 large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                            eps_root=1e-8, weight_decay=0.05, amsgrad=True,
+                                            decoupled_weight_decay=True),
+                                 nonfinite=dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
+                                                eps_root=1e-8, amsgrad=True)),
+    "rmsprop_eps_in_sqrt": KernelCases(_rmsprop_eps_in_sqrt_cases(), _rmsprop_buffers,
+                                       large=dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9,
+                                                  centered=True),
+                                       nonfinite=dict(lr=0.1, alpha=0.9, eps=1e-8,
+                                                      centered=True)),
+})
 # ---- end tests: adam-family ----
 
 # ---- begin tests: torch-other (Rprop, ASGD, Adafactor) ----
