@@ -27,6 +27,7 @@ import bisect
 import inspect
 import itertools
 from collections.abc import Hashable, Mapping, Sequence
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -128,6 +129,12 @@ class Optimizer:
             value = group[h.name]
             if h.kind == "real":
                 real(h.name, value)
+            elif h.kind == "real_or_none":
+                if value is not None:
+                    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+                        raise TypeError(f"{h.name} must be None or a real number, got "
+                                        f"{value!r}")
+                    real(h.name, value)
             elif h.kind == "bool":
                 if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"{h.name} must be True or False, got {value!r}")
@@ -829,7 +836,8 @@ def _class_doc(spec: OptimizerSpec) -> str:
     lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
               if h.argument]
     lines += ["", "State per parameter: " + ", ".join(
-        (["step"] if spec.counts_steps else []) + [b.name for b in spec.state]) + ".", "",
+        (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
+        + [b.name for b in spec.state]) + ".", "",
         "Example::", "", "    w = np.zeros(3)",
         f"    opt = fastgd.{spec.name}([w], lr={spec.defaults['lr']!r})",
         "    opt.step([np.array([1.0, -2.0, 0.5])])"]

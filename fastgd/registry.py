@@ -22,8 +22,8 @@ __all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "OPTIMIZERS
 class Hyperparameter:
     """A constructor argument stored in every parameter group.
 
-    kind: ``"real"`` (a real number, not bool), ``"bool"`` or ``"betas"`` (a pair of reals,
-    as betas or Rprop's etas; an item may be None where the default's is).
+    kind: ``"real"`` (a real number, not bool), ``"real_or_none"``, ``"bool"`` or ``"betas"``
+    (a pair of reals, as betas or Rprop's etas; an item may be None where the default's is).
     keyword_only: a keyword-only constructor argument (as in torch).
     argument: False for a value fixed by the class (AdamW's decoupled_weight_decay): it is
     in every group, as in torch, but not a constructor argument.
@@ -162,28 +162,14 @@ SGD = OptimizerSpec(
 
 
 def _none_or_at_least_zero(name: str) -> Rule:
-    """A hyperparameter that is None or a real number >= 0 (NaN rejected). The generic
-    type check takes real numbers only, so the type is checked here: TypeError unless None
-    or a real number (bool excluded)."""
-
-    def ok(group: Mapping[str, Any]) -> bool:
-        from numbers import Real
-        value = group[name]
-        if value is None:
-            return True
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"{name} must be None or a real number, got {value!r}")
-        try:
-            return 0.0 <= float(value)
-        except OverflowError:
-            raise ValueError(f"{name} is too large for a float: {value!r}") from None
-
-    return Rule(ok, "Invalid " + name + " value: {" + name + "}")
+    """A hyperparameter that is None or a real number >= 0 (NaN rejected); its type is
+    checked before the rules, as kind ``"real_or_none"``."""
+    return Rule(lambda g: g[name] is None or 0.0 <= g[name],
+                "Invalid " + name + " value: {" + name + "}")
 
 
 # eps_root is not a torch.optim.Adam argument: None (the default) keeps torch's form, a
-# number selects optax's (fastgd.reference.adam_eps_root). Its kind, "real_or_none", is
-# checked by its rule, which comes after torch's rules so that torch's come first.
+# number selects optax's (fastgd.reference.adam_eps_root). Its rule comes after torch's.
 _EPS_ROOT = Hyperparameter(
     "eps_root", None, "real_or_none",
     "None: torch.optim.Adam's form, eps added to sqrt(v) / sqrt(1 - b2^t) (torch's "
