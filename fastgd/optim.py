@@ -72,6 +72,25 @@ def _owner_key(a: np.ndarray) -> int | None:
 _byte_bounds = np.lib.array_utils.byte_bounds
 
 
+def _owners_apart(grads: list, written: list) -> bool:
+    """True in the usual case, decided quickly: every gradient owns its memory, every
+    written array is the NumPy array owning its memory or a view of one, and no written
+    array is a gradient or a view of one. False means "look closer", not "overlap"."""
+    owners = set()
+    for g in grads:
+        if g.base is not None:
+            return False
+        owners.add(id(g))
+    for w in written:
+        base = w.base
+        if base is None:
+            if id(w) in owners:
+                return False
+        elif type(base) is not np.ndarray or base.base is not None or id(base) in owners:
+            return False
+    return True
+
+
 def _overlapping_by_bounds(grads: list, written: list) -> set[int]:
     """Indices of the ``grads`` whose byte range meets that of any ``written`` array."""
     bounds = _byte_bounds
@@ -288,6 +307,8 @@ class Optimizer:
                 entries = state.get(index)
                 if entries:
                     written += [v for v in entries.values() if isinstance(v, np.ndarray)]
+        if _owners_apart(grads, written):
+            return
         grad_keys = list(map(_owner_key, grads))
         written_keys = list(map(_owner_key, written))
         if None in grad_keys or None in written_keys:
@@ -563,13 +584,16 @@ def _stepwise(opt, group, items, needed, by_step):
     Entries the options need and the state lacks are made here and committed with the
     new step count. ``needed``: the entries each state must have before its call."""
     stated = []
+    append = stated.append
+    state_get = opt.state.get
     for i, p, g in items:
+        state = state_get(i)
+        if type(state) is dict and needed <= state.keys():  # the usual case
+            append((i, p, g, state, None))
+            continue
         state = _state_of(opt, i)
-        fresh = None
-        if state is None or not needed <= state.keys():
-            fresh = opt._fresh_state(group, p, state or {})
-            state = {**(state or {}), **fresh}
-        stated.append((i, p, g, state, fresh))
+        fresh = opt._fresh_state(group, p, state or {})
+        append((i, p, g, {**(state or {}), **fresh}, fresh))
     calls = []
     keys = [(p.dtype, s["step"]) for _, p, _, s, _ in stated]
     for (_, step), bucket in _buckets(stated, keys):
