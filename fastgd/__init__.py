@@ -18,7 +18,10 @@ kernels behind the same API.
 from fastgd import kernels, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
+from fastgd import functions
 from fastgd.buffer import ParamBuffer
+from fastgd.history import History
+from fastgd.minimize import MinimizeResult, minimize
 from fastgd import optim as _optim
 from fastgd.optim import Optimizer
 from fastgd.registry import OPTIMIZERS as _OPTIMIZERS
@@ -28,7 +31,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
     "config", "show_config", "set_num_threads", "get_num_threads",
-    "ParamBuffer", "Optimizer", "__version__", *_OPTIMIZERS,
+    "ParamBuffer", "Optimizer", "__version__", "minimize", "MinimizeResult", "History",
+    "functions", *_OPTIMIZERS,
 ]
 # The optimizer classes, one per row of the registry (SGD, Adam, ... ).
 globals().update({name: getattr(_optim, name) for name in _OPTIMIZERS})

@@ -36,8 +36,9 @@ def sum_of_squares(x) -> float:
     if m == 0:
         return 0.0
     padded = np.zeros(8 * m)
-    padded[:x.size] = x * x
-    lanes = np.cumsum(padded.reshape(m, 8).T, axis=1)[:, -1]  # cumsum adds in index order
+    with np.errstate(all="ignore"):  # inf and NaN propagate silently, as in the kernels
+        padded[:x.size] = x * x
+        lanes = np.cumsum(padded.reshape(m, 8).T, axis=1)[:, -1]  # adds in index order
     return float(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
                  + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
 

@@ -1,0 +1,171 @@
+"""``fastgd.minimize``: gradient descent on any differentiable function given in Python.
+
+The user's function (and gradient) is called once per step; the update is one of the
+registry's optimizers, run by the active backend. See :mod:`fastgd.functions` for test
+functions with known minima.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fastgd._checks import real
+from fastgd.history import History
+from fastgd.reference import sum_of_squares
+from fastgd.registry import OPTIMIZERS
+
+__all__ = ["minimize", "MinimizeResult", "optimizer_class"]
+
+
+@dataclass
+class MinimizeResult:
+    """The outcome of :func:`minimize`.
+
+    x: the last iterate; fun: the function at x; jac: the gradient at x; nit: steps taken;
+    nfev: function evaluations; success: whether the gradient tolerance was met (or, with
+    ``tol=None``, whether every step stayed finite); message: why the run stopped;
+    history: one row per evaluation (loss, grad_norm, lr, time).
+    """
+
+    x: np.ndarray
+    fun: float
+    jac: np.ndarray
+    nit: int
+    nfev: int
+    success: bool
+    message: str
+    history: History = field(repr=False)
+
+
+def optimizer_class(optimizer: Any) -> type:
+    """A registry name (any case: ``"sgd"``, ``"Adam"``, ``"adamw"``) or an optimizer class."""
+    from fastgd import optim
+    if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        by_lower = {name.lower(): name for name in OPTIMIZERS}
+        name = by_lower.get(optimizer.lower())
+        if name is not None:
+            return getattr(optim, name)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (any case) or an "
+                     f"Optimizer class, got {optimizer!r}")
+
+
+def _start(x0: Any) -> np.ndarray:
+    x = np.array(x0, copy=True, order="C")
+    if x.dtype not in (np.float32, np.float64):
+        if x.dtype.kind in "biu":
+            x = x.astype(np.float64)
+        else:
+            raise TypeError(f"x0 must be real numbers (float32 or float64 keep their dtype), "
+                            f"got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x0 must be finite")
+    return x
+
+
+def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "sgd",
+             lr: float = 0.01, max_iter: int = 1000, tol: float | None = 1e-6,
+             callback: Callable | None = None, **optimizer_kwargs: Any) -> MinimizeResult:
+    r"""Minimize ``fun`` from ``x0`` by gradient descent with one of fastgd's optimizers.
+
+    At each iterate :math:`x_k` the function and gradient are evaluated once; the run stops
+    when :math:`\|\nabla f(x_k)\|_2 \le` ``tol`` (success), after ``max_iter`` steps, when
+    ``callback(x, f, g)`` returns True, or when ``f`` or the gradient is not finite (the
+    step size is too large for the function, usually; success is False). Otherwise the
+    optimizer takes :math:`x_{k+1}` = step(:math:`x_k`, :math:`\nabla f(x_k)`).
+
+    Args:
+        fun: ``fun(x) -> float``; with ``jac=True``, ``fun(x) -> (float, gradient)``. It
+            is given the iterate itself, which the next step changes in place: copy it
+            to keep it.
+        x0: the starting point (any shape; float32/float64 keep their dtype, integers
+            become float64). It is copied, never modified.
+        jac: ``jac(x) -> gradient`` (an array of x's shape, cast to x's dtype), or True.
+        optimizer: a registry name (``"sgd"``, ``"adam"``, ``"lion"``, ... any case) or an
+            optimizer class; ``lr`` and ``optimizer_kwargs`` go to its constructor.
+        lr: the learning rate.
+        max_iter: the most steps to take (>= 0).
+        tol: gradient-norm tolerance (>= 0), or None to always take max_iter steps.
+        callback: called as ``callback(x, f, g)`` after each evaluation; True stops.
+
+    Example::
+
+        from fastgd.functions import worked_example as ex
+        r = fastgd.minimize(ex.f, ex.x0, jac=ex.grad, lr=0.1, max_iter=2000, tol=1e-9)
+        r.x   # [25, 12.5, 8.333..., 6.25, 5]
+    """
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    if jac is not True and not callable(jac):
+        raise TypeError(f"jac must be a callable returning the gradient, or True when fun "
+                        f"returns (value, gradient); got {jac!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {callback!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) \
+            or max_iter < 0:
+        raise ValueError(f"max_iter must be a whole number >= 0, got {max_iter!r}")
+    if tol is not None:
+        tol = real("tol", tol)
+        if not tol >= 0:
+            raise ValueError(f"tol must be >= 0 or None, got {tol!r}")
+    cls = optimizer_class(optimizer)
+    x = _start(x0)
+    opt = cls([x], lr=lr, **optimizer_kwargs)
+
+    def evaluate() -> tuple[float, np.ndarray]:
+        if jac is True:
+            out = fun(x)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("with jac=True, fun must return (value, gradient)")
+            value, g = out
+        else:
+            value, g = fun(x), jac(x)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"fun must return a real number, got {value!r}") from None
+        g = np.asarray(g)
+        if g.shape != x.shape:
+            raise ValueError(f"the gradient has shape {g.shape}, but x has shape {x.shape}")
+        if g.dtype.kind not in "fiu":
+            raise TypeError(f"the gradient must be real numbers, got dtype {g.dtype}")
+        return value, np.ascontiguousarray(g, dtype=x.dtype)
+
+    history = History()
+    start = time.perf_counter()
+    nit = nfev = 0
+    while True:
+        value, g = evaluate()
+        nfev += 1
+        gnorm = math.sqrt(sum_of_squares(g))
+        history.append(loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"],
+                       time=time.perf_counter() - start)
+        if not (math.isfinite(value) and math.isfinite(gnorm)):
+            success = False
+            message = (f"diverged at step {nit}: f = {value}, |grad| = {gnorm}; lower the "
+                       f"learning rate (lr={opt.param_groups[0]['lr']}) or rescale the "
+                       f"problem")
+            break
+        if tol is not None and gnorm <= tol:
+            success, message = True, f"converged: |grad| = {gnorm:.3g} <= tol = {tol:g}"
+            break
+        if callback is not None and callback(x.copy(), value, g.copy()) is True:
+            success, message = tol is None, "stopped by the callback"
+            break
+        if nit >= max_iter:
+            success = tol is None
+            message = (f"max_iter = {max_iter} steps taken" if tol is None else
+                       f"max_iter = {max_iter} steps taken without reaching tol = {tol:g} "
+                       f"(|grad| = {gnorm:.3g})")
+            break
+        opt.step([g])
+        nit += 1
+    return MinimizeResult(x=x, fun=value, jac=g.copy(), nit=nit, nfev=nfev, success=success,
+                          message=message, history=history)
