@@ -143,6 +143,7 @@ static inline int fgd_max_threads(void)
     /* ---- begin kernels: adam-family ---- */                      \
     /* ---- end kernels: adam-family ---- */                        \
     /* ---- begin kernels: torch-other ---- */                      \
+    X(rprop) X(asgd) X(adafactor)                                   \
     /* ---- end kernels: torch-other ---- */                        \
     /* ---- begin kernels: optax ---- */                            \
     /* ---- end kernels: optax ---- */                              \
