@@ -124,6 +124,21 @@ declare(Kernel(
                       s.get("momentum", 0.0) > 0.0)))
 # ---- end kernels: adam-family ----
 # ---- begin kernels: torch-other (Rprop, ASGD, Adafactor) ----
+declare(Kernel(
+    "rprop", ("param", "grad", "prev", "step_size"),
+    dict(etaminus=None, etaplus=None, step_size_min=None, step_size_max=None),
+    ("maximize",), read_only=("grad",)))
+declare(Kernel(
+    "asgd", ("param", "grad", "ax"),
+    dict(eta=None, lambd=None, mu=None, weight_decay=0.0), ("maximize",)))
+declare(Kernel(
+    "adafactor", ("param", "grad", "row_var", "col_var", "variance"),
+    dict(lr=None, rho=None, one_minus_beta2=None, eps1=None, eps2=1e-3, d=1.0,
+         weight_decay=0.0),
+    ("factored", "maximize"),
+    needed=lambda s: ((True, True, True, True, False) if s.get("factored", False)
+                      else (True, True, False, False, True)),
+    sizes={"row_var": "rows", "col_var": "cols"}))
 # ---- end kernels: torch-other ----
 # ---- begin kernels: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
 declare(Kernel(

@@ -408,6 +408,159 @@ def rmsprop_eps_in_sqrt_many(params, grads, square_avgs, grad_avgs, momentum_buf
 # ---- end numba: adam-family ----
 
 # ---- begin numba: torch-other (Rprop, ASGD, Adafactor) ----
+@_jit
+def _rprop(p, g, prev, ss, em, ep, smin, smax, zero, one, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        x = d * prev[i]
+        f = one if x > 0 else (-one if x < 0 else zero)
+        f = ep if f > 0 else f
+        f = em if f < 0 else f
+        f = one if f == 0 else f
+        s = _max(ss[i] * f, smin)
+        s = smax if s >= smax else s
+        ss[i] = s
+        d2 = zero if f == em else d
+        sd = one if d2 > 0 else (-one if d2 < 0 else zero)
+        p[i] = p[i] + (-one * sd) * s
+        prev[i] = d2
+
+
+@_jit
+def _asgd(p, g, ax, neg_eta, decay, wd, mu, use_wd, maximize, average):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            d = d + wd * pi
+        pi = pi * decay
+        pi = pi + neg_eta * d
+        p[i] = pi
+        ax[i] = ax[i] + (pi - ax[i]) * mu if average else pi
+
+
+@_jit
+def _adafactor_row_mean(rv, start, rows, rows_t, eps1, tmp):
+    total = 0.0
+    for r in range(rows):
+        total += np.float64(rv[start + r])
+    tmp[0] = total
+    return _max(tmp[0] / rows_t, eps1)
+
+
+@_jit
+def _adafactor(p, g, rv, cv, var, batches, rows, cols, rows_t, cols_t, w, one_minus_w, e1,
+               e1sq, decay, one, rho, eps2, d, use_wd, factored, maximize):
+    n = p.size
+    tmp = np.empty(1, p.dtype)  # rounds a float64 to the dtype
+    sqrt_n = np.sqrt(np.float64(n))
+    tmp[0] = np.sqrt(_sumsq(p))
+    rms = np.float64(tmp[0]) / sqrt_n
+    alpha = (rms if rms > eps2 else eps2) * rho
+    lanes = np.zeros(8)
+    if factored:
+        for bt in range(batches):
+            for r in range(rows):
+                k = bt * rows + r
+                tmp[0] = np.sqrt(_sumsq(g[k * cols:(k + 1) * cols]))
+                norm = tmp[0]
+                rv[k] = _lerp(rv[k], norm * norm / cols_t, w, one_minus_w)
+            acc = np.zeros(cols)
+            for r in range(rows):
+                base = (bt * rows + r) * cols
+                for c in range(cols):
+                    v = np.float64(g[base + c])
+                    acc[c] += v * v
+            for c in range(cols):
+                tmp[0] = np.sqrt(acc[c])
+                norm = tmp[0]
+                cv[bt * cols + c] = _lerp(cv[bt * cols + c], norm * norm / rows_t, w,
+                                          one_minus_w)
+        for bt in range(batches):
+            rm = _adafactor_row_mean(rv, bt * rows, rows, rows_t, e1, tmp)
+            for r in range(rows):
+                k = bt * rows + r
+                rvk = rv[k]
+                for c in range(cols):
+                    i = k * cols + c
+                    dd = -g[i] if maximize else g[i]
+                    u = (one / np.sqrt(_max((rvk * cv[bt * cols + c]) / rm, e1sq))) * dd
+                    v = np.float64(u)
+                    lanes[i & 7] += v * v
+    else:
+        for i in range(n):
+            gi = g[i]
+            var[i] = _lerp(var[i], gi * gi, w, one_minus_w)
+        for i in range(n):
+            dd = -g[i] if maximize else g[i]
+            u = (one / np.sqrt(_max(var[i], e1sq))) * dd
+            v = np.float64(u)
+            lanes[i & 7] += v * v
+    tmp[0] = np.sqrt(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+                     + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])))
+    u_rms = np.float64(tmp[0]) / (sqrt_n * d)
+    denom = u_rms if u_rms > 1.0 else 1.0
+    tmp[0] = -alpha / denom
+    neg_a = tmp[0]
+    if factored:
+        for bt in range(batches):
+            rm = _adafactor_row_mean(rv, bt * rows, rows, rows_t, e1, tmp)
+            for r in range(rows):
+                k = bt * rows + r
+                rvk = rv[k]
+                for c in range(cols):
+                    i = k * cols + c
+                    dd = -g[i] if maximize else g[i]
+                    u = (one / np.sqrt(_max((rvk * cv[bt * cols + c]) / rm, e1sq))) * dd
+                    pi = p[i]
+                    if use_wd:
+                        pi = pi * decay
+                    p[i] = pi + neg_a * u
+    else:
+        for i in range(n):
+            dd = -g[i] if maximize else g[i]
+            u = (one / np.sqrt(_max(var[i], e1sq))) * dd
+            pi = p[i]
+            if use_wd:
+                pi = pi * decay
+            p[i] = pi + neg_a * u
+
+
+@_entry("rprop")
+def rprop_many(params, grads, prevs, step_sizes, *, etaminus, etaplus, step_size_min,
+               step_size_max, maximize=False):
+    lists = (params, grads, prevs, step_sizes)
+    for t in range(len(params)):
+        p, g, prev, ss = _flat(lists, t)
+        T = p.dtype.type
+        _rprop(p, g, prev, ss, T(etaminus), T(etaplus), T(step_size_min), T(step_size_max),
+               T(0), T(1), maximize)
+
+
+@_entry("asgd")
+def asgd_many(params, grads, axs, *, eta, lambd, mu, weight_decay=0.0, maximize=False):
+    lists = (params, grads, axs)
+    for t in range(len(params)):
+        p, g, ax = _flat(lists, t)
+        T = p.dtype.type
+        _asgd(p, g, ax, T(-eta), T(1.0 - lambd * eta), T(weight_decay), T(mu),
+              weight_decay != 0.0, maximize, mu != 1.0)
+
+
+@_entry("adafactor")
+def adafactor_many(params, grads, row_vars, col_vars, variances, *, lr, rho, one_minus_beta2,
+                   eps1, eps2=1e-3, d=1.0, weight_decay=0.0, factored=False, maximize=False):
+    from fastgd._checks import dims
+
+    lists = (params, grads, row_vars, col_vars, variances)
+    for t in range(len(params)):
+        batches, rows, cols = dims(params[t].shape)
+        p, g, rv, cv, var = _flat(lists, t)
+        T = p.dtype.type
+        w = T(one_minus_beta2)
+        _adafactor(p, g, rv, cv, var, batches, rows, cols, T(rows), T(cols), w, T(1) - w,
+                   T(eps1), T(eps1 * eps1), T(1.0 - lr * weight_decay), T(1), rho, eps2, d,
+                   weight_decay != 0.0, factored, maximize)
 # ---- end numba: torch-other ----
 
 # ---- begin numba: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----

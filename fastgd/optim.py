@@ -751,6 +751,77 @@ def _plan_radam(opt, group, items, needed):
 # ---- end plans: adam-family ----
 
 # ---- begin plans: torch-other (Rprop, ASGD, Adafactor) ----
+def _plan_rprop(opt, group, items, needed):
+    etaminus, etaplus = group["etas"]
+    step_size_min, step_size_max = group["step_sizes"]
+
+    def by_step(states, step):
+        return "rprop", ([s["prev"] for s in states], [s["step_size"] for s in states]), dict(
+            etaminus=etaminus, etaplus=etaplus, step_size_min=step_size_min,
+            step_size_max=step_size_max, maximize=group["maximize"])
+
+    return _stepwise(opt, group, items, needed, by_step)
+
+
+def _plan_asgd(opt, group, items, needed):
+    from fastgd.reference import asgd_schedule
+
+    lr, lambd, alpha, t0 = (group[k] for k in ("lr", "lambd", "alpha", "t0"))
+    stated = []
+    for i, p, g in items:
+        state = _state_of(opt, i)
+        fresh = None
+        if state is None or not needed <= state.keys():
+            fresh = opt._fresh_state(group, p, state or {})
+            state = {**(state or {}), **fresh}
+        stated.append((i, p, g, state, fresh))
+    # one call per dtype, step count and (eta, mu): parameters that skipped steps, or
+    # joined later, have their own
+    keys = [(p.dtype, s["step"], s["eta"], s["mu"]) for _, p, _, s, _ in stated]
+    calls = []
+    for (_, step, eta, mu), bucket in _buckets(stated, keys):
+        new_eta, new_mu = asgd_schedule(lr, lambd, alpha, t0, step + 1)
+        after = {"step": step + 1, "eta": new_eta, "mu": new_mu}
+        lists = ([p for _, p, _, _, _ in bucket], [g for _, _, g, _, _ in bucket],
+                 [s["ax"] for _, _, _, s, _ in bucket])
+        updates = [(i, {**fresh, **after} if fresh else after)
+                   for i, _, _, _, fresh in bucket]
+        calls.append(_Call("asgd", lists, dict(
+            eta=eta, lambd=lambd, mu=mu, weight_decay=group["weight_decay"],
+            maximize=group["maximize"]), updates))
+    return calls
+
+
+def _plan_adafactor(opt, group, items, needed):
+    from fastgd.reference import adafactor_schedule
+
+    eps1, eps2 = group["eps"]
+    if eps1 is None:
+        # torch resolves None once per group and step, from the first parameter with a
+        # gradient, and uses it for the group's other parameters too
+        eps1 = float(np.finfo(items[0][1].dtype).eps)
+    options = dict(lr=group["lr"], eps1=eps1, eps2=eps2, d=group["d"],
+                   weight_decay=group["weight_decay"], maximize=group["maximize"])
+
+    def planner(factored):
+        def by_step(states, step):
+            rho, one_minus_beta2 = adafactor_schedule(group["lr"], group["beta2_decay"], step)
+            if factored:
+                buffers = ([s["row_var"] for s in states], [s["col_var"] for s in states],
+                           None)
+            else:
+                buffers = (None, None, [s["variance"] for s in states])
+            return "adafactor", buffers, dict(
+                options, rho=rho, one_minus_beta2=one_minus_beta2, factored=factored)
+        return by_step
+
+    calls = []
+    for factored in (True, False):
+        part = [item for item in items if (item[1].ndim >= 2) == factored]
+        if part:
+            calls += _stepwise(opt, group, part, _adafactor_needed(factored),
+                               planner(factored))
+    return calls
 # ---- end plans: torch-other ----
 
 # ---- begin plans: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
@@ -835,6 +906,91 @@ _MIXINS: dict[str, tuple[type, ...]] = {}
 # ---- begin mixins: adam-family ----
 # ---- end mixins: adam-family ----
 # ---- begin mixins: torch-other ----
+class _ASGDAverages:
+    """ASGD's averaged parameters."""
+
+    def averaged(self) -> list[np.ndarray]:
+        """The averaged parameters (torch's ``ax`` state), one array per parameter, aligned
+        with the parameters of all groups in order: new arrays (copies), which later steps
+        do not change. A parameter with no average yet (no step has had a gradient for
+        it) gives a copy of itself: its first step makes ``ax`` the parameter.
+
+        Averaging starts after step ``t0``; until then the average follows the
+        parameter. Evaluate a model with the averages, e.g.::
+
+            for p, a in zip(params, opt.averaged()):
+                p_eval[...] = a
+        """
+        out = []
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state.get(index)
+                ax = state.get("ax") if isinstance(state, dict) else None
+                out.append(np.array(p if ax is None else ax, dtype=p.dtype, order="C",
+                                    copy=True))
+                index += 1
+        return out
+
+
+_MIXINS["ASGD"] = (_ASGDAverages,)
+
+
+def _adafactor_needed(factored: bool) -> frozenset[str]:
+    return frozenset(("step", "row_var", "col_var") if factored else ("step", "variance"))
+
+
+def _adafactor_shapes(p: np.ndarray) -> dict[str, tuple[int, ...]]:
+    """Adafactor's state arrays of ``p`` and their shapes, as torch makes them."""
+    if p.ndim >= 2:
+        return {"row_var": p.shape[:-1] + (1,), "col_var": p.shape[:-2] + (1, p.shape[-1])}
+    return {"variance": p.shape}
+
+
+class _AdafactorState:
+    """Adafactor's state depends on each parameter's shape (torch's): ``row_var`` of shape
+    (..., rows, 1) and ``col_var`` of shape (..., 1, cols) for a parameter of two or more
+    dimensions, ``variance`` of its shape otherwise; all start at zero."""
+
+    def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray, state: Mapping) -> dict:
+        fresh: dict[str, Any] = {}
+        if "step" not in state:
+            fresh["step"] = 0
+        for name, shape in _adafactor_shapes(p).items():
+            if name not in state:
+                fresh[name] = np.zeros(shape, dtype=p.dtype)
+        return fresh
+
+    def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
+        if not isinstance(saved, Mapping):
+            raise TypeError(f"state of parameter {index} must be a dict, got "
+                            f"{type(saved).__name__}")
+        shapes = _adafactor_shapes(p)
+        state: dict[str, Any] = {}
+        for key, value in saved.items():
+            if key == "step":
+                state["step"] = _loaded_step(index, value)
+            elif key in shapes:
+                arr = np.asarray(value)
+                if not np.issubdtype(arr.dtype, np.floating):
+                    raise TypeError(f"state of parameter {index}: {key} has dtype "
+                                    f"{arr.dtype}, expected floating point")
+                if arr.shape != shapes[key]:
+                    raise ValueError(f"state of parameter {index}: {key} has shape "
+                                     f"{arr.shape}, expected {shapes[key]} for a parameter "
+                                     f"of shape {p.shape}")
+                state[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+            else:
+                raise ValueError(f"state of parameter {index}: unexpected entry {key!r} for "
+                                 f"Adafactor with a parameter of shape {p.shape} (its state "
+                                 f"is step, {', '.join(shapes)})")
+        missing = [name for name in ("step", *shapes) if name not in state]
+        if missing and state:
+            raise ValueError(f"state of parameter {index} lacks {', '.join(missing)}")
+        return state
+
+
+_MIXINS["Adafactor"] = (_AdafactorState,)
 # ---- end mixins: torch-other ----
 # ---- begin mixins: optax ----
 # ---- end mixins: optax ----
@@ -907,6 +1063,9 @@ NAdam: type[Optimizer]
 RAdam: type[Optimizer]
 # ---- end class names: adam-family ----
 # ---- begin class names: torch-other ----
+Rprop: type[Optimizer]
+ASGD: type[Optimizer]
+Adafactor: type[Optimizer]
 # ---- end class names: torch-other ----
 # ---- begin class names: optax ----
 Lion: type[Optimizer]

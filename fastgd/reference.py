@@ -421,6 +421,196 @@ def rmsprop_eps_in_sqrt(param, grad, square_avg, grad_avg=None, momentum_buffer=
 # ---- end reference: adam-family ----
 
 # ---- begin reference: torch-other (Rprop, ASGD, Adafactor) ----
+import math  # noqa: E402
+
+from fastgd._checks import dims as _dims  # noqa: E402
+
+
+def _torch_sign(x: np.ndarray) -> np.ndarray:
+    """``torch.sign`` on the CPU: 1, -1 or 0, and 0 for NaN (``numpy.sign`` gives NaN)."""
+    T = x.dtype.type
+    return np.where(x > 0, T(1), np.where(x < 0, T(-1), T(0)))
+
+
+@_checked
+def rprop(param, grad, prev, step_size, *, etaminus, etaplus, step_size_min, step_size_max,
+          maximize=False):
+    r"""Resilient backpropagation, as ``torch.optim.Rprop`` (its for-loop path).
+
+    .. math::
+        f &= \begin{cases} \eta_+ & g\,g_{prev} > 0 \\ \eta_- & g\,g_{prev} < 0 \\
+             1 & \text{otherwise} \end{cases} \\
+        s &\leftarrow \operatorname{clamp}(s f,\ \Gamma_{min},\ \Gamma_{max}) \\
+        g &\leftarrow 0 \ \text{where } f = \eta_- \\
+        p &\leftarrow p - \operatorname{sign}(g)\, s, \qquad g_{prev} \leftarrow g
+
+    ``step_size`` starts at lr (the optimizer fills it); ``prev`` at zero. As in torch:
+    the sign is torch's, so a NaN product or gradient counts as 0 (the parameter keeps
+    its value and the step size does not change, unlike ``numpy.sign``); ``f`` is made by
+    torch's three masked assignments in order (``> 0``, then ``< 0``, then ``== 0``), and
+    the gradient is zeroed wherever ``f`` equals ``etaminus`` rounded to the dtype; the
+    clamp propagates a NaN step size and gives ``step_size_max`` when ``step_size_min``
+    exceeds it (a NaN ``step_size_max``, which the optimizer refuses, is ignored here).
+    """
+    T = param.dtype.type
+    em, ep = T(etaminus), T(etaplus)
+    g = -grad if maximize else grad
+    f = _torch_sign(g * prev)
+    f = np.where(f > 0, ep, f)
+    f = np.where(f < 0, em, f)
+    f = np.where(f == 0, T(1), f)
+    step_size *= f
+    np.maximum(step_size, T(step_size_min), out=step_size)
+    step_size[...] = np.where(step_size >= T(step_size_max), T(step_size_max), step_size)
+    g = np.where(f == em, T(0), g)
+    param += (T(-1) * _torch_sign(g)) * step_size
+    prev[...] = g
+
+
+def _scalar_dtype(x: float) -> float:
+    """``x`` as torch keeps it in a state tensor of its scalar dtype (float32)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(x))
+
+
+def asgd_schedule(lr: float, lambd: float, alpha: float, t0: float,
+                  step: int) -> tuple[float, float]:
+    """ASGD's ``(eta, mu)`` after ``step`` steps, as torch computes them in Python floats
+    and stores them in float32: ``lr / (1 + lambd * lr * step) ** alpha`` and
+    ``1 / max(1, step - t0)``. Step 0 gives the starting values ``(lr, 1)``. A complex
+    power (a negative base) keeps its real part, as torch's copy into a real tensor does.
+    """
+    lr, lambd, alpha, t0 = float(lr), float(lambd), float(alpha), float(t0)
+    if step == 0:
+        return _scalar_dtype(lr), 1.0
+    try:
+        eta = lr / ((1 + lambd * lr * step) ** alpha)
+    except (ZeroDivisionError, OverflowError) as exc:
+        raise ValueError(f"ASGD: eta = lr / (1 + lambd * lr * step) ** alpha cannot be "
+                         f"computed at step {step} with lr={lr}, lambd={lambd}, "
+                         f"alpha={alpha}: {exc}") from None
+    if isinstance(eta, complex):
+        eta = eta.real
+    return _scalar_dtype(eta), _scalar_dtype(1 / max(1, step - t0))
+
+
+@_checked
+def asgd(param, grad, ax, *, eta, lambd, mu, weight_decay=0.0, maximize=False):
+    r"""Averaged SGD, as ``torch.optim.ASGD`` (its for-loop path).
+
+    .. math::
+        g &\leftarrow g + wd\,p \\
+        p &\leftarrow p\,(1 - \lambda\eta) - \eta\, g \\
+        \bar p &\leftarrow \bar p + \mu\,(p - \bar p) \ \ (\mu \ne 1)
+             \quad\text{or}\quad \bar p \leftarrow p \ \ (\mu = 1)
+
+    ``eta`` and ``mu`` are the parameter's state values before the step (torch keeps them
+    in float32; :func:`asgd_schedule` gives them); ``ax`` is :math:`\bar p`, the average.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    param *= T(1 - lambd * eta)
+    param += T(-eta) * g
+    if mu != 1:
+        ax += (param - ax) * T(mu)
+    else:
+        ax[...] = param
+
+
+def adafactor_schedule(lr: float, beta2_decay: float, step: int) -> tuple[float, float]:
+    """Adafactor's ``(rho, one_minus_beta2)`` at ``step`` (from 1), as torch computes them
+    in Python floats: ``min(lr, 1 / step**0.5)`` and ``step**beta2_decay``."""
+    t = float(step)
+    return min(float(lr), 1 / (t ** 0.5)), t ** float(beta2_decay)
+
+
+def _sum_of_squares_rows(x: np.ndarray) -> np.ndarray:
+    """:func:`sum_of_squares` of each row of the 2-d ``x`` (the same eight-lane order)."""
+    k, m = x.shape
+    if m == 0:
+        return np.zeros(k)
+    chunks = -(-m // 8)
+    padded = np.zeros((k, chunks * 8))
+    v = x.astype(np.float64)
+    padded[:, :m] = v * v
+    lanes = np.cumsum(padded.reshape(k, chunks, 8), axis=1)[:, -1, :]  # in index order
+    return ((lanes[:, 0] + lanes[:, 1]) + (lanes[:, 2] + lanes[:, 3])) \
+        + ((lanes[:, 4] + lanes[:, 5]) + (lanes[:, 6] + lanes[:, 7]))
+
+
+def _sum_in_order(x: np.ndarray, axis: int) -> np.ndarray:
+    """The float64 sum of ``x`` along ``axis``: ``0.0 + x[0] + x[1] + ...`` in index
+    order (``cumsum`` adds in order)."""
+    shape = list(x.shape)
+    shape[axis] += 1
+    padded = np.zeros(shape)
+    padded[(slice(None),) * axis + (slice(1, None),)] = x
+    return np.take(np.cumsum(padded, axis=axis), -1, axis=axis)
+
+
+@_checked
+def adafactor(param, grad, row_var=None, col_var=None, variance=None, *, lr, rho,
+              one_minus_beta2, eps1, eps2=1e-3, d=1.0, weight_decay=0.0, factored=False,
+              maximize=False):
+    r"""Adafactor, as ``torch.optim.Adafactor`` (its for-loop path; not the paper's or
+    optax's placement of :math:`\epsilon_1`).
+
+    .. math::
+        \alpha &= \max(\epsilon_2, \operatorname{RMS}(p))\,\rho_t, \qquad
+            \rho_t = \min(\eta, 1/\sqrt t), \quad w_t = t^{\tau} \\
+        p &\leftarrow p\,(1 - \eta\,wd) \\
+        R &\leftarrow \operatorname{lerp}(R, \operatorname{mean}_{cols}(g^2), w_t), \quad
+        C \leftarrow \operatorname{lerp}(C, \operatorname{mean}_{rows}(g^2), w_t) \\
+        \hat V &= \frac{R\,C}{\max(\operatorname{mean}_{rows}(R), \epsilon_1)}
+            \ \text{(factored)} \quad\text{or}\quad
+            V \leftarrow \operatorname{lerp}(V, g^2, w_t), \ \hat V = V \\
+        U &= g \,/ \sqrt{\max(\hat V, \epsilon_1^2)}, \qquad
+        p \leftarrow p - \frac{\alpha}{\max(1, \operatorname{RMS}(U)/d)}\, U
+
+    ``rho`` and ``one_minus_beta2`` (:math:`w_t`) come from :func:`adafactor_schedule`.
+    Factored (``factored=True``): the parameter is seen as (batch, rows, cols) over its
+    last two dimensions (a 1-d one as one row); ``row_var`` holds batch*rows values
+    (torch's shape ``(..., rows, 1)``), ``col_var`` batch*cols (``(..., 1, cols)``).
+    Otherwise ``variance`` has the parameter's size. The optimizer factors parameters of
+    two or more dimensions, as torch does.
+
+    Reductions, in one order on every backend: RMS(p) and RMS(U) from
+    :func:`sum_of_squares`; a row's mean of squares from the :func:`sum_of_squares` of
+    the row; a column's sum of squares, and the sum of ``row_var`` over rows, in float64
+    adding rows in index order. As torch: norms are rounded to the dtype before use
+    (``norm.square() / cols``), ``max`` with Python's rule for the scalars (a NaN RMS
+    gives ``eps2`` and 1), clamps propagate NaN. An empty parameter is left as it is
+    (torch divides by its zero size and raises ZeroDivisionError).
+    """
+    T = param.dtype.type
+    n = param.size
+    g = -grad if maximize else grad
+    rms = np.float64(T(math.sqrt(sum_of_squares(param)))) / np.float64(math.sqrt(n))
+    alpha = (rms if rms > eps2 else eps2) * rho
+    if weight_decay != 0:
+        param *= T(1 - lr * weight_decay)
+    if factored:
+        b, r, c = _dims(param.shape)
+        g3 = g.reshape(b, r, c)
+        rv, cv = row_var.reshape(b, r), col_var.reshape(b, c)
+        row_norm = np.sqrt(_sum_of_squares_rows(g3.reshape(b * r, c))).astype(T)
+        _lerp_(rv, (row_norm * row_norm / T(c)).reshape(b, r), one_minus_beta2)
+        v = g3.astype(np.float64)
+        col_norm = np.sqrt(_sum_in_order(v * v, axis=1)).astype(T)
+        _lerp_(cv, col_norm * col_norm / T(r), one_minus_beta2)
+        row_mean = np.maximum(_sum_in_order(rv, axis=1).astype(T) / T(r), T(eps1))
+        estimate = (rv[:, :, None] * cv[:, None, :]) / row_mean[:, None, None]
+        g = g3
+    else:
+        _lerp_(variance, g * g, one_minus_beta2)
+        estimate = variance
+    update = (T(1) / np.sqrt(np.maximum(estimate, T(eps1 * eps1)))) * g
+    u_rms = np.float64(T(math.sqrt(sum_of_squares(update)))) / (math.sqrt(n) * d)
+    denom = u_rms if u_rms > 1.0 else 1.0
+    param += T(-alpha / denom) * update.reshape(param.shape)
+
 # ---- end reference: torch-other ----
 
 # ---- begin reference: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----

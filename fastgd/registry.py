@@ -421,6 +421,154 @@ RADAM = OptimizerSpec(
 # ---- end registry: adam-family ----
 
 # ---- begin registry: torch-other (Rprop, ASGD, Adafactor) ----
+
+def _pair(name: str, doc: str, default: tuple, **options: bool) -> Hyperparameter:
+    return Hyperparameter(name, default, "pair", doc, **options)
+
+
+def _pair_of_reals(name: str, first_may_be_none: bool = False) -> Rule:
+    """A pair hyperparameter (torch's ``etas``, ``step_sizes``, Adafactor's ``eps``):
+    TypeError unless it is a tuple or list of two real numbers (the first may be None
+    where torch allows it). First among the rules: a wrong kind is a TypeError, before
+    torch's ValueErrors."""
+    from fastgd._checks import real
+
+    def ok(group: Mapping[str, Any]) -> bool:
+        value = group[name]
+        what = "a pair (None or a real number, a real number)" if first_may_be_none \
+            else "a pair of real numbers"
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise TypeError(f"{name} must be {what}, got {value!r}")
+        for k, x in enumerate(value):
+            if not (x is None and first_may_be_none and k == 0):
+                real(f"{name}[{k}]", x)
+        return True
+
+    return Rule(ok, "")
+
+
+def _not_nan(name: str) -> Rule:
+    # torch does not validate these; NaN is rejected here, as NaN is everywhere
+    return Rule(lambda g, n=name: not math.isnan(g[n]), "Invalid " + name + " value: {"
+                + name + "}")
+
+
+RPROP = OptimizerSpec(
+    name="Rprop",
+    kernel="rprop",
+    matches="torch.optim.Rprop",
+    summary="Rprop: per-coordinate step sizes grown or shrunk by the sign agreement of "
+            "successive gradients; the step is the sign of the gradient.",
+    hyperparameters=(
+        _h("lr", 1e-2, "learning rate: the starting step size of every coordinate"),
+        _pair("etas", "(etaminus, etaplus): step size factors when the gradient changes "
+              "sign or keeps it", (0.5, 1.2)),
+        _pair("step_sizes", "(minimal, maximal) step size", (1e-6, 50)),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _pair_of_reals("etas"),
+        _pair_of_reals("step_sizes"),
+        _LR,
+        Rule(lambda g: 0.0 < g["etas"][0] < 1.0 < g["etas"][1],
+             "Invalid eta values: {etas[0]}, {etas[1]}"),
+        # torch does not validate step_sizes; NaN is rejected here, as NaN is everywhere
+        Rule(lambda g: not any(math.isnan(x) for x in g["step_sizes"]),
+             "Invalid step_sizes values: {step_sizes[0]}, {step_sizes[1]}"),
+    ),
+    state=(StateBuffer("prev"), StateBuffer("step_size", fill="lr")),
+    variants=(
+        {},
+        {"lr": 0.05},
+        {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2)},
+        {"lr": 0.02, "maximize": True},
+        {"lr": 0.05, "etas": (0.9, 1.01), "step_sizes": (0.0, math.inf)},
+        {"lr": 0.05, "step_sizes": (0.04, 0.01)},  # min > max: clamp gives the max
+    ),
+)
+
+ASGD = OptimizerSpec(
+    name="ASGD",
+    kernel="asgd",
+    matches="torch.optim.ASGD",
+    summary="Averaged SGD: SGD with a decaying step size and a running average of the "
+            "iterates (averaged()), from step t0 on.",
+    hyperparameters=(
+        _h("lr", 1e-2, "learning rate"),
+        _h("lambd", 1e-4, "decay term: eta = lr / (1 + lambd * lr * t) ** alpha, and the "
+           "parameter shrinks by 1 - lambd * eta each step"),
+        _h("alpha", 0.75, "power of the eta decay"),
+        _h("t0", 1e6, "step at which averaging starts"),
+        _h("weight_decay", 0, "L2 penalty added to the gradient"),
+        _h("maximize", False, "maximize the objective instead of minimizing it"),
+    ),
+    rules=(
+        _LR,
+        _WD,
+        _not_nan("lambd"),
+        _not_nan("alpha"),
+        _not_nan("t0"),
+    ),
+    state=(StateBuffer("ax"),),
+    scalar_state={"eta": lambda g: _asgd_start_eta(g["lr"]), "mu": lambda g: 1.0},
+    variants=(
+        {},
+        {"lr": 0.05},
+        {"lr": 0.05, "t0": 10},
+        {"lr": 0.05, "t0": 5, "lambd": 0.01, "alpha": 0.5, "weight_decay": 0.1},
+        {"lr": 0.05, "t0": 20, "maximize": True},
+        {"lr": 0.1, "lambd": 0.0, "t0": 0},
+    ),
+)
+
+
+def _asgd_start_eta(lr: float) -> float:
+    from fastgd.reference import asgd_schedule
+    return asgd_schedule(lr, 0.0, 0.0, 0.0, 0)[0]
+
+
+ADAFACTOR = OptimizerSpec(
+    name="Adafactor",
+    kernel="adafactor",
+    matches="torch.optim.Adafactor",
+    summary="Adafactor: a factored second moment (row and column means of g**2 over the "
+            "last two dimensions), relative step sizes and update clipping; no momentum.",
+    hyperparameters=(
+        _h("lr", 1e-2, "learning rate: the cap of the relative step min(lr, 1/sqrt(t))"),
+        _h("beta2_decay", -0.8, "the second-moment weight of step t is t**beta2_decay"),
+        _pair("eps", "(eps1, eps2): eps1 bounds the second moment from below (None: the "
+              "machine epsilon of the parameter's dtype), eps2 the parameter scale",
+              (None, 1e-3)),
+        _h("d", 1.0, "clipping threshold of the update's RMS"),
+        _h("weight_decay", 0.0, "decoupled weight decay: p <- p * (1 - lr * weight_decay)"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _pair_of_reals("eps", first_may_be_none=True),
+        Rule(lambda g: 0.0 <= g["lr"], "Learning rate should be >= 0 but is: {lr}"),
+        Rule(lambda g: 0.0 >= g["beta2_decay"], "beta2_decay should be <= 0 but is: "
+             "{beta2_decay}"),
+        Rule(lambda g: g["eps"][0] is None or 0.0 <= g["eps"][0],
+             "epsilon1 should be >= 0 but is: {eps[0]}"),
+        Rule(lambda g: 0.0 <= g["eps"][1], "epsilon2 should be >= 0 but is: {eps[1]}"),
+        Rule(lambda g: 1.0 <= g["d"], "Clipping threshold d should be >= 1 but is: {d}"),
+        Rule(lambda g: 0.0 <= g["weight_decay"],
+             "weight_decay should be >= 0 but is: {weight_decay}"),
+    ),
+    # per parameter: row_var and col_var (two or more dimensions) or variance (fewer),
+    # made by fastgd.optim's Adafactor mixin with torch's shapes
+    state=(StateBuffer("row_var"), StateBuffer("col_var"), StateBuffer("variance")),
+    variants=(
+        {},
+        {"lr": 0.05},
+        {"lr": 0.5},
+        {"lr": 0.05, "weight_decay": 0.1},
+        {"lr": 0.05, "maximize": True},
+        {"lr": 0.05, "beta2_decay": -1.0, "d": 1.5},
+        {"lr": 0.05, "eps": (1e-3, 0.1)},
+        {"lr": 0.05, "eps": (1e-30, 1e-3), "d": 10.0, "beta2_decay": -0.5},
+    ),
+)
 # ---- end registry: torch-other ----
 
 # ---- begin registry: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----

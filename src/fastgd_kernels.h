@@ -145,6 +145,7 @@ static inline int fgd_max_threads(void)
     X(adam_eps_root) X(rmsprop_eps_in_sqrt)                         \
     /* ---- end kernels: adam-family ---- */                        \
     /* ---- begin kernels: torch-other ---- */                      \
+    X(rprop) X(asgd) X(adafactor)                                   \
     /* ---- end kernels: torch-other ---- */                        \
     /* ---- begin kernels: optax ---- */                            \
     X(lion) X(adabelief) X(lamb) X(lars) X(yogi)                    \

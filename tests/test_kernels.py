@@ -229,6 +229,78 @@ KERNEL_CASES.update({
 # ---- end tests: adam-family ----
 
 # ---- begin tests: torch-other (Rprop, ASGD, Adafactor) ----
+def _rprop_cases():
+    for etas, step_sizes, maximize in itertools.product(
+            ((0.5, 1.2), (0.3, 2.0)), ((1e-6, 50.0), (1e-2, 0.3), (0.2, 0.1)), (False, True)):
+        yield dict(lr=0.1, etaminus=etas[0], etaplus=etas[1], step_size_min=step_sizes[0],
+                   step_size_max=step_sizes[1], maximize=maximize)
+
+
+def _rprop_buffers(options, p):
+    return [np.zeros_like(p), np.full_like(p, options["lr"])]
+
+
+def _without_lr(options, step):
+    return {k: v for k, v in options.items() if k != "lr"}
+
+
+def _asgd_cases():
+    for lambd, alpha, t0, wd, maximize in itertools.product(
+            (1e-4, 0.5), (0.75, 2.0), (1e6, 4.0), (0.0, 0.1), (False, True)):
+        yield dict(lr=0.05, lambd=lambd, alpha=alpha, t0=t0, weight_decay=wd,
+                   maximize=maximize)
+
+
+def _asgd_scalars(options, step):
+    o = dict(options)
+    lr, alpha, t0 = o.pop("lr"), o.pop("alpha"), o.pop("t0")
+    o["eta"], o["mu"] = reference.asgd_schedule(lr, o["lambd"], alpha, t0, step - 1)
+    return o
+
+
+def _adafactor_cases(factored=False):
+    # the bit-for-bit test here asserts that every buffer keeps the parameter's shape,
+    # which row_var and col_var do not: the factored cases run in
+    # tests/test_torch_other_kernels.py (on every backend and instruction set too)
+    for wd, maximize, eps1, beta2_decay, d in itertools.product(
+            (0.0, 0.1), (False, True), (1e-30, 1e-3), (-0.8, -0.3), (1.0, 1.5)):
+        yield dict(lr=0.05, beta2_decay=beta2_decay, eps1=eps1, eps2=1e-3, d=d,
+                   weight_decay=wd, factored=factored, maximize=maximize)
+
+
+def _adafactor_buffers(options, p):
+    if options.get("factored"):
+        b, r, c = _checks_dims(p.shape)
+        return [np.zeros(b * r, p.dtype), np.zeros(b * c, p.dtype), None]
+    return [None, None, np.zeros_like(p)]
+
+
+def _adafactor_scalars(options, step):
+    o = dict(options)
+    o["rho"], o["one_minus_beta2"] = reference.adafactor_schedule(
+        o["lr"], o.pop("beta2_decay"), step)
+    return o
+
+
+from fastgd._checks import dims as _checks_dims  # noqa: E402
+
+KERNEL_CASES["rprop"] = KernelCases(
+    _rprop_cases(), _rprop_buffers, _without_lr,
+    large=dict(lr=0.1, etaminus=0.5, etaplus=1.2, step_size_min=1e-3, step_size_max=0.5,
+               maximize=True),
+    # a NaN gradient leaves the parameter alone in torch (torch.sign(nan) == 0); with an
+    # infinite step size, a zero sign times it makes the NaN the test looks for
+    nonfinite=dict(lr=np.inf, etaminus=0.5, etaplus=1.2, step_size_min=0.0,
+                   step_size_max=np.inf))
+KERNEL_CASES["asgd"] = KernelCases(
+    _asgd_cases(), lambda o, p: [np.zeros_like(p)], _asgd_scalars,
+    large=dict(lr=0.05, lambd=1e-4, alpha=0.75, t0=1.0, weight_decay=0.1),
+    nonfinite=dict(lr=0.05, lambd=1e-4, alpha=0.75, t0=0.0))
+KERNEL_CASES["adafactor"] = KernelCases(
+    _adafactor_cases(), _adafactor_buffers, _adafactor_scalars,
+    large=dict(lr=0.05, beta2_decay=-0.8, eps1=1e-30, eps2=1e-3, d=1.0, weight_decay=0.1,
+               factored=True),
+    nonfinite=dict(lr=0.05, beta2_decay=-0.8, eps1=1e-30, eps2=1e-3, d=1.0, factored=True))
 # ---- end tests: torch-other ----
 
 # ---- begin tests: optax (Lion, AdaBelief, LAMB, LARS, Yogi) ----
