@@ -419,7 +419,7 @@ class Optimizer:
                                  "match the size of optimizer's group")
             group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
             for h in self.spec.hyperparameters:  # JSON round trips make pairs lists
-                if h.kind == "betas" and isinstance(group.get(h.name), list):
+                if h.kind in ("betas", "pair") and isinstance(group.get(h.name), list):
                     group[h.name] = tuple(group[h.name])
             self._check_hyperparameters(group)
             group["params"] = ours["params"]
@@ -1015,7 +1015,8 @@ def _class_doc(spec: OptimizerSpec) -> str:
              "list of parameter-group dicts"]
     lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
               if h.argument]
-    lines += ["", "State per parameter: " + ", ".join(
+    lines += ["", "State per parameter (some entries only under the options or shapes that "
+              "use them): " + ", ".join(
         (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
         + [b.name for b in spec.state]) + ".", "",
         "Example::", "", "    w = np.zeros(3)",

@@ -22,8 +22,9 @@ __all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "OPTIMIZERS
 class Hyperparameter:
     """A constructor argument stored in every parameter group.
 
-    kind: ``"real"`` (a real number, not bool), ``"real_or_none"``, ``"bool"`` or ``"betas"``
-    (a pair of reals, as betas or Rprop's etas; an item may be None where the default's is).
+    kind: ``"real"`` (a real number, not bool), ``"real_or_none"``, ``"bool"``, ``"betas"``
+    (a pair of reals in [0, 1) by its rules) or ``"pair"`` (a pair checked by its own rule:
+    Rprop's etas, Adafactor's eps).
     keyword_only: a keyword-only constructor argument (as in torch).
     argument: False for a value fixed by the class (AdamW's decoupled_weight_decay): it is
     in every group, as in torch, but not a constructor argument.
@@ -529,6 +530,7 @@ def _asgd_start_eta(lr: float) -> float:
 
 ADAFACTOR = OptimizerSpec(
     name="Adafactor",
+    elementwise=False,
     kernel="adafactor",
     matches="torch.optim.Adafactor",
     summary="Adafactor: a factored second moment (row and column means of g**2 over the "

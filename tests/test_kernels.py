@@ -408,7 +408,7 @@ def test_kernel_matches_reference_bit_for_bit(any_backend, case, dtype, rng):
         expected = _run(getattr(reference, kernel), kernel, options, p0, grads)
         got = _run(getattr(kernels, kernel), kernel, options, p0, grads)
         for e, g in zip(expected, got):
-            assert g.dtype == dtype and g.shape == shape
+            assert g.dtype == dtype and g.shape == e.shape
             np.testing.assert_array_equal(g, e, err_msg=f"{any_backend} {kernel} {shape}")
 
 
