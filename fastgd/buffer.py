@@ -1,9 +1,10 @@
 """``ParamBuffer``: many parameters in one contiguous array, so a step is one pass.
 
 An optimizer given ``[buffer.flat]`` updates every parameter of a model with one native
-call over one contiguous array: the fastest layout for the element-wise optimizers (every
-optimizer in fastgd today), whose results are the same bits as with the arrays one by one.
-Optimizers with per-tensor quantities (trust ratios, factored moments) need the views.
+call over one contiguous array: the fastest layout for the element-wise optimizers, whose
+results are the same bits as with the arrays one by one. Optimizers with per-tensor
+quantities (LAMB's and LARS's trust ratios, Adafactor's factored moments; their registry
+rows have ``elementwise=False``) see the flat array as one tensor: give them the views.
 
 Example::
 
