@@ -19,6 +19,7 @@ from fastgd import kernels, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
+from fastgd import lr_scheduler  # fastgd.lr_scheduler: learning-rate schedules
 from fastgd import optim as _optim
 from fastgd.optim import Optimizer
 from fastgd.registry import OPTIMIZERS as _OPTIMIZERS
