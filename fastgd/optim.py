@@ -741,12 +741,19 @@ class _SophiaMixin:
     refreshes ``h`` every ``update_interval`` steps, right after the step and on the same
     batch::
 
+        from fastgd import hessian
+
         opt = fastgd.Sophia(params, lr=3e-4, rho=0.05, weight_decay=0.2)
+        rng = np.random.default_rng(0)
         for batch in batches:
             opt.step(grads_of(batch))
             if opt.hessian_due():  # after steps update_interval, 2 * update_interval, ...
-                opt.update_hessian(fastgd.hessian.gauss_newton_bartlett(
-                    logits_of(batch), grads_for_labels(batch), rng))
+                opt.update_hessian(hessian.gauss_newton_bartlett(
+                    logits_of(batch), lambda labels: grads_of(batch, labels), rng))
+
+    ``grads_of(batch, labels)``: the gradients of the mean cross-entropy on the batch with
+    those labels instead of the batch's own (the official code: ``update_hessian()``
+    after a backward pass on labels sampled from the model).
     """
 
     def update_hessian(self, estimates) -> None:

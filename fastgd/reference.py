@@ -221,6 +221,11 @@ def sophia(param, grad, exp_avg, hessian, *, lr, beta1, rho, eps, weight_decay=0
     Hutchinson estimate can be) gives a sign step instead of a step uphill. sign(0) = 0;
     NaN propagates. ``min(., 1)`` is the clipping: the step of every coordinate is at most
     ``lr`` in size.
+
+    ``optax.contrib.sophia`` differs: it bias-corrects m (``m / (1 - b1**t)``), divides by
+    ``max(gamma * h, eps)``, decays additively (``p - lr * (u + wd * p)``), estimates h
+    itself (Hutchinson) and refreshes it after the update of steps 1, k + 1, ...; its
+    update is this one when b1 = 0 (up to rounding and eps) or while h = 0 (sign steps).
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -264,6 +269,16 @@ def sgd_schedule_free(param, grad, z, *, lr, momentum, weight_decay=0.0, ckp1,
     scheduled :math:`\eta_k` (warmup applied) and ``ckp1`` the averaging weight
     :math:`c_{k+1}`, both computed by the optimizer in float64; ``momentum`` is
     :math:`\beta`. The weight decay is taken at y, as in the package.
+
+    The optimizer computes, per parameter at its step k (from 0):
+    :math:`\eta_k = \text{lr} \min((k+1)/\text{warmup}, 1)`,
+    :math:`\text{lr\_max} = \max_{j \le k} \eta_j`,
+    :math:`w_k = (k+1)^r\,\text{lr\_max}^{\text{weight\_lr\_power}}` and
+    :math:`c_{k+1} = w_k / \sum_{j \le k} w_j` (0 while the sum is 0). The package keeps
+    k and the weights per parameter group; fastgd per parameter (as optax), which is the
+    same unless a parameter skips steps. ``optax.contrib.schedule_free_sgd`` computes the
+    same y with other rounding (x recomputed from y and z); it has no r, and with warmup
+    its z step takes the schedule one step behind the weights (and in float32).
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -289,6 +304,8 @@ def adamw_schedule_free(param, grad, z, exp_avg_sq, *, lr, beta1, beta2, eps,
     ``bias_correction2`` is :math:`1-\beta_2^{k+1}`; ``lr`` the scheduled :math:`\eta_k`
     and ``ckp1`` the averaging weight :math:`c_{k+1}`, computed by the optimizer in
     float64. The weight decay is taken at y, after the normalisation, as in the package.
+    Schedule and weights: as :func:`sgd_schedule_free`; the same notes on
+    ``optax.contrib.schedule_free_adamw`` apply.
     """
     T = param.dtype.type
     g = -grad if maximize else grad

@@ -1,7 +1,8 @@
 /*
- * Kernels of Sophia, SGDScheduleFree, AdamWScheduleFree. Included by fastgd_kernels_impl.h once per element
- * type and instruction set (FGD_T, FGD_SUFFIX, FGD_SQRT, FGD_INLINE, FGD_KERNEL, FGD_CALL
- * are defined there).
+ * Kernels of Sophia (its step and its Hessian average), SGDScheduleFree and
+ * AdamWScheduleFree. Included by fastgd_kernels_impl.h once per element type and
+ * instruction set (FGD_T, FGD_SUFFIX, FGD_SQRT, FGD_INLINE, FGD_KERNEL, FGD_CALL are
+ * defined there).
  */
 
 /* numpy.sign / torch.sign: -1, 0 or 1; sign(-0) = +0 and sign(NaN) = NaN. */
