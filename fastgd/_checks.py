@@ -166,6 +166,20 @@ declare(Kernel(
     ("maximize",)))
 # ---- end kernels: optax ----
 # ---- begin kernels: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+declare(Kernel(
+    "sophia", ("param", "grad", "exp_avg", "hessian"),
+    dict(lr=None, beta1=None, rho=None, eps=None, weight_decay=0.0), ("maximize",),
+    read_only=("grad", "hessian")))
+# Sophia's Hessian estimate: the moving average of the estimates the caller supplies.
+declare(Kernel("sophia_hessian", ("hessian", "estimate"), dict(beta2=None),
+               read_only=("estimate",)))
+declare(Kernel(
+    "sgd_schedule_free", ("param", "grad", "z"),
+    dict(lr=None, momentum=None, weight_decay=0.0, ckp1=None), ("maximize",)))
+declare(Kernel(
+    "adamw_schedule_free", ("param", "grad", "z", "exp_avg_sq"),
+    dict(lr=None, beta1=None, beta2=None, eps=None, weight_decay=0.0, ckp1=None,
+         bias_correction2=None), ("maximize",)))
 # ---- end kernels: sophia-schedulefree ----
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

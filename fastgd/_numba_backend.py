@@ -758,5 +758,106 @@ def yogi_many(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1, beta2, eps, bi
 # ---- end numba: optax ----
 
 # ---- begin numba: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+
+@_jit
+def _sophia(p, g, m, h, neg_lr, b1, one_minus_b1, rho, eps, decay, one, zero, use_wd,
+            maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        pi = p[i]
+        if use_wd:
+            pi = pi * decay
+        mi = m[i] * b1 + one_minus_b1 * d
+        m[i] = mi
+        curvature = _max(h[i], zero)
+        a = zero if mi == zero else (-mi if mi < zero else mi)  # numpy.abs
+        r = a / (rho * curvature + eps)
+        ratio = one if r > one else r
+        # numpy.sign: sign(-0) = +0, sign(NaN) = NaN
+        s = one if mi > zero else (-one if mi < zero else (zero if mi == mi else mi))
+        p[i] = pi + (neg_lr * s) * ratio
+
+
+@_jit
+def _sophia_hessian(h, est, b2, one_minus_b2):
+    for i in range(h.size):
+        h[i] = h[i] * b2 + one_minus_b2 * est[i]
+
+
+@_jit
+def _sgd_schedule_free(p, g, z, c, one_minus_c, y_coef, lr, wd, use_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        yi = p[i]
+        zi = z[i]
+        if use_wd:
+            d = d + wd * yi
+        y = _lerp(yi, zi, c, one_minus_c)
+        p[i] = y + y_coef * d
+        z[i] = zi - lr * d
+
+
+@_jit
+def _adamw_schedule_free(p, g, z, v, b2, one_minus_b2, bc2, eps, c, one_minus_c, y_coef, lr,
+                         wd, use_wd, maximize):
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        yi = p[i]
+        zi = z[i]
+        vi = v[i] * b2 + one_minus_b2 * d * d
+        v[i] = vi
+        u = d / (np.sqrt(vi / bc2) + eps)
+        if use_wd:
+            u = u + wd * yi
+        y = _lerp(yi, zi, c, one_minus_c)
+        p[i] = y + y_coef * u
+        z[i] = zi - lr * u
+
+
+@_entry("sophia")
+def sophia_many(params, grads, exp_avgs, hessians, *, lr, beta1, rho, eps, weight_decay=0.0,
+                maximize=False):
+    lists = (params, grads, exp_avgs, hessians)
+    for t in range(len(params)):
+        p, g, m, h = _flat(lists, t)
+        T = p.dtype.type
+        _sophia(p, g, m, h, T(-lr), T(beta1), T(1.0 - beta1), T(rho), T(eps),
+                T(1.0 - lr * weight_decay), T(1), T(0), weight_decay != 0.0, maximize)
+
+
+@_entry("sophia_hessian")
+def sophia_hessian_many(hessians, estimates, *, beta2):
+    lists = (hessians, estimates)
+    for t in range(len(hessians)):
+        h, e = _flat(lists, t)
+        T = h.dtype.type
+        _sophia_hessian(h, e, T(beta2), T(1.0 - beta2))
+
+
+@_entry("sgd_schedule_free")
+def sgd_schedule_free_many(params, grads, zs, *, lr, momentum, weight_decay=0.0, ckp1,
+                           maximize=False):
+    lists = (params, grads, zs)
+    y_coef = lr * (momentum * (1.0 - ckp1) - 1.0)
+    for t in range(len(params)):
+        p, g, z = _flat(lists, t)
+        T = p.dtype.type
+        c = T(ckp1)
+        _sgd_schedule_free(p, g, z, c, T(1) - c, T(y_coef), T(lr), T(weight_decay),
+                           weight_decay != 0.0, maximize)
+
+
+@_entry("adamw_schedule_free")
+def adamw_schedule_free_many(params, grads, zs, exp_avg_sqs, *, lr, beta1, beta2, eps,
+                             weight_decay=0.0, ckp1, bias_correction2, maximize=False):
+    lists = (params, grads, zs, exp_avg_sqs)
+    y_coef = lr * (beta1 * (1.0 - ckp1) - 1.0)
+    for t in range(len(params)):
+        p, g, z, v = _flat(lists, t)
+        T = p.dtype.type
+        c = T(ckp1)
+        _adamw_schedule_free(p, g, z, v, T(beta2), T(1.0 - beta2), T(bias_correction2),
+                             T(eps), c, T(1) - c, T(y_coef), T(lr), T(weight_decay),
+                             weight_decay != 0.0, maximize)
 # ---- end numba: sophia-schedulefree ----
 

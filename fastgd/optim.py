@@ -897,6 +897,84 @@ _plan_yogi = _adam_like_plan("yogi", ("exp_avg", "exp_avg_sq"), ("eps",))
 # ---- end plans: optax ----
 
 # ---- begin plans: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+
+def _plan_sophia(opt, group, items, needed):
+    def by_step(states, step):
+        buffers = ([s["exp_avg"] for s in states], [s["hessian"] for s in states])
+        return "sophia", buffers, dict(
+            lr=group["lr"], beta1=group["betas"][0], rho=group["rho"], eps=group["eps"],
+            weight_decay=group["weight_decay"], maximize=group["maximize"])
+
+    return _stepwise(opt, group, items, needed, by_step)
+
+
+def _schedule_free_weights(group, state) -> tuple[float, float, float, float]:
+    """The schedulefree package's per-step numbers for a parameter at step k =
+    ``state["step"]`` (from 0), in float64: the scheduled learning rate, the averaging
+    weight c_{k+1}, and the new lr_max and weight_sum."""
+    k = state["step"]
+    warmup = float(group["warmup_steps"])
+    lr = float(group["lr"]) * ((k + 1) / warmup if k < warmup else 1.0)
+    lr_max = max(lr, state["lr_max"])
+    try:
+        weight = (k + 1) ** float(group["r"]) * lr_max ** float(group["weight_lr_power"])
+    except OverflowError:
+        raise ValueError(f"the averaging weight (k + 1)**r * lr_max**weight_lr_power "
+                         f"overflows at step {k + 1} (r={group['r']}, lr_max={lr_max}, "
+                         f"weight_lr_power={group['weight_lr_power']})") from None
+    weight_sum = state["weight_sum"] + weight
+    try:
+        ckp1 = weight / weight_sum
+    except ZeroDivisionError:  # every weight so far is 0 (lr = 0)
+        ckp1 = 0.0
+    return lr, ckp1, lr_max, weight_sum
+
+
+def _plan_schedule_free(opt, group, items, needed, kernel):
+    if not group["train_mode"]:
+        raise RuntimeError(f"{type(opt).__name__}.step() called in eval mode: the parameters "
+                           f"hold the averaged point x; call train() before the steps and "
+                           f"eval() before evaluating")
+    adamw = kernel == "adamw_schedule_free"
+    planned = []
+    for i, p, g in items:
+        state = _state_of(opt, i)
+        fresh = None
+        if state is None or not needed <= state.keys():
+            fresh = opt._fresh_state(group, p, state or {})
+            if "z" in fresh:
+                fresh["z"] = p.copy()  # z starts at the parameter: x = y = z
+            state = {**(state or {}), **fresh}
+        lr, ckp1, lr_max, weight_sum = _schedule_free_weights(group, state)
+        update = {**(fresh or {}), "step": state["step"] + 1, "lr_max": lr_max,
+                  "weight_sum": weight_sum}
+        planned.append(((i, p, g, state, update), (p.dtype, state["step"], lr, ckp1)))
+    calls = []
+    for (_, step, lr, ckp1), bucket in _buckets([x for x, _ in planned],
+                                                [key for _, key in planned]):
+        lists = ([p for _, p, _, _, _ in bucket], [g for _, _, g, _, _ in bucket],
+                 [s["z"] for _, _, _, s, _ in bucket])
+        updates = [(i, update) for i, _, _, _, update in bucket]
+        if adamw:
+            beta1, beta2 = group["betas"]
+            calls.append(_Call(kernel, (*lists, [s["exp_avg_sq"] for _, _, _, s, _ in bucket]),
+                               dict(lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"],
+                                    weight_decay=group["weight_decay"], ckp1=ckp1,
+                                    bias_correction2=1 - float(beta2) ** (step + 1),
+                                    maximize=group["maximize"]), updates))
+        else:
+            calls.append(_Call(kernel, lists, dict(
+                lr=lr, momentum=group["momentum"], weight_decay=group["weight_decay"],
+                ckp1=ckp1, maximize=group["maximize"]), updates))
+    return calls
+
+
+def _plan_sgd_schedule_free(opt, group, items, needed):
+    return _plan_schedule_free(opt, group, items, needed, "sgd_schedule_free")
+
+
+def _plan_adamw_schedule_free(opt, group, items, needed):
+    return _plan_schedule_free(opt, group, items, needed, "adamw_schedule_free")
 # ---- end plans: sophia-schedulefree ----
 
 #: Methods some optimizers add to the base class (ASGD's averages, Sophia's Hessian
@@ -995,6 +1073,200 @@ _MIXINS["Adafactor"] = (_AdafactorState,)
 # ---- begin mixins: optax ----
 # ---- end mixins: optax ----
 # ---- begin mixins: sophia-schedulefree ----
+
+
+def _revalidated_groups(opt) -> None:
+    """Check every group whose hyperparameters changed since their last check, as step()
+    does (for the methods below, which use them before any step)."""
+    if len(opt.param_groups) != len(opt._validated):
+        raise ValueError("param_groups was changed other than by add_param_group or "
+                         "load_state_dict; add groups with add_param_group")
+    for k, group in enumerate(opt.param_groups):
+        snapshot = opt._snapshot(group)
+        if not opt._unchanged(k, snapshot):
+            opt._check_hyperparameters(group)
+            opt._validated[k] = snapshot
+            opt._needed[k] = opt._needed_state(group)
+
+
+class _SophiaMixin:
+    """Sophia's Hessian estimates: :meth:`update_hessian` and :meth:`hessian_due`.
+
+    The step divides the momentum by ``rho * h + eps``, where ``h`` is the moving average
+    of the diagonal Hessian estimates given to :meth:`update_hessian`; until the first
+    estimate ``h`` is 0 and the steps are ``lr * sign(m)``. The official training loop
+    refreshes ``h`` every ``update_interval`` steps, right after the step and on the same
+    batch::
+
+        from fastgd import hessian
+
+        opt = fastgd.Sophia(params, lr=3e-4, rho=0.05, weight_decay=0.2)
+        rng = np.random.default_rng(0)
+        for batch in batches:
+            opt.step(grads_of(batch))
+            if opt.hessian_due():  # after steps update_interval, 2 * update_interval, ...
+                opt.update_hessian(hessian.gauss_newton_bartlett(
+                    logits_of(batch), lambda labels: grads_of(batch, labels), rng))
+
+    ``grads_of(batch, labels)``: the gradients of the mean cross-entropy on the batch with
+    those labels instead of the batch's own (the official code: ``update_hessian()``
+    after a backward pass on labels sampled from the model).
+    """
+
+    def update_hessian(self, estimates) -> None:
+        """``h <- beta2 * h + (1 - beta2) * estimate`` for each parameter, ``beta2`` its
+        group's ``betas[1]`` (the official SophiaG's ``update_hessian``, there with
+        ``estimate = g * g``).
+
+        ``estimates`` is a list aligned with the parameters of all groups, in order: for
+        each, an array of the parameter's shape and dtype (a diagonal Hessian estimate:
+        :func:`fastgd.hessian.gauss_newton_bartlett` or :func:`fastgd.hessian.hutchinson`),
+        or None to leave its average alone. A parameter without state yet gets it (zero
+        momentum and average, step 0), as in the official code. Everything is checked
+        before any state changes.
+        """
+        if not isinstance(estimates, (list, tuple)):
+            raise TypeError("estimates must be a list of arrays (or None) aligned with the "
+                            f"parameters, got {type(estimates).__name__}")
+        n_params = sum(len(g["params"]) for g in self.param_groups)
+        if len(estimates) != n_params:
+            raise ValueError(f"update_hessian() got {len(estimates)} estimates for {n_params} "
+                             f"parameters")
+        _revalidated_groups(self)
+        work, index = [], 0
+        for k, group in enumerate(self.param_groups):
+            for p in group["params"]:
+                e = estimates[index]
+                if e is not None:
+                    e = _checked_estimate(index, p, e)
+                    state = _state_of(self, index)
+                    fresh = None
+                    if state is None or not self._needed[k] <= state.keys():
+                        fresh = self._fresh_state(group, p, state or {})
+                        state = {**(state or {}), **fresh}
+                    work.append((group, p.dtype, index, state["hessian"], e, fresh))
+                index += 1
+        overlapping = _overlapping_by_bounds([e for *_, e, _ in work],
+                                             [h for *_, h, _, _ in work])
+        for k in overlapping:  # read an estimate that is some average as it was passed
+            group, dtype, index, h, e, fresh = work[k]
+            work[k] = (group, dtype, index, h, e.copy(), fresh)
+        keys = [(id(group), dtype) for group, dtype, *_ in work]
+        calls = []
+        for _, bucket in (_buckets(work, keys) if work else ()):
+            group = bucket[0][0]
+            calls.append(_Call("sophia_hessian", ([h for *_, h, _, _ in bucket],
+                                                  [e for *_, e, _ in bucket]),
+                               dict(beta2=group["betas"][1]),
+                               [(i, fresh) for _, _, i, _, _, fresh in bucket if fresh]))
+        kernels = _backend.active()
+        if len(calls) > 1:
+            for call in calls:
+                call.run(kernels, check_only=True)
+        for call in calls:
+            call.run(kernels)
+        for call in calls:
+            call.commit(self.state)
+
+    def hessian_due(self) -> bool:
+        """Whether the Hessian average should be refreshed now, after a step: True when the
+        latest step of some group (the largest step count among its parameters) is a
+        positive multiple of its ``update_interval``, i.e. after steps ``update_interval``,
+        ``2 * update_interval``, ... as in the official training loop. (The paper refreshes
+        before steps 1, k + 1, 2k + 1, ...; optax after them: call :meth:`update_hessian`
+        on your own schedule for those.)"""
+        _revalidated_groups(self)
+        index = 0
+        for group in self.param_groups:
+            steps = [self.state[i].get("step", 0)
+                     for i in range(index, index + len(group["params"])) if i in self.state]
+            index += len(group["params"])
+            latest = max(steps, default=0)
+            if latest > 0 and latest % group["update_interval"] == 0:
+                return True
+        return False
+
+
+def _checked_estimate(index: int, p: np.ndarray, e) -> np.ndarray:
+    """A Hessian estimate checked against its parameter: C-contiguous, aligned, its dtype."""
+    if not isinstance(e, (np.ndarray, np.generic)):
+        raise TypeError(f"estimates[{index}] must be a numpy.ndarray or None, got "
+                        f"{type(e).__name__}")
+    e = np.asarray(e)
+    if e.dtype != p.dtype:
+        raise TypeError(f"estimates[{index}] has dtype {e.dtype} but its parameter has dtype "
+                        f"{p.dtype}")
+    if e.shape != p.shape:
+        raise ValueError(f"estimates[{index}] has shape {e.shape} but its parameter has shape "
+                         f"{p.shape}")
+    if not (e.flags.c_contiguous and e.flags.aligned):
+        e = np.array(e, order="C", copy=True)
+    return e
+
+
+def _torch_lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """``start <- torch.lerp(start, end, weight)`` in place, the weight rounded to the
+    dtype: ``start + w * (end - start)`` when ``|w| < 0.5``, else
+    ``end - (end - start) * (1 - w)`` (torch tests ``|w|``: eval()'s weight is negative)."""
+    T = start.dtype.type
+    w = T(weight)
+    with np.errstate(all="ignore"):
+        if abs(w) < 0.5:
+            start += w * (end - start)
+        else:
+            start[...] = end - (end - start) * (T(1) - w)
+
+
+class _ScheduleFreeMixin:
+    """train() / eval() of the schedule-free optimizers, as in the schedulefree package.
+
+    The optimizer keeps z (the SGD/Adam iterate) in its state; x is the weighted average
+    of the z so far and y = beta * x + (1 - beta) * z, beta being ``momentum`` (SGD) or
+    ``betas[0]`` (AdamW). In train mode (the mode a new optimizer starts in) the
+    parameters hold y, where the gradients are taken; :meth:`eval` sets them to x, the
+    point to evaluate, test and checkpoint; :meth:`train` sets them back to y. ``step()``
+    in eval mode raises RuntimeError. The mode is each group's ``train_mode`` entry (saved
+    by ``state_dict()``).
+    """
+
+    def train(self) -> None:
+        """Parameters to y (for the steps): ``p <- lerp(x, z, 1 - beta)``; no-op in train
+        mode."""
+        self._switch_mode(True)
+
+    def eval(self) -> None:
+        """Parameters to x (for evaluation): ``p <- lerp(y, z, 1 - 1/beta)``; no-op in eval
+        mode."""
+        self._switch_mode(False)
+
+    def _switch_mode(self, train: bool) -> None:
+        _revalidated_groups(self)
+        moves, index = [], 0
+        for group in self.param_groups:
+            beta = float(group["betas"][0] if "betas" in group else group["momentum"])
+            for p in group["params"]:
+                state = self.state.get(index)
+                if group["train_mode"] != train and state is not None and "z" in state:
+                    z = state["z"]
+                    if not isinstance(z, np.ndarray) or z.shape != p.shape \
+                            or z.dtype != p.dtype:
+                        raise ValueError(f"state of parameter {index}: z must be an array "
+                                         f"of the parameter's shape {p.shape} and dtype "
+                                         f"{p.dtype}")
+                    if not p.flags.writeable:
+                        raise ValueError(f"parameter {index} is read-only; the optimizer "
+                                         f"updates it in place")
+                    moves.append((p, z, 1 - beta if train else 1 - 1 / beta))
+                index += 1
+        for p, z, weight in moves:
+            _torch_lerp_(p, z, weight)
+        for group in self.param_groups:
+            group["train_mode"] = train
+
+
+_MIXINS["Sophia"] = (_SophiaMixin,)
+_MIXINS["SGDScheduleFree"] = (_ScheduleFreeMixin,)
+_MIXINS["AdamWScheduleFree"] = (_ScheduleFreeMixin,)
 # ---- end mixins: sophia-schedulefree ----
 
 _PLANS = {kernel[len("_plan_"):]: plan for kernel, plan in globals().items()
@@ -1076,4 +1348,7 @@ LARS: type[Optimizer]
 Yogi: type[Optimizer]
 # ---- end class names: optax ----
 # ---- begin class names: sophia-schedulefree ----
+Sophia: type[Optimizer]
+SGDScheduleFree: type[Optimizer]
+AdamWScheduleFree: type[Optimizer]
 # ---- end class names: sophia-schedulefree ----

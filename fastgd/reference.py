@@ -776,6 +776,125 @@ def yogi(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, bias_correc
 # ---- end reference: optax ----
 
 # ---- begin reference: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+
+@_checked
+def sophia(param, grad, exp_avg, hessian, *, lr, beta1, rho, eps, weight_decay=0.0,
+           maximize=False):
+    r"""Sophia's step, as the official SophiaG (Liu et al. 2023, github.com/Liuhong99/Sophia,
+    ``sophia.py``), with the batch-size factor ``bs`` of its denominator moved into the
+    Hessian estimate (:func:`sophia_hessian`).
+
+    .. math::
+        p &\leftarrow p\,(1 - \eta\,wd) \\
+        m &\leftarrow \beta_1 m + (1-\beta_1) g \\
+        p &\leftarrow p - \eta\,\operatorname{sign}(m)\,
+            \min\!\Big(\frac{|m|}{\rho\,\max(h, 0) + \epsilon},\ 1\Big)
+
+    ``h`` (``hessian``) is only read here. m has no bias correction. The official code
+    divides by ``rho * bs * h + 1e-15`` with ``h`` the average of the squared gradients
+    ``g*g``; here ``h`` averages the caller's estimates, which for the Gauss-Newton-Bartlett
+    estimator are ``bs * g*g`` (:func:`fastgd.hessian.gauss_newton_bartlett`), so the two
+    agree up to rounding. ``max(h, 0)`` (the ReLU of the first, SophiaH release) changes
+    nothing for the non-negative Gauss-Newton-Bartlett estimates; a negative ``h`` (a
+    Hutchinson estimate can be) gives a sign step instead of a step uphill. sign(0) = 0;
+    NaN propagates. ``min(., 1)`` is the clipping: the step of every coordinate is at most
+    ``lr`` in size.
+
+    ``optax.contrib.sophia`` differs: it bias-corrects m (``m / (1 - b1**t)``), divides by
+    ``max(gamma * h, eps)``, decays additively (``p - lr * (u + wd * p)``), estimates h
+    itself (Hutchinson) and refreshes it after the update of steps 1, k + 1, ...; its
+    update is this one when b1 = 0 (up to rounding and eps) or while h = 0 (sign steps).
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        param *= T(1 - lr * weight_decay)
+    exp_avg *= T(beta1)
+    exp_avg += T(1 - beta1) * g
+    curvature = np.where(hessian <= 0, T(0), hessian)  # max(h, 0); NaN stays NaN
+    ratio = np.minimum(np.abs(exp_avg) / (T(rho) * curvature + T(eps)), T(1))
+    param += (T(-lr) * np.sign(exp_avg)) * ratio
+
+
+@_checked
+def sophia_hessian(hessian, estimate, *, beta2):
+    r"""Sophia's Hessian update: the moving average of diagonal Hessian estimates.
+
+    .. math::
+        h \leftarrow \beta_2 h + (1-\beta_2)\,\hat h
+
+    as the official SophiaG's ``update_hessian`` (which averages ``g*g``; pass the
+    Gauss-Newton-Bartlett estimate ``bs * g*g`` or a Hutchinson estimate as ``estimate``).
+    """
+    T = hessian.dtype.type
+    hessian *= T(beta2)
+    hessian += T(1 - beta2) * estimate
+
+
+@_checked
+def sgd_schedule_free(param, grad, z, *, lr, momentum, weight_decay=0.0, ckp1,
+                      maximize=False):
+    r"""Schedule-Free SGD (Defazio et al. 2024), as ``SGDScheduleFree`` of the
+    ``schedulefree`` package (1.4.1), the parameter holding y.
+
+    .. math::
+        g &\leftarrow g + wd\,y \\
+        y &\leftarrow \operatorname{lerp}(y, z, c_{k+1}) + \eta_k(\beta(1 - c_{k+1}) - 1)\,g \\
+        z &\leftarrow z - \eta_k g
+
+    which is :math:`z \leftarrow z - \eta_k g`, :math:`x \leftarrow (1-c_{k+1})x +
+    c_{k+1} z`, :math:`y = \beta x + (1-\beta) z` without storing x. ``lr`` is the
+    scheduled :math:`\eta_k` (warmup applied) and ``ckp1`` the averaging weight
+    :math:`c_{k+1}`, both computed by the optimizer in float64; ``momentum`` is
+    :math:`\beta`. The weight decay is taken at y, as in the package.
+
+    The optimizer computes, per parameter at its step k (from 0):
+    :math:`\eta_k = \text{lr} \min((k+1)/\text{warmup}, 1)`,
+    :math:`\text{lr\_max} = \max_{j \le k} \eta_j`,
+    :math:`w_k = (k+1)^r\,\text{lr\_max}^{\text{weight\_lr\_power}}` and
+    :math:`c_{k+1} = w_k / \sum_{j \le k} w_j` (0 while the sum is 0). The package keeps
+    k and the weights per parameter group; fastgd per parameter (as optax), which is the
+    same unless a parameter skips steps. ``optax.contrib.schedule_free_sgd`` computes the
+    same y with other rounding (x recomputed from y and z); it has no r, and with warmup
+    its z step takes the schedule one step behind the weights (and in float32).
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + T(weight_decay) * param
+    _lerp_(param, z, ckp1)
+    param += T(lr * (momentum * (1 - ckp1) - 1)) * g
+    z -= T(lr) * g
+
+
+@_checked
+def adamw_schedule_free(param, grad, z, exp_avg_sq, *, lr, beta1, beta2, eps,
+                        weight_decay=0.0, ckp1, bias_correction2, maximize=False):
+    r"""Schedule-Free AdamW (Defazio et al. 2024), as ``AdamWScheduleFree`` of the
+    ``schedulefree`` package (1.4.1), the parameter holding y.
+
+    .. math::
+        v &\leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        u &= \frac{g}{\sqrt{v / (1-\beta_2^{k+1})} + \epsilon} + wd\,y \\
+        y &\leftarrow \operatorname{lerp}(y, z, c_{k+1}) + \eta_k(\beta_1(1 - c_{k+1}) - 1)\,u \\
+        z &\leftarrow z - \eta_k u
+
+    ``bias_correction2`` is :math:`1-\beta_2^{k+1}`; ``lr`` the scheduled :math:`\eta_k`
+    and ``ckp1`` the averaging weight :math:`c_{k+1}`, computed by the optimizer in
+    float64. The weight decay is taken at y, after the normalisation, as in the package.
+    Schedule and weights: as :func:`sgd_schedule_free`; the same notes on
+    ``optax.contrib.schedule_free_adamw`` apply.
+    """
+    T = param.dtype.type
+    g = -grad if maximize else grad
+    exp_avg_sq *= T(beta2)
+    exp_avg_sq += T(1 - beta2) * g * g
+    u = g / (np.sqrt(exp_avg_sq / T(bias_correction2)) + T(eps))
+    if weight_decay != 0:
+        u = u + T(weight_decay) * param
+    _lerp_(param, z, ckp1)
+    param += T(lr * (beta1 * (1 - ckp1) - 1)) * u
+    z -= T(lr) * u
 # ---- end reference: sophia-schedulefree ----
 
 

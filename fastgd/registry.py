@@ -712,6 +712,136 @@ YOGI = OptimizerSpec(
 # ---- end registry: optax ----
 
 # ---- begin registry: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+
+
+def _whole_number(name: str, low: int) -> Rule:
+    # A count given as a real number: finite, whole and at least `low` (NaN fails).
+    return Rule(lambda g, n=name: math.isfinite(g[n]) and g[n] == math.floor(g[n])
+                and g[n] >= low, "Invalid " + name + " value: {" + name + "}")
+
+
+SOPHIA = OptimizerSpec(
+    name="Sophia",
+    kernel="sophia",
+    matches="optax.contrib.sophia",
+    summary="Sophia (the official SophiaG update): momentum divided by a diagonal Hessian "
+            "estimate, clipped to at most lr per coordinate; the Hessian estimates come from "
+            "the caller through update_hessian() (see fastgd.hessian for the estimators).",
+    hyperparameters=(
+        _h("lr", 1e-4, "learning rate: the largest step of a coordinate"),
+        _h("betas", (0.965, 0.99), "decay rates of the momentum and of the average of the "
+           "Hessian estimates"),
+        _h("rho", 0.04, "scale of the Hessian estimate in the denominator (the paper's "
+           "gamma)"),
+        _h("weight_decay", 0.1, "decoupled weight decay, p <- p * (1 - lr * weight_decay)"),
+        _h("eps", 1e-15, "added to rho * h in the denominator"),
+        _h("update_interval", 10, "steps between Hessian refreshes: hessian_due() is True "
+           "after every update_interval-th step (the step itself does not use it)"),
+        _MAXIMIZE,
+    ),
+    rules=(
+        _LR,
+        _beta(0),
+        _beta(1),
+        _at_least_zero("rho", "rho value"),
+        _WD,
+        _EPS,
+        _whole_number("update_interval", 1),
+    ),
+    state=(StateBuffer("exp_avg"), StateBuffer("hessian")),
+    # Against optax.contrib.sophia with a zero Hessian estimate (the only setting the
+    # step-only parity protocol can share): see tests/test_sophia_schedulefree_sophia.py
+    # for the update with Hessian estimates.
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "weight_decay": 0.0, "betas": (0.9, 0.95)},
+        {"lr": 0.01, "maximize": True, "rho": 0.1},
+        {"lr": 0.02, "betas": (0.0, 0.99), "update_interval": 3, "eps": 1e-12,
+         "weight_decay": 0.3},
+    ),
+)
+
+_SCHEDULE_FREE_COMMON = (
+    _h("warmup_steps", 0, "steps of linear learning-rate warmup: lr * (k + 1) / warmup_steps "
+       "at step k (from 0)"),
+    _h("r", 0.0, "polynomial weighting of the average: weight (k + 1)**r * lr_max**"
+       "weight_lr_power"),
+    _h("weight_lr_power", 2.0, "power of the largest learning rate so far in the averaging "
+       "weights"),
+    _MAXIMIZE,
+    _h("train_mode", True, "whether the parameters hold y (train(), for steps) or x "
+       "(eval(), for evaluation)", argument=False),
+)
+_SCHEDULE_FREE_RULES = (
+    _whole_number("warmup_steps", 0),
+    _at_least_zero("r", "r value"),
+    _at_least_zero("weight_lr_power", "weight_lr_power value"),
+)
+_SCHEDULE_FREE_SCALARS = {"weight_sum": lambda g: 0.0, "lr_max": lambda g: 0.0}
+
+SGD_SCHEDULE_FREE = OptimizerSpec(
+    name="SGDScheduleFree",
+    kernel="sgd_schedule_free",
+    matches="optax.contrib.schedule_free_sgd",
+    summary="Schedule-Free SGD (Defazio et al. 2024; the schedulefree package's "
+            "SGDScheduleFree): gradients at y, steps on z, x the weighted average of the z; "
+            "train() and eval() switch the parameters between y and x.",
+    hyperparameters=(
+        _h("lr", 1.0, "learning rate (after the warmup)"),
+        _h("momentum", 0.9, "interpolation y = momentum * x + (1 - momentum) * z, in (0, 1)"),
+        _h("weight_decay", 0.0, "L2 penalty, at y, added to the gradient"),
+        *_SCHEDULE_FREE_COMMON,
+    ),
+    rules=(
+        _LR,
+        _WD,
+        Rule(lambda g: 0.0 < g["momentum"] < 1.0,
+             "Momentum must be between 0 and 1 exclusive: {momentum}"),
+        *_SCHEDULE_FREE_RULES,
+    ),
+    state=(StateBuffer("z"),),
+    scalar_state=_SCHEDULE_FREE_SCALARS,
+    variants=(
+        {"lr": 0.1},
+        {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.05},
+        {"lr": 0.1, "warmup_steps": 5, "weight_lr_power": 1.0},
+        {"lr": 0.05, "maximize": True, "weight_lr_power": 0.0, "momentum": 0.98},
+    ),
+)
+
+ADAMW_SCHEDULE_FREE = OptimizerSpec(
+    name="AdamWScheduleFree",
+    kernel="adamw_schedule_free",
+    matches="optax.contrib.schedule_free_adamw",
+    summary="Schedule-Free AdamW (Defazio et al. 2024; the schedulefree package's "
+            "AdamWScheduleFree): Adam-normalised gradients at y, steps on z, x the weighted "
+            "average of the z; train() and eval() switch the parameters between y and x.",
+    hyperparameters=(
+        _h("lr", 0.0025, "learning rate (after the warmup)"),
+        _h("betas", (0.9, 0.999), "interpolation y = beta1 * x + (1 - beta1) * z, in (0, 1); "
+           "decay rate of the second moment"),
+        _h("eps", 1e-8, "added to the bias-corrected root of the second moment"),
+        _h("weight_decay", 0.0, "weight decay at y, added to the normalised gradient"),
+        *_SCHEDULE_FREE_COMMON,
+    ),
+    rules=(
+        _LR,
+        Rule(lambda g: 0.0 < g["betas"][0] < 1.0,
+             "Invalid beta parameter at index 0: {betas[0]}"),
+        _beta(1),
+        _EPS,
+        _WD,
+        *_SCHEDULE_FREE_RULES,
+    ),
+    state=(StateBuffer("z"), StateBuffer("exp_avg_sq")),
+    scalar_state=_SCHEDULE_FREE_SCALARS,
+    variants=(
+        {"lr": 0.01},
+        {"lr": 0.01, "betas": (0.5, 0.9), "weight_decay": 0.1},
+        {"lr": 0.02, "warmup_steps": 8, "eps": 1e-3},
+        {"lr": 0.01, "maximize": True, "weight_lr_power": 1.0, "betas": (0.95, 0.99)},
+    ),
+)
 # ---- end registry: sophia-schedulefree ----
 
 #: Every optimizer, by class name.

@@ -151,6 +151,7 @@ static inline int fgd_max_threads(void)
     X(lion) X(adabelief) X(lamb) X(lars) X(yogi)                    \
     /* ---- end kernels: optax ---- */                              \
     /* ---- begin kernels: sophia-schedulefree ---- */              \
+    X(sophia) X(sophia_hessian) X(sgd_schedule_free) X(adamw_schedule_free) \
     /* ---- end kernels: sophia-schedulefree ---- */
 
 typedef void (*fgd_kernel_fn)(ptrdiff_t n, const ptrdiff_t *dims, char *const *b,

@@ -373,6 +373,63 @@ KERNEL_CASES.update({
 # ---- end tests: optax ----
 
 # ---- begin tests: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+
+def _sophia_cases():
+    for wd, maximize, beta1, (rho, eps) in itertools.product(
+            (0.0, 0.1), (False, True), (0.965, 0.5), ((0.04, 1e-15), (2.0, 1e-3))):
+        yield dict(lr=0.01, beta1=beta1, rho=rho, eps=eps, weight_decay=wd, maximize=maximize)
+
+
+def _sophia_buffers(options, p):
+    # a Hessian average with positive, zero and negative entries (a negative one gives a
+    # sign step), held fixed: only update_hessian changes it
+    return [np.zeros_like(p), np.array(p * p - 0.3, dtype=p.dtype)]
+
+
+def _schedule_free_cases(adam):
+    for wd, maximize, beta, schedule in itertools.product(
+            (0.0, 0.05), (False, True), (0.9, 0.3),
+            (dict(), dict(warmup_steps=3, r=1.0, weight_lr_power=1.0))):
+        if adam:
+            yield dict(lr=0.01, beta1=beta, beta2=0.999 if beta == 0.9 else 0.6,
+                       eps=1e-8 if beta == 0.9 else 1e-3, weight_decay=wd,
+                       maximize=maximize, **schedule)
+        else:
+            yield dict(lr=0.05, momentum=beta, weight_decay=wd, maximize=maximize, **schedule)
+
+
+def _schedule_free_scalars(options, step):
+    """The optimizer's scalars at ``step`` (from 1) with these options all along: the
+    scheduled lr, the averaging weight c and 1 - beta2**step (schedulefree's formulas)."""
+    o = dict(options)
+    lr, warmup = o.pop("lr"), o.pop("warmup_steps", 0)
+    r, power = o.pop("r", 0.0), o.pop("weight_lr_power", 2.0)
+    weight_sum = lr_max = 0.0
+    for k in range(step):
+        lr_k = lr * ((k + 1) / warmup if k < warmup else 1.0)
+        lr_max = max(lr_k, lr_max)
+        weight = (k + 1) ** r * lr_max ** power
+        weight_sum += weight
+    o["lr"], o["ckp1"] = lr_k, weight / weight_sum
+    if "beta2" in o:
+        o["bias_correction2"] = 1 - o["beta2"] ** step
+    return o
+
+
+KERNEL_CASES["sophia"] = KernelCases(
+    _sophia_cases(), _sophia_buffers,
+    large=dict(lr=0.01, beta1=0.965, rho=0.04, eps=1e-15, weight_decay=0.1, maximize=True),
+    nonfinite=dict(lr=0.01, beta1=0.9, rho=0.04, eps=1e-15, weight_decay=0.1))
+KERNEL_CASES["sophia_hessian"] = KernelCases(
+    [dict(beta2=0.99), dict(beta2=0.5), dict(beta2=0.0)], lambda o, p: [],
+    large=dict(beta2=0.99))
+KERNEL_CASES["sgd_schedule_free"] = KernelCases(
+    _schedule_free_cases(False), lambda o, p: [p.copy()], _schedule_free_scalars,
+    large=dict(lr=0.05, momentum=0.9, weight_decay=0.05, warmup_steps=2))
+KERNEL_CASES["adamw_schedule_free"] = KernelCases(
+    _schedule_free_cases(True), lambda o, p: [p.copy(), np.zeros_like(p)],
+    _schedule_free_scalars,
+    large=dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.05, warmup_steps=2))
 # ---- end tests: sophia-schedulefree ----
 
 CASES = [(kernel, c) for kernel, kc in KERNEL_CASES.items() for c in kc.cases]

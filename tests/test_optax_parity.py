@@ -95,6 +95,99 @@ STATES["LARS"] = lambda ours, theirs: (
 # ---- end optax factories: optax ----
 
 # ---- begin optax factories: sophia-schedulefree (Sophia, SGDScheduleFree, AdamWScheduleFree) ----
+
+# Sophia: the parity protocol only steps, so fastgd's Hessian average stays 0; optax is
+# given a Hessian estimator that returns zeros, and both take steps lr * sign(m) (optax's
+# bias correction of m and its max(gamma * h, eps) do not matter there). The update with
+# Hessian estimates is checked in tests/test_sophia_schedulefree_sophia.py.
+def _zero_hessian():
+    def update(updates, state, params=None, **extra):
+        return jax.tree.map(jnp.zeros_like, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def _maximizing(group, tx):
+    return optax.chain(optax.scale(-1.0), tx) if group["maximize"] else tx
+
+
+FACTORIES["Sophia"] = lambda group: _maximizing(group, optax.contrib.sophia(
+    group["lr"], b1=group["betas"][0], b2=group["betas"][1], eps=group["eps"],
+    weight_decay=group["weight_decay"], gamma=group["rho"], clip_threshold=1.0,
+    update_interval=group["update_interval"], hessian_diagonal_fn=_zero_hessian()))
+
+
+def _find(state, has):
+    """The first part of a (nested) optax chain state that has the field ``has``."""
+    if hasattr(state, has):
+        return state
+    if isinstance(state, tuple):
+        for part in state:
+            found = _find(part, has)
+            if found is not None:
+                return found
+    return None
+
+
+def _sophia_state(ours, theirs):
+    sophia = _find(theirs, "hessian_fn_state")
+    return [(ours["exp_avg"], sophia.mu), (ours["hessian"], sophia.nu)]
+
+
+STATES["Sophia"] = _sophia_state
+
+
+# Schedule-free: optax's params are y, as fastgd's in train mode. Without warmup the stock
+# optax.contrib.schedule_free_sgd / schedule_free_adamw. With warmup, optax's own
+# construction differs in two ways from the schedulefree package (whose convention fastgd
+# follows): its z step reads the warmup schedule one count behind the averaging weights
+# (lr 0 on the first step), and its warmup_constant_schedule computes in float32. So the
+# factory builds the same optax.contrib.schedule_free around optax.sgd / the
+# scale_by_rms chain of schedule_free_adamw, with the package's warmup lr * min((k+1)/W, 1)
+# in float64 for both (tests/test_sophia_schedulefree_schedulefree.py shows the stock lag).
+def _warmup(group):
+    lr, warmup = group["lr"], group["warmup_steps"]
+    return lambda count: lr * jnp.minimum(jnp.asarray(count, jnp.float64) / warmup, 1.0)
+
+
+def _schedule_free_sgd(group):
+    momentum, wd, power = group["momentum"], group["weight_decay"], group["weight_lr_power"]
+    assert group["r"] == 0  # optax has no polynomial weighting
+    if not group["warmup_steps"]:
+        return _maximizing(group, optax.contrib.schedule_free_sgd(
+            group["lr"], None, momentum, wd, power))
+    schedule = _warmup(group)
+    base = optax.chain(optax.add_decayed_weights(wd), optax.sgd(lambda c: schedule(c + 1)))
+    return _maximizing(group, optax.contrib.schedule_free(base, schedule, momentum, power))
+
+
+def _schedule_free_adamw(group):
+    (b1, b2), eps, wd = group["betas"], group["eps"], group["weight_decay"]
+    power = group["weight_lr_power"]
+    assert group["r"] == 0
+    if not group["warmup_steps"]:
+        return _maximizing(group, optax.contrib.schedule_free_adamw(
+            group["lr"], None, b1, b2, eps, wd, power))
+    schedule = _warmup(group)
+    base = optax.chain(
+        optax.scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),
+        optax.add_decayed_weights(wd), optax.scale_by_learning_rate(lambda c: schedule(c + 1)))
+    return _maximizing(group, optax.contrib.schedule_free(base, schedule, b1, power))
+
+
+def _schedule_free_state(ours, theirs):
+    sf = _find(theirs, "weight_sum")
+    pairs = [(ours["z"], sf.z), (ours["weight_sum"], sf.weight_sum),
+             (ours["lr_max"], sf.max_lr)]
+    if "exp_avg_sq" in ours:
+        pairs.append((ours["exp_avg_sq"],
+                      _find(sf.base_optimizer_state, "nu").nu))
+    return pairs
+
+
+FACTORIES["SGDScheduleFree"] = _schedule_free_sgd
+FACTORIES["AdamWScheduleFree"] = _schedule_free_adamw
+STATES["SGDScheduleFree"] = STATES["AdamWScheduleFree"] = _schedule_free_state
 # ---- end optax factories: sophia-schedulefree ----
 
 OPTAX = {name: spec for name, spec in OPTIMIZERS.items() if spec.matches.startswith("optax.")}
