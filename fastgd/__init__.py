@@ -15,7 +15,7 @@ kernels behind the same API.
   :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
 
-from fastgd import functions, kernels, lr_scheduler, reference, registry
+from fastgd import functions, hessian, kernels, lr_scheduler, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
-    "lr_scheduler",
+    "lr_scheduler", "hessian",
     "config", "show_config", "set_num_threads", "get_num_threads",
     "ParamBuffer", "Optimizer", "__version__", "minimize", "MinimizeResult", "History",
     "functions", *_OPTIMIZERS,

@@ -1277,10 +1277,16 @@ _PLANS = {kernel[len("_plan_"):]: plan for kernel, plan in globals().items()
 
 
 def _class_doc(spec: OptimizerSpec) -> str:
-    match = (f"Matches ``{spec.matches}``: same arguments, defaults, update rule and "
-             f"validation." if spec.matches.startswith("torch.") else
-             f"Follows ``{spec.matches}``'s update rule, with torch-style arguments and "
-             f"validation.")
+    if spec.matches.startswith("torch."):
+        match = (f"Matches ``{spec.matches}``: same arguments, defaults, update rule and "
+                 f"validation.")
+    elif spec.matches.startswith("paper: "):
+        match = (f"Follows the update rule of {spec.matches[len('paper: '):]}, with "
+                 f"torch-style arguments and validation.")
+    else:
+        match = (f"Follows ``{spec.matches}``'s update rule, with torch-style arguments and "
+                 f"validation; the differences, where there are any, are in the reference's "
+                 f"docstring.")
     lines = [spec.summary, "", f"{match} The update rule is written out in "
              f":func:`fastgd.reference.{spec.kernel}`.", "", "Args:",
              "    params: a list of arrays (C-contiguous float32/float64, any shape), or a "

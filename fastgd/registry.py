@@ -723,7 +723,7 @@ def _whole_number(name: str, low: int) -> Rule:
 SOPHIA = OptimizerSpec(
     name="Sophia",
     kernel="sophia",
-    matches="optax.contrib.sophia",
+    matches="paper: SophiaG, the official code of Liu et al. (2023)",
     summary="Sophia (the official SophiaG update): momentum divided by a diagonal Hessian "
             "estimate, clipped to at most lr per coordinate; the Hessian estimates come from "
             "the caller through update_hessian() (see fastgd.hessian for the estimators).",

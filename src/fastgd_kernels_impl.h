@@ -33,6 +33,12 @@ FGD_INLINE FGD_T FGD_SUFFIX(fgd_max)(FGD_T a, FGD_T b)
     return (a > b || a != a) ? a : b;
 }
 
+/* numpy.sign / torch.sign: -1, 0 or 1; sign(-0) = +0 and sign(NaN) = NaN. */
+FGD_INLINE FGD_T FGD_SUFFIX(fgd_sign)(FGD_T x)
+{
+    return x > (FGD_T)0 ? (FGD_T)1 : x < (FGD_T)0 ? (FGD_T)-1 : x == x ? (FGD_T)0 : x;
+}
+
 /* Sum of squares of x[0..n) in double, in the order fastgd.reference.sum_of_squares
  * spells out: eight lanes, lane j adding x[i]^2 for i = j (mod 8) in index order, then
  * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). One thread, so the result is the same

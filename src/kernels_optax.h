@@ -12,12 +12,6 @@
  * fastgd.reference.sum_of_squares); the second, element-wise, is split across threads.
  */
 
-/* numpy.sign / torch.sign: 1, -1, 0 for either zero, NaN for NaN. */
-FGD_INLINE FGD_T FGD_SUFFIX(fgd_sign)(FGD_T x)
-{
-    return x > (FGD_T)0 ? (FGD_T)1 : x < (FGD_T)0 ? (FGD_T)-1 : x == x ? (FGD_T)0 : x;
-}
-
 /* optax.scale_by_trust_ratio's factor from the sums of squares of the parameter and of the
  * update, in double: coef * ||p|| / (||u|| + eps), or 1 when either norm is zero. */
 FGD_INLINE double FGD_SUFFIX(fgd_trust_ratio)(double param_sumsq, double update_sumsq,

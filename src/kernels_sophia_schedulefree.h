@@ -5,12 +5,6 @@
  * defined there).
  */
 
-/* numpy.sign / torch.sign: -1, 0 or 1; sign(-0) = +0 and sign(NaN) = NaN. */
-FGD_INLINE FGD_T FGD_SUFFIX(fgd_sign)(FGD_T x)
-{
-    return x > (FGD_T)0 ? (FGD_T)1 : x < (FGD_T)0 ? (FGD_T)-1 : x == x ? (FGD_T)0 : x;
-}
-
 /* numpy.abs / torch.abs: |-0| = +0, NaN stays NaN. */
 FGD_INLINE FGD_T FGD_SUFFIX(fgd_abs)(FGD_T x)
 {

@@ -35,7 +35,7 @@ def test_rows_are_well_formed(name):
         getattr(fastgd, name)([np.zeros(2)], **variant)  # every variant is valid
     for buf in spec.state:
         assert buf.fill is None or buf.fill in names
-    assert spec.summary and spec.matches.startswith(("torch.optim.", "optax.")) and \
+    assert spec.summary and spec.matches.startswith(("torch.optim.", "optax.", "paper: ")) and \
         reference.__dict__[spec.kernel].__doc__
 
 
