@@ -15,10 +15,11 @@ kernels behind the same API.
   :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
 
-from fastgd import kernels, reference, registry
+from fastgd import kernels, models, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
+from fastgd.clip import clip_grad_norm_, clip_grad_value_
 from fastgd import optim as _optim
 from fastgd.optim import Optimizer
 from fastgd.registry import OPTIMIZERS as _OPTIMIZERS
@@ -28,7 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
     "config", "show_config", "set_num_threads", "get_num_threads",
-    "ParamBuffer", "Optimizer", "__version__", *_OPTIMIZERS,
+    "ParamBuffer", "Optimizer", "__version__", "models", "clip_grad_norm_",
+    "clip_grad_value_", *_OPTIMIZERS,
 ]
 # The optimizer classes, one per row of the registry (SGD, Adam, ... ).
 globals().update({name: getattr(_optim, name) for name in _OPTIMIZERS})
