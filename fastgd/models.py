@@ -163,10 +163,16 @@ def _impl():
 
 # ------------------------------------------------------------------------ validation ---
 
+_F32, _F64, _I64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+
+
 def _array(name, a):
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
-    if not a.dtype.isnative:
+    dt = a.dtype
+    if (dt is _F64 or dt is _F32 or dt is _I64) and a.flags.aligned:
+        return a    # the common case, checked with identity comparisons only
+    if not dt.isnative:
         raise TypeError(f"{name} has non-native byte order ({a.dtype}); pass "
                         f"{name}.astype({a.dtype.newbyteorder('=')})")
     if not a.flags.aligned:
@@ -176,7 +182,7 @@ def _array(name, a):
 
 
 def _same_dtype(name, a, dtype, what="X"):
-    if a.dtype != dtype:
+    if a.dtype is not dtype and a.dtype != dtype:
         raise TypeError(f"{name} has dtype {a.dtype} but {what} has {dtype}; pass "
                         f"{name}.astype(np.{dtype}) (once, outside the training loop)")
 
@@ -194,6 +200,9 @@ def _vector(name, a, length, dtype):
 
 
 def _real(name, value):
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     return float(value)
@@ -209,7 +218,7 @@ def _loss_kind(loss):
 
 def _check_X(X):
     _array("X", X)
-    if X.dtype != np.float32 and X.dtype != np.float64:
+    if X.dtype is not _F64 and X.dtype is not _F32 and X.dtype not in (_F64, _F32):
         raise TypeError(f"X has dtype {X.dtype}; fastgd models take float32 or float64")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -260,12 +269,12 @@ def _check_batch(loss, kind, X, y, sample_weight, rows):
     n_samples = X.shape[0]
     _array("y", y)
     if kind == SOFTMAX:
-        if y.dtype != np.int64:
+        if y.dtype is not _I64 and y.dtype != _I64:
             raise TypeError(f"softmax_cross_entropy takes integer class labels y of dtype "
                             f"int64, got {y.dtype}; pass y.astype(np.int64)")
         _vector("y", y, n_samples, None)
     else:
-        if y.dtype != X.dtype:
+        if y.dtype is not X.dtype and y.dtype != X.dtype:
             raise TypeError(f"y has dtype {y.dtype} but X has {X.dtype}; {loss} takes y of "
                             f"X's dtype: pass y.astype(np.{X.dtype}) (once, outside the "
                             f"training loop)")
@@ -274,7 +283,7 @@ def _check_batch(loss, kind, X, y, sample_weight, rows):
         _vector("sample_weight", sample_weight, n_samples, X.dtype)
     if rows is not None:
         _array("rows", rows)
-        if rows.dtype != np.int64:
+        if rows.dtype is not _I64 and rows.dtype != _I64:
             raise TypeError(f"rows must be an int64 array of row indices, got dtype "
                             f"{rows.dtype}; pass rows.astype(np.int64)")
         if rows.ndim != 1:
@@ -333,7 +342,7 @@ def _output(name, a, like, given):
     if a is None:
         return np.empty_like(like), False
     _array(name, a)
-    if a.dtype != like.dtype:
+    if a.dtype is not like.dtype and a.dtype != like.dtype:
         raise TypeError(f"{name} has dtype {a.dtype}, expected {like.dtype} like X")
     if a.shape != like.shape:
         raise ValueError(f"{name} has shape {a.shape}, expected {like.shape}")

@@ -128,6 +128,13 @@ static inline ptrdiff_t fgdm_block_rows(ptrdiff_t k)
     return b < 1 ? 1 : b;
 }
 
+/* An OpenMP pragma, or nothing in a build without OpenMP (no unknown-pragma warnings). */
+#ifdef _OPENMP
+#define FGDM_OMP(x) _Pragma(#x)
+#else
+#define FGDM_OMP(x)
+#endif
+
 static inline int fgdm_openmp_enabled(void)
 {
 #ifdef _OPENMP

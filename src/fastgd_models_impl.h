@@ -681,14 +681,15 @@ static int FGDM_S(fgdm_loss_grad)(fgdm_args *a)
     if (nchunks > 1 && n * m >= FGDM_PARALLEL_MIN && a->nthreads > 1)
         nt = a->nthreads < nchunks ? a->nthreads : (int)nchunks;
 #endif
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    (void)nt;
+FGDM_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         char *work = work_bytes ? (char *)malloc(work_bytes) : NULL;
-#pragma omp for schedule(static)
+FGDM_OMP(omp for schedule(static))
         for (ptrdiff_t c = 0; c < nchunks; ++c) {
             const ptrdiff_t lo = c * per, hi = lo + per < n ? lo + per : n;
             if (work_bytes && !work) {
-#pragma omp atomic write
+FGDM_OMP(omp atomic write)
                 failed = 1;
                 continue;
             }
@@ -819,7 +820,7 @@ static void FGDM_S(fgdm_scale)(ptrdiff_t n, void *xv, double cd, int nthreads)
     const FGDM_T c = (FGDM_T)cd;
     const int nt = n >= FGDM_ELEMENTWISE_MIN && nthreads > 1 ? nthreads : 1;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+FGDM_OMP(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
     for (ptrdiff_t i = 0; i < n; ++i) x[i] = x[i] * c;
 }
 
@@ -830,7 +831,7 @@ static void FGDM_S(fgdm_clamp)(ptrdiff_t n, void *xv, double lod, double hid, in
     const FGDM_T lo = (FGDM_T)lod, hi = (FGDM_T)hid;
     const int nt = n >= FGDM_ELEMENTWISE_MIN && nthreads > 1 ? nthreads : 1;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+FGDM_OMP(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
     for (ptrdiff_t i = 0; i < n; ++i) {
         FGDM_T v = x[i];
         v = v < lo ? lo : v;

@@ -173,6 +173,37 @@ def test_same_bits_for_c_f_and_strided_x(loss, dtype):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
+def test_one_row_and_one_column_views(loss):
+    """X of one column or one row taken out of bigger arrays (odd strides in the size-1
+    dimension), and broadcast y / weights (stride 0): the same bits as contiguous copies."""
+    X, y, coef, intercept, sw = make_problem(loss, n=50, d=1, k=3)
+    big_c = np.ascontiguousarray(np.concatenate([X, X, X], axis=1))
+    col = big_c[:, 1:2]
+    assert col.strides[0] == 3 * col.itemsize
+    X2, y2, coef2, intercept2, _ = make_problem(loss, n=1, d=9, k=3, seed=1)
+    big_f = np.asfortranarray(np.concatenate([X2, X2, X2], axis=0))
+    row = big_f[1:2]
+    assert row.strides[1] == 3 * row.itemsize
+    const_w = np.broadcast_to(np.array(0.5), (50,))
+    for backend in INSTALLED:
+        # The compiled kernels give the same bits; NumPy's matmul may round differently for
+        # a strided operand.
+        same = assert_same_bits if backend != "numpy" else (
+            lambda a, b, what: assert_close(a.grad_coef, b.grad_coef, np.float64, what))
+        with fastgd.use_backend(backend):
+            a = _call(loss, col, y, coef, intercept, sample_weight=sw)
+            b = _call(loss, np.ascontiguousarray(col), y, coef, intercept, sample_weight=sw)
+            same(a, b, f"{backend} one column")
+            a = _call(loss, row, y2, coef2, intercept2)
+            b = _call(loss, np.ascontiguousarray(row), y2, coef2, intercept2)
+            same(a, b, f"{backend} one row")
+            a = _call(loss, col, y, coef, intercept, sample_weight=const_w)
+            b = _call(loss, col, y, coef, intercept)
+            assert a.loss == pytest.approx(b.loss, rel=1e-15)
+            np.testing.assert_allclose(a.grad_coef, b.grad_coef, rtol=1e-15)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
 def test_thread_count_does_not_change_a_bit(loss):
     """A batch split into several chunks: 1, 2 and 3 threads give the same bits."""
     if "cython" not in INSTALLED:
