@@ -64,7 +64,13 @@ extensions = [
         ["src/_core.pyx"],
         include_dirs=["src", numpy.get_include()],
         depends=sorted(glob.glob(os.path.join("src", "*.h"))) + ["src/cflags.txt"],
-    )
+    ),
+    Extension(
+        "fastgd._models",
+        ["src/_models.pyx"],
+        include_dirs=["src", numpy.get_include()],
+        depends=sorted(glob.glob(os.path.join("src", "fastgd_models*.h"))) + ["src/cflags.txt"],
+    ),
 ]
 
 setup(

@@ -15,10 +15,11 @@ kernels behind the same API.
   :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
 
-from fastgd import functions, hessian, kernels, lr_scheduler, reference, registry
+from fastgd import functions, hessian, kernels, lr_scheduler, models, reference, registry
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
+from fastgd.clip import clip_grad_norm_, clip_grad_value_
 from fastgd.history import History
 from fastgd.minimize import MinimizeResult, minimize
 from fastgd import optim as _optim
@@ -32,7 +33,7 @@ __all__ = [
     "lr_scheduler", "hessian",
     "config", "show_config", "set_num_threads", "get_num_threads",
     "ParamBuffer", "Optimizer", "__version__", "minimize", "MinimizeResult", "History",
-    "functions", *_OPTIMIZERS,
+    "functions", "models", "clip_grad_norm_", "clip_grad_value_", *_OPTIMIZERS,
 ]
 # The optimizer classes, one per row of the registry (SGD, Adam, ... ).
 globals().update({name: getattr(_optim, name) for name in _OPTIMIZERS})
