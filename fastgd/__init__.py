@@ -22,6 +22,9 @@ from fastgd.buffer import ParamBuffer
 from fastgd.clip import clip_grad_norm_, clip_grad_value_
 from fastgd.history import History
 from fastgd.minimize import MinimizeResult, minimize
+from fastgd import training
+from fastgd.training import (ConvergenceWarning, LinearModel, LinearRegression,
+                             LogisticRegression, SoftmaxRegression, fit)
 from fastgd import optim as _optim
 from fastgd.optim import Optimizer
 from fastgd.registry import OPTIMIZERS as _OPTIMIZERS
@@ -33,7 +36,9 @@ __all__ = [
     "lr_scheduler", "hessian",
     "config", "show_config", "set_num_threads", "get_num_threads",
     "ParamBuffer", "Optimizer", "__version__", "minimize", "MinimizeResult", "History",
-    "functions", "models", "clip_grad_norm_", "clip_grad_value_", *_OPTIMIZERS,
+    "functions", "models", "clip_grad_norm_", "clip_grad_value_", "training", "fit",
+    "ConvergenceWarning", "LinearModel", "LinearRegression", "LogisticRegression",
+    "SoftmaxRegression", *_OPTIMIZERS,
 ]
 # The optimizer classes, one per row of the registry (SGD, Adam, ... ).
 globals().update({name: getattr(_optim, name) for name in _OPTIMIZERS})

@@ -1,0 +1,370 @@
+"""fastgd.fit and the model classes (fastgd/training.py)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _backend, lr_scheduler, models
+from fastgd.registry import OPTIMIZERS
+
+
+def regression(n=400, d=5, seed=0, noise=0.1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = X @ np.linspace(-2, 2, d) + 0.5 + noise * rng.standard_normal(n)
+    return X, y
+
+
+def binary(n=400, d=4, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    z = X @ np.array([2.0, -1.0, 0.5, 1.5][:d]) + 0.3
+    y = (z + 0.5 * rng.standard_normal(n) > 0).astype(np.float64)
+    return X, y
+
+
+def multiclass(n=450, d=4, k=3, seed=2):
+    rng = np.random.default_rng(seed)
+    centers = 3 * rng.standard_normal((k, d))
+    y = rng.integers(0, k, n)
+    X = centers[y] + rng.standard_normal((n, d))
+    return X, y.astype(np.int64)
+
+
+def lstsq(X, y):
+    A = np.hstack([X, np.ones((X.shape[0], 1))])
+    sol = np.linalg.lstsq(A, y, rcond=None)[0]
+    return sol[:-1], sol[-1]
+
+
+@pytest.mark.parametrize("batch_size,lr,epochs", [(None, 0.1, 300), (1, 0.002, 60),
+                                                  (16, 0.02, 150)])
+def test_reaches_least_squares(batch_size, lr, epochs):
+    X, y = regression()
+    coef, b = lstsq(X, y)
+    m = fastgd.LinearRegression("half_squared_error")
+    schedule = None if batch_size is None else (
+        lambda opt: lr_scheduler.StepLR(opt, step_size=epochs // 4, gamma=0.3))
+    m.fit(X, y, lr=lr, batch_size=batch_size, epochs=epochs, random_state=0,
+          schedule=schedule)
+    tol = 1e-6 if batch_size is None else 2e-3
+    np.testing.assert_allclose(m.coef_, coef, atol=tol)
+    np.testing.assert_allclose(m.intercept_[0], b, atol=tol)
+    assert m.score(X, y) > 0.99
+    assert len(m.history_) == epochs
+
+
+def test_logistic_matches_sklearn():
+    sk = pytest.importorskip("sklearn.linear_model")
+    X, y = binary()
+    m = fastgd.LogisticRegression().fit(X, y, optimizer="adam", lr=0.05, batch_size=None,
+                                        epochs=3000)
+    ref = sk.LogisticRegression(C=1e10, solver="lbfgs", max_iter=10000, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(m.coef_, ref.coef_[0], rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(m.intercept_, ref.intercept_, rtol=1e-2, atol=1e-2)
+    assert m.score(X, y) > 0.85
+    np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=1e-3)
+
+
+def test_softmax_matches_sklearn():
+    sk = pytest.importorskip("sklearn.linear_model")
+    X, y = multiclass()
+    m = fastgd.SoftmaxRegression(penalty="l2", alpha=1e-2)
+    m.fit(X, y, optimizer="adam", lr=0.05, batch_size=None, epochs=3000)
+    assert m.coef_.shape == (4, 3) and m.n_classes_ == 3
+    assert m.score(X, y) > 0.9
+    # sklearn: C = 1 / (n * alpha) for the mean loss + alpha/2 ||W||^2 (its multinomial
+    # objective is sum of losses + 1/(2C) ||W||^2); compare the probabilities (the
+    # softmax's coefficients are defined up to a shift per feature).
+    ref = sk.LogisticRegression(C=1 / (len(y) * 1e-2), max_iter=10000, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=5e-3)
+
+
+def test_same_seed_same_bits_other_seed_differs():
+    X, y = regression()
+    a = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=3, random_state=7)
+    b = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=3, random_state=7)
+    c = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=3, random_state=8)
+    assert a.coef_.tobytes() == b.coef_.tobytes()
+    assert a.intercept_.tobytes() == b.intercept_.tobytes()
+    assert a.coef_.tobytes() != c.coef_.tobytes()
+
+
+def manual(X, y, *, shuffle, seed, epochs=3, bs=32, lr=0.01, early=False):
+    """The loop fit documents, by hand."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    rows_all = np.arange(n, dtype=np.int64)
+    if early:
+        perm = rng.permutation(n)
+        n_val = math.ceil(0.1 * n)
+        rows_all = np.sort(perm[n_val:]).astype(np.int64)
+    coef, b = np.zeros(X.shape[1]), np.zeros(1)
+    opt = fastgd.Adam([coef, b], lr=lr)
+    for _ in range(epochs):
+        order = rows_all[rng.permutation(len(rows_all))] if shuffle else rows_all
+        for j in range(0, len(order), bs):
+            r = models.loss_grad("squared_error", X, y, coef, b, rows=order[j:j + bs])
+            opt.step([r.grad_coef, r.grad_intercept])
+    return coef, b
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("early", [False, True])
+def test_manual_loop_same_bits(shuffle, early):
+    X, y = regression(n=203)
+    coef, b = manual(X, y, shuffle=shuffle, seed=3, early=early)
+    m = fastgd.LinearRegression().fit(X, y, optimizer="Adam", lr=0.01, epochs=3,
+                                      shuffle=shuffle, random_state=3, early_stopping=early)
+    assert m.coef_.tobytes() == coef.tobytes()
+    assert m.intercept_.tobytes() == b.tobytes()
+
+
+def test_backends_agree():
+    X, y = regression(n=3000, d=7)
+    out = {}
+    for name in _backend.available():
+        with fastgd.use_backend(name):
+            m = fastgd.LinearRegression().fit(X, y, optimizer="adam", lr=0.01, epochs=2,
+                                              batch_size=1500, random_state=1)
+            out[name] = m.coef_.copy()
+    if "cython" in out and "numba" in out:
+        assert out["cython"].tobytes() == out["numba"].tobytes()
+    for c in out.values():
+        np.testing.assert_allclose(c, next(iter(out.values())), rtol=1e-12, atol=1e-14)
+
+
+def sklearn_rule(losses, tol, n_iter_no_change):
+    best, count = math.inf, 0
+    for e, v in enumerate(losses):
+        count = count + 1 if v > best - tol else 0
+        best = min(best, v)
+        if count >= n_iter_no_change:
+            return e + 1
+    return None
+
+
+def test_tol_stops_where_sklearn_rule_says():
+    X, y = regression()
+    full = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=60, random_state=0)
+    expect = sklearn_rule(full.history_.loss, 1e-3, 3)
+    assert expect is not None and expect < 60
+    m = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=60, random_state=0, tol=1e-3,
+                                      n_iter_no_change=3)
+    assert len(m.history_) == expect
+    assert m.history_.loss == full.history_.loss[:expect]
+    assert m.history_.converged and m.history_.stop_reason == "tol"
+
+
+def test_gtol_and_convergence_warning():
+    X, y = regression(noise=0.0)
+    m = fastgd.LinearRegression().fit(X, y, lr=0.1, batch_size=None, epochs=500, gtol=1e-6)
+    assert m.history_.stop_reason == "gtol" and m.history_.full_grad_norm[-1] <= 1e-6
+    assert len(m.history_) < 500
+    with pytest.warns(fastgd.ConvergenceWarning):
+        fastgd.LinearRegression().fit(X, y, lr=1e-4, epochs=3, tol=1e-9, n_iter_no_change=2)
+    with pytest.warns(fastgd.ConvergenceWarning):
+        fastgd.LinearRegression().fit(X, y, lr=1e-4, epochs=3, gtol=1e-9)
+    assert issubclass(fastgd.ConvergenceWarning, UserWarning)
+
+
+def test_divergence_raises_and_keeps_finite_params():
+    X, y = regression()
+    m = fastgd.LinearRegression()
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        m.fit(X * 1e3, y, lr=1e6, epochs=50, batch_size=None)
+    assert np.all(np.isfinite(m.coef_)) and np.all(np.isfinite(m.intercept_))
+
+
+def test_early_stopping():
+    X, y = regression(n=500)
+    m = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=200, tol=1e-4,
+                                      early_stopping=True, validation_fraction=0.2,
+                                      random_state=0)
+    h = m.history_
+    assert "val_loss" in h.columns and h.stop_reason == "tol" and len(h) < 200
+    assert sklearn_rule(h.val_loss, 1e-4, 5) == len(h)
+    # 400 training rows, batch 32: 13 steps per epoch.
+    assert h.n_steps == 13 * len(h)
+
+
+def test_step_lr_halves_at_the_right_epochs():
+    X, y = regression()
+    m = fastgd.LinearRegression().fit(
+        X, y, lr=0.04, epochs=7, schedule=lambda o: lr_scheduler.StepLR(o, 3, gamma=0.5))
+    assert m.history_.lr == [0.04] * 3 + [0.02] * 3 + [0.01]
+
+
+def test_invscaling_per_step():
+    X, y = regression(n=100)
+    m = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=2, batch_size=10,
+                                      schedule="invscaling", record_steps=True)
+    steps = m.history_.steps
+    assert len(steps) == 20
+    np.testing.assert_array_equal(steps.lr, [0.01 / t ** 0.25 for t in range(1, 21)])
+    c = fastgd.LogisticRegression().fit(*binary(n=100), lr=0.01, epochs=1, batch_size=10,
+                                        schedule="invscaling", record_steps=True)
+    np.testing.assert_array_equal(c.history_.steps.lr, [0.01 / t ** 0.5 for t in range(1, 11)])
+
+
+def test_optimal_and_adaptive_and_plateau_run():
+    X, y = regression()
+    fastgd.LinearRegression(penalty="l2", alpha=1e-3).fit(X, y, epochs=2,
+                                                          schedule="optimal")
+    m = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=100, schedule="adaptive",
+                                      tol=1e-3, n_iter_no_change=2)
+    assert min(m.history_.lr) < 0.01
+    fastgd.LinearRegression().fit(
+        X, y, epochs=3, schedule=lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=0))
+
+
+def test_clipping_applied():
+    X, y = regression(n=64)
+    for clip in [dict(clip_norm=0.5), dict(clip_value=0.1), dict(clip_norm=0.5, clip_value=0.1)]:
+        coef, b = np.zeros(5), np.zeros(1)
+        opt = fastgd.SGD([coef, b], lr=0.1)
+        for _ in range(3):
+            r = models.loss_grad("squared_error", X, y, coef, b, rows=np.arange(64))
+            g = [r.grad_coef, r.grad_intercept]
+            if "clip_norm" in clip:
+                fastgd.clip_grad_norm_(g, clip["clip_norm"])
+            if "clip_value" in clip:
+                fastgd.clip_grad_value_(g, clip["clip_value"])
+            opt.step(g)
+        m = fastgd.LinearRegression().fit(X, y, lr=0.1, epochs=3, batch_size=None,
+                                          shuffle=False, **clip)
+        assert m.coef_.tobytes() == coef.tobytes()
+        plain = fastgd.LinearRegression().fit(X, y, lr=0.1, epochs=3, batch_size=None,
+                                              shuffle=False)
+        assert plain.coef_.tobytes() != coef.tobytes()
+
+
+def test_sophia_uses_hessian():
+    X, y = binary()
+    opt_kw = dict(update_interval=2)
+    m = fastgd.LogisticRegression().fit(X, y, optimizer="sophia", lr=0.05, epochs=30,
+                                        batch_size=50, random_state=0,
+                                        optimizer_kwargs=opt_kw)
+    assert m.score(X, y) > 0.85
+    # By hand: after a step where hessian_due(), the next batch's call has hessian=True.
+    rng = np.random.default_rng(0)
+    coef, b = np.zeros(4), np.zeros(1)
+    opt = fastgd.Sophia([coef, b], lr=0.05, **opt_kw)
+    due = False
+    for _ in range(30):
+        order = rng.permutation(len(y)).astype(np.int64)
+        for j in range(0, len(y), 50):
+            r = models.loss_grad("log_loss", X, y, coef, b, rows=order[j:j + 50], hessian=due)
+            if due:
+                opt.update_hessian([r.hess_coef, r.hess_intercept])
+            opt.step([r.grad_coef, r.grad_intercept])
+            due = opt.hessian_due()
+    assert m.coef_.tobytes() == coef.tobytes()
+
+
+def test_callbacks_stop_and_see_history():
+    X, y = regression()
+    seen = []
+
+    def cb(epoch, history, model):
+        seen.append((epoch, len(history), model.coef_.copy()))
+        return epoch == 2
+
+    m = fastgd.LinearRegression().fit(X, y, epochs=10, callbacks=[cb])
+    assert [s[0] for s in seen] == [0, 1, 2] and [s[1] for s in seen] == [1, 2, 3]
+    assert len(m.history_) == 3 and m.history_.stop_reason == "callback"
+
+
+def test_history_columns_and_steps():
+    X, y = regression(n=100)
+    w = np.linspace(0.5, 2, 100)
+    m = fastgd.LinearRegression().fit(X, y, epochs=2, batch_size=30, sample_weight=w,
+                                      record_steps=True, shuffle=False)
+    h = m.history_
+    assert h.columns == ("loss", "grad_norm", "lr", "time")
+    assert len(h.steps) == 8 and h.steps.epoch == [0] * 4 + [1] * 4
+    bw = [w[i:i + 30].sum() for i in range(0, 100, 30)]
+    np.testing.assert_allclose(h.loss[0], np.dot(h.steps.loss[:4], bw) / sum(bw))
+    assert h.grad_norm[1] == h.steps.grad_norm[7]
+
+
+def test_warm_start_continues():
+    X, y = regression()
+    m = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=2, shuffle=False)
+    m.fit(X, y, lr=0.01, epochs=2, shuffle=False, optimizer="sgd")
+    one = fastgd.LinearRegression().fit(X, y, lr=0.01, epochs=4, shuffle=False)
+    # plain SGD has no state: two runs of 2 epochs are one run of 4.
+    assert m.coef_.tobytes() == one.coef_.tobytes()
+
+
+def test_model_api():
+    X, y = binary()
+    m = fastgd.LinearModel("hinge").fit(X, y, lr=0.01, epochs=5, random_state=0)
+    assert set(np.unique(m.predict(X))) <= {0, 1} and m.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="probabilities"):
+        m.predict_proba(X)
+    assert m.decision_function(X).shape == (len(y),)
+    assert math.isfinite(m.loss_value(X, y))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        fastgd.LinearRegression().predict(X)
+    r = fastgd.LinearRegression(fit_intercept=False).fit(X, y, epochs=1)
+    assert r.intercept_ is None
+    X32 = X.astype(np.float32)
+    r32 = fastgd.LinearRegression().fit(X32, y, epochs=1)
+    assert r32.coef_.dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(lr=0), ValueError, "lr"), (dict(lr="a"), TypeError, "lr"),
+    (dict(batch_size=0), ValueError, "batch_size"), (dict(epochs=1.5), TypeError, "epochs"),
+    (dict(optimizer="nope"), ValueError, "optimizer"), (dict(shuffle=1), TypeError, "shuffle"),
+    (dict(tol=-1), ValueError, "tol"), (dict(n_iter_no_change=0), ValueError, "n_iter"),
+    (dict(gtol=float("nan")), ValueError, "gtol"), (dict(clip_norm=0), ValueError, "clip_norm"),
+    (dict(clip_value=-1), ValueError, "clip_value"),
+    (dict(validation_fraction=1.0, early_stopping=True), ValueError, "validation_fraction"),
+    (dict(schedule="bogus"), ValueError, "schedule"), (dict(schedule=3), TypeError, "schedule"),
+    (dict(schedule="optimal"), ValueError, "alpha"), (dict(callbacks=[1]), TypeError, "callbacks"),
+    (dict(random_state="x"), TypeError, "random_state"),
+    (dict(sample_weight=-np.ones(400)), ValueError, "sample_weight"),
+    (dict(optimizer_kwargs={"momentum": -1}), ValueError, "momentum"),
+    (dict(optimizer_kwargs={"lr": 1}), ValueError, "lr"),
+])
+def test_validation_before_change(kwargs, exc, match):
+    X, y = regression()
+    m = fastgd.LinearRegression().fit(X, y, epochs=1)
+    before = m.coef_.copy()
+    with pytest.raises(exc, match=match):
+        fastgd.fit(m, X, y, **kwargs)
+    assert m.coef_.tobytes() == before.tobytes()
+
+
+def test_validation_of_data():
+    X, y = regression()
+    with pytest.raises(TypeError, match="model"):
+        fastgd.fit(object(), X, y)
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        fastgd.LinearRegression().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        fastgd.LinearRegression().fit(y, y)
+    with pytest.raises(ValueError, match="0/1"):
+        fastgd.LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="0 .. k-1"):
+        fastgd.SoftmaxRegression().fit(X, -np.ones(len(y), dtype=np.int64))
+    with pytest.raises(ValueError, match="loss"):
+        fastgd.LinearModel("nope")
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_optimizer_runs(name):
+    X, y = regression(n=128)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = fastgd.LinearRegression().fit(X, y, optimizer=name, lr=1e-3, epochs=3,
+                                          random_state=0)
+    assert len(m.history_) == 3
+    assert np.all(np.isfinite(m.coef_)) and np.all(np.isfinite(m.history_.loss))
