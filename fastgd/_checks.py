@@ -296,6 +296,25 @@ def coerce_scalars(kernel: str, scalars: dict) -> dict:
     return scalars
 
 
+def padded(kernel: str, lists: tuple) -> tuple:
+    """A backend's buffer lists, one per role: missing trailing ones None; more than the
+    kernel has roles is a TypeError (as the compiled core says it)."""
+    n_roles = len(KERNELS[kernel].roles)
+    if len(lists) > n_roles:
+        raise TypeError(f"{kernel}_many() takes at most {n_roles} buffer lists, "
+                        f"got {len(lists)}")
+    return tuple(lists) + (None,) * (n_roles - len(lists))
+
+
+def shaped_like_param(kernel: str, buffers: tuple) -> tuple:
+    """One tensor's checked buffers, those as long as the parameter given its shape (views:
+    the kernels treat buffers as flat, and the NumPy formulas must not broadcast)."""
+    param = buffers[0]
+    codes = KERNELS[kernel].size_codes
+    return tuple(b if b is None or codes[r] or b.shape == param.shape
+                 else b.reshape(param.shape) for r, b in enumerate(buffers))
+
+
 def prepare_call(kernel: str, buffers: tuple, scalars: dict) -> tuple[tuple, dict]:
     """Arguments of a public kernel call, checked alike for every backend: at most one
     array per role (missing ones are None), known keywords, the required ones present."""

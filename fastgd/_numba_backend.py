@@ -14,7 +14,7 @@ import functools
 import numpy as np
 from numba import njit
 
-from fastgd._checks import check_buffers, coerce_scalars
+from fastgd._checks import check_buffers, coerce_scalars, padded
 
 NAME = "numba"
 
@@ -142,6 +142,7 @@ def _entry(kernel: str):
     def wrap(run):
         @functools.wraps(run)
         def many(*lists, check_only=False, **scalars):
+            lists = padded(kernel, lists)
             coerce_scalars(kernel, scalars)
             check_buffers(kernel, lists, scalars)
             if check_only:

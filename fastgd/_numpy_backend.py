@@ -5,23 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 from fastgd import reference
-from fastgd._checks import KERNELS, ROLES, check_buffers, coerce_scalars
+from fastgd._checks import KERNELS, check_buffers, coerce_scalars, padded, shaped_like_param
 
 NAME = "numpy"
 
 
 def _many(kernel: str):
     math_fn = getattr(reference, kernel).math
-    n = len(ROLES[kernel])
 
     def many(*lists, check_only=False, **scalars):
+        lists = padded(kernel, lists)
         coerce_scalars(kernel, scalars)
         check_buffers(kernel, lists, scalars)
         if check_only:
             return
         with np.errstate(all="ignore"):  # NaN and Inf propagate silently, as in torch
             for t in range(len(lists[0])):
-                math_fn(*(None if lst is None else lst[t] for lst in lists[:n]), **scalars)
+                buffers = tuple(None if lst is None else lst[t] for lst in lists)
+                math_fn(*shaped_like_param(kernel, buffers), **scalars)
 
     many.__name__ = f"{kernel}_many"
     return many

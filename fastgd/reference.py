@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from fastgd._checks import KERNELS, check_buffers, prepare_call
+from fastgd._checks import KERNELS, check_buffers, prepare_call, shaped_like_param
 
 
 
@@ -52,7 +52,7 @@ def _checked(math_fn):
         buffers, scalars = prepare_call(kernel, buffers, scalars)
         check_buffers(kernel, tuple((b,) for b in buffers), scalars)
         with np.errstate(all="ignore"):  # NaN and Inf propagate silently, as in torch
-            math_fn(*buffers, **scalars)
+            math_fn(*shaped_like_param(kernel, buffers), **scalars)
 
     checked.math = math_fn
     return checked

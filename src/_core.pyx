@@ -17,6 +17,7 @@ from libc.stdlib cimport free, malloc
 cimport numpy as cnp
 
 from fastgd._checks import KERNELS
+from fastgd._checks import real as _real
 
 cnp.import_array()
 
@@ -111,6 +112,9 @@ cdef class _Table:
     cdef char** ptr          # ptr[t * n_roles + role]; NULL for an absent optional buffer
     cdef Py_ssize_t* size    # size[t], elements of the first buffer of tensor t
     cdef Py_ssize_t* dims    # dims[3 * t + k]: its (batch, rows, cols)
+    # The arrays the pointers come from, held until the call returns: a list (or a list
+    # subclass, or another thread) may drop its own references while the kernel runs.
+    cdef list keep
 
     def __dealloc__(self):
         free(self.ptr)
@@ -158,6 +162,7 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
 
     table.n = n
     table.n_roles = n_roles
+    table.keep = []
     table.ptr = <char**>malloc(max(1, n * n_roles) * sizeof(char*))
     table.size = <Py_ssize_t*>malloc(max(1, n) * sizeof(Py_ssize_t))
     table.dims = <Py_ssize_t*>malloc(max(1, 3 * n) * sizeof(Py_ssize_t))
@@ -179,6 +184,7 @@ cdef _Table _collect(str kernel, tuple roles, tuple lists, tuple writable, tuple
                 raise TypeError(f"{_where(kernel, roles[r], t)} must be a numpy.ndarray, "
                                 f"got {type(arr).__name__}")
             a = <cnp.ndarray>arr
+            table.keep.append(a)
             if typenum == -1:
                 typenum = cnp.PyArray_TYPE(a)
                 if ((typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64)
@@ -282,16 +288,26 @@ cdef class _Kernel:
             if key not in self.known:
                 raise TypeError(f"{self.name}_many() got an unexpected keyword argument "
                                 f"{key!r}")
+        # The values C receives decide which buffers are needed too (a float subclass
+        # could compare unlike its value): scalars as floats, flags as bools.
+        values = {}
         for i in range(len(self.scalar_names)):
-            value = scalars.get(self.scalar_names[i], self.scalar_defaults[i])
+            key = self.scalar_names[i]
+            value = scalars.get(key, self.scalar_defaults[i])
             if value is None:
                 raise TypeError(f"{self.name}_many() missing required keyword argument "
-                                f"{self.scalar_names[i]!r}")
+                                f"{key!r}")
+            if type(value) is not float:
+                value = _real(f"{self.name}: {key}", value)
             s[i] = value
+            values[key] = value
         for i in range(len(self.flag_names)):
-            f[i] = 1 if scalars.get(self.flag_names[i], False) else 0
+            key = self.flag_names[i]
+            flag = bool(scalars.get(key, False))
+            f[i] = flag
+            values[key] = flag
         needed = (True,) * n_roles if self.decl.needed is None else \
-            tuple(self.decl.needed(scalars))
+            tuple(self.decl.needed(values))
         tb = _collect(self.name, self.roles, lists, self.writable, needed, self.size_codes)
         if check_only:
             return

@@ -738,3 +738,67 @@ def test_sum_of_squares_order():
     assert reference.sum_of_squares(np.zeros(0)) == 0.0
     f32 = np.float32([1e-3, 3.0, 7.5])
     assert reference.sum_of_squares(f32) == sum(float(v) ** 2 for v in f32)
+
+
+# -- the runner keeps what it checked -----------------------------------------------------------
+
+def test_arrays_from_a_list_that_makes_them_anew_stay_alive(any_backend):
+    # a list subclass returning a fresh array on each access: the array checked is the one
+    # written, and it is kept alive until the kernel returns
+    class Fresh(list):
+        def __getitem__(self, i):
+            return np.zeros(1 << 16)
+
+    many = _backend.active().lion_many
+    p, g = np.zeros(1 << 16), np.ones(1 << 16)
+    many([p], [g], Fresh([None]), lr=0.1, beta1=0.9, beta2=0.99)
+    np.testing.assert_array_equal(p, np.full(1 << 16, -0.1))
+
+
+def test_buffers_needed_follow_the_values_the_kernel_receives(any_backend):
+    # a float subclass that compares unlike its value must not make the kernel run without
+    # the buffer its value needs
+    class Sly(float):
+        def __ne__(self, other):
+            return False
+
+    many = _backend.active().sgd_many
+    p = np.zeros(3)
+    with pytest.raises(TypeError, match="momentum_buffer"):
+        many([p], [np.ones(3)], None, lr=0.1, momentum=Sly(0.5))
+    assert (p == 0).all()
+
+
+def test_missing_and_extra_buffer_lists_are_rejected_before_any_write(any_backend):
+    many = _backend.active().adam_many
+    p, g, m, v = np.ones(3), np.ones(3), np.zeros(3), np.zeros(3)
+    scalars = dict(lr=0.1, beta1=0.9, beta2=0.99, eps=1e-8, bias_correction1=0.1,
+                   bias_correction2_sqrt=0.1, amsgrad=True)
+    with pytest.raises((TypeError, ValueError), match="max_exp_avg_sq"):
+        many([p], [g], [m], [v], **scalars)
+    with pytest.raises(TypeError, match="at most 5 buffer lists, got 6"):
+        many([p], [g], [m], [v], [np.zeros(3)], [np.zeros(3)], **scalars)
+    assert (p == 1).all() and (m == 0).all() and (v == 0).all()
+
+
+def test_buffers_of_another_shape_but_the_same_size_are_flat_on_every_backend(any_backend):
+    p, m = np.ones(3), np.ones((1, 3))
+    kernels.lion(p, np.ones(3), m, lr=0.1, beta1=0.9, beta2=0.5)
+    expected_p, expected_m = np.ones(3), np.ones(3)
+    reference.lion(expected_p, np.ones(3), expected_m, lr=0.1, beta1=0.9, beta2=0.5)
+    np.testing.assert_array_equal(p, expected_p)
+    np.testing.assert_array_equal(m.reshape(-1), expected_m)
+    assert m.shape == (1, 3)
+
+
+@pytest.mark.parametrize("bad,error,pattern", [
+    ("x", TypeError, "lion: lr must be a real number, got 'x'"),
+    (10**400, ValueError, "lion: lr is too large for a float"),
+    (True, TypeError, "lion: lr must be a real number, got True"),
+])
+def test_direct_calls_name_a_bad_scalar_alike(any_backend, bad, error, pattern):
+    p = np.ones(3)
+    with pytest.raises(error, match=pattern):
+        _backend.active().lion_many([p], [np.ones(3)], [np.ones(3)], lr=bad, beta1=0.9,
+                                    beta2=0.9)
+    assert (p == 1).all()
