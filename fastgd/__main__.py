@@ -2,7 +2,8 @@
 
 The example: five weights ``w``, inputs ``x = [1, 2, 3, 4, 5]`` and the loss
 ``L(w) = mean((w * x - 25)**2)``, whose minimum is ``w = 25 / x``. Each classic optimizer
-starts from ``w = 0`` and takes the same number of steps.
+starts from ``w = 0`` and takes the same number of steps (Lion's steps have a fixed size,
+lr, so with a constant lr it ends within about lr of the answer).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ OPTIMIZERS = [
     ("RMSprop", dict(lr=0.1)),
     ("Adam", dict(lr=0.5)),
     ("AdamW", dict(lr=0.5, weight_decay=1e-4)),
+    ("NAdam", dict(lr=0.5)),
+    ("AdaBelief", dict(lr=0.5)),
+    ("Lion", dict(lr=0.3)),
 ]
 
 
