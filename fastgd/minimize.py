@@ -136,7 +136,7 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
             raise ValueError(f"the gradient has shape {g.shape}, but x has shape {x.shape}")
         if g.dtype.kind not in "fiu":
             raise TypeError(f"the gradient must be real numbers, got dtype {g.dtype}")
-        return value, np.ascontiguousarray(g, dtype=x.dtype)
+        return value, np.asarray(g, dtype=x.dtype, order="C")  # keeps 0-d arrays 0-d
 
     history = History()
     start = time.perf_counter()

@@ -164,8 +164,9 @@ def _check_X(X):
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
     s = X.strides
     if not (X.flags.c_contiguous or X.flags.f_contiguous
-            or (min(s) >= 0 and X.itemsize in s)):
-        X = np.ascontiguousarray(X)
+            or (min(s) >= 0 and X.itemsize in s)) or not X.flags.aligned \
+            or not X.dtype.isnative:
+        X = np.array(X, dtype=X.dtype.newbyteorder("="), order="C", copy=True)
     return X
 
 
@@ -392,6 +393,11 @@ class SoftmaxRegression(LinearModel):
 
 # ---------------------------------------------------------------- fit
 
+def _batch_weight(w, rows) -> float:
+    """The sum of a batch's sample weights in float64, added in row order."""
+    return float(np.cumsum(w[rows], dtype=np.float64)[-1])
+
+
 def _norm(a, b):
     s = float(np.dot(a.ravel(), a.ravel()))
     if b is not None:
@@ -534,29 +540,43 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         val_rows = None
         train_rows = np.arange(n, dtype=np.int64)
     n_train = train_rows.shape[0]
+    if w is not None:
+        if not np.any(w[train_rows] > 0):
+            raise ValueError("sample_weight is zero for every training row: there is "
+                             "nothing to fit")
+        if early_stopping and not np.any(w[val_rows] > 0):
+            raise ValueError("sample_weight is zero for every validation row "
+                             "(early_stopping): the validation loss is undefined")
     bs = n_train if batch_size is None else min(batch_size, n_train)
 
-    # ---- the model's parameters and the optimizer
-    model._prepare(X, y)
-    coef, intercept = model.coef_, model.intercept_
-    params = [coef] if intercept is None else [coef, intercept]
-    opt = cls(params, lr=lr, **optimizer_kwargs)
-    if hasattr(opt, "train") and hasattr(opt, "eval"):
-        opt.train()
-    sophia = hasattr(opt, "update_hessian") and hasattr(opt, "hessian_due")
+    # ---- the model's parameters and the optimizer: an error while setting them up (a
+    # schedule that fails, ...) leaves the model as it was
+    saved = {k: getattr(model, k, None) for k in ("coef_", "intercept_", "n_classes_")}
+    try:
+        model._prepare(X, y)
+        coef, intercept = model.coef_, model.intercept_
+        params = [coef] if intercept is None else [coef, intercept]
+        opt = cls(params, lr=lr, **optimizer_kwargs)
+        if hasattr(opt, "train") and hasattr(opt, "eval"):
+            opt.train()
+        sophia = hasattr(opt, "update_hessian") and hasattr(opt, "hessian_due")
 
-    step_sched = epoch_sched = None
-    if isinstance(schedule, str):
-        if schedule == "optimal":
-            step_sched = _lrs.OptimalLR(opt, alpha=model.alpha)
-        elif schedule == "invscaling":
-            step_sched = _lrs.InvScalingLR(opt, power_t=0.5 if model.is_classifier else 0.25)
-        elif schedule == "adaptive":
-            epoch_sched = _lrs.AdaptiveLR(opt, n_iter_no_change=n_iter_no_change, tol=tol)
-    elif schedule is not None:
-        epoch_sched = schedule(opt)
-        if not hasattr(epoch_sched, "step"):
-            raise TypeError(f"schedule(opt) must return a scheduler, got {epoch_sched!r}")
+        step_sched = epoch_sched = None
+        if isinstance(schedule, str):
+            if schedule == "optimal":
+                step_sched = _lrs.OptimalLR(opt, alpha=model.alpha)
+            elif schedule == "invscaling":
+                step_sched = _lrs.InvScalingLR(opt, power_t=0.5 if model.is_classifier else 0.25)
+            elif schedule == "adaptive":
+                epoch_sched = _lrs.AdaptiveLR(opt, n_iter_no_change=n_iter_no_change, tol=tol)
+        elif schedule is not None:
+            epoch_sched = schedule(opt)
+            if not hasattr(epoch_sched, "step"):
+                raise TypeError(f"schedule(opt) must return a scheduler, got {epoch_sched!r}")
+    except BaseException:
+        for k, v in saved.items():
+            setattr(model, k, v)
+        raise
     metric_sched = isinstance(epoch_sched, (_lrs.ReduceLROnPlateau, _lrs.AdaptiveLR))
 
     gc = np.empty_like(coef)
@@ -586,6 +606,9 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         n_batches = (n_train + bs - 1) // bs
         for j in range(n_batches):
             rows = order[j * bs:(j + 1) * bs]
+            bw = float(rows.shape[0]) if w is None else _batch_weight(w, rows)
+            if bw == 0.0:  # every weight of the batch is zero: it has no loss to follow
+                continue
             if hess_next:
                 res = _models.loss_grad(loss, X, y, coef, intercept, sample_weight=w,
                                         rows=rows, grad_coef=gc, grad_intercept=gi,
@@ -605,7 +628,6 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
                     f"{n_steps + 1}): training diverged. Scale the data (e.g. standardise "
                     f"the features) or lower the learning rate (lr={lr}); the model was "
                     f"left at the last parameters with a finite batch loss")
-            bw = float(rows.shape[0]) if w is None else float(np.sum(w[rows]))
             total += bl * bw
             weight_sum += bw
             last = j == n_batches - 1

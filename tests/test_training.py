@@ -368,3 +368,61 @@ def test_every_optimizer_runs(name):
                                           random_state=0)
     assert len(m.history_) == 3
     assert np.all(np.isfinite(m.coef_)) and np.all(np.isfinite(m.history_.loss))
+
+
+# -- found in review ------------------------------------------------------------------------
+
+def test_batches_whose_weights_are_all_zero_are_skipped():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 3))
+    y = X @ np.arange(3.0) + 1
+    w = np.ones(100)
+    w[::10] = 0
+    m = fastgd.LinearModel()
+    fastgd.fit(m, X, y, sample_weight=w, batch_size=1, epochs=1, random_state=0)
+    assert np.all(np.isfinite(m.coef_))
+    # the same as training on the rows with weight, in the same order
+    w2 = np.zeros(100)
+    w2[:50] = 0
+    w2[50:] = 1
+    a, b = fastgd.LinearModel(), fastgd.LinearModel()
+    fastgd.fit(a, X, y, sample_weight=w2, batch_size=1, epochs=2, shuffle=False)
+    fastgd.fit(b, X[50:], y[50:], batch_size=1, epochs=2, shuffle=False)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    with pytest.raises(ValueError, match="all zero|zero for every training row"):
+        fastgd.fit(fastgd.LinearModel(), X, y, sample_weight=np.zeros(100))
+
+
+def test_a_setup_error_leaves_the_model_as_it_was():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((50, 3))
+    y = X @ np.arange(3.0)
+    m = fastgd.LinearModel()
+    fastgd.fit(m, X[:, :2], y, epochs=1, random_state=0)
+    coef = m.coef_.copy()
+    with pytest.raises(TypeError, match="must return a scheduler"):
+        fastgd.fit(m, X, y, schedule=lambda opt: 5)
+    np.testing.assert_array_equal(m.coef_, coef)
+    unaligned = np.frombuffer(b"\0" + X.tobytes(), dtype=np.float64, count=X.size,
+                              offset=1).reshape(X.shape)
+    assert not unaligned.flags.aligned
+    fastgd.fit(fastgd.LinearModel(), unaligned, y, epochs=1)  # copied, not refused
+
+
+def test_minimize_a_scalar():
+    r = fastgd.minimize(lambda x: float(x * x), np.float64(3.0), jac=lambda x: 2 * x, lr=0.1,
+                        max_iter=200, tol=1e-8)
+    assert r.success and r.x.shape == () and abs(float(r.x)) < 1e-8
+
+
+def test_weights_zero_on_every_training_row_are_refused_before_training():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 2))
+    y = X @ np.ones(2)
+    w = np.zeros(40)
+    w[0] = 1.0  # only one row has weight: hold it out for validation
+    m = fastgd.LinearModel()
+    with pytest.raises(ValueError, match="training row|validation row"):
+        for seed in range(50):  # some split puts row 0 in the validation set
+            fastgd.fit(m, X, y, sample_weight=w, early_stopping=True,
+                       validation_fraction=0.5, random_state=seed, epochs=1)
