@@ -24,6 +24,13 @@ optimizers, updating ``model.coef_`` and ``model.intercept_`` in place:
   ``shuffle=True``, ``order = train_rows[rng.permutation(n_train)]`` (``shuffle=False``:
   ``order = train_rows``, no call). Batch ``j`` is ``order[j * batch_size:(j + 1) *
   batch_size]`` (int64 indices passed as ``rows=``: X is never copied).
+- Batches whose sample weights are all zero are skipped: no loss, no step.
+- On the compiled backend, with SGD or Adam/AdamW (torch's form) and nothing to do in
+  Python between batches (no clipping, per-step schedule, Sophia or ``record_steps``), the
+  batches of an epoch after the run's first step go to ``fastgd._models.fused_batches``:
+  one native call that runs the same kernels in the same order, so the bits are those of
+  the loop below (tested); the optimizer's state (its ``step`` count included) is updated
+  as ``opt.step`` would. ``fastgd.training.FUSED = False`` turns it off.
 - Per batch, in order: ``loss_grad`` (into two gradient buffers reused by the whole run);
   with ``clip_norm``, :func:`fastgd.clip_grad_norm_` (``max_norm=clip_norm``, 2-norm over
   ``[grad_coef, grad_intercept]``), then with ``clip_value``
@@ -393,6 +400,90 @@ class SoftmaxRegression(LinearModel):
 
 # ---------------------------------------------------------------- fit
 
+#: Run the batches of an epoch in one native call where possible (set False to compare).
+FUSED = True
+
+
+class _Fused:
+    """What fastgd._models.fused_batches needs to run batches of an epoch in one native
+    call: the compiled backend, plain SGD or Adam/AdamW (torch's form) as the update, and
+    nothing to do between batches in Python (no per-step schedule, clipping, recorded
+    steps or Hessian refresh). Built once per fit; ``ready()`` says whether the optimizer's
+    state lets the next batches run natively (it exists, one step count for both params)."""
+
+    def __init__(self, opt, model, X, params):
+        from fastgd import _backend
+        self.ok = False
+        name = type(opt).__name__
+        group = opt.param_groups
+        if not FUSED or _backend.backend() != "cython" or len(group) != 1 \
+                or name not in ("SGD", "Adam", "AdamW"):
+            return
+        group = group[0]
+        if name != "SGD" and group.get("eps_root") is not None:
+            return
+        self.opt, self.params, self.group, self.sgd = opt, params, group, name == "SGD"
+        self.kind = _models._loss_kind(model.loss)
+        self.a1, self.a2 = _models._penalty_weights(model.penalty, model.alpha,
+                                                    model.l1_ratio)
+        self.eps = _models._epsilon(model.loss, model.epsilon)
+        core = _backend.load("cython")
+        self.fn = core.kernel_address("sgd" if self.sgd else "adam",
+                                      X.dtype == np.float32)
+        self.ok = True
+
+    def ready(self) -> bool:
+        if not self.ok:
+            return False
+        state = self.opt.state
+        if self.sgd:
+            return self.group["momentum"] == 0 or all(
+                "momentum_buffer" in state.get(i, {}) for i in range(len(self.params)))
+        steps = {state.get(i, {}).get("step") for i in range(len(self.params))}
+        return len(steps) == 1 and None not in steps
+
+    def run(self, X, y, w, order, first, count, bs, grads, backup, total, weights):
+        """Run batches ``first .. first + count - 1``; return (done, total + loss * weight
+        sums, weights + weight sums, status, nonfinite) as fastgd._models.fused_batches
+        does."""
+        from fastgd import _models as core
+        g, state = self.group, self.opt.state
+        n = len(self.params)
+        if self.sgd:
+            momentum = float(g["momentum"])
+            names = ("momentum_buffer",) if momentum != 0 else ()
+            scalars = [float(g["lr"]), momentum, float(g["dampening"]),
+                       float(g["weight_decay"])]
+            flags = [int(bool(g["nesterov"])), int(bool(g["maximize"])), 0]
+            kernel_state = [[state[i]["momentum_buffer"]] if names else [None]
+                            for i in range(n)]
+            step0 = 0
+        else:
+            beta1, beta2 = (float(b) for b in g["betas"])
+            amsgrad = bool(g["amsgrad"])
+            scalars = [float(g["lr"]), beta1, beta2, float(g["eps"]),
+                       float(g["weight_decay"]), 0.0, 0.0]
+            flags = [int(amsgrad), int(bool(g["decoupled_weight_decay"])),
+                     int(bool(g["maximize"]))]
+            kernel_state = [[state[i]["exp_avg"], state[i]["exp_avg_sq"],
+                             state[i]["max_exp_avg_sq"] if amsgrad else None]
+                            for i in range(n)]
+            step0 = state[0]["step"]
+        coef = self.params[0]
+        intercept = self.params[1] if n > 1 else None
+        out = core.fused_batches(
+            self.kind, X, y, coef, intercept, w, order, first, count, bs, self.a1, self.a2,
+            self.eps, grads[0], grads[1] if n > 1 else None, backup, 0 if self.sgd else 1,
+            self.fn, kernel_state[0], kernel_state[1] if n > 1 else [],
+            np.asarray(scalars, dtype=np.float64), np.asarray(flags, dtype=np.int32), step0,
+            total, weights)
+        if not self.sgd:
+            for i in range(n):
+                state[i]["step"] += out[0]
+        return out
+
+
+
 def _batch_weight(w, rows) -> float:
     """The sum of a batch's sample weights in float64, added in row order."""
     return float(np.cumsum(w[rows], dtype=np.float64)[-1])
@@ -584,6 +675,9 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     grads = [gc] if gi is None else [gc, gi]
     backup = [p.copy() for p in params]
     hess_next = False
+    fused = _Fused(opt, model, X, params)
+    fused_ok = (fused.ok and not sophia and not record_steps and step_sched is None
+                and clip_norm is None and clip_value is None)
     group0 = opt.param_groups[0]
 
     columns = ["loss", "grad_norm", "lr", "time"]
@@ -604,7 +698,27 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         total = weight_sum = 0.0
         gnorm = math.nan
         n_batches = (n_train + bs - 1) // bs
-        for j in range(n_batches):
+        j = -1
+        while j + 1 < n_batches:
+            j += 1
+            if fused_ok and fused.ready():
+                done, total, weight_sum, status, nonfinite = fused.run(
+                    X, y, w, order, j, n_batches - j, bs, grads, backup, total, weight_sum)
+                n_steps += done
+                if done and j + done == n_batches:
+                    gnorm = _norm(gc, gi)
+                j += done
+                if nonfinite:
+                    raise FloatingPointError(
+                        f"fit: the loss became non-finite at epoch {epoch}, batch {j} (step "
+                        f"{n_steps + 1}): training diverged. Scale the data (e.g. "
+                        f"standardise the features) or lower the learning rate (lr={lr}); "
+                        f"the model was left at the last parameters with a finite batch "
+                        f"loss")
+                if j >= n_batches:
+                    step_lr = group0["lr"]
+                    break
+                # status: this batch needs the Python path (no weight, or an error to raise)
             rows = order[j * bs:(j + 1) * bs]
             bw = float(rows.shape[0]) if w is None else _batch_weight(w, rows)
             if bw == 0.0:  # every weight of the batch is zero: it has no loss to follow

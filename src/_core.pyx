@@ -317,6 +317,16 @@ cdef class _Kernel:
                 fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
 
 
+def kernel_address(str name, bint f32):
+    """The address of kernel ``name``'s entry for the instruction set in use (fgd_kernel_fn),
+    for compiled loops elsewhere (fastgd._models' fused training batches) to call."""
+    cdef int kid = _KERNEL_IDS[name]
+    return <uintptr_t>(_kernels.f32[kid] if f32 else _kernels.f64[kid])
+
+
+_KERNEL_IDS = {fgd_kernel_names[i].decode(): i for i in range(FGD_N_KERNELS)}
+
+
 def _define_kernels():
     """One ``<name>_many`` per kernel; the C list and the Python declarations must agree."""
     compiled = [fgd_kernel_names[i].decode() for i in range(FGD_N_KERNELS)]

@@ -426,3 +426,71 @@ def test_weights_zero_on_every_training_row_are_refused_before_training():
         for seed in range(50):  # some split puts row 0 in the validation set
             fastgd.fit(m, X, y, sample_weight=w, early_stopping=True,
                        validation_fraction=0.5, random_state=seed, epochs=1)
+
+
+# -- the fused path: batches of an epoch in one native call ---------------------------------
+
+FUSED_CASES = [
+    ("sgd", {}, "squared_error", np.float64, False, 32),
+    ("sgd", dict(momentum=0.9, nesterov=True, weight_decay=0.01), "log_loss", np.float64,
+     True, 16),
+    ("sgd", dict(momentum=0.5, dampening=0.3), "softmax_cross_entropy", np.float32, True, 1),
+    ("adam", dict(amsgrad=True, weight_decay=0.1), "huber", np.float64, True, 64),
+    ("adamw", {}, "log_loss", np.float32, False, None),
+    ("adam", dict(maximize=False, betas=(0.8, 0.9)), "squared_error", np.float32, True, 7),
+]
+
+
+@pytest.mark.parametrize("optimizer,options,loss,dtype,weighted,batch_size", FUSED_CASES)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fused_epochs_give_the_bits_of_the_python_loop(monkeypatch, optimizer, options, loss,
+                                                       dtype, weighted, batch_size,
+                                                       early_stopping):
+    from fastgd import training
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 6)).astype(dtype)
+    beta = rng.standard_normal(6)
+    y = {"squared_error": X @ beta, "huber": X @ beta,
+         "log_loss": (X @ beta > 0).astype(np.float64),
+         "softmax_cross_entropy": np.argmax(X[:, :3], axis=1)}[loss]
+    y = y if loss == "softmax_cross_entropy" else y.astype(dtype)
+    w = None
+    if weighted:
+        w = rng.uniform(0, 2, 300).astype(dtype)
+        w[::5] = 0  # some batches of one row weigh nothing and are skipped
+    runs = []
+    native_calls = []
+    run = training._Fused.run
+    monkeypatch.setattr(training._Fused, "run",
+                        lambda self, *a: native_calls.append(1) or run(self, *a))
+    for fused in (True, False):
+        monkeypatch.setattr(training, "FUSED", fused)
+        m = fastgd.LinearModel(loss)
+        h = fastgd.fit(m, X, y, optimizer=optimizer, lr=0.01, batch_size=batch_size,
+                       epochs=3, random_state=2, sample_weight=w,
+                       early_stopping=early_stopping, optimizer_kwargs=options)
+        runs.append((m.coef_, m.intercept_, h.as_dict()))
+    (c1, i1, h1), (c2, i2, h2) = runs
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(i1, i2)
+    for key in ("loss", "grad_norm", "lr"):
+        np.testing.assert_array_equal(h1[key], h2[key])
+    # the compiled backend took the native path (the first step of a run is Python's)
+    assert bool(native_calls) == (fastgd.backend() == "cython")
+
+
+def test_fused_divergence_restores_like_the_python_loop(monkeypatch):
+    from fastgd import training
+    rng = np.random.default_rng(6)
+    X = 100 * rng.standard_normal((200, 4))
+    y = X @ np.ones(4)
+    coefs = []
+    for fused in (True, False):
+        monkeypatch.setattr(training, "FUSED", fused)
+        m = fastgd.LinearModel()
+        with pytest.raises(FloatingPointError, match="diverged"):
+            fastgd.fit(m, X, y, lr=1.0, batch_size=8, epochs=50, random_state=0,
+                       optimizer_kwargs=dict(momentum=0.9))
+        coefs.append(m.coef_.copy())
+    np.testing.assert_array_equal(coefs[0], coefs[1])
+    assert np.all(np.isfinite(coefs[0]))
