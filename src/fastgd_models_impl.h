@@ -681,21 +681,35 @@ static int FGDM_S(fgdm_loss_grad)(fgdm_args *a)
     if (nchunks > 1 && n * m >= FGDM_PARALLEL_MIN && a->nthreads > 1)
         nt = a->nthreads < nchunks ? a->nthreads : (int)nchunks;
 #endif
-    (void)nt;
-FGDM_OMP(omp parallel num_threads(nt) if (nt > 1))
-    {
-        char *work = work_bytes ? (char *)malloc(work_bytes) : NULL;
+    if (nt > 1) {
+FGDM_OMP(omp parallel num_threads(nt))
+        {
+            char *work = work_bytes ? (char *)malloc(work_bytes) : NULL;
 FGDM_OMP(omp for schedule(static))
-        for (ptrdiff_t c = 0; c < nchunks; ++c) {
-            const ptrdiff_t lo = c * per, hi = lo + per < n ? lo + per : n;
-            if (work_bytes && !work) {
+            for (ptrdiff_t c = 0; c < nchunks; ++c) {
+                const ptrdiff_t lo = c * per, hi = lo + per < n ? lo + per : n;
+                if (work_bytes && !work) {
 FGDM_OMP(omp atomic write)
-                failed = 1;
-                continue;
+                    failed = 1;
+                    continue;
+                }
+                if (lo < hi)
+                    FGDM_S(fgdm_chunk)(a, w, wt, lo, hi, part + c * P, work, want_grad,
+                                       want_hess);
             }
-            if (lo < hi)
-                FGDM_S(fgdm_chunk)(a, w, wt, lo, hi, part + c * P, work, want_grad,
-                                   want_hess);
+            free(work);
+        }
+    } else {  /* one thread: the same chunks in the same order, without an OpenMP region */
+        char *work = work_bytes ? (char *)malloc(work_bytes) : NULL;
+        if (work_bytes && !work) {
+            failed = 1;
+        } else {
+            for (ptrdiff_t c = 0; c < nchunks; ++c) {
+                const ptrdiff_t lo = c * per, hi = lo + per < n ? lo + per : n;
+                if (lo < hi)
+                    FGDM_S(fgdm_chunk)(a, w, wt, lo, hi, part + c * P, work, want_grad,
+                                       want_hess);
+            }
         }
         free(work);
     }
