@@ -448,6 +448,13 @@ class _Fused:
         does."""
         from fastgd import _models as core
         g, state = self.group, self.opt.state
+        # the group's hyperparameters, checked as opt.step checks them (a schedule or a
+        # callback may have changed them since the last step)
+        snapshot = self.opt._snapshot(g)
+        if not self.opt._unchanged(0, snapshot):
+            self.opt._check_hyperparameters(g)
+            self.opt._validated[0] = snapshot
+            self.opt._needed[0] = self.opt._needed_state(g)
         n = len(self.params)
         if self.sgd:
             momentum = float(g["momentum"])

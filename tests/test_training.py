@@ -494,3 +494,29 @@ def test_fused_divergence_restores_like_the_python_loop(monkeypatch):
         coefs.append(m.coef_.copy())
     np.testing.assert_array_equal(coefs[0], coefs[1])
     assert np.all(np.isfinite(coefs[0]))
+
+
+def test_an_invalid_learning_rate_from_a_callback_is_refused_on_the_fused_path_too():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.ones(3)
+
+    def sabotage(epoch, history, model):
+        opt_groups[0]["lr"] = -0.5
+
+    for optimizer in ("sgd", "adam"):
+        m = fastgd.LinearModel()
+        opt_groups = []
+        real_init = fastgd.training._Fused.__init__
+
+        def spy(self, opt, *args, real_init=real_init):
+            opt_groups[:] = opt.param_groups
+            real_init(self, opt, *args)
+
+        try:
+            fastgd.training._Fused.__init__ = spy
+            with pytest.raises(ValueError, match="Invalid learning rate: -0.5"):
+                fastgd.fit(m, X, y, optimizer=optimizer, lr=0.01, epochs=3,
+                           callbacks=[sabotage])
+        finally:
+            fastgd.training._Fused.__init__ = real_init
