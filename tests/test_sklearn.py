@@ -30,8 +30,13 @@ def _reg(n=400, d=5, seed=0):
 
 
 def test_import_fastgd_does_not_import_sklearn():
+    import os
+    import fastgd
     code = "import sys, fastgd; assert 'sklearn' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # run beside the fastgd this process imported (the installed one in CI; a checkout's
+    # uncompiled source folder would shadow it if run from the checkout)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastgd.__file__)))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=here)
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "huber", "epsilon_insensitive"])
