@@ -333,6 +333,19 @@ class Optimizer:
                     items[j] = (index, p, g.copy())
                 k += 1
 
+    def _revalidate_groups(self) -> None:
+        """Check every group whose hyperparameters changed since their last check (step()
+        and every method that uses them before writing anything)."""
+        if len(self.param_groups) != len(self._validated):
+            raise ValueError("param_groups was changed other than by add_param_group or "
+                             "load_state_dict; add groups with add_param_group")
+        for k, group in enumerate(self.param_groups):
+            snapshot = self._snapshot(group)
+            if not self._unchanged(k, snapshot):
+                self._check_hyperparameters(group)
+                self._validated[k] = snapshot
+                self._needed[k] = self._needed_state(group)
+
     def step(self, grads: Sequence[np.ndarray | None]) -> None:
         """Apply one update. ``grads`` is aligned with the parameters of all groups, in order.
 
@@ -345,15 +358,7 @@ class Optimizer:
         n_params = sum(len(g["params"]) for g in self.param_groups)
         if len(grads) != n_params:
             raise ValueError(f"step() got {len(grads)} gradients for {n_params} parameters")
-        if len(self.param_groups) != len(self._validated):
-            raise ValueError("param_groups was changed other than by add_param_group or "
-                             "load_state_dict; add groups with add_param_group")
-        for k, group in enumerate(self.param_groups):
-            snapshot = self._snapshot(group)
-            if not self._unchanged(k, snapshot):
-                self._check_hyperparameters(group)
-                self._validated[k] = snapshot
-                self._needed[k] = self._needed_state(group)
+        self._revalidate_groups()
         work = []
         index = 0
         checked = self._checked_grad
@@ -1075,20 +1080,6 @@ _MIXINS["Adafactor"] = (_AdafactorState,)
 # ---- begin mixins: sophia-schedulefree ----
 
 
-def _revalidated_groups(opt) -> None:
-    """Check every group whose hyperparameters changed since their last check, as step()
-    does (for the methods below, which use them before any step)."""
-    if len(opt.param_groups) != len(opt._validated):
-        raise ValueError("param_groups was changed other than by add_param_group or "
-                         "load_state_dict; add groups with add_param_group")
-    for k, group in enumerate(opt.param_groups):
-        snapshot = opt._snapshot(group)
-        if not opt._unchanged(k, snapshot):
-            opt._check_hyperparameters(group)
-            opt._validated[k] = snapshot
-            opt._needed[k] = opt._needed_state(group)
-
-
 class _SophiaMixin:
     """Sophia's Hessian estimates: :meth:`update_hessian` and :meth:`hessian_due`.
 
@@ -1132,7 +1123,7 @@ class _SophiaMixin:
         if len(estimates) != n_params:
             raise ValueError(f"update_hessian() got {len(estimates)} estimates for {n_params} "
                              f"parameters")
-        _revalidated_groups(self)
+        self._revalidate_groups()
         work, index = [], 0
         for k, group in enumerate(self.param_groups):
             for p in group["params"]:
@@ -1175,7 +1166,7 @@ class _SophiaMixin:
         ``2 * update_interval``, ... as in the official training loop. (The paper refreshes
         before steps 1, k + 1, 2k + 1, ...; optax after them: call :meth:`update_hessian`
         on your own schedule for those.)"""
-        _revalidated_groups(self)
+        self._revalidate_groups()
         index = 0
         for group in self.param_groups:
             steps = [self.state[i].get("step", 0)
@@ -1240,7 +1231,7 @@ class _ScheduleFreeMixin:
         self._switch_mode(False)
 
     def _switch_mode(self, train: bool) -> None:
-        _revalidated_groups(self)
+        self._revalidate_groups()
         moves, index = [], 0
         for group in self.param_groups:
             beta = float(group["betas"][0] if "betas" in group else group["momentum"])

@@ -450,11 +450,7 @@ class _Fused:
         g, state = self.group, self.opt.state
         # the group's hyperparameters, checked as opt.step checks them (a schedule or a
         # callback may have changed them since the last step)
-        snapshot = self.opt._snapshot(g)
-        if not self.opt._unchanged(0, snapshot):
-            self.opt._check_hyperparameters(g)
-            self.opt._validated[0] = snapshot
-            self.opt._needed[0] = self.opt._needed_state(g)
+        self.opt._revalidate_groups()
         n = len(self.params)
         if self.sgd:
             momentum = float(g["momentum"])
