@@ -25,12 +25,19 @@ optimizers, updating ``model.coef_`` and ``model.intercept_`` in place:
   ``order = train_rows``, no call). Batch ``j`` is ``order[j * batch_size:(j + 1) *
   batch_size]`` (int64 indices passed as ``rows=``: X is never copied).
 - Batches whose sample weights are all zero are skipped: no loss, no step.
-- On the compiled backend, with SGD or Adam/AdamW (torch's form) and nothing to do in
-  Python between batches (no clipping, per-step schedule, Sophia or ``record_steps``), the
-  batches of an epoch after the run's first step go to ``fastgd._models.fused_batches``:
-  one native call that runs the same kernels in the same order, so the bits are those of
-  the loop below (tested); the optimizer's state (its ``step`` count included) is updated
-  as ``opt.step`` would. ``fastgd.training.FUSED = False`` turns it off.
+- **Fused epochs.** On the compiled backend (one parameter group, no ``record_steps``),
+  the batches of an epoch go to ``fastgd._models.fused_batches``: native calls that each
+  run up to 1024 batches -- loss kernel, clipping, Sophia's Hessian refresh, optimizer
+  kernels -- without returning to Python, for any optimizer of the registry. What
+  ``opt.step`` would call at each of those steps (kernels, state buffers, scalars such as
+  bias corrections, flags) is planned beforehand by the optimizer's own code, and the
+  state it commits (step counts, NAdam's ``mu_product``, ASGD's ``eta``/``mu``, the
+  schedule-free weights, the per-step scheduler's learning rate) is committed as
+  ``opt.step`` and the scheduler would; a native call that stops early (a batch of zero
+  weight, a non-finite loss, a failed batch) rolls that back to the steps it took. The bits
+  are those of the loop below (tested for every optimizer). A step that makes state
+  buffers (an optimizer's first) runs in Python. ``fastgd.training.FUSED = False`` turns
+  fused epochs off.
 - Per batch, in order: ``loss_grad`` (into two gradient buffers reused by the whole run);
   with ``clip_norm``, :func:`fastgd.clip_grad_norm_` (``max_norm=clip_norm``, 2-norm over
   ``[grad_coef, grad_intercept]``), then with ``clip_value``
@@ -404,87 +411,290 @@ class SoftmaxRegression(LinearModel):
 FUSED = True
 
 
-class _Fused:
-    """What fastgd._models.fused_batches needs to run batches of an epoch in one native
-    call: the compiled backend, plain SGD or Adam/AdamW (torch's form) as the update, and
-    nothing to do between batches in Python (no per-step schedule, clipping, recorded
-    steps or Hessian refresh). Built once per fit; ``ready()`` says whether the optimizer's
-    state lets the next batches run natively (it exists, one step count for both params)."""
+#: Scalars the native loop computes per step itself, for kernels whose other scalars do
+#: not change from step to step: name -> (the beta it is made of, 1 for ``1 - beta**t``,
+#: 2 for ``(1 - beta**t) ** 0.5``), the expressions of the optimizers' plans (C's pow is
+#: Python's float power). Checked against the plan's first step before use.
+_STEP_FORMULAS = {
+    "adam": {"bias_correction1": ("beta1", 1), "bias_correction2_sqrt": ("beta2", 2)},
+    "adam_eps_root": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "adamax": {"bias_correction1": ("beta1", 1)},
+    "adabelief": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "lamb": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "yogi": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "rmsprop": {}, "rmsprop_eps_in_sqrt": {}, "adadelta": {}, "rprop": {},
+}
 
-    def __init__(self, opt, model, X, params):
+
+def _formula_value(beta: float, code: int, t: int) -> float:
+    x = 1 - beta ** t
+    return x ** 0.5 if code == 2 else x
+
+
+class _Fused:
+    """Runs batches of an epoch in one native call (fastgd._models.fused_batches) with any
+    optimizer of the registry as the update.
+
+    The optimizer's own plan (what ``opt.step`` would call: kernels, buffers, scalars and
+    flags) is made in Python for each of the next steps, committing the state each step
+    makes (step counts, NAdam's ``mu_product``, ...) and stepping the per-step scheduler,
+    exactly as the Python loop's ``opt.step`` and ``sched.step()`` do; the native loop then
+    runs the batches with those calls. When the native loop stops early (a batch of zero
+    weight, a non-finite loss), that bookkeeping is rolled back and replayed for the steps
+    taken. An optimizer whose plan commits nothing (SGD, Lion, LARS once their buffers
+    exist) with no per-step schedule is planned once. Off without the compiled backend,
+    with ``record_steps`` (per-step history rows) or with more than one parameter group.
+    """
+
+    #: the most steps per native call (bounds the tables and the replay after a stop)
+    CHUNK = 1024
+
+    def __init__(self, opt, model, X, params, grads, *, clip_norm, clip_value, step_sched,
+                 sophia, record_steps):
         from fastgd import _backend
         self.ok = False
-        name = type(opt).__name__
-        group = opt.param_groups
-        if not FUSED or _backend.backend() != "cython" or len(group) != 1 \
-                or name not in ("SGD", "Adam", "AdamW"):
+        if not FUSED or record_steps or _backend.backend() != "cython" \
+                or len(opt.param_groups) != 1:
             return
-        group = group[0]
-        if name != "SGD" and group.get("eps_root") is not None:
-            return
-        self.opt, self.params, self.group, self.sgd = opt, params, group, name == "SGD"
+        from fastgd import optim
+        core = _backend.load("cython")
+        self.core = core
+        self.opt, self.params, self.grads = opt, params, grads
+        self.group = opt.param_groups[0]
+        self.plan = optim._PLANS[opt.spec.kernel]
+        self.items = [(i, p, g) for i, (p, g) in enumerate(zip(params, grads))]
+        self.step_sched, self.sophia = step_sched, sophia
+        self.clip_norm = -1.0 if clip_norm is None else float(clip_norm)
+        self.clip_value = -1.0 if clip_value is None else float(clip_value)
+        # the last batch's gradient before clipping (for the history's grad_norm)
+        self.last = None if clip_norm is None and clip_value is None \
+            else [np.empty_like(g) for g in grads]
+        self.estimates = [np.empty_like(p) for p in params] if sophia else None
         self.kind = _models._loss_kind(model.loss)
         self.a1, self.a2 = _models._penalty_weights(model.penalty, model.alpha,
                                                     model.l1_ratio)
         self.eps = _models._epsilon(model.loss, model.epsilon)
-        core = _backend.load("cython")
-        self.fn = core.kernel_address("sgd" if self.sgd else "adam",
-                                      X.dtype == np.float32)
+        self.f32 = X.dtype == np.float32
+        self._zero_order = self._zero = None
         self.ok = True
 
-    def ready(self) -> bool:
-        if not self.ok:
-            return False
+    # -- planning the next steps as opt.step would ------------------------------------------
+
+    def _scalars(self, kernel):
+        from fastgd._checks import KERNELS
+        decl = KERNELS[kernel]
+        return tuple(decl.scalars.items()), tuple(decl.flags)
+
+    def _plan_steps(self, count, hess_next, record=True):
+        """Plan and commit the next ``count`` steps (fewer where a step's calls differ from
+        the first's, e.g. a fresh state buffer); return (steps planned, the native calls,
+        scalar table, flag table, Hessian rows, beta2 per step, lr per step, hess_next
+        after them), or None when not even one step can run natively."""
+        from fastgd import _backend
+        opt, group, plan = self.opt, self.group, self.plan
+        needed = opt._needed[0]
+        kernels = _backend.active()
+        layout = None
+        self.formulas = None
+        s_rows, f_rows, hess, beta2, lrs = [], [], [], [], []
+        checked = set()
+        stationary = False
+        done = 0
+        for r in range(count):
+            try:
+                opt._revalidate_groups()
+                calls = plan(opt, group, self.items, needed)
+            except Exception:
+                if r == 0:
+                    raise  # as opt.step would, before this batch's step
+                break  # the steps before run natively; the next call raises
+            key = tuple((c.entry, tuple(id(b) for lst in c.lists if lst is not None
+                                        for b in lst)) for c in calls)
+            if layout is None:
+                if any(isinstance(v, np.ndarray) for c in calls for _, entries in c.updates
+                       for v in entries.values()):
+                    return None  # the step makes state buffers: opt.step's first steps
+                layout, first_calls = key, calls
+                specs = [self._scalars(c.entry[:-len("_many")]) for c in calls]
+            elif key != layout:
+                break
+            if record:
+                s_row, f_row = [], []
+                for c, (scalar_specs, flag_names) in zip(calls, specs):
+                    sv = [0.0] * 16
+                    for k, (name, default) in enumerate(scalar_specs):
+                        sv[k] = float(c.scalars.get(name, default))
+                    fv = [0] * 16
+                    for k, name in enumerate(flag_names):
+                        fv[k] = int(bool(c.scalars.get(name, False)))
+                    marker = (c.entry, tuple(fv))
+                    if marker not in checked:  # the buffers these flags need are there
+                        c.run(kernels, check_only=True)
+                        checked.add(marker)
+                    s_row.append(sv)
+                    f_row.append(fv)
+                s_rows.append(s_row)
+                f_rows.append(f_row)
+                hess.append(hess_next)
+                beta2.append(float(group["betas"][1]) if self.sophia else 0.0)
+                lrs.append(group["lr"])
+            simple = r == 0 and self.step_sched is None and not self.sophia
+            stationary = simple and not any(entries for c in calls
+                                            for _, entries in c.updates)
+            for c in calls:
+                c.commit(opt.state)
+            done += 1
+            if simple and not stationary and count > 1:
+                formulas = self._formulas(calls, specs)
+                if formulas is not None:  # the native loop counts the steps itself
+                    for i in range(len(self.params)):
+                        opt.state[i]["step"] += count - 1
+                    opt._opt_called = True
+                    if not record:
+                        return count, hess_next
+                    self.formulas = formulas
+                    done = count
+                    break
+            opt._opt_called = True  # what opt.step's scheduler wrapper records
+            try:
+                if self.step_sched is not None:
+                    self.step_sched.step()
+                if self.sophia:
+                    hess_next = opt.hessian_due()
+            except Exception as exc:  # raised after this step, as the Python loop would
+                self.pending = exc
+                break
+            if stationary:  # the same calls for every step: plan once
+                break
+        if not record:
+            return done, hess_next
+        if stationary:
+            done = count
+        invocations = []
+        for c_index, c in enumerate(first_calls):
+            address = self.core.kernel_address(c.entry[:-len("_many")], self.f32)
+            lists = c.lists
+            for t, p in enumerate(lists[0]):
+                which = next(k for k, q in enumerate(self.params) if q is p)
+                buffers = [None if lst is None else lst[t] for lst in lists]
+                invocations.append((address, which, c_index, buffers))
+        tables = (np.asarray(s_rows, dtype=np.float64).reshape(len(s_rows), -1, 16),
+                  np.asarray(f_rows, dtype=np.int32).reshape(len(f_rows), -1, 16))
+        return (done, invocations, *tables, np.asarray(hess, dtype=np.uint8),
+                np.asarray(beta2, dtype=np.float64), lrs, hess_next)
+
+    def _formulas(self, calls, specs):
+        """For the first planned step just committed: the codes and beta positions with
+        which the native loop computes each call's per-step scalars (see _STEP_FORMULAS),
+        and the step count of that step; None unless every call's kernel has formulas
+        that give the plan's values, and the step committed nothing but step counts."""
         state = self.opt.state
-        if self.sgd:
-            return self.group["momentum"] == 0 or all(
-                "momentum_buffer" in state.get(i, {}) for i in range(len(self.params)))
-        steps = {state.get(i, {}).get("step") for i in range(len(self.params))}
-        return len(steps) == 1 and None not in steps
+        steps = {state[i].get("step") for i in range(len(self.params))}
+        if len(steps) != 1:
+            return None
+        t = steps.pop()
+        if not isinstance(t, int):
+            return None
+        codes = np.zeros((len(calls), 16), dtype=np.int32)
+        betas = np.zeros((len(calls), 16), dtype=np.int32)
+        for c_index, (c, (scalar_specs, _)) in enumerate(zip(calls, specs)):
+            formulas = _STEP_FORMULAS.get(c.entry[:-len("_many")])
+            if formulas is None or any(set(entries) != {"step"} for _, entries in c.updates):
+                return None
+            names = [name for name, _ in scalar_specs]
+            for name, (beta, code) in formulas.items():
+                k, b = names.index(name), names.index(beta)
+                value = float(c.scalars[name])
+                if _formula_value(float(c.scalars[beta]), code, t) != value:
+                    return None
+                codes[c_index, k], betas[c_index, k] = code, b
+        return codes, betas, t
 
-    def run(self, X, y, w, order, first, count, bs, grads, backup, total, weights):
-        """Run batches ``first .. first + count - 1``; return (done, total + loss * weight
-        sums, weights + weight sums, status, nonfinite) as fastgd._models.fused_batches
-        does."""
-        from fastgd import _models as core
-        g, state = self.group, self.opt.state
-        # the group's hyperparameters, checked as opt.step checks them (a schedule or a
-        # callback may have changed them since the last step)
-        self.opt._revalidate_groups()
-        n = len(self.params)
-        if self.sgd:
-            momentum = float(g["momentum"])
-            names = ("momentum_buffer",) if momentum != 0 else ()
-            scalars = [float(g["lr"]), momentum, float(g["dampening"]),
-                       float(g["weight_decay"])]
-            flags = [int(bool(g["nesterov"])), int(bool(g["maximize"])), 0]
-            kernel_state = [[state[i]["momentum_buffer"]] if names else [None]
-                            for i in range(n)]
-            step0 = 0
-        else:
-            beta1, beta2 = (float(b) for b in g["betas"])
-            amsgrad = bool(g["amsgrad"])
-            scalars = [float(g["lr"]), beta1, beta2, float(g["eps"]),
-                       float(g["weight_decay"]), 0.0, 0.0]
-            flags = [int(amsgrad), int(bool(g["decoupled_weight_decay"])),
-                     int(bool(g["maximize"]))]
-            kernel_state = [[state[i]["exp_avg"], state[i]["exp_avg_sq"],
-                             state[i]["max_exp_avg_sq"] if amsgrad else None]
-                            for i in range(n)]
-            step0 = state[0]["step"]
-        coef = self.params[0]
-        intercept = self.params[1] if n > 1 else None
-        out = core.fused_batches(
-            self.kind, X, y, coef, intercept, w, order, first, count, bs, self.a1, self.a2,
-            self.eps, grads[0], grads[1] if n > 1 else None, backup, 0 if self.sgd else 1,
-            self.fn, kernel_state[0], kernel_state[1] if n > 1 else [],
-            np.asarray(scalars, dtype=np.float64), np.asarray(flags, dtype=np.int32), step0,
-            total, weights)
-        if not self.sgd:
-            for i in range(n):
-                state[i]["step"] += out[0]
-        return out
+    def _snapshot(self):
+        state = self.opt.state
+        return ([(i, {k: v for k, v in state[i].items() if not isinstance(v, np.ndarray)})
+                 for i in range(len(self.params)) if i in state],
+                self.group["lr"],
+                None if self.step_sched is None else self.step_sched.state_dict())
 
+    def _restore(self, snapshot):
+        saved, lr, sched = snapshot
+        for i, entries in saved:
+            self.opt.state[i].update(entries)
+        self.group["lr"] = lr
+        if sched is not None:
+            self.step_sched.load_state_dict(sched)
+
+    def _zero_batches(self, order, bs, w):
+        """Which batches of this epoch's order weigh nothing (fit skips them in Python)."""
+        if self._zero_order is not order:
+            sums = np.add.reduceat(w[order], np.arange(0, order.shape[0], bs))
+            self._zero = np.flatnonzero(sums == 0)
+            self._zero_order = order
+        return self._zero
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, X, y, w, order, first, count, bs, backup, total, weights, hess_next):
+        """Run batches from ``first`` on (at most ``count``) natively; return (batches
+        done, total + loss * weight sums, weights + weight sums, status, the non-finite
+        loss that stopped the run or None, lr of the last step done, gradient norm of the epoch's last batch if it was done (else
+        NaN), hess_next after them). ``done == 0``: the next batch needs the Python path."""
+        if w is not None:
+            zeros = self._zero_batches(order, bs, w)
+            k = np.searchsorted(zeros, first)
+            if k < zeros.shape[0]:
+                count = min(count, int(zeros[k]) - first)
+        count = min(count, self.CHUNK)
+        nothing = (0, total, weights, 0, None, None, math.nan, hess_next)
+        if count <= 0:
+            return nothing
+        snapshot = self._snapshot()
+        self.pending = None
+        planned = self._plan_steps(count, hess_next)
+        if planned is None:
+            return nothing
+        count, invocations, s_table, f_table, hess_rows, beta2, lrs, hess_after = planned
+        n_batches = (order.shape[0] + bs - 1) // bs
+        gc = self.grads[0]
+        gi = self.grads[1] if len(self.grads) > 1 else None
+        hessian = None
+        if self.sophia:
+            state = self.opt.state
+            hessian = (self.core.kernel_address("sophia_hessian", self.f32),
+                       [state[i]["hessian"] for i in range(len(self.params))],
+                       self.estimates, beta2)
+        done, total, weights, status, nonfinite, loss = _models_core().fused_batches(
+            self.kind, X, y, self.params[0], self.params[1] if len(self.params) > 1 else None,
+            w, order, first, count, bs, self.a1, self.a2, self.eps, gc, gi, backup,
+            invocations, s_table, f_table, self.clip_norm, self.clip_value, self.last,
+            n_batches - 1, hessian, hess_rows, self.formulas, total, weights)
+        if done < count:  # roll the bookkeeping back to the steps taken
+            self._restore(snapshot)
+            if done:
+                hess_after = self._plan_steps(done, hess_next, record=False)[1]
+            else:
+                hess_after = hess_next
+        if self.pending is not None and done == count:
+            raise self.pending
+        gnorm = math.nan
+        if done and first + done == n_batches:
+            gnorm = _norm(*self.last) if self.last is not None else _norm(gc, gi)
+        return (done, total, weights, status, loss if nonfinite else None,
+                lrs[min(done, len(lrs)) - 1] if done else None, gnorm, hess_after)
+
+
+def _models_core():
+    from fastgd import _models as core
+    return core
+
+
+def _diverged(epoch, batch, n_steps, lr, loss) -> FloatingPointError:
+    return FloatingPointError(
+        f"fit: the loss became {loss} at epoch {epoch}, batch {batch} (step {n_steps + 1}): "
+        f"training diverged. Scale the data (e.g. standardise the features) or lower the "
+        f"learning rate (lr={lr}); the model was left at the last parameters with a finite "
+        f"batch loss")
 
 
 def _batch_weight(w, rows) -> float:
@@ -678,9 +888,8 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     grads = [gc] if gi is None else [gc, gi]
     backup = [p.copy() for p in params]
     hess_next = False
-    fused = _Fused(opt, model, X, params)
-    fused_ok = (fused.ok and not sophia and not record_steps and step_sched is None
-                and clip_norm is None and clip_value is None)
+    fused = _Fused(opt, model, X, params, grads, clip_norm=clip_norm, clip_value=clip_value,
+                   step_sched=step_sched, sophia=sophia, record_steps=record_steps)
     group0 = opt.param_groups[0]
 
     columns = ["loss", "grad_norm", "lr", "time"]
@@ -704,24 +913,23 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         j = -1
         while j + 1 < n_batches:
             j += 1
-            if fused_ok and fused.ready():
-                done, total, weight_sum, status, nonfinite = fused.run(
-                    X, y, w, order, j, n_batches - j, bs, grads, backup, total, weight_sum)
-                n_steps += done
-                if done and j + done == n_batches:
-                    gnorm = _norm(gc, gi)
-                j += done
-                if nonfinite:
-                    raise FloatingPointError(
-                        f"fit: the loss became non-finite at epoch {epoch}, batch {j} (step "
-                        f"{n_steps + 1}): training diverged. Scale the data (e.g. "
-                        f"standardise the features) or lower the learning rate (lr={lr}); "
-                        f"the model was left at the last parameters with a finite batch "
-                        f"loss")
+            if fused.ok:
+                while j < n_batches:
+                    done, total, weight_sum, status, nonfinite, last_lr, last_norm, \
+                        hess_next = fused.run(X, y, w, order, j, n_batches - j, bs, backup,
+                                              total, weight_sum, hess_next)
+                    n_steps += done
+                    j += done
+                    if last_lr is not None:
+                        step_lr = last_lr
+                    if not math.isnan(last_norm):
+                        gnorm = last_norm
+                    if nonfinite is not None:
+                        raise _diverged(epoch, j, n_steps, lr, nonfinite)
+                    if not done or status:
+                        break  # batch j needs the Python path (no weight, or an error)
                 if j >= n_batches:
-                    step_lr = group0["lr"]
                     break
-                # status: this batch needs the Python path (no weight, or an error to raise)
             rows = order[j * bs:(j + 1) * bs]
             bw = float(rows.shape[0]) if w is None else _batch_weight(w, rows)
             if bw == 0.0:  # every weight of the batch is zero: it has no loss to follow
@@ -740,11 +948,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             if not math.isfinite(bl):
                 for p, b in zip(params, backup):
                     np.copyto(p, b)
-                raise FloatingPointError(
-                    f"fit: the loss became {bl} at epoch {epoch}, batch {j} (step "
-                    f"{n_steps + 1}): training diverged. Scale the data (e.g. standardise "
-                    f"the features) or lower the learning rate (lr={lr}); the model was "
-                    f"left at the last parameters with a finite batch loss")
+                raise _diverged(epoch, j, n_steps, lr, bl)
             total += bl * bw
             weight_sum += bw
             last = j == n_batches - 1

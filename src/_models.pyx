@@ -9,7 +9,7 @@ the compiled core runs (``fastgd._core.isa()``) and use the thread count it uses
 (``fastgd.set_num_threads``).
 """
 
-from libc.math cimport isfinite, pow
+from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int64_t, uintptr_t
 from libc.string cimport memcpy
 
@@ -65,6 +65,7 @@ cdef extern from "fastgd_models.h" nogil:
     Py_ssize_t FGDM_CHUNK_ROWS
     Py_ssize_t FGDM_MAX_CHUNKS
     Py_ssize_t FGDM_PARALLEL_MIN
+    enum: FGDM_NORM_SUMSQ
 
 NAME = "cython"
 OPENMP = bool(fgdm_openmp_enabled())
@@ -203,82 +204,155 @@ cdef extern from *:
                            Py_ssize_t stride, Py_ssize_t bytes) noexcept nogil
 
 cdef enum:
-    FUSED_SGD = 0
-    FUSED_ADAM = 1
+    MAX_INVOCATIONS = 8  # kernel calls per optimizer step (one per parameter and bucket)
+    MAX_ROLES = 8        # buffers per kernel call
+    MAX_ARGS = 16        # scalars or flags per kernel call
 
 
 def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object intercept,
                   object sample_weight, cnp.ndarray order, Py_ssize_t first,
                   Py_ssize_t n_batches, Py_ssize_t bs, double a1, double a2, double eps,
                   cnp.ndarray grad_coef, object grad_intercept, list backups,
-                  int opt_kind, uintptr_t opt_fn, list coef_state, list intercept_state,
-                  double[::1] scalars, int[::1] flags, Py_ssize_t step0,
-                  double total0, double weights0):
+                  list invocations, double[:, :, ::1] scalars, int[:, :, ::1] flags,
+                  double clip_norm, double clip_value, object last_grads,
+                  Py_ssize_t last_batch, object hessian, const unsigned char[::1] hess_rows,
+                  object formulas, double total0, double weights0):
     """Batches ``first .. first + n_batches - 1`` of an epoch (rows ``order[j*bs:(j+1)*bs]``)
-    in one native call: per batch the loss kernel, then the optimizer kernel on coef and
-    intercept, exactly as fastgd.fit's Python loop does with fastgd.models.loss_grad and
-    opt.step. Every array was checked by fit. ``scalars``/``flags``: the optimizer kernel's,
-    in its declaration order; for Adam the bias corrections (``scalars[5]``, ``[6]``) are
-    recomputed per step as ``1 - beta1**t`` and ``(1 - beta2**t) ** 0.5`` (Python's float
-    power is C's pow). ``backups`` receive each parameter before each step.
+    in one native call, each as fastgd.fit's Python loop runs it: the loss kernel (with
+    the Hessian diagonal where ``hess_rows`` says so, then Sophia's Hessian average
+    update), clipping (``clip_norm`` as fastgd.clip_grad_norm_ with the 2-norm, then
+    ``clip_value`` as fastgd.clip_grad_value_; negative: none), a copy of the parameters
+    into ``backups``, and the optimizer's native calls. Every array was checked by fit and
+    by the optimizer's own step before.
+
+    ``invocations``: the optimizer's kernel calls of one step, each ``(kernel address,
+    which parameter (0 coef, 1 intercept), call number c, buffers)`` with ``buffers`` the
+    kernel's role buffers (param, grad, state...; None absent). Step ``r`` of this call
+    (``r = j - first``) gives call ``c`` the scalars ``scalars[r, c]`` and flags
+    ``flags[r, c]``, and ``hess_rows[r]``, ``hessian``'s ``beta2[r]`` (row 0 for every
+    step when the tables have one row). ``last_grads``:
+    None, or two arrays receiving the gradient of batch ``last_batch`` before clipping.
+    ``hessian``: None, or (address of the ``sophia_hessian`` kernel, [the Hessian state of
+    coef, of intercept], [an estimate buffer for coef, for intercept], beta2 per step as a
+    float64 array). ``formulas``: None, or (codes, beta positions, t0): the scalar tables
+    have one row, and step ``r`` replaces scalar ``k`` of call ``c`` by
+    ``1 - b**(t0 + r)`` (code 1) or ``(1 - b**(t0 + r)) ** 0.5`` (code 2), ``b`` the call's
+    scalar at position ``betas[c, k]`` (C's pow, as Python's float power).
 
     Returns (batches done, total0 + the sum of loss * batch weight, weights0 + the sum of
     batch weights (both added batch by batch, as fit adds them), status of a failed loss
-    call or 0, 1 if the last batch's loss was not finite). On a non-finite loss
-    the parameters are restored from the backups (those before the previous step) and the
-    call stops, as fit does.
+    call or 0, 1 if the last batch's loss was not finite, the last batch's loss). On a
+    non-finite loss the
+    parameters are restored from the backups (those before the previous step) and the
+    call stops, as fit does; a failed loss call (a batch of zero weight, ...) stops before
+    that batch changes anything.
     """
     cdef fgdm_args a
     cdef int status = 0, nonfinite = 0
     cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(X)
     cdef const fgdm_table* table = _table()
     cdef bint f32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT32
-    cdef fgdm_loss_fn fn = table.loss_grad[0 if f32 else 1]
-    cdef fgd_kernel_fn step = <fgd_kernel_fn>opt_fn
-    cdef Py_ssize_t n_order = cnp.PyArray_DIM(order, 0), j = first, r, t
+    cdef int ti = 0 if f32 else 1
+    cdef fgdm_loss_fn fn = table.loss_grad[ti]
+    cdef fgdm_norm_fn norm_part = table.norm_part[ti]
+    cdef fgdm_scale_fn scale = table.scale[ti]
+    cdef fgdm_clamp_fn clamp = table.clamp[ti]
+    cdef Py_ssize_t n_order = cnp.PyArray_DIM(order, 0), j = first, r, t, v, row
     cdef const int64_t* rows0 = <const int64_t*>cnp.PyArray_DATA(order)
-    cdef double total = total0, weights = weights0, bw, beta1 = 0.0, beta2 = 0.0
-    cdef double s[16]
-    cdef char* cb[8]
-    cdef char* ib[8]
-    cdef Py_ssize_t cdims[3]
-    cdef Py_ssize_t idims[3]
-    cdef Py_ssize_t n_coef = cnp.PyArray_SIZE(coef), n_int = 0
-    cdef Py_ssize_t n_params = len(backups), n_s = scalars.shape[0]
+    cdef double total = total0, weights = weights0, bw, sq, norm, clip_coef
+    cdef float clip_coef32
+    cdef Py_ssize_t n_params = len(backups)
+    cdef Py_ssize_t n_inv = len(invocations)
+    cdef Py_ssize_t n_rows = scalars.shape[0], n_calls = scalars.shape[1]
+    cdef fgd_kernel_fn inv_fn[MAX_INVOCATIONS]
+    cdef Py_ssize_t inv_call[MAX_INVOCATIONS]
+    cdef Py_ssize_t inv_n[MAX_INVOCATIONS]
+    cdef Py_ssize_t inv_dims[MAX_INVOCATIONS][3]
+    cdef char* inv_buf[MAX_INVOCATIONS][MAX_ROLES]
     cdef char* pdata[2]
+    cdef char* gdata[2]
     cdef char* bdata[2]
+    cdef char* ldata[2]
+    cdef Py_ssize_t psize[2]
+    cdef Py_ssize_t pdims[2][3]
     cdef Py_ssize_t nbytes[2]
+    cdef fgd_kernel_fn hess_fn = NULL
+    cdef char* hess_buf[2][2]
+    cdef const double* hess_beta2 = NULL
+    cdef double[::1] beta2_view
+    cdef int no_flags[MAX_ARGS]
     cdef const char* w = <const char*>_data(sample_weight)
     cdef Py_ssize_t ws = 0
-    if n_s > 16 or len(coef_state) > 6 or len(intercept_state) > 6:
-        raise ValueError("fused_batches: too many optimizer arguments")
-    for r in range(n_s):
-        s[r] = scalars[r]
-    if opt_kind == FUSED_ADAM:
-        beta1, beta2 = s[1], s[2]
-    # the optimizer's buffers: param, grad, then the state (None: absent)
-    cb[0] = <char*>cnp.PyArray_DATA(coef)
-    cb[1] = <char*>cnp.PyArray_DATA(grad_coef)
-    for r in range(len(coef_state)):
-        cb[2 + r] = <char*>_data(coef_state[r])
-    cdims[0] = 1
-    cdims[1] = 1
-    cdims[2] = n_coef
-    if intercept is not None:
-        n_int = cnp.PyArray_SIZE(<cnp.ndarray>intercept)
-        ib[0] = <char*>cnp.PyArray_DATA(<cnp.ndarray>intercept)
-        ib[1] = <char*>cnp.PyArray_DATA(<cnp.ndarray>grad_intercept)
-        for r in range(len(intercept_state)):
-            ib[2 + r] = <char*>_data(intercept_state[r])
-        idims[0] = 1
-        idims[1] = 1
-        idims[2] = n_int
+    cdef bint use_hess
+    cdef double local[MAX_INVOCATIONS][MAX_ARGS]
+    cdef int codes[MAX_INVOCATIONS][MAX_ARGS]
+    cdef int beta_at[MAX_INVOCATIONS][MAX_ARGS]
+    cdef bint by_formula = formulas is not None
+    cdef Py_ssize_t t0 = 0, c, k
+    cdef double x
+    cdef int[:, ::1] codes_view
+    cdef int[:, ::1] betas_view
+    cdef cnp.ndarray arr
+    if n_inv > MAX_INVOCATIONS or n_params > 2 or scalars.shape[2] > MAX_ARGS \
+            or flags.shape[0] != n_rows or flags.shape[1] != n_calls \
+            or flags.shape[2] > MAX_ARGS:
+        raise ValueError("fused_batches: too many optimizer calls or arguments")
+    if n_rows != 1 and n_rows < n_batches:
+        raise ValueError("fused_batches: fewer rows of scalars than batches")
+    if hess_rows.shape[0] < n_rows:
+        raise ValueError("fused_batches: fewer Hessian rows than scalar rows")
+    for r in range(MAX_ARGS):
+        no_flags[r] = 0
+    # the parameters and their gradients (0: coef, 1: intercept)
     for r in range(n_params):
-        pdata[r] = cb[0] if r == 0 else ib[0]
+        arr = coef if r == 0 else <cnp.ndarray>intercept
+        pdata[r] = <char*>cnp.PyArray_DATA(arr)
+        gdata[r] = <char*>cnp.PyArray_DATA(<cnp.ndarray>(grad_coef if r == 0 else grad_intercept))
         bdata[r] = <char*>cnp.PyArray_DATA(<cnp.ndarray>backups[r])
-        nbytes[r] = (n_coef if r == 0 else n_int) * itemsize
+        psize[r] = cnp.PyArray_SIZE(arr)
+        nbytes[r] = psize[r] * itemsize
+        pdims[r][0] = 1
+        pdims[r][1] = cnp.PyArray_DIM(arr, 0) if cnp.PyArray_NDIM(arr) == 2 else 1
+        pdims[r][2] = cnp.PyArray_DIM(arr, 1) if cnp.PyArray_NDIM(arr) == 2 else psize[r]
+        ldata[r] = NULL if last_grads is None else \
+            <char*>cnp.PyArray_DATA(<cnp.ndarray>last_grads[r])
+    for v in range(n_inv):
+        address, which, call, buffers = invocations[v]
+        if not (0 <= which < n_params and 0 <= call < n_calls) or len(buffers) > MAX_ROLES:
+            raise ValueError("fused_batches: a bad optimizer call")
+        inv_fn[v] = <fgd_kernel_fn><uintptr_t>address
+        inv_call[v] = call
+        inv_n[v] = psize[which]
+        inv_dims[v][0] = pdims[which][0]
+        inv_dims[v][1] = pdims[which][1]
+        inv_dims[v][2] = pdims[which][2]
+        for r in range(MAX_ROLES):
+            inv_buf[v][r] = NULL if r >= len(buffers) else <char*>_data(buffers[r])
+    if hessian is not None:
+        address, states, estimates, beta2s = hessian
+        hess_fn = <fgd_kernel_fn><uintptr_t>address
+        for r in range(n_params):
+            hess_buf[r][0] = <char*>_data(states[r])
+            hess_buf[r][1] = <char*>_data(estimates[r])
+        beta2_view = beta2s
+        if beta2_view.shape[0] < n_rows:
+            raise ValueError("fused_batches: fewer Hessian rows than scalar rows")
+        hess_beta2 = &beta2_view[0]
     if sample_weight is not None:
         ws = cnp.PyArray_STRIDE(<cnp.ndarray>sample_weight, 0) // itemsize
+    if by_formula:
+        codes_view, betas_view, t0 = formulas
+        if n_rows != 1 or codes_view.shape[0] != n_calls or betas_view.shape[0] != n_calls \
+                or codes_view.shape[1] != MAX_ARGS or betas_view.shape[1] != MAX_ARGS \
+                or scalars.shape[2] != MAX_ARGS or n_calls > MAX_INVOCATIONS:
+            raise ValueError("fused_batches: bad step formulas")
+        for c in range(n_calls):
+            for k in range(MAX_ARGS):
+                local[c][k] = scalars[0, c, k]
+                codes[c][k] = codes_view[c, k]
+                beta_at[c][k] = betas_view[c, k]
+                if not (0 <= beta_at[c][k] < MAX_ARGS):
+                    raise ValueError("fused_batches: bad step formulas")
 
     a.kind = kind
     a.n_samples = cnp.PyArray_DIM(X, 0)
@@ -293,32 +367,38 @@ def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, obje
     a.sw = w
     a.ss = ws
     a.rs = 1
-    a.coef = cb[0]
-    a.intercept = NULL if intercept is None else ib[0]
+    a.coef = pdata[0]
+    a.intercept = pdata[1] if n_params > 1 else NULL
     a.a1 = a1
     a.a2 = a2
     a.eps = eps
-    a.grad_coef = cb[1]
-    a.grad_intercept = NULL if intercept is None else ib[1]
-    a.hess_coef = NULL
-    a.hess_intercept = NULL
+    a.grad_coef = gdata[0]
+    a.grad_intercept = gdata[1] if n_params > 1 else NULL
     a.nthreads = _core.get_num_threads()
 
     cdef bint prefetch = a.row_major and a.xs0 > 0
     cdef Py_ssize_t row_bytes = a.d * itemsize, row_stride = a.xs0 * itemsize
     with nogil:
         for j in range(first, first + n_batches):
+            row = 0 if n_rows == 1 else j - first
             a.rows = rows0 + j * bs
             a.n = bs if (j + 1) * bs <= n_order else n_order - j * bs
             if prefetch and j + 2 < first + n_batches:  # the rows of the batch after next
                 fgd_prefetch_rows(<const char*>a.X, a.rows + 2 * bs,
                                   bs if (j + 3) * bs <= n_order else n_order - (j + 2) * bs,
                                   row_stride, row_bytes)
+            use_hess = hess_rows[row] != 0
+            a.hess_coef = hess_buf[0][1] if use_hess else NULL
+            a.hess_intercept = hess_buf[1][1] if use_hess and n_params > 1 else NULL
             a.loss = 0.0
             a.err_pos = -1
             status = fn(&a)
             if status != 0:
                 break
+            if use_hess:  # Sophia's update_hessian, before the loss is looked at (as fit)
+                for r in range(n_params):
+                    hess_fn(psize[r], pdims[r], hess_buf[r], &hess_beta2[row],
+                            no_flags)
             if not isfinite(a.loss):
                 for r in range(n_params):
                     memcpy(pdata[r], bdata[r], nbytes[r])
@@ -333,14 +413,43 @@ def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, obje
                         (<const double*>w)[a.rows[t] * ws]
             total += a.loss * bw
             weights += bw
+            if j == last_batch and ldata[0] != NULL:
+                for r in range(n_params):
+                    memcpy(ldata[r], gdata[r], nbytes[r])
+            if clip_norm >= 0:  # fastgd.clip_grad_norm_(grads, clip_norm), 2-norm
+                sq = 0.0
+                for r in range(n_params):
+                    if psize[r]:
+                        sq += norm_part(psize[r], gdata[r], FGDM_NORM_SUMSQ, 2.0)
+                norm = sqrt(sq)
+                if f32:
+                    clip_coef32 = (<float>1 / (<float>norm + <float>1e-6)) * <float>clip_norm
+                    clip_coef = 1.0 if clip_coef32 > 1 else clip_coef32
+                else:
+                    clip_coef = (1.0 / (norm + 1e-6)) * clip_norm
+                    if clip_coef > 1:
+                        clip_coef = 1.0
+                for r in range(n_params):
+                    if psize[r]:
+                        scale(psize[r], gdata[r], clip_coef, a.nthreads)
+            if clip_value >= 0:  # fastgd.clip_grad_value_(grads, clip_value)
+                for r in range(n_params):
+                    if psize[r]:
+                        clamp(psize[r], gdata[r], -clip_value, clip_value, a.nthreads)
             for r in range(n_params):
                 memcpy(bdata[r], pdata[r], nbytes[r])
-            if opt_kind == FUSED_ADAM:
-                t = step0 + (j - first) + 1
-                s[5] = 1 - pow(beta1, <double>t)
-                s[6] = pow(1 - pow(beta2, <double>t), 0.5)
-            step(n_coef, cdims, cb, s, &flags[0])
-            if intercept is not None:
-                step(n_int, idims, ib, s, &flags[0])
+            if by_formula:
+                for c in range(n_calls):
+                    for k in range(MAX_ARGS):
+                        if codes[c][k]:
+                            x = 1.0 - pow(local[c][beta_at[c][k]], <double>(t0 + j - first))
+                            local[c][k] = pow(x, 0.5) if codes[c][k] == 2 else x
+                for v in range(n_inv):
+                    inv_fn[v](inv_n[v], inv_dims[v], inv_buf[v], local[inv_call[v]],
+                              &flags[0, inv_call[v], 0])
+            else:
+                for v in range(n_inv):
+                    inv_fn[v](inv_n[v], inv_dims[v], inv_buf[v],
+                              &scalars[row, inv_call[v], 0], &flags[row, inv_call[v], 0])
     return j - first + (0 if (status != 0 or nonfinite) else 1) if n_batches else 0, \
-        total, weights, status, nonfinite
+        total, weights, status, nonfinite, a.loss

@@ -509,9 +509,9 @@ def test_an_invalid_learning_rate_from_a_callback_is_refused_on_the_fused_path_t
         opt_groups = []
         real_init = fastgd.training._Fused.__init__
 
-        def spy(self, opt, *args, real_init=real_init):
+        def spy(self, opt, *args, real_init=real_init, **kwargs):
             opt_groups[:] = opt.param_groups
-            real_init(self, opt, *args)
+            real_init(self, opt, *args, **kwargs)
 
         try:
             fastgd.training._Fused.__init__ = spy
@@ -520,3 +520,141 @@ def test_an_invalid_learning_rate_from_a_callback_is_refused_on_the_fused_path_t
                            callbacks=[sabotage])
         finally:
             fastgd.training._Fused.__init__ = real_init
+
+
+# every optimizer of the registry as the fused update, with clipping, per-step schedules,
+# Sophia's Hessian refreshes, zero-weight batches and short native calls
+
+def _fused_variants():
+    from fastgd.registry import OPTIMIZERS
+    losses = ["squared_error", "log_loss", "softmax_cross_entropy", "huber"]
+    cases, k = [], 0
+    for name, spec in OPTIMIZERS.items():
+        for v, variant in enumerate(spec.variants):
+            options = dict(variant)
+            lr = options.pop("lr", 0.01)
+            extras = [{}, dict(clip_norm=0.5), dict(clip_value=0.05, schedule="invscaling"),
+                      dict(clip_norm=0.3, clip_value=0.1, batch_size=1)][k % 4]
+            cases.append(pytest.param(name, lr, options, losses[k % 4],
+                                      (np.float64, np.float32)[k // 4 % 2], k % 3 == 0,
+                                      extras, id=f"{name}-{v}"))
+            k += 1
+    return cases
+
+
+def _fit_outcome(monkeypatch, fused, *args, chunk=None, **kwargs):
+    from fastgd import training
+    monkeypatch.setattr(training, "FUSED", fused)
+    if chunk is not None:
+        monkeypatch.setattr(training._Fused, "CHUNK", chunk)
+    m = fastgd.LinearModel(kwargs.pop("loss"))
+    try:
+        h = fastgd.fit(m, *args, **kwargs)
+        outcome = (h.as_dict(), h.n_steps, h.stop_reason)
+    except FloatingPointError as exc:
+        outcome = str(exc)
+    return m.coef_, m.intercept_, outcome
+
+
+def _fused_data(loss, dtype, weighted, n=160):
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((n, 5)).astype(dtype)
+    beta = rng.standard_normal(5)
+    y = {"squared_error": X @ beta, "huber": X @ beta,
+         "log_loss": (X @ beta > 0).astype(np.float64),
+         "softmax_cross_entropy": np.argmax(X[:, :3], axis=1)}[loss]
+    y = y if loss == "softmax_cross_entropy" else y.astype(dtype)
+    w = None
+    if weighted:
+        w = rng.uniform(0, 2, n).astype(dtype)
+        w[::7] = 0
+    return X, y, w
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+@pytest.mark.parametrize("optimizer,lr,options,loss,dtype,weighted,extras", _fused_variants())
+def test_fused_epochs_of_every_optimizer_give_the_bits_of_the_python_loop(
+        monkeypatch, optimizer, lr, options, loss, dtype, weighted, extras):
+    from fastgd import training
+    X, y, w = _fused_data(loss, dtype, weighted)
+    kwargs = dict(loss=loss, optimizer=optimizer, lr=lr, epochs=3, random_state=3,
+                  sample_weight=w, optimizer_kwargs=options, batch_size=16)
+    kwargs.update(extras)
+    native = []
+    run = training._Fused.run
+    monkeypatch.setattr(training._Fused, "run",
+                        lambda self, *a: native.append(1) or run(self, *a))
+    expected = _fit_outcome(monkeypatch, False, X, y, **dict(kwargs))
+    assert not native
+    # one long native call per epoch, and calls of 5 steps (state rolled back and replayed
+    # where a call stops early)
+    for chunk in (None, 5):
+        got = _fit_outcome(monkeypatch, True, X, y, chunk=chunk, **dict(kwargs))
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+        if isinstance(expected[2], str):
+            assert got[2] == expected[2]
+        else:
+            h_got, h_exp = got[2][0], expected[2][0]
+            for key in ("loss", "grad_norm", "lr"):
+                np.testing.assert_array_equal(h_got[key], h_exp[key], err_msg=key)
+            assert got[2][1:] == expected[2][1:]
+    assert bool(native) == (fastgd.backend() == "cython")
+
+
+@pytest.mark.skipif(fastgd.backend() != "cython", reason="fused epochs are compiled only")
+def test_fused_epochs_keep_the_optimizer_state_opt_step_would(monkeypatch):
+    """The optimizer left by a fused run has the state (step counts, scalar state, buffers)
+    and learning rate of the Python loop's, also after a native call stopped early."""
+    from fastgd import training
+    X, y, w = _fused_data("squared_error", np.float64, True)
+    states = []
+    real_init = training._Fused.__init__
+    for fused in (True, False):
+        monkeypatch.setattr(training, "FUSED", fused)
+        monkeypatch.setattr(training._Fused, "CHUNK", 4)
+        seen = []
+
+        def spy(self, opt, *args, seen=seen, **kw):
+            seen.append(opt)
+            real_init(self, opt, *args, **kw)
+
+        monkeypatch.setattr(training._Fused, "__init__", spy)
+        for name in ("NAdam", "ASGD", "AdamWScheduleFree", "Sophia", "Adafactor"):
+            fastgd.fit(fastgd.LinearModel(), X, y, optimizer=name, lr=0.01, epochs=2,
+                       batch_size=8, random_state=1, sample_weight=w, schedule="invscaling")
+        states.append([(opt.state_dict(), opt.param_groups[0]["lr"]) for opt in seen])
+    for (a, lr_a), (b, lr_b) in zip(*states):
+        assert lr_a == lr_b
+        assert a["state"].keys() == b["state"].keys()
+        for i in a["state"]:
+            assert a["state"][i].keys() == b["state"][i].keys()
+            for key, value in a["state"][i].items():
+                np.testing.assert_array_equal(value, b["state"][i][key], err_msg=key)
+
+
+@pytest.mark.skipif(fastgd.backend() != "cython", reason="fused epochs are compiled only")
+def test_a_scheduler_error_after_a_step_is_raised_after_that_step(monkeypatch):
+    """A per-step scheduler that raises after step k: the fused run takes k steps natively
+    and raises, as the Python loop does."""
+    from fastgd import training
+    X, y, _ = _fused_data("squared_error", np.float64, False)
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(training, "FUSED", fused)
+        calls = []
+        real_step = fastgd.lr_scheduler.InvScalingLR.step
+
+        def step(self, *a, real_step=real_step, calls=calls):
+            calls.append(1)
+            if len(calls) == 17:
+                raise RuntimeError("scheduler failed")
+            return real_step(self, *a)
+
+        monkeypatch.setattr(fastgd.lr_scheduler.InvScalingLR, "step", step)
+        m = fastgd.LinearModel()
+        with pytest.raises(RuntimeError, match="scheduler failed"):
+            fastgd.fit(m, X, y, optimizer="adam", lr=0.01, epochs=2, batch_size=8,
+                       random_state=0, schedule="invscaling")
+        results.append(m.coef_.copy())
+    np.testing.assert_array_equal(results[0], results[1])
