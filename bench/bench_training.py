@@ -74,7 +74,7 @@ def test_goal_fastgd(benchmark, goal_data):
               epochs=GOAL["epochs"], random_state=0)
         models.append(m)
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update(impl="fastgd.fit", r2=models[-1].score(X, y), **GOAL)
 
 
@@ -92,6 +92,6 @@ def test_goal_sklearn(benchmark, goal_data):
             m.fit(X, y)
         models.append(m)
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update(impl="sklearn SGDRegressor (per-sample updates)",
                                 r2=models[-1].score(X, y), **GOAL)

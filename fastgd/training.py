@@ -508,25 +508,28 @@ class _Fused:
                 if r == 0:
                     raise  # as opt.step would, before this batch's step
                 break  # the steps before run natively; the next call raises
-            key = tuple((c.entry, tuple(id(b) for lst in c.lists if lst is not None
-                                        for b in lst)) for c in calls)
-            if layout is None:
-                if any(isinstance(v, np.ndarray) for c in calls for _, entries in c.updates
-                       for v in entries.values()):
+            # the calls' kernels and parameters; their state buffers are those of the
+            # first step as long as no step makes new ones
+            key = tuple((c.entry, tuple(map(id, c.lists[0])),
+                         tuple(lst is None for lst in c.lists)) for c in calls)
+            if any(type(v) is np.ndarray for c in calls for _, entries in c.updates
+                   for v in entries.values()):
+                if layout is None:
                     return None  # the step makes state buffers: opt.step's first steps
+                break
+            if layout is None:
                 layout, first_calls = key, calls
                 specs = [self._scalars(c.entry[:-len("_many")]) for c in calls]
+                pads = [(16 - len(a), 16 - len(b)) for a, b in specs]
             elif key != layout:
                 break
             if record:
                 s_row, f_row = [], []
-                for c, (scalar_specs, flag_names) in zip(calls, specs):
-                    sv = [0.0] * 16
-                    for k, (name, default) in enumerate(scalar_specs):
-                        sv[k] = float(c.scalars.get(name, default))
-                    fv = [0] * 16
-                    for k, name in enumerate(flag_names):
-                        fv[k] = int(bool(c.scalars.get(name, False)))
+                for c, (scalar_specs, flag_names), (s_pad, f_pad) in zip(calls, specs, pads):
+                    get = c.scalars.get
+                    sv = [float(get(name, default)) for name, default in scalar_specs]
+                    sv += [0.0] * s_pad
+                    fv = [1 if get(name, False) else 0 for name in flag_names] + [0] * f_pad
                     marker = (c.entry, tuple(fv))
                     if marker not in checked:  # the buffers these flags need are there
                         c.run(kernels, check_only=True)
