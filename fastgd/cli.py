@@ -733,6 +733,11 @@ def cmd_fit(args) -> int:
     for w in caught:
         if issubclass(w.category, fastgd.ConvergenceWarning):
             print(f"fastgd fit: warning: {w.message}", file=sys.stderr)
+    final = model.loss_value(X[train_rows], y[train_rows])
+    if not final < history.loss[0]:
+        print(f"fastgd fit: warning: the training loss went from {history.loss[0]:.4g} "
+              f"(first epoch) to {final:.4g}: lower --lr"
+              f"{'' if args.standardize else ' or use --standardize'}", file=sys.stderr)
 
     def score(rows):
         if rows is None or rows.size == 0:
@@ -748,7 +753,7 @@ def cmd_fit(args) -> int:
     score_name = "accuracy" if model.is_classifier else "r2"
     result = dict(epochs=len(history), steps=history.n_steps, converged=history.converged,
                   stop_reason=history.stop_reason, time_s=elapsed,
-                  train_loss=loss(train_rows), val_loss=loss(val_rows),
+                  train_loss=final, val_loss=loss(val_rows),
                   **{f"train_{score_name}": score(train_rows),
                      f"val_{score_name}": score(val_rows)})
     if args.out:
