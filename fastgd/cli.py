@@ -49,6 +49,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -204,6 +205,8 @@ class Table:
     target: str | None = None
     target_index: int | None = None
     columns: list[str] = field(default_factory=list)
+    #: a CSV file read for ``predict``: (rows of strings, their line numbers, the path)
+    csv_rows: tuple | None = field(default=None, repr=False)
 
 
 def _kind(path: str) -> str:
@@ -291,7 +294,7 @@ def _column_index(spec: str, columns: list[str], path: str, option: str = "--tar
 
 
 def _target_column(values: list[str]) -> np.ndarray:
-    """Numbers when every value is one (int64 when all are whole), else the strings."""
+    """float64 when every value is a number, else the values as strings."""
     try:
         y = np.array(values, dtype=np.float64)
     except ValueError:
@@ -421,13 +424,12 @@ def read_data(path: str, *, target: str | None = None, x_key: str = "X",
 def _csv_table(path, header, rows, lines) -> Table:
     """A CSV file for ``predict``: the columns stay strings until the model names the
     features (so that a text target column beside them does no harm)."""
-    table = Table(X=None, y=None, feature_names=list(header), columns=list(header))
-    table.__dict__["_rows"] = (rows, lines, path)
-    return table
+    return Table(X=None, y=None, feature_names=list(header), columns=list(header),
+                 csv_rows=(rows, lines, path))
 
 
 def _csv_features(table: Table, names: list[str]) -> np.ndarray:
-    rows, lines, path = table.__dict__["_rows"]
+    rows, lines, path = table.csv_rows
     missing = [n for n in names if n not in table.columns]
     if missing:
         raise CLIError(f"{path} lacks the model's feature column(s) "
@@ -452,14 +454,16 @@ def _model_for(kind: str, loss: str | None, penalty: str | None, alpha: float,
 
 def save_model(path: str, model: fastgd.LinearModel, *, kind: str, classes: np.ndarray,
                feature_names: Sequence[str], target: str | None,
-               mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> None:
+               target_index: int | None = None, mean: np.ndarray | None = None,
+               scale: np.ndarray | None = None) -> None:
     """Write a fitted model as ``.npz`` readable with ``allow_pickle=False``: arrays
     ``coef``, ``intercept``, ``classes`` (the labels of classes 0, 1, ... for
     classification, empty for regression), ``feature_names``, ``mean`` and ``scale``
     (standardisation applied before the model, empty without), and 0-d entries
     ``format`` (:data:`MODEL_FORMAT`), ``kind`` (linear, logistic, softmax), ``loss``,
-    ``penalty`` (``"none"`` for None), ``alpha``, ``l1_ratio``, ``target`` and
-    ``fastgd_version``."""
+    ``penalty`` (``"none"`` for None), ``alpha``, ``l1_ratio``, ``target`` (its name),
+    ``target_index`` (its column among the training file's columns, -1 for an ``.npz``)
+    and ``fastgd_version``."""
     empty = np.zeros(0)
     np.savez(path, format=np.array(MODEL_FORMAT), kind=np.array(kind),
              loss=np.array(model.loss), penalty=np.array(model.penalty or "none"),
@@ -467,14 +471,16 @@ def save_model(path: str, model: fastgd.LinearModel, *, kind: str, classes: np.n
              coef=model.coef_, intercept=model.intercept_, classes=np.asarray(classes),
              feature_names=np.array(list(feature_names), dtype=str),
              target=np.array(target or ""),
+             target_index=np.array(-1 if target_index is None else int(target_index)),
              mean=empty if mean is None else mean, scale=empty if scale is None else scale,
              fastgd_version=np.array(fastgd.__version__))
 
 
 def load_model(path: str) -> tuple[fastgd.LinearModel, dict[str, Any]]:
     """A model written by :func:`save_model`: the :class:`fastgd.LinearModel` (fitted)
-    and a dict of ``kind``, ``classes``, ``feature_names``, ``target``, ``mean`` and
-    ``scale`` (None when not standardised). :class:`CLIError` if the file is not one."""
+    and a dict of ``kind``, ``classes``, ``feature_names``, ``target``, ``target_index``,
+    ``mean`` and ``scale`` (None when not standardised). :class:`CLIError` if the file is
+    not one."""
     required = ("format", "kind", "loss", "penalty", "alpha", "l1_ratio", "coef",
                 "intercept", "classes", "feature_names", "target", "mean", "scale")
     if not path.lower().endswith(".npz"):
@@ -485,6 +491,8 @@ def load_model(path: str) -> tuple[fastgd.LinearModel, dict[str, Any]]:
             raise CLIError(f"{path}: not a fastgd model (no {', '.join(missing)})")
         try:
             d = {k: archive[k] for k in required}
+            target_index = (int(archive["target_index"]) if "target_index" in archive.files
+                            else -1)
         except ValueError as exc:
             raise CLIError(f"{path}: {str(exc).splitlines()[0]}") from None
     if str(d["format"]) != MODEL_FORMAT:
@@ -508,9 +516,15 @@ def load_model(path: str) -> tuple[fastgd.LinearModel, dict[str, Any]]:
     model.intercept_ = np.ascontiguousarray(intercept)
     if kind == "softmax":
         model.n_classes_ = coef.shape[1]
+    expected = 0 if kind == "linear" else coef.shape[1] if kind == "softmax" else 2
     mean, scale = d["mean"], d["scale"]
+    if d["classes"].ndim != 1 or d["classes"].size != expected or mean.shape != scale.shape \
+            or mean.size not in (0, len(names)):
+        raise CLIError(f"{path}: its classes ({d['classes'].size}) or standardisation "
+                       f"({mean.size} features) do not fit a {kind} model of "
+                       f"{len(names)} features")
     info = dict(kind=kind, classes=d["classes"], feature_names=names,
-                target=str(d["target"]) or None,
+                target=str(d["target"]) or None, target_index=target_index,
                 mean=mean if mean.size else None, scale=scale if scale.size else None)
     return model, info
 
@@ -521,9 +535,9 @@ def _labels(y: np.ndarray, kind: str, path: str) -> tuple[np.ndarray, np.ndarray
     """Targets for the model and the classes (labels of 0, 1, ...; empty for linear)."""
     if kind == "linear":
         if y.dtype.kind not in "biuf":
-            raise CLIError(f"{path}: the target has text values ({str(y[0])!r}, ...); a linear "
-                           f"model needs numbers (use --model logistic or softmax for "
-                           f"labels)")
+            raise CLIError(f"{path}: the target has text values ({str(y[0])!r}, ...); a "
+                           f"linear model needs numbers (use --model logistic or softmax "
+                           f"for labels)")
         y = y.astype(np.float64)
         if not np.all(np.isfinite(y)):
             raise CLIError(f"{path}: the target has a non-finite value (row "
@@ -625,6 +639,24 @@ def _optimizer_name(text: str) -> str:
     return name
 
 
+def _option(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` for the optimizer's constructor; VALUE is a Python literal (a number,
+    True/False, None, a tuple such as (0.9, 0.99)), else the text itself."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"must be NAME=VALUE (e.g. momentum=0.9), got "
+                                         f"{text!r}")
+    import ast
+    value = value.strip()
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def _json_safe(value):
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
@@ -710,7 +742,11 @@ def cmd_fit(args) -> int:
             info += f", val {history.val_loss[-1]:.4g}"
         progress.update(1, info)
 
+    options = dict(args.opt or [])
+    if "lr" in options:
+        raise CLIError("--opt lr=...: give the learning rate as --lr")
     kwargs = dict(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
+                  optimizer_kwargs=options,
                   epochs=args.epochs, random_state=np.random.default_rng(seed),
                   schedule=_schedule(args.schedule, args.epochs), tol=args.tol,
                   n_iter_no_change=args.n_iter_no_change,
@@ -728,7 +764,12 @@ def cmd_fit(args) -> int:
             hint = "a lower --lr" if args.standardize else "--standardize or a lower --lr"
             raise CLIError(f"{what}; try {hint} (it is {args.lr:g})", 1) from None
         except (TypeError, ValueError) as exc:
-            raise CLIError(str(exc)) from None
+            message = str(exc)
+            unknown = re.search(r"unexpected keyword argument '(\w+)'", message)
+            if unknown:
+                message = (f"--opt {unknown.group(1)}=...: {args.optimizer} has no argument "
+                           f"{unknown.group(1)!r}")
+            raise CLIError(message) from None
     elapsed = time.perf_counter() - start
     for w in caught:
         if issubclass(w.category, fastgd.ConvergenceWarning):
@@ -760,7 +801,7 @@ def cmd_fit(args) -> int:
         try:
             save_model(args.out, model, kind=args.model, classes=classes,
                        feature_names=table.feature_names, target=table.target,
-                       mean=mean, scale=scale)
+                       target_index=table.target_index, mean=mean, scale=scale)
         except OSError as exc:
             raise CLIError(f"cannot write {args.out}: {exc.strerror or exc}", 1) from None
     if args.metrics:
@@ -772,7 +813,8 @@ def cmd_fit(args) -> int:
             model=dict(kind=args.model, loss=model.loss, penalty=model.penalty,
                        alpha=model.alpha, classes=classes.tolist(),
                        standardize=args.standardize),
-            fit=dict(optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size,
+            fit=dict(optimizer=args.optimizer, lr=args.lr, optimizer_options=options,
+                     batch_size=args.batch_size,
                      epochs=args.epochs, schedule=args.schedule or "constant",
                      tol=args.tol, seed=seed, val_fraction=args.val_fraction,
                      backend=fastgd.backend()),
@@ -814,11 +856,10 @@ def cmd_predict(args) -> int:
     else:
         table = read_data(args.data, x_key=args.x_key, y_key=None)
         X = table.X
-        if kind == "npy" and X.shape[1] == len(names) + 1 and info["target"] is not None \
-                and info["target"].startswith("x"):
-            # the array the model was trained on, target column included
-            t = int(info["target"][1:])
-            X = np.delete(X, t, axis=1)
+        if kind == "npy" and X.shape[1] == len(names) + 1 \
+                and 0 <= info["target_index"] < X.shape[1]:
+            # an array laid out as the training file, target column included
+            X = np.delete(X, info["target_index"], axis=1)
         if X.shape[1] != len(names):
             raise CLIError(f"{args.data}: {X.shape[1]} feature columns, the model has "
                            f"{len(names)}")
@@ -1040,12 +1081,12 @@ def _options(options: dict) -> str:
 def cmd_demo(args) -> int:
     _set_backend(args)
     if args.plot:
-        _plot_dir(args.plot)
         from fastgd import plot
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise CLIError(plot.MISSING, 1) from None
+        _plot_dir(args.plot)
     start = time.perf_counter()
     say = (lambda *a: None) if args.quiet else _out
     # the version and backend lines are printed even with --quiet (CI greps the second)
@@ -1398,7 +1439,8 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument("--backend", choices=_backend.BACKENDS,
                          help="run on this backend (default: the active one, "
                               "FASTGD_BACKEND or the first that loads)")
-    parser = _Parser(prog="fastgd", description=__doc__.split("\n\n")[0].strip(),
+    parser = _Parser(prog="fastgd", description="fastgd: gradient descent and its "
+                     "optimizers, compiled, for NumPy arrays (python -m fastgd is the same).",
                      epilog="Run 'fastgd demo' for a tour; 'fastgd COMMAND --help' for a "
                             "command's options.")
     parser.add_argument("--version", action="version",
@@ -1406,7 +1448,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("demo", parents=[common, backend],
-                       help="a tour of gradient descent on generated data (about 10 s)",
+                       help="a tour of gradient descent on generated data (a few seconds)",
                        description="What gradient descent does, on data the demo makes: "
                        "the worked example step by step; batch, stochastic and mini-batch "
                        "gradient descent; the classic optimizers side by side; the "
@@ -1445,6 +1487,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any optimizer of fastgd's registry, any case (default sgd)")
     p.add_argument("--lr", type=_positive_float, default=0.01,
                    help="learning rate (default 0.01)")
+    p.add_argument("--opt", type=_option, action="append", metavar="NAME=VALUE",
+                   help="another argument of the optimizer, e.g. --opt momentum=0.9 "
+                        "--opt nesterov=true --opt 'betas=(0.9, 0.99)' (repeatable)")
     p.add_argument("--batch-size", type=_batch_size, default=32,
                    help="rows per step, or 'full' for batch gradient descent (default 32)")
     p.add_argument("--epochs", type=_positive_int, default=10,

@@ -30,13 +30,14 @@ try:
     HAVE_MATPLOTLIB = True
 except ImportError:
     HAVE_MATPLOTLIB = False
-needs_matplotlib = pytest.mark.skipif(not HAVE_MATPLOTLIB, reason="matplotlib is not installed")
+needs_matplotlib = pytest.mark.skipif(not HAVE_MATPLOTLIB,
+                                      reason="matplotlib is not installed")
 
 
 def fastgd_cmd(*args, cwd, timeout=600):
     """``python -m fastgd ARGS`` in ``cwd`` on the active backend."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = HERE + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [HERE, env.get("PYTHONPATH")]))
     env["FASTGD_BACKEND"] = fastgd.backend()
     env.pop("OMP_WAIT_POLICY", None)
     return subprocess.run([sys.executable, "-m", "fastgd", *map(str, args)], cwd=cwd,
@@ -252,7 +253,8 @@ def test_fit_and_predict_csv_round_trip(tmp_path):
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["fit"]["optimizer"] == "Adam" and metrics["fit"]["seed"] == 3
-    assert metrics["data"]["rows"] == 300 and metrics["data"]["feature_names"] == ["a", "b", "c"]
+    assert metrics["data"]["rows"] == 300
+    assert metrics["data"]["feature_names"] == ["a", "b", "c"]
     result, history = metrics["result"], metrics["history"]
     assert result["epochs"] == 30 == len(history["loss"]) == len(history["lr"])
     assert result["steps"] == 30 * math.ceil(300 / 32)
@@ -278,8 +280,12 @@ def test_fit_and_predict_npy(tmp_path):
     X, y = regression_data(seed=1)
     table = np.column_stack([y, X])             # the target first
     np.save(tmp_path / "data.npy", table)
-    ok(fastgd_cmd("fit", "data.npy", "--target", "0", "--batch-size", "full", "--lr", "0.3",
-                  "--epochs", "200", "--standardize", "--out", "m.npz", cwd=tmp_path))
+    ok(fastgd_cmd("fit", "data.npy", "--target", "0", "--batch-size", "full", "--lr", "0.1",
+                  "--opt", "momentum=0.9", "--opt", "nesterov=true", "--epochs", "100",
+                  "--standardize", "--out", "m.npz", "--metrics", "m.json", cwd=tmp_path))
+    fit = json.loads((tmp_path / "m.json").read_text())["fit"]
+    assert fit["optimizer_options"] == {"momentum": 0.9, "nesterov": True}
+    assert fit["batch_size"] is None
     model, arrays = model_from_npz(tmp_path / "m.npz")
     assert arrays["feature_names"].tolist() == ["x1", "x2", "x3"]
     expected = model.predict(standardized(X, arrays))
@@ -469,9 +475,16 @@ def error_cases(tmp):
     np.save(tmp / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.savez(tmp / "xy.npz", X=np.ones((5, 2)), y=np.ones(4))
     np.savez(tmp / "notmodel.npz", X=np.ones((5, 2)))
+    np.savez(tmp / "tampered.npz", format=np.array(cli.MODEL_FORMAT), kind=np.array("softmax"),
+             loss=np.array("softmax_cross_entropy"), penalty=np.array("none"),
+             alpha=np.array(0.0), l1_ratio=np.array(0.15), coef=np.zeros((3, 4)),
+             intercept=np.zeros(4), classes=np.array(["a", "b"]),
+             feature_names=np.array(["a", "b", "c"]), target=np.array("t"),
+             mean=np.zeros(0), scale=np.zeros(0))
     return [
         (["fit", "d.csv"], 2, "--target is required"),
-        (["fit", "d.csv", "--target", "price"], 2, "no such column in d.csv (columns: a, b, c, t)"),
+        (["fit", "d.csv", "--target", "price"], 2,
+         "no such column in d.csv (columns: a, b, c, t)"),
         (["fit", "d.csv", "--target", "9"], 2, "no such column"),
         (["fit", "empty.csv", "--target", "a"], 2, "the file is empty"),
         (["fit", "header.csv", "--target", "a"], 2, "no data rows"),
@@ -495,13 +508,22 @@ def error_cases(tmp):
         (["fit", "d.csv", "--target", "t", "--model", "svm"], 2, "argument --model"),
         (["fit", "d.csv", "--target", "t", "--loss", "hinge"], 2,
          "--loss 'hinge' does not go with --model linear"),
-        (["fit", "d.csv", "--target", "t", "--optimizer", "adamm"], 2, "unknown optimizer 'adamm'"),
-        (["fit", "d.csv", "--target", "t", "--lr", "0"], 2, "argument --lr: must be a finite number > 0"),
+        (["fit", "d.csv", "--target", "t", "--optimizer", "adamm"], 2,
+         "unknown optimizer 'adamm'"),
+        (["fit", "d.csv", "--target", "t", "--lr", "0"], 2,
+         "argument --lr: must be a finite number > 0"),
         (["fit", "d.csv", "--target", "t", "--lr", "nan"], 2, "argument --lr"),
+        (["fit", "d.csv", "--target", "t", "--opt", "momentum"], 2, "argument --opt"),
+        (["fit", "d.csv", "--target", "t", "--opt", "foo=1"], 2,
+         "--opt foo=...: SGD has no argument 'foo'"),
+        (["fit", "d.csv", "--target", "t", "--opt", "momentum=-1"], 2,
+         "Invalid momentum value: -1"),
+        (["fit", "d.csv", "--target", "t", "--opt", "lr=1"], 2, "give the learning rate as --lr"),
         (["fit", "d.csv", "--target", "t", "--batch-size", "-3"], 2, "argument --batch-size"),
         (["fit", "d.csv", "--target", "t", "--epochs", "1.5"], 2, "argument --epochs"),
         (["fit", "d.csv", "--target", "t", "--seed", "-1"], 2, "argument --seed"),
-        (["fit", "d.csv", "--target", "t", "--val-fraction", "1"], 2, "argument --val-fraction"),
+        (["fit", "d.csv", "--target", "t", "--val-fraction", "1"], 2,
+         "argument --val-fraction"),
         (["fit", "d.csv", "--target", "t", "--alpha", "0.1"], 2, "needs a --penalty"),
         (["fit", "d.csv", "--target", "t", "--schedule", "optimal"], 2,
          "--schedule optimal needs a --penalty"),
@@ -514,6 +536,7 @@ def error_cases(tmp):
         (["predict", "d.csv", "d.csv"], 2, "a model file is an .npz"),
         (["predict", "missing.npz", "d.csv"], 2, "missing.npz: no such file"),
         (["predict", "notmodel.npz", "d.csv"], 2, "not a fastgd model"),
+        (["predict", "tampered.npz", "d.csv"], 2, "its classes (2)"),
         (["predict", "--proba"], 2, "the following arguments are required"),
         (["bench", "--sizes", "1e3,x"], 2, "argument --sizes"),
         (["bench", "--sizes", "0"], 2, "argument --sizes"),
@@ -522,7 +545,8 @@ def error_cases(tmp):
         (["plot"], 2, "required: WHAT"),
         (["plot", "pie"], 2, "argument WHAT: invalid choice"),
         (["plot", "lr", "-o", "lr.jpg"], 2, "use .png or .svg"),
-        (["plot", "lr", "-o", "lr.png", "--format", "svg"], 2, "the suffix .png but the format is svg"),
+        (["plot", "lr", "-o", "lr.png", "--format", "svg"], 2,
+         "the suffix .png but the format is svg"),
         (["plot", "bench", "missing.json"], 2, "missing.json: no such file"),
         (["plot", "bench", "broken.json"], 2, "not readable JSON"),
         (["plot", "bench", "bench.json"], 2, "not benchmark JSON"),
