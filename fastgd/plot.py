@@ -109,8 +109,9 @@ def trajectories(function: Any, paths: Mapping[str, np.ndarray], path: str | os.
     shape ``(steps + 1, 2)`` (the start first). ``bounds`` = (xmin, xmax, ymin, ymax), by
     default the box around the paths, the start and the minima. The start is a black dot,
     each path's end a dot of its colour (a path that ends outside the box says so in the
-    legend), the known minima white stars. Returns the
-    format written."""
+    legend), the known minima white stars. The contours are those of ``function.f`` on a
+    240 x 240 grid (logarithmically spaced levels of ``f - minimum`` when the function has
+    a minimum). Returns the format written."""
     points = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in paths.values()]
     if bounds is None:
         everything = np.vstack(points + [np.asarray(function.x0, dtype=np.float64)[None, :]]
