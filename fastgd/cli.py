@@ -325,7 +325,7 @@ def _numeric_matrix(a: np.ndarray, what: str) -> np.ndarray:
         raise CLIError(f"{what} must hold numbers, got dtype {a.dtype}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise CLIError(f"{what} is empty (shape {a.shape})")
-    if a.dtype.kind != "f":
+    if a.dtype not in (np.float32, np.float64):   # integers, booleans, float16
         a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         row = int(np.argmin(np.all(np.isfinite(a), axis=1)))
@@ -1528,7 +1528,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="a .csv or .npy file (default: CSV on "
                                                  "stdout)")
     p.add_argument("--proba", action="store_true",
-                   help="also write each class's probability (log_loss models)")
+                   help="also write each class's probability (log_loss models; a .npy "
+                        "output then holds the probabilities, one column per class)")
     p.add_argument("--x-key", default="X", help=".npz: the features array (default X)")
     p.set_defaults(run=cmd_predict)
 

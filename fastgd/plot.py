@@ -2,9 +2,9 @@
 
 Every function draws one figure and writes it to ``path`` (PNG, or SVG with
 ``fmt="svg"``; without ``fmt`` the file's suffix decides, PNG when it has none). The
-figures are built as :class:`matplotlib.figure.Figure` objects and saved by the Agg (PNG)
-or SVG canvas: pyplot and its global backend are never touched, so the functions work in a
-script, a notebook or a server alike.
+figures are built as :class:`matplotlib.figure.Figure` objects on the Agg canvas (SVG files
+are written by matplotlib's SVG canvas): pyplot and its global backend are never touched,
+so the functions work in a script, a notebook or a server alike.
 
 - :func:`loss_curves`: the loss per epoch (or step) of several runs on one problem.
 - :func:`trajectories`: optimizer paths over the contour plot of a 2-D test function of
@@ -41,10 +41,13 @@ IMPL_ORDER = ["fastgd-cython", "fastgd-cython-flat", "fastgd-numba", "fastgd-num
 
 def _figure(**kwargs):
     try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError(MISSING) from exc
-    return Figure(**kwargs)
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)   # the Agg canvas draws it (savefig picks the SVG one for .svg)
+    return fig
 
 
 def figure_format(path: str | os.PathLike, fmt: str | None = None) -> str:
