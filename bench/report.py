@@ -8,7 +8,8 @@ for every group (optimizer, dtype, size, threads) the median time per step of ea
 implementation with fastgd's ratio to the best torch.optim implementation, to torch's fused
 one and to the streaming limit. Below 1 means fastgd is faster. With ``--plot`` it also
 draws time per element against the parameter count, one line per implementation (needs
-matplotlib).
+matplotlib; the chart is ``fastgd plot bench``'s). The JSON of ``fastgd bench --json`` has
+the same layout and reads here too.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import argparse
 import json
 from collections import defaultdict
 
-IMPL_ORDER = ["fastgd-cython", "fastgd-cython-flat", "fastgd-numba", "fastgd-numpy",
-              "torch-for-loop",
-              "torch-foreach", "torch-fused", "streaming-limit"]
+from fastgd.plot import IMPL_ORDER  # the implementations, in table order
 
 #: (label, numerator (impl, optimizer, dtype, size, threads), denominator, goal)
 #: size is an element count or a model name; threads "all" means every core.
@@ -132,32 +131,11 @@ def groups_table(times) -> str:
 
 
 def plot(times, path, optimizer="Adam", dtype="float32"):
-    import matplotlib
+    """The chart of ``fastgd plot bench``: time per element against size, one line per
+    implementation, one panel per thread count (fastgd.plot.bench_chart)."""
+    from fastgd.plot import bench_chart
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    thread_counts = sorted({k[4] for k in times})
-    fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5),
-                             sharey=True, squeeze=False)
-    colors = {impl: plt.cm.tab10(k) for k, impl in enumerate(IMPL_ORDER)}
-    for ax, threads in zip(axes[0], thread_counts):
-        for impl in IMPL_ORDER:
-            points = sorted((size, t) for (i, o, d, size, th), t in times.items()
-                            if i == impl and o == optimizer and d == dtype and th == threads
-                            and isinstance(size, int))
-            if points:
-                ax.plot([n for n, _ in points], [t / n * 1e9 for n, t in points], marker="o",
-                        label=impl, color=colors[impl])
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("parameters")
-        ax.set_title(f"{optimizer} {dtype} step, {threads} thread(s)")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("ns per parameter (median)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    bench_chart(times, path, optimizer=optimizer, dtype=dtype)
 
 
 def main(argv=None) -> int:
