@@ -336,6 +336,12 @@ class Checkpoint:
     _optimizer_params: list = field(default_factory=list, repr=False)
     _params_of_optimizer: bool = field(default=False, repr=False)
 
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{p.dtype}{list(p.shape)}" for p in self.params)
+        return (f"Checkpoint({self.path!r}: arrays [{shapes}], optimizer "
+                f"{self.optimizer_class}, extra {sorted(self.extra)}, format version "
+                f"{self.version})")
+
     def restore(self, *, optimizer: Any = None,
                 params: Sequence[np.ndarray] | None = None) -> None:
         """Restore the saved state into ``optimizer`` and the saved arrays into
@@ -644,6 +650,13 @@ class FitResume:
         parameters in (``Checkpoint.restore`` checks the parameters' count, shapes and
         dtypes and the optimizer before it writes)."""
         path = self.ckpt.path
+        theirs = [(p.dtype, p.shape) for p in self.ckpt.params]
+        mine = [(p.dtype, p.shape) for p in params]
+        if theirs != mine:
+            def show(shapes):
+                return ", ".join(f"{dtype} {shape}" for dtype, shape in shapes)
+            raise ValueError(f"resume={path!r}: the run's parameters were {show(theirs)}; "
+                             f"this model's are {show(mine)}")
         saved = self.state["schedulers"]
         pairs = []
         for kind, sched in (("step", step_sched), ("epoch", epoch_sched)):

@@ -655,7 +655,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
                              validation_fraction, record_steps, optimizer_kwargs)
     if checkpoint is not None:
         checkpoint = _ckpt.check_writable_path("checkpoint", checkpoint)
-        _ckpt.check_saveable(settings, "optimizer_kwargs")
+        _ckpt.check_saveable(optimizer_kwargs, "optimizer_kwargs")
     resumed = None
     if resume is not None:
         resumed = _ckpt.FitResume.read(resume, settings, epochs, random_state)
