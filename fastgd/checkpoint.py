@@ -23,8 +23,8 @@ opens it) read with ``allow_pickle=False``, so loading one runs no code. Its ent
 
 Values keep their types through the file: Python ``int``, ``float`` (all 17 digits; NaN
 and infinities too), ``bool``, ``str`` and None, tuples and lists, dicts (any hashable
-keys of these types), NumPy arrays (numeric, bool and string dtypes) and NumPy scalars,
-nested freely. Anything else (functions, objects) is refused by :func:`save` with a
+keys of these types; other mappings become dicts, but a ``collections.Counter`` stays one),
+NumPy arrays (numeric, bool and string dtypes) and NumPy scalars, nested freely. Anything else (functions, objects) is refused by :func:`save` with a
 TypeError naming where it is, before anything is written.
 
 **Writes are atomic**: :func:`save` writes a temporary file in the destination's directory,
@@ -54,6 +54,7 @@ import json
 import math
 import os
 import secrets
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +72,7 @@ VERSION = 1
 # objects, which would need pickle).
 _ARRAY_KINDS = "biufcSU"
 # The tags of encoded values: a JSON object with exactly one of these keys.
-_TAGS = ("__array__", "__scalar__", "__tuple__", "__dict__", "__float__")
+_TAGS = ("__array__", "__scalar__", "__tuple__", "__dict__", "__counter__", "__float__")
 # The bit generators a checkpoint may name (fastgd.fit's shuffling generator).
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -109,7 +110,8 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     if isinstance(value, list):
         return [_encode(v, arrays, f"{where}[{k}]") for k, v in enumerate(value)]
     if isinstance(value, Mapping):
-        if all(type(k) is str for k in value) and not (len(value) == 1
+        counter = isinstance(value, Counter)  # MultiStepLR's milestones
+        if not counter and all(type(k) is str for k in value) and not (len(value) == 1
                                                          and next(iter(value)) in _TAGS):
             return {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in value.items()}
         pairs = []
@@ -119,7 +121,7 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
                                 f"saved")
             pairs.append([_encode(k, arrays, f"{where} (a key)"),
                           _encode(v, arrays, f"{where}[{k!r}]")])
-        return {"__dict__": pairs}
+        return {"__counter__" if counter else "__dict__": pairs}
     raise TypeError(f"{where}: a {type(value).__name__} cannot be saved in a checkpoint "
                     f"(it holds None, bools, numbers, strings, NumPy arrays and scalars, and "
                     f"lists, tuples and dicts of these)")
@@ -146,8 +148,9 @@ def _decode(value: Any, arrays: Mapping[str, np.ndarray]) -> Any:
             return tuple(_decode(v, arrays) for v in inner)
         if tag == "__float__":
             return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}[inner]
-        if tag == "__dict__":
-            return {_decode(k, arrays): _decode(v, arrays) for k, v in inner}
+        if tag in ("__dict__", "__counter__"):
+            out = {_decode(k, arrays): _decode(v, arrays) for k, v in inner}
+            return Counter(out) if tag == "__counter__" else out
     return {k: _decode(v, arrays) for k, v in value.items()}
 
 

@@ -3,6 +3,7 @@ files, restoring optimizers bit for bit, and fit(checkpoint=, resume=)."""
 
 from __future__ import annotations
 
+import collections
 import fractions
 import json
 import math
@@ -82,6 +83,7 @@ def test_values_come_back_with_their_types_and_bits(tmp_path):
         pair=(1, 2.5, None), nested=[{"a": (1, [2, (3,)])}, []],
         int_keys={0: "a", 7: (1, 2), (1, 2): "tuple key", None: 1.5, True: 2},
         tag_like={"__tuple__": [1, 2]}, tag_like2={"__array__": "a0", "x": 1},
+        counter=collections.Counter([3, 3, 5]), ordered=collections.OrderedDict(a=1),
         f32=np.float32(1.1), f64=np.float64(2.2), i64=np.int64(-5), b=np.bool_(True),
         zero_d=np.array(3.5), empty=np.zeros((0, 3)), bools=np.array([True, False]),
         ints=np.arange(5, dtype=np.int16), cplx=np.array([1 + 2j, -3j]),
@@ -93,6 +95,7 @@ def test_values_come_back_with_their_types_and_bits(tmp_path):
     fastgd.save(path, **extra)
     ckpt = fastgd.load(path)
     assert ckpt.params == [] and ckpt.optimizer_state is None and ckpt.optimizer_class is None
+    extra["ordered"] = dict(extra["ordered"])  # other mappings come back as dicts
     for key, value in extra.items():
         got = ckpt.extra[key]
         if isinstance(value, float) and math.isnan(value):
@@ -738,7 +741,8 @@ def _check_resume(tmp_path, make_model, X, y, epochs, splits, **kw):
 
 FIT_CASES = {
     "sgd-fused": dict(optimizer="sgd", lr=0.02, batch_size=16,
-                      optimizer_kwargs=dict(momentum=0.9, nesterov=True)),
+                      optimizer_kwargs=dict(momentum=0.9, nesterov=True),
+                      schedule=lambda o: lr_scheduler.MultiStepLR(o, [2, 5, 5], 0.5)),
     "adam-fused-early": dict(optimizer="adam", lr=0.02, batch_size=20, early_stopping=True,
                              tol=1e-12, schedule=lambda o: lr_scheduler.StepLR(o, 2, 0.5)),
     "adamw-plateau": dict(optimizer="adamw", lr=0.05, batch_size=32,

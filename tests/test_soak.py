@@ -41,8 +41,8 @@ from fastgd import _backend, models
 #: Steps per soak test, warm-up steps and steps watched by tracemalloc, on each backend
 #: (the tests run on the active one).
 STEPS, WARMUP, TRACED_STEPS = {"cython": (100_000, 3_000, 2_000),
-                               "numba": (10_000, 1_000, 1_000),
-                               "numpy": (5_000, 1_000, 1_000)}[fastgd.backend()]
+                               "numba": (10_000, 1_000, 500),
+                               "numpy": (5_000, 1_000, 500)}[fastgd.backend()]
 #: Allowed growth: Python memory blocks per step, resident memory, traced bytes.
 BLOCKS_PER_STEP = 0.01
 RSS_SLACK = 2 * 1024 * 1024
