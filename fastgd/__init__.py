@@ -11,6 +11,7 @@ kernels behind the same API.
 - Backends: :func:`backend`, :func:`set_backend`, :func:`use_backend`; the environment
   variable ``FASTGD_BACKEND`` (``cython``, ``numba`` or ``numpy``) chooses at import.
 - :class:`ParamBuffer`: a model's parameters in one contiguous array, one pass per step.
+- Checkpoints: :func:`save`, :func:`load` (:mod:`fastgd.checkpoint`).
 - Settings of the compiled core: :func:`set_num_threads`, :func:`get_num_threads`,
   :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
@@ -19,6 +20,8 @@ from fastgd import functions, hessian, kernels, lr_scheduler, models, reference,
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
+from fastgd import checkpoint
+from fastgd.checkpoint import Checkpoint, load, save
 from fastgd.clip import clip_grad_norm_, clip_grad_value_
 from fastgd.history import History
 from fastgd.minimize import MinimizeResult, minimize
@@ -38,7 +41,7 @@ __all__ = [
     "ParamBuffer", "Optimizer", "__version__", "minimize", "MinimizeResult", "History",
     "functions", "models", "clip_grad_norm_", "clip_grad_value_", "training", "fit",
     "ConvergenceWarning", "LinearModel", "LinearRegression", "LogisticRegression",
-    "SoftmaxRegression", *_OPTIMIZERS,
+    "SoftmaxRegression", "checkpoint", "Checkpoint", "save", "load", *_OPTIMIZERS,
 ]
 # The optimizer classes, one per row of the registry (SGD, Adam, ... ).
 globals().update({name: getattr(_optim, name) for name in _OPTIMIZERS})

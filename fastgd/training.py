@@ -101,6 +101,25 @@ With ``record_steps=True``, ``history.steps`` is a History with one row per step
 
 **Callbacks**: ``cb(epoch, history, model)`` after each epoch (``epoch`` from 0, after the
 row is recorded and the convergence checks made); returning True stops the run.
+
+**Checkpoints.** With ``checkpoint=path``, the end of every epoch (after the callbacks)
+writes the run's state to ``path`` with :func:`fastgd.save` (atomically: a crash leaves the
+previous epoch's file): the model's parameters, the optimizer's state, the schedulers'
+``state_dict()``, the generator's ``bit_generator.state``, the number of epochs done, the
+convergence counters (best loss, epochs without improvement), the step count, whether a
+Hessian refresh is due (Sophia), the copy of the parameters kept for divergence, the
+validation rows and the history so far. ``resume=path`` continues such a run: with the
+same model settings, data and arguments (``epochs``, ``random_state``, ``callbacks`` and
+``checkpoint`` may differ; anything else is refused with a ValueError naming it, as is a
+damaged file or one not written by ``fit``, before the model changes), the parameters,
+optimizer, schedulers (built by ``schedule`` again, then loaded), generator, counters and
+history are restored and the epochs after the saved ones run, up to ``epochs`` in all. So
+``fit(..., epochs=E)`` and ``fit(..., epochs=k, checkpoint=p)`` followed by
+``fit(..., epochs=E, resume=p)`` give the same bits (parameters, optimizer state,
+history but its ``time``). The resumed run's generator is ``random_state`` when that is a
+Generator (set to the saved state), else a new one at the saved state. A run stopped by a
+convergence rule (``history.converged``) resumes to nothing more; one stopped by a
+callback goes on. The ``time`` column continues from the saved run's last value.
 """
 
 from __future__ import annotations
@@ -113,6 +132,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastgd import checkpoint as _ckpt
 from fastgd import lr_scheduler as _lrs
 from fastgd import models as _models
 from fastgd.clip import clip_grad_norm_, clip_grad_value_
@@ -719,7 +739,8 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         tol: float | None = None, n_iter_no_change: int = 5, gtol: float | None = None,
         early_stopping: bool = False, validation_fraction: float = 0.1,
         callbacks: Any = (), record_steps: bool = False,
-        optimizer_kwargs: dict | None = None) -> History:
+        optimizer_kwargs: dict | None = None, checkpoint: Any = None,
+        resume: Any = None) -> History:
     """Train ``model`` (a :class:`LinearModel`) in place on (X, y) by (mini-)batch
     gradient descent; return the run's :class:`fastgd.History`.
 
@@ -753,10 +774,16 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         callbacks: callables ``cb(epoch, history, model)``; True from one stops the run.
         record_steps: also record one row per step in ``history.steps``.
         optimizer_kwargs: more arguments for the optimizer's constructor.
+        checkpoint: a file (str or path-like, in an existing directory) to which the
+            run's state is written, atomically, at the end of every epoch (after the
+            callbacks): see "Checkpoints" in :mod:`fastgd.training`.
+        resume: a file written by ``checkpoint=``: the run continues from it, with the
+            bits of the uninterrupted run; ``epochs`` counts the epochs of the whole run.
 
     Raises:
-        TypeError, ValueError: an invalid argument (named with its value), before the
-            model changes.
+        TypeError, ValueError: an invalid argument (named with its value), or a
+            ``resume`` file that is damaged, not written by ``fit`` or written by a run
+            with other settings, before the model changes.
         FloatingPointError: a non-finite batch loss (the model keeps the last parameters
             with a finite batch loss).
 
@@ -836,10 +863,21 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     # A trial model for the optimizer's own validation of its arguments.
     probe = [np.zeros(1, dtype=X.dtype)]
     cls(probe, lr=lr, **optimizer_kwargs)
+    settings = _run_settings(model, X, w, cls, lr, batch_size, shuffle, schedule, clip_norm,
+                             clip_value, tol, n_iter_no_change, gtol, early_stopping,
+                             validation_fraction, record_steps, optimizer_kwargs)
+    if checkpoint is not None:
+        checkpoint = _ckpt.check_writable_path("checkpoint", checkpoint)
+        _ckpt.check_saveable(optimizer_kwargs, "optimizer_kwargs")
+    resumed = None
+    if resume is not None:
+        resumed = _ckpt.FitResume.read(resume, settings, epochs, random_state)
 
     rng = (random_state if isinstance(random_state, np.random.Generator)
            else np.random.default_rng(random_state))
-    if early_stopping:
+    if resumed is not None:  # the split of the run resumed (its generator is past it)
+        val_rows, train_rows = resumed.rows(n)
+    elif early_stopping:
         perm = rng.permutation(n)
         val_rows = np.sort(perm[:n_val]).astype(np.int64)
         train_rows = np.sort(perm[n_val:]).astype(np.int64)
@@ -880,6 +918,12 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             epoch_sched = schedule(opt)
             if not hasattr(epoch_sched, "step"):
                 raise TypeError(f"schedule(opt) must return a scheduler, got {epoch_sched!r}")
+        if checkpoint is not None:
+            for sched in (step_sched, epoch_sched):
+                if sched is not None:
+                    _ckpt.check_saveable(_ckpt.scheduler_state(sched), "the scheduler's state")
+        if resumed is not None:  # checks everything, then restores (params last)
+            resumed.restore(opt, params, step_sched, epoch_sched)
     except BaseException:
         for k, v in saved.items():
             setattr(model, k, v)
@@ -889,7 +933,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     gc = np.empty_like(coef)
     gi = None if intercept is None else np.empty_like(intercept)
     grads = [gc] if gi is None else [gc, gi]
-    backup = [p.copy() for p in params]
+    backup = [p.copy() for p in params] if resumed is None else resumed.backup()
     hess_next = False
     fused = _Fused(opt, model, X, params, grads, clip_norm=clip_norm, clip_value=clip_value,
                    step_sched=step_sched, sophia=sophia, record_steps=record_steps)
@@ -908,7 +952,13 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     best, no_improve = math.inf, 0
     t0 = time.perf_counter()
     n_steps = 0
-    for epoch in range(epochs):
+    first_epoch = 0
+    if resumed is not None:
+        (first_epoch, best, no_improve, n_steps, hess_next,
+         elapsed) = resumed.continue_run(history, steps, epochs)
+        t0 -= elapsed
+        rng = resumed.generator(rng)
+    for epoch in range(first_epoch, epochs):
         order = train_rows[rng.permutation(n_train)] if shuffle else train_rows
         total = weight_sum = 0.0
         gnorm = math.nan
@@ -1016,13 +1066,41 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             if cb(epoch, history, model) and stop is None:
                 stop = "callback"
                 history.__dict__["stop_reason"] = "callback"
+        if checkpoint is not None:
+            _ckpt.save_fit(checkpoint, opt, params, settings=settings, epoch=epoch + 1,
+                           history=history, best=best, no_improve=no_improve,
+                           n_steps=n_steps, hess_next=hess_next, rng=rng,
+                           val_rows=val_rows, backup=backup, step_sched=step_sched,
+                           epoch_sched=epoch_sched)
         if stop is not None:
             break
     else:
-        if tol is not None or gtol is not None:
+        if (tol is not None or gtol is not None) and not history.converged:
             warnings.warn(f"fit: {epochs} epochs ran out before "
                           f"{'tol' if gtol is None else 'gtol'} was met; raise epochs or "
                           f"check the learning rate", ConvergenceWarning, stacklevel=2)
     if hasattr(opt, "train") and hasattr(opt, "eval"):
         opt.eval()
     return history
+
+
+def _run_settings(model, X, w, cls, lr, batch_size, shuffle, schedule, clip_norm,
+                  clip_value, tol, n_iter_no_change, gtol, early_stopping,
+                  validation_fraction, record_steps, optimizer_kwargs) -> dict:
+    """What a run resumed from a checkpoint must share with the run that wrote it (the
+    model, the data's shape and dtype, every argument of :func:`fit` but ``epochs``,
+    ``random_state``, ``callbacks``, ``checkpoint`` and ``resume``)."""
+    return {
+        "model": type(model).__name__, "loss": model.loss, "penalty": model.penalty,
+        "alpha": float(model.alpha), "l1_ratio": float(model.l1_ratio),
+        "epsilon": None if model.epsilon is None else float(model.epsilon),
+        "fit_intercept": bool(model.fit_intercept),
+        "n_samples": X.shape[0], "n_features": X.shape[1], "dtype": X.dtype.name,
+        "sample_weight": w is not None, "optimizer": cls.__name__, "lr": lr,
+        "batch_size": batch_size, "shuffle": shuffle,
+        "schedule": schedule if isinstance(schedule, str) or schedule is None
+        else "a callable", "clip_norm": clip_norm, "clip_value": clip_value, "tol": tol,
+        "n_iter_no_change": n_iter_no_change, "gtol": gtol,
+        "early_stopping": early_stopping, "validation_fraction": validation_fraction,
+        "record_steps": record_steps, "optimizer_kwargs": dict(optimizer_kwargs),
+    }
