@@ -155,8 +155,8 @@ step "tests against the installed wheel, from outside the checkout: $*"
 RUN=$(mktemp -d)
 trap 'rm -rf "$RUN"' EXIT
 ARGS=()
-for a in "$@"; do
-    if [ -e "$ROOT/$a" ]; then ARGS+=("$ROOT/$a"); else ARGS+=("$a"); fi
+for a in "$@"; do  # test paths (with any ::node id) are the checkout's
+    if [ -e "$ROOT/${a%%::*}" ]; then ARGS+=("$ROOT/$a"); else ARGS+=("$a"); fi
 done
 (cd "$RUN" && "$VPY" - "$OUT/test-venv" <<'PY'
 import os, sys
