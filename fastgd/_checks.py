@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Kernel:
     """What a kernel takes, for every backend: buffer roles in call order, scalars in the
@@ -263,9 +264,10 @@ def check_buffers(kernel: str, lists: tuple, scalars: dict) -> None:
             if r == 0:
                 b, rows, cols = dims(arr.shape)
                 sizes = (arr.size, b * rows, b * cols)
-            elif arr.size != sizes[size_codes[r]]:
+            elif arr.size != sizes[size_codes[r]]:  # type: ignore[index]  # set at r == 0
                 raise ValueError(f"{_where(kernel, role, t)} has {arr.size} elements, "
-                                 f"expected {sizes[size_codes[r]]} like its {roles[0]}")
+                                 f"expected {sizes[size_codes[r]]} "  # type: ignore[index]
+                                 f"like its {roles[0]}")
             present.append((role, arr))
         for i, (role, arr) in enumerate(present):
             for other_role, other in present[i + 1:]:

@@ -16,9 +16,21 @@ import math
 import numpy as np
 from numba import njit
 
-from fastgd._models_reference import (BAD_LABEL, BAD_ROW, BAD_WEIGHT, NO_MEMORY,  # noqa: F401
-                                      NORM_COUNT, NORM_MAXABS, NORM_MINABS, NORM_SUMABS,
-                                      NORM_SUMPOW, NORM_SUMSQ, OK, SOFTMAX, ZERO_WEIGHT)
+from fastgd._models_reference import (  # noqa: F401
+    BAD_LABEL,
+    BAD_ROW,
+    BAD_WEIGHT,
+    NO_MEMORY,
+    NORM_COUNT,
+    NORM_MAXABS,
+    NORM_MINABS,
+    NORM_SUMABS,
+    NORM_SUMPOW,
+    NORM_SUMSQ,
+    OK,
+    SOFTMAX,
+    ZERO_WEIGHT,
+)
 
 NAME = "numba"
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from numbers import Integral
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from fastgd._checks import FLOAT_DTYPES
 
@@ -37,7 +38,8 @@ def _shape(index: int, shape) -> tuple[int, ...]:
         shape = tuple(shape)
     except TypeError:
         raise TypeError(f"shapes[{index}] must be a tuple of sizes, got {shape!r}") from None
-    if not all(isinstance(d, Integral) and not isinstance(d, bool) and d >= 0 for d in shape):
+    if not all(isinstance(d, Integral) and not isinstance(d, bool) and int(d) >= 0
+               for d in shape):
         raise ValueError(f"shapes[{index}] must hold whole numbers >= 0, got {shape!r}")
     return tuple(int(d) for d in shape)
 
@@ -51,7 +53,7 @@ class ParamBuffer(Sequence):
     The buffer starts at zero. The views are C-contiguous, writable and disjoint.
     """
 
-    def __init__(self, shapes: Iterable, dtype=np.float64) -> None:
+    def __init__(self, shapes: Iterable, dtype: DTypeLike = np.float64) -> None:
         dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
@@ -67,7 +69,8 @@ class ParamBuffer(Sequence):
             for start, end, shape in zip(self.offsets, self.offsets[1:], self.shapes)]
 
     @classmethod
-    def from_arrays(cls, arrays: Iterable[np.ndarray], dtype=None) -> ParamBuffer:
+    def from_arrays(cls, arrays: Iterable[np.ndarray],
+                    dtype: DTypeLike | None = None) -> ParamBuffer:
         """A buffer holding copies of ``arrays`` (dtype: theirs if they agree, else given)."""
         arrays = [np.asarray(a) for a in arrays]
         if dtype is None:

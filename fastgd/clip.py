@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Iterable
 from numbers import Real
 
 import numpy as np
 
 from fastgd import _backend
-from fastgd._models_reference import (NORM_COUNT, NORM_MAXABS, NORM_MINABS, NORM_SUMABS,
-                                      NORM_SUMPOW, NORM_SUMSQ)
+from fastgd._models_reference import (
+    NORM_COUNT,
+    NORM_MAXABS,
+    NORM_MINABS,
+    NORM_SUMABS,
+    NORM_SUMPOW,
+    NORM_SUMSQ,
+)
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -134,7 +141,8 @@ def _total_norm(impl, flats, p):
         return float(np.power(np.float64(s), 1.0 / p))
 
 
-def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) -> float:
+def clip_grad_norm_(grads: np.ndarray | Iterable[np.ndarray | None], max_norm: float,
+                    norm_type: float | str = 2.0, error_if_nonfinite: bool = False) -> float:
     r"""Scale ``grads`` in place so that their total norm is at most ``max_norm``, as
     ``torch.nn.utils.clip_grad_norm_`` (torch 2.13) does; return the total norm.
 
@@ -203,7 +211,8 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) ->
     return float(total)
 
 
-def clip_grad_value_(grads, clip_value) -> None:
+def clip_grad_value_(grads: np.ndarray | Iterable[np.ndarray | None],
+                     clip_value: float) -> None:
     """Clamp every element of ``grads`` to ``[-clip_value, clip_value]`` in place, as
     ``torch.nn.utils.clip_grad_value_``: ``clamp_min(-c)`` then ``clamp_max(c)``, with ``c``
     rounded to each array's dtype; NaN stays NaN.

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["TestFunction", "worked_example", "quadratic_bowl", "rosenbrock", "himmelblau",
            "beale", "saddle"]
@@ -86,7 +87,7 @@ worked_example = TestFunction(
 
 # -- classic functions ---------------------------------------------------------------------
 
-def quadratic_bowl(scales=(1.0, 10.0)) -> TestFunction:
+def quadratic_bowl(scales: ArrayLike = (1.0, 10.0)) -> TestFunction:
     """``1/2 sum a_i x_i^2`` with curvatures ``a = scales`` (all > 0); gradient ``a * x``.
     Plain gradient descent converges for ``lr < 2 / max(a)``."""
     a = np.asarray(scales, dtype=np.float64)

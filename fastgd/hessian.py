@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from numbers import Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["gauss_newton_bartlett", "hutchinson", "sample_labels"]
 
@@ -36,14 +37,14 @@ def _generator(rng) -> np.random.Generator:
     return rng
 
 
-def sample_labels(logits, rng: np.random.Generator) -> np.ndarray:
+def sample_labels(logits: ArrayLike, rng: np.random.Generator) -> np.ndarray:
     """One label per position, drawn from ``softmax(logits)`` along the last axis.
 
     ``logits`` has shape ``(..., C)`` (C classes); the result is an int64 array of shape
-    ``logits.shape[:-1]``. Sampling by inverse CDF with one ``rng.random(shape)`` draw
-    (computed in float64): label ``c`` when ``F[c-1] <= u < F[c]``, ``F`` the cumulative
-    probabilities. ``-inf`` logits (masked classes) are never drawn; NaN, ``+inf`` or a
-    row with no finite logit is a ValueError.
+    ``logits.shape[:-1]`` (a NumPy int64 scalar when ``logits`` is 1-d). Sampling by
+    inverse CDF with one ``rng.random(shape)`` draw (computed in float64): label ``c`` when
+    ``F[c-1] <= u < F[c]``, ``F`` the cumulative probabilities. ``-inf`` logits (masked
+    classes) are never drawn; NaN, ``+inf`` or a row with no finite logit is a ValueError.
     """
     rng = _generator(rng)
     z = np.asarray(logits)
@@ -61,7 +62,8 @@ def sample_labels(logits, rng: np.random.Generator) -> np.ndarray:
     cdf = np.cumsum(weights, axis=-1)
     cdf /= cdf[..., -1:]  # the last entry is exactly 1
     u = rng.random(z.shape[:-1])
-    return np.sum(cdf <= u[..., None], axis=-1, dtype=np.int64)
+    # For 1-d logits this is a NumPy int64 scalar, which behaves as a 0-d array.
+    return np.sum(cdf <= u[..., None], axis=-1, dtype=np.int64)  # type: ignore[return-value]
 
 
 def _batch_size(batch_size, default: int) -> float:
@@ -80,7 +82,7 @@ def _gradient_list(what: str, grads, n: int | None = None) -> list:
                         f"{type(grads).__name__}")
     if n is not None and len(grads) != n:
         raise ValueError(f"{what} returned {len(grads)} arrays for {n} parameters")
-    out = []
+    out: list[np.ndarray | None] = []
     for k, g in enumerate(grads):
         if g is None:
             out.append(None)
@@ -93,7 +95,8 @@ def _gradient_list(what: str, grads, n: int | None = None) -> list:
     return out
 
 
-def gauss_newton_bartlett(logits, loss_grad: Callable[[np.ndarray], Sequence],
+def gauss_newton_bartlett(logits: ArrayLike | Callable[[], ArrayLike],
+                          loss_grad: Callable[[np.ndarray], Sequence],
                           rng: np.random.Generator, *, batch_size: float | None = None
                           ) -> list[np.ndarray | None]:
     r"""The Gauss-Newton-Bartlett estimate of the Hessian diagonal (SophiaG's estimator).

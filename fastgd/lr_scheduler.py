@@ -142,7 +142,7 @@ class _StepTracker:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         optimizer = self._optimizer
-        optimizer._opt_called = True
+        optimizer._opt_called = True  # type: ignore[attr-defined]  # torch's flag, set here
         if self._inner is not None:
             return self._inner(*args, **kwargs)
         return type(optimizer).step(optimizer, *args, **kwargs)
@@ -151,7 +151,8 @@ class _StepTracker:
 def _track_steps(optimizer: Optimizer) -> None:
     if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
         return
-    optimizer.step = _StepTracker(optimizer, optimizer.__dict__.get("step"))
+    optimizer.step = _StepTracker(  # type: ignore[method-assign]
+        optimizer, optimizer.__dict__.get("step"))
 
 
 def _callable_states(functions: list) -> list:
@@ -1250,7 +1251,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_i = T_0
         self.T_mult = T_mult
         self.eta_min = eta_min
-        self.T_cur = last_epoch
+        self.T_cur: float = last_epoch  # a float after step(epoch) with a fractional epoch
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -1617,6 +1618,13 @@ class AdaptiveLR(LRScheduler):
         >>> sched.get_last_lr(), sched.no_improvement_count
         ([0.002], 0)
     """
+
+    n_iter_no_change: int
+    tol: float
+    mode: str
+    best: float
+    no_improvement_count: int
+    should_stop: bool
 
     def __init__(self, optimizer: Optimizer, n_iter_no_change: int = 5,
                  tol: float | None = 1e-3, mode: str = "min") -> None:

@@ -117,8 +117,16 @@ from typing import NamedTuple
 import numpy as np
 
 from fastgd import _backend
-from fastgd._models_reference import (BAD_LABEL, BAD_ROW, BAD_WEIGHT, KINDS, NO_MEMORY, OK,
-                                      SOFTMAX, ZERO_WEIGHT)
+from fastgd._models_reference import (
+    BAD_LABEL,
+    BAD_ROW,
+    BAD_WEIGHT,
+    KINDS,
+    NO_MEMORY,
+    OK,
+    SOFTMAX,
+    ZERO_WEIGHT,
+)
 
 __all__ = ["LOSSES", "PENALTIES", "LossGrad", "loss_grad", "loss_value", "decision_function",
            "predict", "predict_proba"]
@@ -421,10 +429,13 @@ def _run(loss, X, y, coef, intercept, sample_weight, rows, penalty, alpha, l1_ra
 
 # ---------------------------------------------------------------------------- API ---
 
-def loss_grad(loss, X, y, coef, intercept=None, *, sample_weight=None, rows=None,
-              penalty=None, alpha=0.0, l1_ratio=0.15, epsilon=None, grad_coef=None,
-              grad_intercept=None, hessian=False, hess_coef=None,
-              hess_intercept=None) -> LossGrad:
+def loss_grad(loss: str, X: np.ndarray, y: np.ndarray, coef: np.ndarray,
+              intercept: np.ndarray | None = None, *, sample_weight: np.ndarray | None = None,
+              rows: np.ndarray | None = None, penalty: str | None = None, alpha: float = 0.0,
+              l1_ratio: float = 0.15, epsilon: float | None = None,
+              grad_coef: np.ndarray | None = None, grad_intercept: np.ndarray | None = None,
+              hessian: bool = False, hess_coef: np.ndarray | None = None,
+              hess_intercept: np.ndarray | None = None) -> LossGrad:
     r"""The mean loss of a linear model on a batch, and its gradient (and Hessian diagonal).
 
     .. math::
@@ -467,15 +478,18 @@ def loss_grad(loss, X, y, coef, intercept=None, *, sample_weight=None, rows=None
                 epsilon, grad_coef, grad_intercept, hessian, hess_coef, hess_intercept, True)
 
 
-def loss_value(loss, X, y, coef, intercept=None, *, sample_weight=None, rows=None,
-               penalty=None, alpha=0.0, l1_ratio=0.15, epsilon=None) -> float:
+def loss_value(loss: str, X: np.ndarray, y: np.ndarray, coef: np.ndarray,
+               intercept: np.ndarray | None = None, *, sample_weight: np.ndarray | None = None,
+               rows: np.ndarray | None = None, penalty: str | None = None, alpha: float = 0.0,
+               l1_ratio: float = 0.15, epsilon: float | None = None) -> float:
     """The loss of :func:`loss_grad` alone (no gradient is computed): the same number,
     bit for bit, on the same backend."""
     return _run(loss, X, y, coef, intercept, sample_weight, rows, penalty, alpha, l1_ratio,
                 epsilon, None, None, False, None, None, False).loss
 
 
-def decision_function(X, coef, intercept=None, *, rows=None) -> np.ndarray:
+def decision_function(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | None = None,
+                      *, rows: np.ndarray | None = None) -> np.ndarray:
     """The decision values ``X[rows] @ coef + intercept``: shape ``(n,)`` for a coef of
     shape ``(d,)``, ``(n, k)`` for ``(d, k)``; in X's dtype, computed by NumPy's matmul
     on every backend (its last bits may differ from those inside :func:`loss_grad`)."""
@@ -500,7 +514,8 @@ def decision_function(X, coef, intercept=None, *, rows=None) -> np.ndarray:
     return z
 
 
-def predict(loss, X, coef, intercept=None, *, rows=None) -> np.ndarray:
+def predict(loss: str, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | None = None,
+            *, rows: np.ndarray | None = None) -> np.ndarray:
     """Predictions of the model trained with ``loss``: the decision values for the
     regression losses; labels 0/1 (int64, 1 where the decision value is > 0) for
     ``log_loss`` and ``hinge``; the class of the largest decision value (int64, the first
@@ -519,7 +534,9 @@ def predict(loss, X, coef, intercept=None, *, rows=None) -> np.ndarray:
     return (z > 0).astype(np.int64)
 
 
-def predict_proba(loss, X, coef, intercept=None, *, rows=None) -> np.ndarray:
+def predict_proba(loss: str, X: np.ndarray, coef: np.ndarray,
+                  intercept: np.ndarray | None = None, *,
+                  rows: np.ndarray | None = None) -> np.ndarray:
     """Class probabilities, as scikit-learn's ``predict_proba``: ``(n, 2)`` columns
     ``[1 - p, p]`` with ``p = sigmoid(z)`` for ``log_loss``; ``(n, k)`` softmax
     probabilities (maximum subtracted) for ``softmax_cross_entropy``. Other losses have no

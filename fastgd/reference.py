@@ -19,7 +19,6 @@ import numpy as np
 from fastgd._checks import KERNELS, check_buffers, prepare_call, shaped_like_param
 
 
-
 def bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, float]:
     """Adam's ``(1 - beta1**t, sqrt(1 - beta2**t))``, in float64 as torch computes them."""
     beta1, beta2 = float(beta1), float(beta2)
@@ -70,7 +69,7 @@ def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
 
 @_checked
 def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
-        weight_decay=0.0, nesterov=False, maximize=False, first_step=False):
+        weight_decay=0.0, nesterov=False, maximize=False, first_step=False) -> None:
     r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD``.
 
     .. math::
@@ -100,7 +99,7 @@ def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
 @_checked
 def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, beta2, eps,
          weight_decay=0.0, bias_correction1, bias_correction2_sqrt, amsgrad=False,
-         decoupled_weight_decay=False, maximize=False):
+         decoupled_weight_decay=False, maximize=False) -> None:
     r"""Adam, AdamW and AMSGrad, as ``torch.optim.Adam`` / ``torch.optim.AdamW``.
 
     .. math::
@@ -138,7 +137,7 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, be
 
 
 @_checked
-def adagrad(param, grad, state_sum, *, clr, eps, weight_decay=0.0, maximize=False):
+def adagrad(param, grad, state_sum, *, clr, eps, weight_decay=0.0, maximize=False) -> None:
     r"""Adagrad, as ``torch.optim.Adagrad``.
 
     .. math::
@@ -159,7 +158,7 @@ def adagrad(param, grad, state_sum, *, clr, eps, weight_decay=0.0, maximize=Fals
 
 @_checked
 def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr, alpha, eps,
-            weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+            weight_decay=0.0, momentum=0.0, centered=False, maximize=False) -> None:
     r"""RMSprop, as ``torch.optim.RMSprop`` (eps outside the square root, no bias correction).
 
     .. math::
@@ -197,7 +196,7 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
 # ---- begin reference: adam-family (Adadelta, Adamax, NAdam, RAdam) ----
 @_checked
 def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay=0.0,
-             maximize=False):
+             maximize=False) -> None:
     r"""Adadelta, as ``torch.optim.Adadelta`` (eps inside both square roots).
 
     .. math::
@@ -226,7 +225,7 @@ def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay=0
 
 @_checked
 def adamax(param, grad, exp_avg, exp_inf, *, lr, beta1, beta2, eps, weight_decay=0.0,
-           bias_correction1, maximize=False):
+           bias_correction1, maximize=False) -> None:
     r"""Adamax, as ``torch.optim.Adamax`` (the infinity-norm variant of Adam).
 
     .. math::
@@ -252,7 +251,7 @@ def adamax(param, grad, exp_avg, exp_inf, *, lr, beta1, beta2, eps, weight_decay
 @_checked
 def nadam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
           bias_correction2, mu, mu_next, mu_product, decoupled_weight_decay=False,
-          maximize=False):
+          maximize=False) -> None:
     r"""NAdam, as ``torch.optim.NAdam`` (Dozat 2016, with its momentum schedule).
 
     .. math::
@@ -293,7 +292,7 @@ def nadam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_dec
 @_checked
 def radam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
           bias_correction1, bias_correction2_sqrt, rectification, rectified=False,
-          decoupled_weight_decay=False, maximize=False):
+          decoupled_weight_decay=False, maximize=False) -> None:
     r"""RAdam, as ``torch.optim.RAdam`` (Liu et al. 2020, rectified Adam).
 
     .. math::
@@ -335,7 +334,7 @@ def radam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_dec
 @_checked
 def adam_eps_root(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, beta2,
                   eps, eps_root=0.0, weight_decay=0.0, bias_correction1, bias_correction2,
-                  amsgrad=False, decoupled_weight_decay=False, maximize=False):
+                  amsgrad=False, decoupled_weight_decay=False, maximize=False) -> None:
     r"""Adam, AdamW and AMSGrad in optax's form: ``optax.adam`` / ``optax.adamw`` /
     ``optax.amsgrad`` (what ``fastgd.Adam(..., eps_root=x)`` runs).
 
@@ -380,7 +379,7 @@ def adam_eps_root(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, 
 @_checked
 def rmsprop_eps_in_sqrt(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
                         alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
-                        maximize=False):
+                        maximize=False) -> None:
     r"""RMSprop with eps inside the square root, ``optax.rmsprop``'s default form (what
     ``fastgd.RMSprop(..., eps_in_sqrt=True)`` runs); otherwise as :func:`rmsprop`.
 
@@ -434,7 +433,7 @@ def _torch_sign(x: np.ndarray) -> np.ndarray:
 
 @_checked
 def rprop(param, grad, prev, step_size, *, etaminus, etaplus, step_size_min, step_size_max,
-          maximize=False):
+          maximize=False) -> None:
     r"""Resilient backpropagation, as ``torch.optim.Rprop`` (its for-loop path).
 
     .. math::
@@ -495,7 +494,7 @@ def asgd_schedule(lr: float, lambd: float, alpha: float, t0: float,
 
 
 @_checked
-def asgd(param, grad, ax, *, eta, lambd, mu, weight_decay=0.0, maximize=False):
+def asgd(param, grad, ax, *, eta, lambd, mu, weight_decay=0.0, maximize=False) -> None:
     r"""Averaged SGD, as ``torch.optim.ASGD`` (its for-loop path).
 
     .. math::
@@ -553,7 +552,7 @@ def _sum_in_order(x: np.ndarray, axis: int) -> np.ndarray:
 @_checked
 def adafactor(param, grad, row_var=None, col_var=None, variance=None, *, lr, rho,
               one_minus_beta2, eps1, eps2=1e-3, d=1.0, weight_decay=0.0, factored=False,
-              maximize=False):
+              maximize=False) -> None:
     r"""Adafactor, as ``torch.optim.Adafactor`` (its for-loop path; not the paper's or
     optax's placement of :math:`\epsilon_1`).
 
@@ -625,7 +624,7 @@ def _trust_ratio(param_sumsq: float, update_sumsq: float, trust_coefficient: flo
 
 
 @_checked
-def lion(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0, maximize=False):
+def lion(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0, maximize=False) -> None:
     r"""Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms").
 
     .. math::
@@ -652,7 +651,7 @@ def lion(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0, maximize=F
 
 @_checked
 def adabelief(param, grad, exp_avg, exp_avg_var, *, lr, beta1, beta2, eps, eps_root,
-              weight_decay=0.0, bias_correction1, bias_correction2, maximize=False):
+              weight_decay=0.0, bias_correction1, bias_correction2, maximize=False) -> None:
     r"""AdaBelief (Zhuang et al. 2020) without rectification, as ``optax.adabelief``.
 
     .. math::
@@ -686,7 +685,7 @@ def adabelief(param, grad, exp_avg, exp_avg_var, *, lr, beta1, beta2, eps, eps_r
 
 @_checked
 def lamb(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
-         bias_correction1, bias_correction2, maximize=False):
+         bias_correction1, bias_correction2, maximize=False) -> None:
     r"""LAMB (You et al. 2019, "Large Batch Optimization for Deep Learning"), as
     ``optax.lamb``.
 
@@ -717,7 +716,7 @@ def lamb(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_deca
 
 @_checked
 def lars(param, grad, momentum_buffer=None, *, lr, momentum=0.0, weight_decay=0.0,
-         trust_coefficient, eps=0.0, nesterov=False, maximize=False):
+         trust_coefficient, eps=0.0, nesterov=False, maximize=False) -> None:
     r"""LARS (You, Gitman and Ginsburg 2017, "Large Batch Training of Convolutional
     Networks"), as ``optax.lars``.
 
@@ -750,7 +749,7 @@ def lars(param, grad, momentum_buffer=None, *, lr, momentum=0.0, weight_decay=0.
 
 @_checked
 def yogi(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, bias_correction1,
-         bias_correction2, maximize=False):
+         bias_correction2, maximize=False) -> None:
     r"""Yogi (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization"), as
     ``optax.yogi``.
 
@@ -779,7 +778,7 @@ def yogi(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, bias_correc
 
 @_checked
 def sophia(param, grad, exp_avg, hessian, *, lr, beta1, rho, eps, weight_decay=0.0,
-           maximize=False):
+           maximize=False) -> None:
     r"""Sophia's step, as the official SophiaG (Liu et al. 2023, github.com/Liuhong99/Sophia,
     ``sophia.py``), with the batch-size factor ``bs`` of its denominator moved into the
     Hessian estimate (:func:`sophia_hessian`).
@@ -817,7 +816,7 @@ def sophia(param, grad, exp_avg, hessian, *, lr, beta1, rho, eps, weight_decay=0
 
 
 @_checked
-def sophia_hessian(hessian, estimate, *, beta2):
+def sophia_hessian(hessian, estimate, *, beta2) -> None:
     r"""Sophia's Hessian update: the moving average of diagonal Hessian estimates.
 
     .. math::
@@ -833,7 +832,7 @@ def sophia_hessian(hessian, estimate, *, beta2):
 
 @_checked
 def sgd_schedule_free(param, grad, z, *, lr, momentum, weight_decay=0.0, ckp1,
-                      maximize=False):
+                      maximize=False) -> None:
     r"""Schedule-Free SGD (Defazio et al. 2024), as ``SGDScheduleFree`` of the
     ``schedulefree`` package (1.4.1), the parameter holding y.
 
@@ -869,7 +868,7 @@ def sgd_schedule_free(param, grad, z, *, lr, momentum, weight_decay=0.0, ckp1,
 
 @_checked
 def adamw_schedule_free(param, grad, z, exp_avg_sq, *, lr, beta1, beta2, eps,
-                        weight_decay=0.0, ckp1, bias_correction2, maximize=False):
+                        weight_decay=0.0, ckp1, bias_correction2, maximize=False) -> None:
     r"""Schedule-Free AdamW (Defazio et al. 2024), as ``AdamWScheduleFree`` of the
     ``schedulefree`` package (1.4.1), the parameter holding y.
 

@@ -100,7 +100,7 @@ class OptimizerSpec:
 
 def _at_least_zero(name: str, label: str) -> Rule:
     # `not 0.0 <= x` is torch's test for most hyperparameters; it also rejects NaN.
-    return Rule(lambda g, n=name: 0.0 <= g[n], "Invalid " + label + ": {" + name + "}")
+    return Rule(lambda g: 0.0 <= g[name], "Invalid " + label + ": {" + name + "}")
 
 
 def _beta(index: int) -> Rule:
@@ -450,7 +450,7 @@ def _pair_of_reals(name: str, first_may_be_none: bool = False) -> Rule:
 
 def _not_nan(name: str) -> Rule:
     # torch does not validate these; NaN is rejected here, as NaN is everywhere
-    return Rule(lambda g, n=name: not math.isnan(g[n]), "Invalid " + name + " value: {"
+    return Rule(lambda g: not math.isnan(g[name]), "Invalid " + name + " value: {"
                 + name + "}")
 
 
@@ -716,8 +716,8 @@ YOGI = OptimizerSpec(
 
 def _whole_number(name: str, low: int) -> Rule:
     # A count given as a real number: finite, whole and at least `low` (NaN fails).
-    return Rule(lambda g, n=name: math.isfinite(g[n]) and g[n] == math.floor(g[n])
-                and g[n] >= low, "Invalid " + name + " value: {" + name + "}")
+    return Rule(lambda g: math.isfinite(g[name]) and g[name] == math.floor(g[name])
+                and g[name] >= low, "Invalid " + name + " value: {" + name + "}")
 
 
 SOPHIA = OptimizerSpec(

@@ -60,6 +60,7 @@ import numbers
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning as _SkConvergenceWarning
 from sklearn.utils import check_random_state
@@ -239,7 +240,7 @@ class _BaseGD(BaseEstimator):
         if tol is not None and any(h.stop_reason == "epochs" for h in histories):
             warnings.warn("Maximum number of iteration reached before convergence. "
                           "Consider increasing max_iter to improve the fit.",
-                          _SkConvergenceWarning)
+                          _SkConvergenceWarning, stacklevel=1)
 
     def _finish(self, histories, *, reset_t):
         n_iter = max(len(h) for h in histories)
@@ -319,19 +320,22 @@ class GDRegressor(RegressorMixin, _BaseGD):
             self._warn_convergence([h], tol)
         return self
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> GDRegressor:
         """Fit by :func:`fastgd.fit` for up to ``max_iter`` epochs; returns self."""
         return self._fit(X, y, sample_weight, partial=False)
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> GDRegressor:
         """One epoch on (X, y), continuing from the current coefficients; returns self."""
         return self._fit(X, y, sample_weight, partial=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """``X @ coef_ + intercept_``."""
         check_is_fitted(self)
-        X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
-        return X @ self.coef_.astype(X.dtype, copy=False) + self.intercept_[0]
+        Xa: np.ndarray = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                                        order="C")
+        return Xa @ self.coef_.astype(Xa.dtype, copy=False) + self.intercept_[0]
 
 
 class GDClassifier(ClassifierMixin, _BaseGD):
@@ -442,24 +446,27 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             self._warn_convergence(hists, tol)
         return self
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            sample_weight: ArrayLike | None = None) -> GDClassifier:
         """Fit by :func:`fastgd.fit` for up to ``max_iter`` epochs; returns self."""
         return self._fit(X, y, sample_weight, partial=False)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> GDClassifier:
         """One epoch on (X, y), continuing from the current coefficients; ``classes``
         (all the labels) is required on the first call. Returns self."""
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """``X @ coef_.T + intercept_``: ``(n,)`` for two classes (positive:
         ``classes_[1]``), else ``(n, n_classes)``."""
         check_is_fitted(self)
-        X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
-        z = X @ self.coef_.T.astype(X.dtype, copy=False) + self.intercept_
+        Xa: np.ndarray = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                                        order="C")
+        z = Xa @ self.coef_.T.astype(Xa.dtype, copy=False) + self.intercept_
         return z[:, 0] if z.shape[1] == 1 else z
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The class with the largest decision value (two classes: ``classes_[1]`` where
         the decision value is > 0)."""
         z = self.decision_function(X)
@@ -473,7 +480,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         return True
 
     @available_if(_has_proba)
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``: the sigmoid of the decision value for
         two classes, its softmax for more (``loss="log_loss"`` only)."""
         z = self.decision_function(X)
@@ -489,6 +496,6 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         return e / e.sum(axis=1, keepdims=True)
 
     @available_if(_has_proba)
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """``log(predict_proba(X))``."""
         return np.log(self.predict_proba(X))

@@ -4,13 +4,12 @@ and no fused multiply-add reaches the binary (it would change the rounding)."""
 from __future__ import annotations
 
 import pathlib
+import platform
 import re
 import shutil
 import subprocess
 
 import pytest
-
-import platform
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"

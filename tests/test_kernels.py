@@ -10,7 +10,6 @@ import pytest
 import fastgd
 from fastgd import _backend, kernels, reference
 
-
 DTYPES = [np.float64, np.float32]
 SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 3, 4), (1031,)]
 
@@ -532,7 +531,7 @@ def test_division_by_zero_gives_nan_not_an_exception(any_backend, dtype):
 
 
 def test_reference_sgd_first_momentum_step_skips_dampening():
-    p = np.array([1.0]); g = np.array([2.0]); buf = np.empty(1)
+    p, g, buf = np.array([1.0]), np.array([2.0]), np.empty(1)
     reference.sgd(p, g, buf, lr=0.1, momentum=0.9, dampening=0.5, first_step=True)
     assert buf[0] == 2.0 and p[0] == 1.0 - 0.1 * 2.0
     reference.sgd(p, g, buf, lr=0.1, momentum=0.9, dampening=0.5)
@@ -541,7 +540,7 @@ def test_reference_sgd_first_momentum_step_skips_dampening():
 
 def test_reference_adam_first_step_is_lr_times_sign():
     # After one step m_hat = g and v_hat = g^2, so the step is lr * g / (|g| + eps).
-    p = np.array([1.0, 1.0]); g = np.array([3.0, -0.25])
+    p, g = np.array([1.0, 1.0]), np.array([3.0, -0.25])
     m, v = np.zeros(2), np.zeros(2)
     bc1, bc2 = reference.bias_corrections(0.9, 0.999, 1)
     reference.adam(p, g, m, v, lr=0.1, beta1=0.9, beta2=0.999, eps=0.0, bias_correction1=bc1,
@@ -550,10 +549,10 @@ def test_reference_adam_first_step_is_lr_times_sign():
 
 
 def test_reference_adagrad_and_rmsprop_by_hand():
-    p = np.array([2.0]); s = np.array([1.0])
+    p, s = np.array([2.0]), np.array([1.0])
     reference.adagrad(p, np.array([3.0]), s, clr=0.5, eps=0.0)
     assert s[0] == 10.0 and p[0] == 2.0 - 0.5 * 3.0 / np.sqrt(10.0)
-    p = np.array([2.0]); v = np.array([0.0])
+    p, v = np.array([2.0]), np.array([0.0])
     reference.rmsprop(p, np.array([2.0]), v, lr=0.1, alpha=0.75, eps=0.0)
     assert v[0] == 0.25 * 4.0 and p[0] == 2.0 - 0.1 * 2.0 / 1.0
 
@@ -715,6 +714,7 @@ def test_kernels_share_signatures_with_the_reference():
 
 def test_declarations_match_the_reference_signatures():
     import inspect
+
     from fastgd._checks import KERNELS
     for name in KERNEL_CASES:
         decl = KERNELS[name]

@@ -354,7 +354,8 @@ def test_one_cycle_past_total_steps():
         with pytest.raises(ValueError) as error:
             sched.step()
         errors.append(str(error.value))
-    assert errors[0] == errors[1] == "Tried to step 11 times. The specified number of total steps is 10"
+    assert errors[0] == errors[1] == ("Tried to step 11 times. The specified number of total "
+                                      "steps is 10")
 
 
 @needs_torch
@@ -443,7 +444,8 @@ def test_training_with_a_schedule_matches_torch(name):
 
 @needs_torch
 def test_training_with_reduce_on_plateau_matches_torch():
-    make = lambda m, o: m.ReduceLROnPlateau(o, patience=2, factor=0.5, threshold=0.2)
+    def make(m, o):
+        return m.ReduceLROnPlateau(o, patience=2, factor=0.5, threshold=0.2)
     ours, lrs = _train("fastgd", "SGD", {"lr": 0.01, "momentum": 0.3}, make, metric=True)
     theirs, tlrs = _train("torch", "SGD", {"lr": 0.01, "momentum": 0.3}, make, metric=True)
     assert lrs == tlrs and lrs[-1] != lrs[0]
@@ -583,14 +585,17 @@ def test_different_optimizers_are_refused_as_torch_does():
     messages = []
     for lib, module in [("fastgd", fls), ("torch", tls)]:
         a, b = _optimizer(lib, "SGD"), _optimizer(lib, "SGD")
-        for make in [lambda: module.SequentialLR(a, [module.StepLR(a, 2),
-                                                     module.StepLR(b, 3)], [4]),
-                     lambda: module.ChainedScheduler([module.StepLR(a, 2),
-                                                      module.StepLR(b, 3)])]:
+        def sequential(module=module, a=a, b=b):
+            return module.SequentialLR(a, [module.StepLR(a, 2), module.StepLR(b, 3)], [4])
+
+        def chained(module=module, a=a, b=b):
+            return module.ChainedScheduler([module.StepLR(a, 2), module.StepLR(b, 3)])
+
+        for make in [sequential, chained]:
             with pytest.raises(ValueError) as caught:
                 make()
             message = str(caught.value)
-            assert message.endswith(f", which is different from SGD.")
+            assert message.endswith(", which is different from SGD.")
             messages.append(message.split(" has ")[0])  # the rest is the optimizer's repr
     assert messages[:2] == messages[2:]
     assert messages[0] == ("SequentialLR expects all schedulers to belong to the same "
@@ -908,7 +913,7 @@ def _replay_sklearn(X, y, make_sched, epochs, alpha=0.0, epoch_loss=False):
     opt = fastgd.SGD([{"params": [w], "weight_decay": alpha}, {"params": [b]}], lr=0.01)
     sched = make_sched(opt)
     n = 0
-    for n in range(1, epochs + 1):
+    for n in range(1, epochs + 1):  # noqa: B007 (the count of epochs run is returned)
         total = 0.0
         for x_i, y_i in zip(X, y):
             p = float(np.dot(w, x_i)) + float(b)
@@ -933,17 +938,20 @@ def test_matches_sklearn_sgd_regressor(rule):
     kwargs = dict(penalty=None, max_iter=epochs, tol=None, shuffle=False, eta0=0.01)
     if rule == "invscaling":
         kwargs.update(learning_rate="invscaling", power_t=0.25)
-        make = lambda o: fls.InvScalingLR(o, power_t=0.25)
+        def make(o):
+            return fls.InvScalingLR(o, power_t=0.25)
         alpha = 0.0
     elif rule.startswith("optimal"):
         kwargs.update(learning_rate="optimal", alpha=0.5)
         if rule == "optimal-l2":
             kwargs.update(penalty="l2")
-        make = lambda o: fls.OptimalLR(o, alpha=0.5)
+        def make(o):
+            return fls.OptimalLR(o, alpha=0.5)
         alpha = 0.5 if rule == "optimal-l2" else 0.0  # the weight decay
     else:
         kwargs.update(learning_rate="adaptive", tol=1e-4, n_iter_no_change=3, eta0=0.05)
-        make = lambda o: fls.AdaptiveLR(o, n_iter_no_change=3, tol=1e-4)
+        def make(o):
+            return fls.AdaptiveLR(o, n_iter_no_change=3, tol=1e-4)
         alpha = 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

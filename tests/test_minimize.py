@@ -153,6 +153,6 @@ def test_history_columns():
     with pytest.raises(ValueError, match="unknown column"):
         h.append(loss=1.0, grad_norm=2.0, lr=0.1, time=0.0, val_loss=3.0)
     with pytest.raises(AttributeError, match="no column 'nope'"):
-        h.nope
+        _ = h.nope
     assert h.as_dict()["grad_norm"] == [2.0] and "1 rows" in repr(h)
     assert functions.saddle.minimum is None and functions.saddle.minima.shape == (0, 2)

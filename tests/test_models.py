@@ -164,8 +164,8 @@ def test_same_bits_for_c_f_and_strided_x(loss, dtype):
     rows = _rng("strided", loss).integers(0, X.shape[0], 1100)
     for backend, isa in COMPILED:
         for kw in (dict(sample_weight=sw), dict(rows=rows)):
-            results = {name: run_on(backend, isa, lambda: _call(loss, Xl, y, coef, intercept,
-                                                               **kw))
+            results = {name: run_on(backend, isa, lambda Xl=Xl, kw=kw: _call(
+                                        loss, Xl, y, coef, intercept, **kw))
                        for name, Xl in layouts.items()}
             for name in layouts:
                 assert_same_bits(results[name], results["C"], f"{backend}-{isa} {name}")
@@ -424,30 +424,30 @@ def test_reference_matches_sklearn_losses():
     def ours(kind, z, y, eps=0.1):
         return ref._POINTS[ref.KINDS.index(kind)](z, y, eps)
 
-    l, g, h = ours("half_squared_error", z, y)
+    val, g, h = ours("half_squared_error", z, y)
     sk = sk_loss.HalfSquaredError()
-    np.testing.assert_allclose(l, sk.loss(y, z), rtol=1e-14)
+    np.testing.assert_allclose(val, sk.loss(y, z), rtol=1e-14)
     G, Hs = sk.gradient_hessian(y, z)
     np.testing.assert_allclose(g, G, rtol=1e-14)
     np.testing.assert_allclose(h, Hs, rtol=1e-14)
-    l, g, h = ours("huber", z, y, eps=0.7)
+    val, g, h = ours("huber", z, y, eps=0.7)
     sk = sk_loss.HuberLoss(delta=0.7)
-    np.testing.assert_allclose(l, sk.loss(y, z), rtol=1e-14)
+    np.testing.assert_allclose(val, sk.loss(y, z), rtol=1e-14)
     G, Hs = sk.gradient_hessian(y, z)
     np.testing.assert_allclose(g, G, rtol=1e-14)
     np.testing.assert_allclose(h, Hs, rtol=1e-14)
     yb = (rng.random(50) < 0.5).astype(float)
-    l, g, h = ours("log_loss", z, yb)
+    val, g, h = ours("log_loss", z, yb)
     sk = sk_loss.HalfBinomialLoss()
-    np.testing.assert_allclose(l, sk.loss(yb, z), rtol=1e-13)
+    np.testing.assert_allclose(val, sk.loss(yb, z), rtol=1e-13)
     G, Hs = sk.gradient_hessian(yb, z)
     np.testing.assert_allclose(g, G, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(h, Hs, rtol=1e-13, atol=1e-16)
     Z = 3 * rng.standard_normal((50, 4))
     labels = rng.integers(0, 4, 50)
-    l, g, h = ref._softmax(Z, labels)
+    val, g, h = ref._softmax(Z, labels)
     sk = sk_loss.HalfMultinomialLoss(n_classes=4)
-    np.testing.assert_allclose(l, sk.loss(labels.astype(float), Z), rtol=1e-13)
+    np.testing.assert_allclose(val, sk.loss(labels.astype(float), Z), rtol=1e-13)
     G, Hs = sk.gradient_hessian(labels.astype(float), Z)
     np.testing.assert_allclose(g, G, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(h, Hs, rtol=1e-13, atol=1e-16)
@@ -455,15 +455,15 @@ def test_reference_matches_sklearn_losses():
     # Kinks included: margin exactly 1, |r| exactly epsilon, r = 0.
     zs = np.array([1.0, -1.0, 0.5, 2.0, -0.25, 1.5])
     ys = np.array([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
-    l, g, _ = ours("hinge", zs, ys)
+    val, g, _ = ours("hinge", zs, ys)
     hinge = sgd.Hinge(1.0)
-    np.testing.assert_array_equal(l, [hinge.py_loss(a, b) for a, b in zip(zs, ys)])
+    np.testing.assert_array_equal(val, [hinge.py_loss(a, b) for a, b in zip(zs, ys)])
     np.testing.assert_array_equal(g, [hinge.py_dloss(a, b) for a, b in zip(zs, ys)])
     zs = np.array([0.25, -0.25, 0.0, 1.0, -3.0, 0.1])
     ys = np.zeros_like(zs)
-    l, g, _ = ours("epsilon_insensitive", zs, ys, eps=0.25)
+    val, g, _ = ours("epsilon_insensitive", zs, ys, eps=0.25)
     eps_ins = sgd.EpsilonInsensitive(0.25)
-    np.testing.assert_allclose(l, [eps_ins.py_loss(a, b) for a, b in zip(zs, ys)],
+    np.testing.assert_allclose(val, [eps_ins.py_loss(a, b) for a, b in zip(zs, ys)],
                                rtol=1e-15)
     np.testing.assert_array_equal(g, [eps_ins.py_dloss(a, b) for a, b in zip(zs, ys)])
 

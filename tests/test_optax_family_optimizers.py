@@ -257,9 +257,11 @@ def test_lars_buffer_holds_lr_scaled_steps():
     opt_a = fastgd.LARS([a], lr=0.4, momentum=0.9)
     opt_b = fastgd.LARS([b], lr=0.4, momentum=0.9)
     g = np.array([0.3, -0.1])
-    opt_a.step([g]); opt_b.step([g])
+    opt_a.step([g])
+    opt_b.step([g])
     opt_b.param_groups[0]["lr"] = 0.2
-    opt_a.step([np.zeros(2)]); opt_b.step([np.zeros(2)])
+    opt_a.step([np.zeros(2)])
+    opt_b.step([np.zeros(2)])
     np.testing.assert_array_equal(a, b)
 
 
@@ -343,7 +345,7 @@ def test_trust_ratio_is_per_tensor(name, any_backend):
     # and a NaN gradient in another tensor does not reach it
     rng = np.random.default_rng(2)
     a0, b0 = rng.standard_normal(40), rng.standard_normal((3, 3))
-    ga, gb = rng.standard_normal(40), rng.standard_normal((3, 3))
+    ga, _gb = rng.standard_normal(40), rng.standard_normal((3, 3))
     a, b = a0.copy(), b0.copy()
     getattr(fastgd, name)([a, b], **_OPTIONS[name]).step([ga, np.full((3, 3), np.nan)])
     alone = a0.copy()

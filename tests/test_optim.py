@@ -612,6 +612,7 @@ def test_param_groups_appended_directly_are_refused():
 def test_scalar_state_entries_start_load_and_are_checked():
     # a per-parameter real number in state (as ASGD's eta), on a throwaway spec
     import dataclasses
+
     from fastgd import optim, registry
     spec = dataclasses.replace(registry.get("Adam"), name="AdamWithEta",
                                scalar_state={"eta": lambda g: g["lr"] * 2})

@@ -31,6 +31,7 @@ def _reg(n=400, d=5, seed=0):
 
 def test_import_fastgd_does_not_import_sklearn():
     import os
+
     import fastgd
     code = "import sys, fastgd; assert 'sklearn' not in sys.modules"
     # run beside the fastgd this process imported (the installed one in CI; a checkout's

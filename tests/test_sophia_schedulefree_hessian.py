@@ -11,7 +11,6 @@ import pytest
 import fastgd
 from fastgd import hessian
 
-
 # -- softmax and logistic regression ----------------------------------------------------------
 
 def _softmax(z):

@@ -15,7 +15,6 @@ import pytest
 import fastgd
 from fastgd import hessian
 
-
 # -- the official SophiaG, transcribed (float64) -------------------------------------------
 
 class OfficialSophiaG:
@@ -345,7 +344,7 @@ def test_hessian_due_after_every_update_interval_steps():
     opt = fastgd.Sophia([w])
     assert not opt.hessian_due()
     due = []
-    for step in range(1, 31):
+    for _ in range(30):
         opt.step([np.ones(2)])
         due.append(opt.hessian_due())
     assert [s for s, d in zip(range(1, 31), due) if d] == [10, 20, 30]
@@ -445,7 +444,7 @@ def test_sophia_with_gauss_newton_bartlett_matches_the_official_loop():
                                weight_decay=0.0)
     ours_rng, their_rng = np.random.default_rng(3), np.random.default_rng(3)
     first = _mean_ce(W, b, X, y)
-    for step in range(1, 61):
+    for _ in range(60):
         opt.step(_mean_ce_grad(W, b, X, y))
         official.step(_mean_ce_grad(*official.p, X, y), bs)
         if opt.hessian_due():

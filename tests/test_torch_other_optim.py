@@ -324,7 +324,8 @@ def test_adafactor_trains_like_torch(variant, dtype, rng):
     # (torch cannot step one), with more dimensions and degenerate rows and columns
     torch = _torch()
     shapes = [(5,), (3, 4), (), (2, 3, 2), (4, 1), (1, 4), (2, 1, 3, 2)]
-    draw = lambda s, scale=1.0: np.asarray(scale * rng.standard_normal(s), dtype=dtype)
+    def draw(s, scale=1.0):
+        return np.asarray(scale * rng.standard_normal(s), dtype=dtype)
     params = [draw(s) for s in shapes]
     targets = [draw(s) for s in shapes]
     scales = [np.asarray(rng.uniform(0.5, 3.0, s), dtype=dtype) for s in shapes]

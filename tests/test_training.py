@@ -509,7 +509,7 @@ def test_an_invalid_learning_rate_from_a_callback_is_refused_on_the_fused_path_t
         opt_groups = []
         real_init = fastgd.training._Fused.__init__
 
-        def spy(self, opt, *args, real_init=real_init, **kwargs):
+        def spy(self, opt, *args, real_init=real_init, opt_groups=opt_groups, **kwargs):
             opt_groups[:] = opt.param_groups
             real_init(self, opt, *args, **kwargs)
 
