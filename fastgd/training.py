@@ -128,7 +128,7 @@ import math
 import time
 import warnings
 from numbers import Integral, Real
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -333,11 +333,13 @@ class LinearModel:
         if self.loss == "softmax_cross_entropy":
             self.n_classes_ = shape[1]
 
-    def _fitted(self):
+    def _fitted(self) -> np.ndarray:
+        """``coef_``, or RuntimeError when the model is not fitted."""
         if self.coef_ is None:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        return self.coef_
 
-    def fit(self, X, y, **fit_kwargs: Any) -> "LinearModel":
+    def fit(self, X, y, **fit_kwargs: Any) -> LinearModel:
         """Train with :func:`fastgd.fit` (``fit_kwargs`` are its keyword arguments); sets
         ``history_`` and returns self."""
         self.history_ = fit(self, X, y, **fit_kwargs)
@@ -345,29 +347,28 @@ class LinearModel:
 
     def decision_function(self, X) -> np.ndarray:
         """``X @ coef_ + intercept_``: ``(n,)``, or ``(n, n_classes)`` for softmax."""
-        self._fitted()
-        return _models.decision_function(_check_X(X).astype(self.coef_.dtype, copy=False),
-                                         self.coef_, self.intercept_)
+        coef = self._fitted()
+        return _models.decision_function(_check_X(X).astype(coef.dtype, copy=False),
+                                         coef, self.intercept_)
 
     def predict(self, X) -> np.ndarray:
         """Decision values (regression) or int64 labels (classification), as
         :func:`fastgd.models.predict`."""
-        self._fitted()
-        return _models.predict(self.loss, _check_X(X).astype(self.coef_.dtype, copy=False),
-                               self.coef_, self.intercept_)
+        coef = self._fitted()
+        return _models.predict(self.loss, _check_X(X).astype(coef.dtype, copy=False),
+                               coef, self.intercept_)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (``log_loss``: ``(n, 2)``; softmax: ``(n, k)``)."""
-        self._fitted()
-        return _models.predict_proba(self.loss,
-                                     _check_X(X).astype(self.coef_.dtype, copy=False),
-                                     self.coef_, self.intercept_)
+        coef = self._fitted()
+        return _models.predict_proba(self.loss, _check_X(X).astype(coef.dtype, copy=False),
+                                     coef, self.intercept_)
 
     def loss_value(self, X, y, sample_weight=None) -> float:
         """The training objective (weighted mean loss + penalty) on (X, y)."""
-        self._fitted()
-        X = _check_X(X).astype(self.coef_.dtype, copy=False)
-        return _models.loss_value(self.loss, X, _check_y(self.loss, X, y), self.coef_,
+        coef = self._fitted()
+        X = _check_X(X).astype(coef.dtype, copy=False)
+        return _models.loss_value(self.loss, X, _check_y(self.loss, X, y), coef,
                                   self.intercept_,
                                   sample_weight=_check_sample_weight(sample_weight, X),
                                   **self._kwargs())
@@ -661,8 +662,9 @@ class _Fused:
     def run(self, X, y, w, order, first, count, bs, backup, total, weights, hess_next):
         """Run batches from ``first`` on (at most ``count``) natively; return (batches
         done, total + loss * weight sums, weights + weight sums, status, the non-finite
-        loss that stopped the run or None, lr of the last step done, gradient norm of the epoch's last batch if it was done (else
-        NaN), hess_next after them). ``done == 0``: the next batch needs the Python path."""
+        loss that stopped the run or None, lr of the last step done, gradient norm of the
+        epoch's last batch if it was done (else NaN), hess_next after them).
+        ``done == 0``: the next batch needs the Python path."""
         if w is not None:
             zeros = self._zero_batches(order, bs, w)
             k = np.searchsorted(zeros, first)
@@ -874,7 +876,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         resumed = _ckpt.FitResume.read(resume, settings, epochs, random_state)
 
     rng = (random_state if isinstance(random_state, np.random.Generator)
-           else np.random.default_rng(random_state))
+           else np.random.default_rng(random_state))  # type: ignore[arg-type]
     if resumed is not None:  # the split of the run resumed (its generator is past it)
         val_rows, train_rows = resumed.rows(n)
     elif early_stopping:
@@ -899,14 +901,15 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     saved = {k: getattr(model, k, None) for k in ("coef_", "intercept_", "n_classes_")}
     try:
         model._prepare(X, y)
-        coef, intercept = model.coef_, model.intercept_
+        coef, intercept = model._fitted(), model.intercept_
         params = [coef] if intercept is None else [coef, intercept]
         opt = cls(params, lr=lr, **optimizer_kwargs)
         if hasattr(opt, "train") and hasattr(opt, "eval"):
             opt.train()
         sophia = hasattr(opt, "update_hessian") and hasattr(opt, "hessian_due")
 
-        step_sched = epoch_sched = None
+        step_sched: Any = None
+        epoch_sched: Any = None
         if isinstance(schedule, str):
             if schedule == "optimal":
                 step_sched = _lrs.OptimalLR(opt, alpha=model.alpha)
@@ -945,7 +948,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     if gtol is not None:
         columns.append("full_grad_norm")
     history = History(tuple(columns))
-    steps = History(("epoch", "loss", "grad_norm", "lr")) if record_steps else None
+    steps: Any = History(("epoch", "loss", "grad_norm", "lr")) if record_steps else None
     history.__dict__["steps"] = steps
     history.__dict__.update(converged=False, stop_reason="epochs", n_steps=0)
 
@@ -1032,7 +1035,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             monitored = _models.loss_value(loss, X, y, coef, intercept, sample_weight=w,
                                            rows=val_rows, **kw)
             row["val_loss"] = monitored
-        full_norm = None
+        full_norm = math.inf
         if gtol is not None:
             full = _models.loss_grad(loss, X, y, coef, intercept, sample_weight=w,
                                      rows=train_rows, **kw)
