@@ -447,17 +447,8 @@ def test_fused_epochs_give_the_bits_of_the_python_loop(monkeypatch, optimizer, o
                                                        dtype, weighted, batch_size,
                                                        early_stopping):
     from fastgd import training
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((300, 6)).astype(dtype)
-    beta = rng.standard_normal(6)
-    y = {"squared_error": X @ beta, "huber": X @ beta,
-         "log_loss": (X @ beta > 0).astype(np.float64),
-         "softmax_cross_entropy": np.argmax(X[:, :3], axis=1)}[loss]
-    y = y if loss == "softmax_cross_entropy" else y.astype(dtype)
-    w = None
-    if weighted:
-        w = rng.uniform(0, 2, 300).astype(dtype)
-        w[::5] = 0  # some batches of one row weigh nothing and are skipped
+    # some batches of one row weigh nothing and are skipped
+    X, y, w = _fused_data(loss, dtype, weighted, n=300, d=6, seed=5, zero_every=5)
     runs = []
     native_calls = []
     run = training._Fused.run
@@ -556,10 +547,12 @@ def _fit_outcome(monkeypatch, fused, *args, chunk=None, **kwargs):
     return m.coef_, m.intercept_, outcome
 
 
-def _fused_data(loss, dtype, weighted, n=160):
-    rng = np.random.default_rng(11)
-    X = rng.standard_normal((n, 5)).astype(dtype)
-    beta = rng.standard_normal(5)
+def _fused_data(loss, dtype, weighted, n=160, d=5, seed=11, zero_every=7):
+    """Data for a model with ``loss``; with ``weighted``, sample weights of which every
+    ``zero_every``-th is zero."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    beta = rng.standard_normal(d)
     y = {"squared_error": X @ beta, "huber": X @ beta,
          "log_loss": (X @ beta > 0).astype(np.float64),
          "softmax_cross_entropy": np.argmax(X[:, :3], axis=1)}[loss]
@@ -567,7 +560,7 @@ def _fused_data(loss, dtype, weighted, n=160):
     w = None
     if weighted:
         w = rng.uniform(0, 2, n).astype(dtype)
-        w[::7] = 0
+        w[::zero_every] = 0
     return X, y, w
 
 
