@@ -146,7 +146,13 @@ _SCHEDULE_NAMES = ("constant", "optimal", "invscaling", "adaptive")
 
 
 class ConvergenceWarning(UserWarning):
-    """:func:`fit` ran out of epochs before ``tol`` or ``gtol`` was met."""
+    """:func:`fit` ran out of epochs before ``tol`` or ``gtol`` was met.
+
+    Example::
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", fastgd.ConvergenceWarning)   # make it an error
+    """
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -264,6 +270,13 @@ class LinearModel:
     The parameters are created at the first fit (zeros, X's dtype). A later fit on data of
     the same number of features (classes) and dtype continues from the current ``coef_``
     and ``intercept_`` (a warm start); otherwise they are created again.
+
+    Example::
+
+        X = np.random.default_rng(0).standard_normal((500, 3)); y = X @ [1.0, -1.0, 0.5]
+        model = fastgd.LinearModel("huber", penalty="l2", alpha=1e-4)
+        model.fit(X, y, optimizer="sgd", lr=0.05, epochs=10, random_state=0)
+        model.predict(X[:2]), model.loss_value(X, y), model.history_.loss[-1]
     """
 
     def __init__(self, loss: str = "squared_error", *, penalty: str | None = None,
@@ -399,7 +412,15 @@ class LinearModel:
 
 
 class LinearRegression(LinearModel):
-    """:class:`LinearModel` with a regression loss (default ``"squared_error"``)."""
+    r""":class:`LinearModel` with a regression loss (default ``"squared_error"``: the mean
+    of :math:`(\hat y_i - y_i)^2`, gradient :math:`\tfrac{2}{n} X^T (\hat y - y)`).
+
+    Example::
+
+        X = np.random.default_rng(0).standard_normal((500, 3)); y = X @ [1.0, 2.0, 3.0]
+        model = fastgd.LinearRegression().fit(X, y, optimizer="sgd", lr=0.05, epochs=20)
+        model.coef_, model.score(X, y)                  # close to [1, 2, 3]; R^2 near 1
+    """
 
     def __init__(self, loss: str = "squared_error", *, penalty=None, alpha=0.0,
                  l1_ratio=0.15, epsilon=None, fit_intercept=True) -> None:
@@ -410,7 +431,15 @@ class LinearRegression(LinearModel):
 
 
 class LogisticRegression(LinearModel):
-    """:class:`LinearModel` with ``loss="log_loss"``: binary labels 0/1."""
+    r""":class:`LinearModel` with ``loss="log_loss"``: binary labels 0/1, probability
+    :math:`\sigma(x^T w + b)`, loss :math:`-y\log p - (1-y)\log(1-p)` (computed stably).
+
+    Example::
+
+        X = np.random.default_rng(0).standard_normal((500, 2)); y = (X[:, 0] > 0) * 1.0
+        model = fastgd.LogisticRegression().fit(X, y, optimizer="adam", lr=0.05, epochs=10)
+        model.predict_proba(X[:3]), model.score(X, y)  # accuracy
+    """
 
     def __init__(self, *, penalty=None, alpha=0.0, l1_ratio=0.15, fit_intercept=True) -> None:
         super().__init__("log_loss", penalty=penalty, alpha=alpha, l1_ratio=l1_ratio,
@@ -418,8 +447,15 @@ class LogisticRegression(LinearModel):
 
 
 class SoftmaxRegression(LinearModel):
-    """:class:`LinearModel` with ``loss="softmax_cross_entropy"``: integer labels
-    0 .. k-1 (k = ``max(y) + 1`` at the first fit)."""
+    r""":class:`LinearModel` with ``loss="softmax_cross_entropy"``: integer labels
+    0 .. k-1 (k = ``max(y) + 1`` at the first fit); probabilities
+    :math:`\mathrm{softmax}(x^T W + b)`, loss :math:`-\log p_{y}`.
+
+    Example::
+
+        X = np.random.default_rng(0).standard_normal((600, 4)); y = np.argmax(X[:, :3], 1)
+        model = fastgd.SoftmaxRegression().fit(X, y, optimizer="adam", lr=0.05, epochs=10)
+        model.predict(X[:5]), model.score(X, y)"""
 
     def __init__(self, *, penalty=None, alpha=0.0, l1_ratio=0.15, fit_intercept=True) -> None:
         super().__init__("softmax_cross_entropy", penalty=penalty, alpha=alpha,
@@ -743,7 +779,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         callbacks: Any = (), record_steps: bool = False,
         optimizer_kwargs: dict | None = None, checkpoint: Any = None,
         resume: Any = None) -> History:
-    """Train ``model`` (a :class:`LinearModel`) in place on (X, y) by (mini-)batch
+    r"""Train ``model`` (a :class:`LinearModel`) in place on (X, y) by (mini-)batch
     gradient descent; return the run's :class:`fastgd.History`.
 
     The loop, the generator's calls, the schedules, the stopping rules and the history's
@@ -791,6 +827,19 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
 
     Warns:
         ConvergenceWarning: ``tol`` or ``gtol`` given and unmet when the epochs run out.
+
+    Each step is the optimizer's update on the batch gradient of the objective
+    :math:`\frac{1}{\sum_i s_i}\sum_{i \in B} s_i\,\ell(x_i^T w + b, y_i) +
+    \alpha\,(\rho\|w\|_1 + \tfrac{1-\rho}{2}\|w\|_2^2)` (``s`` the sample weights,
+    :math:`\rho` = ``l1_ratio``).
+
+    Example::
+
+        X = np.random.default_rng(0).standard_normal((1000, 5)); y = X @ np.arange(5.0) + 1
+        model = fastgd.LinearRegression()
+        history = fastgd.fit(model, X, y, optimizer="adam", lr=0.05, batch_size=32,
+                             epochs=30, random_state=0, tol=1e-6)
+        history.loss[-1], history.stop_reason, model.coef_, model.intercept_
     """
     from fastgd.minimize import optimizer_class
 
