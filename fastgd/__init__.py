@@ -16,12 +16,21 @@ kernels behind the same API.
   :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
 """
 
-from fastgd import functions, hessian, kernels, lr_scheduler, models, reference, registry, training
+from fastgd import (
+    checkpoint,
+    functions,
+    hessian,
+    kernels,
+    lr_scheduler,
+    models,
+    reference,
+    registry,
+    training,
+)
 from fastgd import optim as _optim
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
 from fastgd._config import config, get_num_threads, set_num_threads, show_config
 from fastgd.buffer import ParamBuffer
-from fastgd import checkpoint
 from fastgd.checkpoint import Checkpoint, load, save
 from fastgd.clip import clip_grad_norm_, clip_grad_value_
 from fastgd.history import History

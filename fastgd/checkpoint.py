@@ -24,8 +24,9 @@ opens it) read with ``allow_pickle=False``, so loading one runs no code. Its ent
 Values keep their types through the file: Python ``int``, ``float`` (all 17 digits; NaN
 and infinities too), ``bool``, ``str`` and None, tuples and lists, dicts (any hashable
 keys of these types; other mappings become dicts, but a ``collections.Counter`` stays one),
-NumPy arrays (numeric, bool and string dtypes) and NumPy scalars, nested freely. Anything else (functions, objects) is refused by :func:`save` with a
-TypeError naming where it is, before anything is written.
+NumPy arrays (numeric, bool and string dtypes) and NumPy scalars, nested freely. Anything
+else (functions, objects) is refused by :func:`save` with a TypeError naming where it is,
+before anything is written.
 
 **Writes are atomic**: :func:`save` writes a temporary file in the destination's directory,
 flushes it to disk (``fsync``) and renames it over ``path`` (:func:`os.replace`, atomic on
@@ -169,7 +170,7 @@ def _checksum(members: Mapping[str, np.ndarray]) -> str:
         arr = np.ascontiguousarray(members[name])
         header = f"{name}\0{arr.dtype.str}\0{list(arr.shape)}\0{arr.nbytes}\0"
         h.update(header.encode("utf-8"))
-        h.update(arr.reshape(-1).view(np.uint8) if arr.size else b"")
+        h.update(arr.reshape(-1).view(np.uint8).data if arr.size else b"")
     return h.hexdigest()
 
 
@@ -226,7 +227,8 @@ def _write_atomically(path: str, members: dict[str, np.ndarray]) -> None:
                  0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **members)
+            # (numpy's stubs take a ** mapping to possibly hold savez's allow_pickle)
+            np.savez(f, **members)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -522,7 +524,7 @@ def _check_format(path: str, header: Any) -> int:
 
 def generator_state(rng: np.random.Generator) -> dict:
     """The state of ``rng``'s bit generator (``bit_generator.state``), for :func:`save`."""
-    return rng.bit_generator.state
+    return dict(rng.bit_generator.state)
 
 
 def check_generator_state(state: Any, where: str) -> str:
@@ -594,7 +596,7 @@ class FitResume:
         self.ckpt, self.state = ckpt, state
 
     @classmethod
-    def read(cls, path: Any, settings: dict, epochs: int, random_state: Any) -> "FitResume":
+    def read(cls, path: Any, settings: dict, epochs: int, random_state: Any) -> FitResume:
         path = _fspath("resume", path)
         ckpt = load(path)
         state = ckpt.extra.get("fit")
@@ -663,11 +665,11 @@ class FitResume:
         saved = self.state["schedulers"]
         pairs = []
         for kind, sched in (("step", step_sched), ("epoch", epoch_sched)):
-            mine = None if sched is None else type(sched).__name__
-            theirs = None if saved.get(kind) is None else saved[kind][0]
-            if mine != theirs:
+            my_class = None if sched is None else type(sched).__name__
+            their_class = None if saved.get(kind) is None else saved[kind][0]
+            if my_class != their_class:
                 raise ValueError(f"resume={path!r}: the run's {kind} scheduler was "
-                                 f"{theirs}, this call's is {mine}")
+                                 f"{their_class}, this call's is {my_class}")
             if sched is not None:
                 if not isinstance(saved[kind][1], dict):
                     raise ValueError(f"resume={path!r}: malformed scheduler state")

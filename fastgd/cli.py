@@ -143,7 +143,7 @@ class Progress:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -199,7 +199,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
 class Table:
     """Features, target and names read by :func:`read_data`."""
 
-    X: np.ndarray
+    #: None for a CSV file read for ``predict`` (its columns are in ``csv_rows``)
+    X: np.ndarray | None
     y: np.ndarray | None
     feature_names: list[str]
     target: str | None = None
@@ -227,7 +228,8 @@ def _read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
             try:
                 header = next(reader)
             except StopIteration:
-                raise CLIError(f"{path}: the file is empty (a header row is expected)")
+                raise CLIError(f"{path}: the file is empty (a header row is expected)") \
+                    from None
             rows, lines = [], []
             for row in reader:
                 if not row or not any(cell.strip() for cell in row):
@@ -361,7 +363,7 @@ def read_data(path: str, *, target: str | None = None, x_key: str = "X",
             raise CLIError(f"{path}: no feature columns besides the target {header[t]!r}")
         X = np.column_stack([_float_column(rows, i, h, lines, path)
                              for i, h in enumerate(header) if i != t])
-        y = _target_column([row[t].strip() for row in rows])
+        y: np.ndarray | None = _target_column([row[t].strip() for row in rows])
         return Table(X=X, y=y, feature_names=names, target=header[t], target_index=t,
                      columns=list(header))
     if kind == "npy":
@@ -429,6 +431,7 @@ def _csv_table(path, header, rows, lines) -> Table:
 
 
 def _csv_features(table: Table, names: list[str]) -> np.ndarray:
+    assert table.csv_rows is not None  # a table from _csv_table
     rows, lines, path = table.csv_rows
     missing = [n for n in names if n not in table.columns]
     if missing:
@@ -464,6 +467,8 @@ def save_model(path: str, model: fastgd.LinearModel, *, kind: str, classes: np.n
     ``penalty`` (``"none"`` for None), ``alpha``, ``l1_ratio``, ``target`` (its name),
     ``target_index`` (its column among the training file's columns, -1 for an ``.npz``)
     and ``fastgd_version``."""
+    if model.coef_ is None or model.intercept_ is None:
+        raise ValueError("save_model: the model is not fitted (coef_ is None)")
     empty = np.zeros(0)
     np.savez(path, format=np.array(MODEL_FORMAT), kind=np.array(kind),
              loss=np.array(model.loss), penalty=np.array(model.penalty or "none"),
@@ -704,6 +709,8 @@ def cmd_fit(args) -> int:
         raise CLIError(f"--target is required for {args.data} (the target column's name "
                        f"or index)")
     table = read_data(args.data, target=args.target, x_key=args.x_key, y_key=args.y_key)
+    # a target was named, so read_data returned the features and the target
+    assert table.X is not None and table.y is not None
     X, (y, classes) = table.X, _labels(table.y, args.model, args.data)
     penalty = None if args.penalty == "none" else args.penalty
     if penalty is None and args.alpha:
@@ -855,6 +862,7 @@ def cmd_predict(args) -> int:
         X = _csv_features(read_data(args.data), names)
     else:
         table = read_data(args.data, x_key=args.x_key, y_key=None)
+        assert table.X is not None  # only a CSV file for predict leaves X None
         X = table.X
         if kind == "npy" and X.shape[1] == len(names) + 1 \
                 and 0 <= info["target_index"] < X.shape[1]:
@@ -863,9 +871,11 @@ def cmd_predict(args) -> int:
         if X.shape[1] != len(names):
             raise CLIError(f"{args.data}: {X.shape[1]} feature columns, the model has "
                            f"{len(names)}")
-    X = X.astype(model.coef_.dtype, copy=False)
+    assert model.coef_ is not None  # load_model sets it
+    dtype = model.coef_.dtype
+    X = X.astype(dtype, copy=False)
     if info["mean"] is not None:
-        X = ((X - info["mean"]) / info["scale"]).astype(model.coef_.dtype, copy=False)
+        X = ((X - info["mean"]) / info["scale"]).astype(dtype, copy=False)
     pred = model.predict(X)
     classes = info["classes"]
     if info["kind"] != "linear":
@@ -1022,6 +1032,20 @@ def compare_optimizers(X, y, epochs: int = 10, batch_size: int = 64):
     return out
 
 
+def _keep_history(store: dict[str, Any]) -> Callable[[int, Any, Any], None]:
+    """A ``fit`` callback that keeps the latest History in ``store["h"]``."""
+    def callback(epoch: int, history: Any, model: Any) -> None:
+        store.update(h=history)
+    return callback
+
+
+def _collect_iterates(points: list[np.ndarray]) -> Callable[[np.ndarray, float, np.ndarray], None]:
+    """A :func:`fastgd.minimize` callback that appends each iterate to ``points``."""
+    def callback(x: np.ndarray, f: float, g: np.ndarray) -> None:
+        points.append(x)
+    return callback
+
+
 def lr_effect(X, y, epochs: int = 200):
     """Batch gradient descent with a too small, a good and a too large learning rate.
 
@@ -1031,24 +1055,25 @@ def lr_effect(X, y, epochs: int = 200):
     A = np.column_stack([X, np.ones(X.shape[0])])
     lam = float(np.linalg.eigvalsh(2.0 / X.shape[0] * (A.T @ A))[-1])
     lr_max = 2.0 / lam
-    out = []
+    out: list[tuple[str, float, str | None, list[float], float | None]] = []
     for label, factor in (("too small", 0.005), ("right", 0.5), ("too large", 5.0)):
         lr = float(f"{factor * lr_max:.3g}")
         model = fastgd.LinearRegression()
-        seen = {}
+        seen: dict[str, Any] = {}
         try:
             fastgd.fit(model, X, y, optimizer="sgd", lr=lr, batch_size=None, epochs=epochs,
-                       callbacks=[lambda e, h, m: seen.update(h=h)])
+                       callbacks=[_keep_history(seen)])
         except FloatingPointError:
             losses = list(seen["h"].loss) if "h" in seen else []
             out.append((label, lr, "diverged", losses, None))
             continue
         losses = list(seen["h"].loss)
         out.append((label, lr, None, losses, model.loss_value(X, y)))
-    best = min(r[4] for r in out if r[4] is not None)
+    best = min(final for *_, final in out if final is not None)
     result = []
     for label, lr, status, losses, final in out:
-        if status is None:
+        if status is None:  # a finished run, whose final loss is known
+            assert final is not None
             status = "converged" if final <= best * 1.01 + 1e-12 else (
                 "diverging" if final > losses[0] else "slow")
         result.append((label, lr, status, losses, final))
@@ -1062,12 +1087,12 @@ def trajectory_runs(function: str, steps: int | None = None) -> dict[str, np.nda
     fn = getattr(fastgd.functions, function)
     paths = {}
     for label, name, options in runs:
-        points = []
+        points: list[np.ndarray] = []
         options = dict(options)
         lr = options.pop("lr")
         result = fastgd.minimize(fn.f, fn.x0, jac=fn.grad, optimizer=name, lr=lr,
                                  max_iter=steps or default_steps, tol=None,
-                                 callback=lambda x, f, g: points.append(x), **options)
+                                 callback=_collect_iterates(points), **options)
         if len(points) == result.nit:
             points.append(result.x.copy())
         paths[label] = np.array(points)
@@ -1209,6 +1234,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "?"
 
 
+def _stepper(opt: Any, g: np.ndarray) -> Callable[[], Any]:
+    """``opt.step([g])`` as a function of no arguments, for :func:`_time_step`."""
+    return lambda: opt.step([g])
+
+
 def _time_step(step: Callable[[], Any], n: int, rounds: int) -> dict[str, float]:
     """Median, mean and min seconds per call of ``step`` over ``rounds`` rounds of
     ``iterations`` calls (about 1e5 elements' worth per round), after 3 warm-up calls."""
@@ -1250,12 +1280,14 @@ def cmd_bench(args) -> int:
     rounds = args.repeats or (7 if args.quick else 25)
     name, dtype = args.optimizer, np.dtype(args.dtype)
     options = dict(lr=1e-3, momentum=0.9) if name == "SGD" else dict(lr=1e-3)
-    torch = None
+    torch: Any = None
     if not args.no_torch:
         try:
-            import torch
+            import torch as _torch
         except ImportError:
-            torch = None
+            pass
+        else:
+            torch = _torch
     if torch is not None and args.threads > 1 and "OMP_WAIT_POLICY" not in os.environ \
             and hasattr(sys, "orig_argv"):
         # Two OpenMP runtimes (fastgd's and torch's) whose idle threads spin steal each
@@ -1266,14 +1298,14 @@ def cmd_bench(args) -> int:
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     backends = _backend.available()
     cases = [("fastgd-" + b, n) for n in sizes for b in backends]
-    torch_modes = []
+    torch_modes: list[str] = []
     if torch is not None and hasattr(torch.optim, name):
         torch_modes = ["for-loop", "foreach"] + (["fused"] if name in _TORCH_FUSED else [])
         cases += [("torch-" + m, n) for n in sizes for m in torch_modes]
     fastgd.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
-    results = []
+    results: list[dict[str, Any]] = []
     rng = np.random.default_rng(0)
     arrays = {n: (rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype))
               for n in sizes}
@@ -1283,7 +1315,7 @@ def cmd_bench(args) -> int:
             if impl.startswith("fastgd-"):
                 with fastgd.use_backend(impl.split("-", 1)[1]):
                     opt = getattr(fastgd, name)([w], **options)
-                    stats = _time_step(lambda: opt.step([g]), n, rounds)
+                    stats = _time_step(_stepper(opt, g), n, rounds)
             else:
                 mode = impl.split("-", 1)[1]
                 flags = {"for-loop": dict(foreach=False), "foreach": dict(foreach=True),
@@ -1381,6 +1413,7 @@ def cmd_plot(args) -> int:
     bench_file = getattr(args, "json_file", None) or getattr(args, "bench_json", None)
     times = None
     if "bench" in targets:
+        assert bench_file is not None  # the bench figure is asked for with its JSON file
         try:
             with open(bench_file, encoding="utf-8") as f:
                 data = json.load(f)
@@ -1416,6 +1449,7 @@ def cmd_plot(args) -> int:
                 plot.lr_effect({f"{label} (lr={lr:g})": (losses, status)
                                 for label, lr, status, losses, _ in effect}, path, fmt=fmt)
             else:
+                assert times is not None  # read above
                 plot.bench_chart(times, path, optimizer=args.optimizer, dtype=args.dtype,
                                  fmt=fmt)
         except ValueError as exc:

@@ -191,7 +191,7 @@ def lr_effect(curves: Mapping[str, tuple[Sequence[float], str]], path: str | os.
     # a diverging run's loss climbs towards 1e308: show it up to 100x the starting loss
     top = 100.0 * max(starts) if starts else 1.0
     bottom = 0.5 * min(lows) if lows else 1e-3
-    for label, (values, status) in curves.items():
+    for label, (_, status) in curves.items():
         v = finite[label]
         above = v > top
         if above.any():
@@ -211,10 +211,10 @@ def lr_effect(curves: Mapping[str, tuple[Sequence[float], str]], path: str | os.
     w = np.linspace(-2.2, 2.2, 200)
     right.plot(w, w * w, color="0.3", linewidth=1.2)
     for lr in parabola_lrs:
-        ws = [1.0]
+        path_w = [1.0]
         for _ in range(steps):
-            ws.append(ws[-1] - lr * 2 * ws[-1])
-        ws = np.array(ws)
+            path_w.append(path_w[-1] - lr * 2 * path_w[-1])
+        ws = np.array(path_w)
         keep = np.abs(ws) <= 2.2
         ws = ws[:int(np.argmin(keep)) if not keep.all() else ws.size]
         kind = "converges slowly" if lr < 0.25 else "converges" if lr < 1 else "diverges"
@@ -222,7 +222,7 @@ def lr_effect(curves: Mapping[str, tuple[Sequence[float], str]], path: str | os.
                    label=f"lr = {lr:g}: {kind}")
     right.set_xlabel("w")
     right.set_ylabel("f(w) = w^2")
-    right.set_title(f"steps w <- w - lr * f'(w) from w = 1 (diverges for lr > 1)")
+    right.set_title("steps w <- w - lr * f'(w) from w = 1 (diverges for lr > 1)")
     right.set_ylim(-0.2, 5.0)
     right.grid(True, alpha=0.3)
     right.legend(fontsize=8)

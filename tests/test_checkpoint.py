@@ -468,7 +468,7 @@ def test_restore_checks_everything_before_it_writes(tmp_path, case):
     ckpt = fastgd.load(path)
     rng = np.random.default_rng(1)
     mine = [rng.standard_normal(p.shape) for p in params]
-    cls, kwargs, target_params = fastgd.Adam, {}, None
+    cls, target_params = fastgd.Adam, None
     if case == "class":
         cls = fastgd.AdamW
     elif case == "shape":

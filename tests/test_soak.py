@@ -4,8 +4,8 @@ references.
 Each test runs on the active backend (``FASTGD_BACKEND`` chooses it; the suite runs once
 per backend): 100,000 optimizer steps on the compiled core (50,000 of the training
 loop's per-batch work, 25,000 rounds of direct native calls, 1,000 whole fits), fewer on
-the Numba and NumPy backends, whose steps are slower. After a warm-up (caches and the allocator's pools settle), over
-the steps:
+the Numba and NumPy backends, whose steps are slower. After a warm-up (caches and the
+allocator's pools settle), over the steps:
 
 - the number of memory blocks Python has allocated (``sys.getallocatedblocks()``: every
   object, NumPy's array objects included) may grow by at most 1,000 plus one per 100
