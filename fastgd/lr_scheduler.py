@@ -192,7 +192,9 @@ class LRScheduler:
 
         opt = fastgd.SGD([np.zeros(2)], lr=1.0)
         sched = Halve(opt)
-        sched.step(); sched.step()
+        for _ in range(2):
+            opt.step([np.ones(2)])
+            sched.step()
         assert sched.get_last_lr() == [0.25]
     """
 
