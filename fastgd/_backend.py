@@ -63,12 +63,31 @@ def active() -> ModuleType:
 
 
 def backend() -> str:
-    """The name of the active backend: ``'cython'``, ``'numba'`` or ``'numpy'``."""
+    """The name of the active backend: ``'cython'``, ``'numba'`` or ``'numpy'``.
+
+    At import it is ``FASTGD_BACKEND`` if set, else the compiled core if it loads, else
+    Numba, else NumPy. The three give the same bits.
+
+    Example::
+
+        print(fastgd.backend())  # 'cython' where the compiled core is built
+    """
     return active().NAME
 
 
 def set_backend(name: str) -> None:
-    """Make ``name`` the active backend; ImportError says why if it cannot load."""
+    """Make ``name`` the active backend; ImportError says why if it cannot load.
+
+    ``name`` is one of :data:`BACKENDS` (``'cython'``, ``'numba'``, ``'numpy'``); the
+    choice is process-wide and applies to every optimizer from its next step (the same as
+    setting ``FASTGD_BACKEND`` before the import).
+
+    Example::
+
+        previous = fastgd.backend()
+        fastgd.set_backend("numpy")  # the NumPy reference kernels
+        fastgd.set_backend(previous)
+    """
     global _active
     _active = load(name)
 
@@ -78,6 +97,12 @@ def use_backend(name: str) -> Iterator[str]:
     """Run a block with another backend, then restore the previous one.
 
     The choice is process-wide (not per thread), like :func:`set_backend`.
+
+    Example::
+
+        w = np.array([1.0, -2.0, 0.5])
+        with fastgd.use_backend("numpy"):
+            fastgd.SGD([w], lr=0.1).step([2 * w])
     """
     previous = active()
     set_backend(name)

@@ -22,7 +22,14 @@ def set_num_threads(n: int) -> None:
     are the same bits for any ``n`` (the kernels have no reductions). Without a call, the
     environment variable ``FASTGD_NUM_THREADS`` decides, else OpenMP's own setting
     (``OMP_NUM_THREADS``, or ``threadpoolctl.threadpool_limits``). The Numba and NumPy
-    backends, and a compiled core built without OpenMP, run on one thread.
+    backends, and a compiled core built without OpenMP, run on one thread. The same role
+    as ``torch.set_num_threads``, for fastgd's compiled core only.
+
+    Example::
+
+        n = fastgd.get_num_threads()
+        fastgd.set_num_threads(1)
+        fastgd.set_num_threads(n)
     """
     if isinstance(n, bool) or not isinstance(n, Integral):
         raise TypeError(f"n must be an integer, got {n!r}")
@@ -34,13 +41,27 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """How many threads the compiled core splits a large buffer across now."""
+    """How many threads the compiled core splits a large buffer across now (1 when the
+    compiled core does not load). See :func:`set_num_threads`.
+
+    Example::
+
+        print(fastgd.get_num_threads())
+    """
     core = _core()
     return core.get_num_threads() if core is not None else 1
 
 
 def config() -> dict[str, Any]:
-    """The settings :func:`show_config` prints, as a dict."""
+    """The settings :func:`show_config` prints, as a dict: ``version``, ``backend``,
+    ``numpy``, ``numba`` and ``compiled_core`` (None when the compiled core does not load,
+    else its path, instruction set, OpenMP and thread settings).
+
+    Example::
+
+        info = fastgd.config()
+        print(info["backend"], info["compiled_core"])
+    """
     import numpy
 
     from fastgd import __version__
@@ -66,7 +87,14 @@ def config() -> dict[str, Any]:
 
 
 def show_config() -> None:
-    """Print the backend, the instruction set and the thread settings in use."""
+    """Print the backend, the instruction set and the thread settings in use (what
+    :func:`config` returns), as ``numpy.show_config`` does for NumPy; ``fastgd info``
+    prints the same.
+
+    Example::
+
+        fastgd.show_config()
+    """
     info = config()
     print(f"fastgd {info['version']} (numpy {info['numpy']}, numba {info['numba']})")
     print(f"  active backend:   {info['backend']}")

@@ -50,7 +50,19 @@ class ParamBuffer(Sequence):
     Args:
         shapes: the shape of each parameter, in order.
         dtype: float32 or float64 (default float64).
-    The buffer starts at zero. The views are C-contiguous, writable and disjoint.
+
+    The buffer starts at zero. The views are C-contiguous, writable and disjoint. The same
+    idea as torch's flattened parameters (``torch.nn.utils.parameters_to_vector``), but
+    shared rather than copied: a step on ``flat`` updates every view.
+
+    Example::
+
+        params = fastgd.ParamBuffer([(2, 3), (3,)])
+        W, b = params.views
+        grads = params.zeros_like()
+        grads.views[0][:] = 1.0
+        fastgd.SGD([params.flat], lr=0.1).step([grads.flat])
+        assert (W == -0.1).all() and (b == 0.0).all()
     """
 
     def __init__(self, shapes: Iterable, dtype: DTypeLike = np.float64) -> None:

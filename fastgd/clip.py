@@ -184,6 +184,12 @@ def clip_grad_norm_(grads: np.ndarray | Iterable[np.ndarray | None], max_norm: f
 
     Deviations from torch: ``max_norm`` NaN or negative is refused (torch would flip or
     NaN every gradient); empty arrays are skipped (torch raises for the inf norms).
+
+    Example::
+
+        grads = [np.array([3.0, 0.0]), np.array([4.0])]
+        total = fastgd.clip_grad_norm_(grads, max_norm=1.0)  # 5.0; grads now have norm ~1
+        assert total == 5.0
     """
     max_norm = _nonnegative("max_norm", max_norm)
     p = _norm_type(norm_type)
@@ -213,15 +219,24 @@ def clip_grad_norm_(grads: np.ndarray | Iterable[np.ndarray | None], max_norm: f
 
 def clip_grad_value_(grads: np.ndarray | Iterable[np.ndarray | None],
                      clip_value: float) -> None:
-    """Clamp every element of ``grads`` to ``[-clip_value, clip_value]`` in place, as
+    r"""Clamp every element of ``grads`` to ``[-clip_value, clip_value]`` in place, as
     ``torch.nn.utils.clip_grad_value_``: ``clamp_min(-c)`` then ``clamp_max(c)``, with ``c``
-    rounded to each array's dtype; NaN stays NaN.
+    rounded to each array's dtype; NaN stays NaN:
+
+    .. math::
+        g_i \leftarrow \min(\max(g_i, -c), c)
 
     Args:
         grads: an array, or an iterable of arrays (``None`` entries are skipped): float32
             or float64, C- or F-contiguous, writable, not sharing memory with each other.
         clip_value: the bound, >= 0 (torch accepts a negative one and sets every element
             to it; fastgd refuses it, and NaN).
+
+    Example::
+
+        g = np.array([-3.0, 0.5, 2.0])
+        fastgd.clip_grad_value_([g], clip_value=1.0)
+        assert g.tolist() == [-1.0, 0.5, 1.0]
     """
     c = _nonnegative("clip_value", clip_value)
     flats = _grad_arrays(grads)

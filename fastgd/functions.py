@@ -36,7 +36,22 @@ __all__ = ["TestFunction", "worked_example", "quadratic_bowl", "rosenbrock", "hi
 
 @dataclass(frozen=True)
 class TestFunction:
-    """A differentiable function with its gradient, a starting point and its minima."""
+    """A differentiable function with its gradient, a starting point and its minima.
+
+    ``f(x)`` (also ``self(x)``) the value, ``grad(x)`` the gradient, ``x0`` the usual
+    starting point, ``minima`` one minimizer per row, ``minimum`` the value there (None
+    for a function without a minimum, such as :data:`saddle`). The formulas are the
+    standard optimization test functions' (their names; see the module's docstring).
+
+    Example::
+
+        from fastgd.functions import rosenbrock
+        assert rosenbrock(rosenbrock.minima[0]) == rosenbrock.minimum == 0.0
+        assert np.allclose(rosenbrock.grad(rosenbrock.minima[0]), 0.0)
+        r = fastgd.minimize(rosenbrock.f, rosenbrock.x0, jac=rosenbrock.grad,
+                            optimizer="adam", lr=0.05, max_iter=3000, tol=None)
+        assert np.allclose(r.x, rosenbrock.minima[0], atol=1e-2)
+    """
 
     name: str
     f: Callable[[np.ndarray], float]
@@ -88,8 +103,19 @@ worked_example = TestFunction(
 # -- classic functions ---------------------------------------------------------------------
 
 def quadratic_bowl(scales: ArrayLike = (1.0, 10.0)) -> TestFunction:
-    """``1/2 sum a_i x_i^2`` with curvatures ``a = scales`` (all > 0); gradient ``a * x``.
-    Plain gradient descent converges for ``lr < 2 / max(a)``."""
+    r"""``1/2 sum a_i x_i^2`` with curvatures ``a = scales`` (all > 0); gradient ``a * x``.
+    Plain gradient descent converges for ``lr < 2 / max(a)``:
+
+    .. math::
+        f(x) = \tfrac12 \sum_i a_i x_i^2, \qquad
+        x_i \leftarrow x_i - \eta a_i x_i = (1 - \eta a_i)\, x_i
+
+    Example::
+
+        bowl = fastgd.functions.quadratic_bowl([1.0, 10.0])
+        r = fastgd.minimize(bowl.f, bowl.x0, jac=bowl.grad, lr=0.19, tol=1e-8)
+        assert r.success  # 0.19 < 2 / 10
+    """
     a = np.asarray(scales, dtype=np.float64)
     if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or not np.all(a > 0):
         raise ValueError(f"scales must be a non-empty list of positive numbers, got {scales!r}")

@@ -38,13 +38,24 @@ def _generator(rng) -> np.random.Generator:
 
 
 def sample_labels(logits: ArrayLike, rng: np.random.Generator) -> np.ndarray:
-    """One label per position, drawn from ``softmax(logits)`` along the last axis.
+    r"""One label per position, drawn from ``softmax(logits)`` along the last axis.
 
     ``logits`` has shape ``(..., C)`` (C classes); the result is an int64 array of shape
     ``logits.shape[:-1]`` (a NumPy int64 scalar when ``logits`` is 1-d). Sampling by
     inverse CDF with one ``rng.random(shape)`` draw (computed in float64): label ``c`` when
     ``F[c-1] <= u < F[c]``, ``F`` the cumulative probabilities. ``-inf`` logits (masked
     classes) are never drawn; NaN, ``+inf`` or a row with no finite logit is a ValueError.
+    The same distribution as ``torch.distributions.Categorical(logits=logits).sample()``,
+    which the official SophiaG training code draws from (not the same random stream).
+
+    .. math::
+        P(\text{label} = c) = \frac{e^{z_c}}{\sum_k e^{z_k}}
+
+    Example::
+
+        logits = np.array([[0.0, -np.inf], [2.0, 1.0]])  # row 0: class 1 is masked
+        labels = fastgd.hessian.sample_labels(logits, np.random.default_rng(0))
+        assert labels.shape == (2,) and labels[0] == 0
     """
     rng = _generator(rng)
     z = np.asarray(logits)
@@ -130,6 +141,21 @@ def gauss_newton_bartlett(logits: ArrayLike | Callable[[], ArrayLike],
     Returns:
         ``[B * g * g for g in loss_grad(labels)]`` in each gradient's dtype (None stays
         None), for :meth:`fastgd.Sophia.update_hessian`.
+
+    Example::
+
+        rng = np.random.default_rng(0)
+        X, W = rng.normal(size=(8, 3)), np.zeros((3, 4))  # softmax regression, 4 classes
+
+        def ce_grad(labels):  # the gradient of the mean cross-entropy in W
+            p = np.exp(X @ W)
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(8), labels] -= 1
+            return [X.T @ p / 8]
+
+        h = fastgd.hessian.gauss_newton_bartlett(X @ W, ce_grad, rng)
+        opt = fastgd.Sophia([W], lr=1e-3)
+        opt.update_hessian(h)
     """
     z = logits() if callable(logits) else logits
     labels = sample_labels(z, rng)
@@ -164,6 +190,13 @@ def hutchinson(hvp: Callable[[list[np.ndarray]], Sequence], params: Sequence[np.
     Returns:
         One estimate per parameter, in its dtype (the average is summed in float64), for
         :meth:`fastgd.Sophia.update_hessian`.
+
+    Example::
+
+        H_diag = np.array([1.0, 2.0, 3.0])  # a diagonal Hessian: recovered exactly
+        hvp = lambda vectors: [H_diag * vectors[0]]
+        h = fastgd.hessian.hutchinson(hvp, [np.zeros(3)], np.random.default_rng(0))
+        assert np.array_equal(h[0], H_diag)
     """
     rng = _generator(rng)
     if not callable(hvp):

@@ -13,7 +13,15 @@ class History:
     Every run records ``loss``, ``grad_norm`` (the 2-norm of the gradient), ``lr`` (of the
     first parameter group) and ``time`` (seconds since the run started); a run may record
     more columns. Columns are attributes (``history.loss``) and keys
-    (``history["loss"]``); :meth:`as_dict` gives plain lists, ready for JSON.
+    (``history["loss"]``); :meth:`as_dict` gives plain lists, ready for JSON (the role
+    of Keras's ``History.history`` dict).
+
+    Example::
+
+        h = fastgd.History()
+        h.append(loss=1.0, grad_norm=2.0, lr=0.1, time=0.0)
+        h.append(loss=0.5, grad_norm=1.0, lr=0.1, time=0.1)
+        assert h.loss == [1.0, 0.5] and h["grad_norm"] == [2.0, 1.0]
     """
 
     def __init__(self, columns: tuple[str, ...] = ("loss", "grad_norm", "lr", "time")) -> None:

@@ -180,7 +180,22 @@ class LRScheduler:
 
     Constructing a scheduler sets ``group["initial_lr"]`` (where the group has none) and
     then the learning rate of the first step: construct it before loading an optimizer's
-    state dict, so that the loaded learning rates are the ones kept.
+    state dict, so that the loaded learning rates are the ones kept. Matches
+    ``torch.optim.lr_scheduler.LRScheduler``.
+
+    Example::
+
+        class Halve(fastgd.lr_scheduler.LRScheduler):
+            def get_lr(self):  # lr_t = lr_0 / 2^t
+                return [g["initial_lr"] / 2**self.last_epoch
+                        for g in self.optimizer.param_groups]
+
+        opt = fastgd.SGD([np.zeros(2)], lr=1.0)
+        sched = Halve(opt)
+        for _ in range(2):
+            opt.step([np.ones(2)])
+            sched.step()
+        assert sched.get_last_lr() == [0.25]
     """
 
     _get_lr_called_within_step: bool = False

@@ -30,7 +30,13 @@ class MinimizeResult:
     x: the last iterate; fun: the function at x; jac: the gradient at x; nit: steps taken;
     nfev: function evaluations; success: whether the gradient tolerance was met (or, with
     ``tol=None``, whether every step stayed finite); message: why the run stopped;
-    history: one row per evaluation (loss, grad_norm, lr, time).
+    history: one row per evaluation (loss, grad_norm, lr, time). The fields are those of
+    ``scipy.optimize.OptimizeResult`` of the same names, plus ``history``.
+
+    Example::
+
+        r = fastgd.minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x, lr=0.1)
+        assert r.success and r.fun < 1e-10
     """
 
     x: np.ndarray
@@ -80,6 +86,10 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
     ``callback(x, f, g)`` returns True, or when ``f`` or the gradient is not finite (the
     step size is too large for the function, usually; success is False). Otherwise the
     optimizer takes :math:`x_{k+1}` = step(:math:`x_k`, :math:`\nabla f(x_k)`).
+
+    The interface follows ``scipy.optimize.minimize`` (``fun``, ``x0``, ``jac``,
+    ``callback``; a result with scipy's ``x``, ``fun``, ``jac``, ``nit``, ``nfev``,
+    ``success``, ``message``), with fastgd's optimizers in place of scipy's methods.
 
     Args:
         fun: ``fun(x) -> float``; with ``jac=True``, ``fun(x) -> (float, gradient)``. It

@@ -147,7 +147,15 @@ _loaded: dict[str, object] = {}
 class LossGrad(NamedTuple):
     """What :func:`loss_grad` returns: the loss (a Python float), the gradient arrays and,
     with ``hessian=True``, the Hessian diagonals (else ``None``). ``grad_intercept`` and
-    ``hess_intercept`` are ``None`` without an intercept."""
+    ``hess_intercept`` are ``None`` without an intercept. A named tuple, so
+    ``loss, grad_coef, grad_intercept, _, _ = loss_grad(...)`` unpacks it.
+
+    Example::
+
+        X, y = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 2.0])
+        r = fastgd.models.loss_grad("squared_error", X, y, np.zeros(2), np.zeros(1))
+        assert r.loss == (1.0 + 4.0) / 2 and r.hess_coef is None
+    """
     loss: float
     grad_coef: np.ndarray
     grad_intercept: np.ndarray | None
@@ -473,6 +481,18 @@ def loss_grad(loss: str, X: np.ndarray, y: np.ndarray, coef: np.ndarray,
 
     Raises:
         TypeError, ValueError: naming the argument and the value; nothing is written then.
+
+    The losses and penalties, and which scikit-learn, torch or NumPy definition each
+    matches, are listed in :mod:`fastgd.models`.
+
+    Example::
+
+        X = np.array([[1.0, 2.0], [3.0, 4.0]])
+        y = np.array([1.0, 2.0])
+        r = fastgd.models.loss_grad("squared_error", X, y, np.zeros(2), np.zeros(1),
+                                    penalty="l2", alpha=0.1)
+        # at coef = 0: loss = ((0 - 1)**2 + (0 - 2)**2) / 2, grad_coef = -2 X^T y / 2
+        assert r.loss == 2.5 and np.allclose(r.grad_coef, -(X.T @ y))
     """
     return _run(loss, X, y, coef, intercept, sample_weight, rows, penalty, alpha, l1_ratio,
                 epsilon, grad_coef, grad_intercept, hessian, hess_coef, hess_intercept, True)
@@ -482,17 +502,41 @@ def loss_value(loss: str, X: np.ndarray, y: np.ndarray, coef: np.ndarray,
                intercept: np.ndarray | None = None, *, sample_weight: np.ndarray | None = None,
                rows: np.ndarray | None = None, penalty: str | None = None, alpha: float = 0.0,
                l1_ratio: float = 0.15, epsilon: float | None = None) -> float:
-    """The loss of :func:`loss_grad` alone (no gradient is computed): the same number,
-    bit for bit, on the same backend."""
+    r"""The loss of :func:`loss_grad` alone (no gradient is computed): the same number,
+    bit for bit, on the same backend:
+
+    .. math::
+        L = \frac{\sum_i w_i\,\ell(x_i^\top\beta + b,\ y_i)}{\sum_i w_i} + R(\beta)
+
+    with the losses and penalties of :mod:`fastgd.models` (scikit-learn's conventions).
+
+    Example::
+
+        X, y = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 2.0])
+        loss = fastgd.models.loss_value("squared_error", X, y, np.zeros(2), np.zeros(1))
+        assert loss == 2.5  # the mean of r**2 (squared_error)
+    """
     return _run(loss, X, y, coef, intercept, sample_weight, rows, penalty, alpha, l1_ratio,
                 epsilon, None, None, False, None, None, False).loss
 
 
 def decision_function(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | None = None,
                       *, rows: np.ndarray | None = None) -> np.ndarray:
-    """The decision values ``X[rows] @ coef + intercept``: shape ``(n,)`` for a coef of
+    r"""The decision values ``X[rows] @ coef + intercept``: shape ``(n,)`` for a coef of
     shape ``(d,)``, ``(n, k)`` for ``(d, k)``; in X's dtype, computed by NumPy's matmul
-    on every backend (its last bits may differ from those inside :func:`loss_grad`)."""
+    on every backend (its last bits may differ from those inside :func:`loss_grad`):
+
+    .. math::
+        z_i = x_i^\top \beta + b
+
+    as scikit-learn's linear models' ``decision_function``.
+
+    Example::
+
+        X = np.array([[1.0, 2.0], [3.0, 4.0]])
+        z = fastgd.models.decision_function(X, np.array([1.0, -1.0]), np.array([0.5]))
+        assert z.tolist() == [-0.5, -0.5]
+    """
     _check_X(X)
     loss = "softmax_cross_entropy" if isinstance(coef, np.ndarray) and coef.ndim == 2 \
         else "squared_error"
@@ -516,10 +560,21 @@ def decision_function(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | N
 
 def predict(loss: str, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | None = None,
             *, rows: np.ndarray | None = None) -> np.ndarray:
-    """Predictions of the model trained with ``loss``: the decision values for the
+    r"""Predictions of the model trained with ``loss``: the decision values for the
     regression losses; labels 0/1 (int64, 1 where the decision value is > 0) for
     ``log_loss`` and ``hinge``; the class of the largest decision value (int64, the first
-    on ties) for ``softmax_cross_entropy``."""
+    on ties) for ``softmax_cross_entropy``, as scikit-learn's ``predict``:
+
+    .. math::
+        \hat y_i = z_i \ \text{(regression)}, \quad [z_i > 0] \ \text{(binary)}, \quad
+        \operatorname{argmax}_k z_{ik} \ \text{(softmax)}, \qquad z = X\beta + b
+
+    Example::
+
+        X = np.array([[1.0, 2.0], [3.0, 1.0]])
+        labels = fastgd.models.predict("log_loss", X, np.array([1.0, -1.0]), np.array([0.0]))
+        assert labels.tolist() == [0, 1]
+    """
     _loss_kind(loss)
     z = decision_function(X, coef, intercept, rows=rows)
     if loss in _REGRESSION:
@@ -537,10 +592,22 @@ def predict(loss: str, X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | 
 def predict_proba(loss: str, X: np.ndarray, coef: np.ndarray,
                   intercept: np.ndarray | None = None, *,
                   rows: np.ndarray | None = None) -> np.ndarray:
-    """Class probabilities, as scikit-learn's ``predict_proba``: ``(n, 2)`` columns
+    r"""Class probabilities, as scikit-learn's ``predict_proba``: ``(n, 2)`` columns
     ``[1 - p, p]`` with ``p = sigmoid(z)`` for ``log_loss``; ``(n, k)`` softmax
     probabilities (maximum subtracted) for ``softmax_cross_entropy``. Other losses have no
-    probabilities (ValueError)."""
+    probabilities (ValueError).
+
+    .. math::
+        p_i = \frac{1}{1 + e^{-z_i}} \ \text{(log\_loss)}, \qquad
+        p_{ik} = \frac{e^{z_{ik} - \max_j z_{ij}}}{\sum_l e^{z_{il} - \max_j z_{ij}}}
+        \ \text{(softmax)}
+
+    Example::
+
+        X = np.array([[1.0, 2.0], [3.0, 1.0]])
+        p = fastgd.models.predict_proba("log_loss", X, np.array([1.0, -1.0]), np.array([0.0]))
+        assert p.shape == (2, 2) and np.allclose(p.sum(axis=1), 1.0)
+    """
     _loss_kind(loss)
     if loss not in ("log_loss", "softmax_cross_entropy"):
         raise ValueError(f"{loss} does not model probabilities; predict_proba takes "

@@ -20,7 +20,13 @@ from fastgd._checks import KERNELS, check_buffers, prepare_call, shaped_like_par
 
 
 def bias_corrections(beta1: float, beta2: float, step: int) -> tuple[float, float]:
-    """Adam's ``(1 - beta1**t, sqrt(1 - beta2**t))``, in float64 as torch computes them."""
+    """Adam's ``(1 - beta1**t, sqrt(1 - beta2**t))``, in float64 as torch computes them.
+
+    Example::
+
+        bc1, bc2_sqrt = fastgd.reference.bias_corrections(0.9, 0.999, step=10)
+        assert bc1 == 1 - 0.9**10
+    """
     beta1, beta2 = float(beta1), float(beta2)
     return 1 - beta1**step, (1 - beta2**step) ** 0.5
 
@@ -29,7 +35,12 @@ def sum_of_squares(x) -> float:
     """The sum of ``x**2`` in float64, in the order every backend uses for per-tensor norms:
     eight lanes, lane ``j`` adding the squares of the elements ``i = j (mod 8)`` in index
     order, then ``((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))``. Deterministic and the
-    same for any thread count (``numpy.sum``'s pairwise order is not reproduced in C)."""
+    same for any thread count (``numpy.sum``'s pairwise order is not reproduced in C).
+
+    Example::
+
+        assert fastgd.reference.sum_of_squares(np.arange(10.0)) == 285.0
+    """
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     m = -(-x.size // 8)
     if m == 0:
@@ -81,6 +92,13 @@ def sgd(param, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
 
     The momentum buffer ``b`` is used only when ``momentum != 0``; on the first step it is
     the gradient itself, without dampening (torch's behaviour).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        buf = np.zeros(3)
+        fastgd.reference.sgd(p, g, buf, lr=0.1, momentum=0.9, first_step=True)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -116,6 +134,16 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, be
     the bias correction, as in torch. This is what ``fastgd.Adam`` / ``AdamW`` run by
     default (``eps_root=None``, torch's form); ``eps_root=<number>`` runs
     :func:`adam_eps_root` instead (optax's form).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        v = np.zeros(3)
+        bc1, bc2_sqrt = fastgd.reference.bias_corrections(0.9, 0.999, 1)
+        fastgd.reference.adam(p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                              bias_correction1=bc1, bias_correction2_sqrt=bc2_sqrt)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -147,6 +175,13 @@ def adagrad(param, grad, state_sum, *, clr, eps, weight_decay=0.0, maximize=Fals
         \qquad \eta_t = \frac{\eta}{1 + (t-1)\,\text{lr\_decay}}
 
     ``clr`` is :math:`\eta_t`, computed once per step in float64.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        s = np.zeros(3)
+        fastgd.reference.adagrad(p, g, s, clr=0.01, eps=1e-10)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -172,6 +207,13 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
 
     This is what ``fastgd.RMSprop`` runs by default (``eps_in_sqrt=False``, torch's form);
     ``eps_in_sqrt=True`` runs :func:`rmsprop_eps_in_sqrt` (optax.rmsprop's form).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        sq = np.zeros(3)
+        fastgd.reference.rmsprop(p, g, sq, lr=0.01, alpha=0.99, eps=1e-8)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -209,6 +251,14 @@ def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay=0
     ``s`` is ``square_avg``, ``d`` is ``acc_delta``; ``d`` accumulates the step before the
     learning rate scales it (so ``lr`` does not enter the state), as in torch and in the
     paper (Zeiler 2012), where ``lr = 1``. optax.adadelta is the same rule.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        sq = np.zeros(3)
+        delta = np.zeros(3)
+        fastgd.reference.adadelta(p, g, sq, delta, lr=1.0, rho=0.9, eps=1e-6)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -237,6 +287,15 @@ def adamax(param, grad, exp_avg, exp_inf, *, lr, beta1, beta2, eps, weight_decay
     ``bias_correction1 = 1 - beta1**t``, computed once per step in float64. eps sits inside
     the maximum (torch and optax.adamax; the paper, Kingma & Ba 2015, has none), so ``u``
     is never below eps. A NaN on either side of the maximum propagates.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        u = np.zeros(3)
+        fastgd.reference.adamax(p, g, m, u, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                                bias_correction1=1 - 0.9)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -270,6 +329,17 @@ def nadam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_dec
     in a float32 tensor; both coefficients are computed here in float64, as torch does in
     Python. The two parameter updates are rounded one after the other, as in torch.
     This is not optax.nadam, which is Adam with a Nesterov first moment and no schedule.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        v = np.zeros(3)
+        mu = 0.9 * (1 - 0.5 * 0.96 ** (1 * 0.004))  # torch's momentum schedule at t = 1
+        mu_next = 0.9 * (1 - 0.5 * 0.96 ** (2 * 0.004))
+        fastgd.reference.nadam(p, g, m, v, lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                               bias_correction2=1 - 0.999, mu=mu, mu_next=mu_next, mu_product=mu)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -312,6 +382,17 @@ def radam(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_dec
     Rounded as torch: ``((m_hat * lr) * (1 / (sqrt(v) + eps) * sqrt(bc2))) * r``. Unlike
     optax.radam (threshold ``>= 5``, eps on the bias-corrected root) and the original code
     (no update at all before rectification).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        v = np.zeros(3)
+        bc1, bc2_sqrt = fastgd.reference.bias_corrections(0.9, 0.999, 1)
+        fastgd.reference.radam(p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                               bias_correction1=bc1, bias_correction2_sqrt=bc2_sqrt,
+                               rectification=1.0, rectified=False)  # step 1: not rectified
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -358,6 +439,15 @@ def adam_eps_root(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, 
     bias-corrected second moment (optax.amsgrad), where torch takes it over the raw one.
     With ``eps_root = 0`` this is still not bit-identical to :func:`adam`: eps is added to
     ``sqrt(v / bc2)``, not to ``sqrt(v) / sqrt(bc2)``.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        v = np.zeros(3)
+        fastgd.reference.adam_eps_root(p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                                       eps_root=0.0, bias_correction1=0.1, bias_correction2=0.001)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -399,6 +489,13 @@ def rmsprop_eps_in_sqrt(param, grad, square_avg, grad_avg=None, momentum_buffer=
     of optax. With momentum, optax's trace accumulates updates already scaled by the
     learning rate while torch's buffer (kept here) does not: the two agree while the
     learning rate is constant and differ after it changes.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        sq = np.zeros(3)
+        fastgd.reference.rmsprop_eps_in_sqrt(p, g, sq, lr=0.01, alpha=0.9, eps=1e-8)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -450,6 +547,15 @@ def rprop(param, grad, prev, step_size, *, etaminus, etaplus, step_size_min, ste
     the gradient is zeroed wherever ``f`` equals ``etaminus`` rounded to the dtype; the
     clamp propagates a NaN step size and gives ``step_size_max`` when ``step_size_min``
     exceeds it (a NaN ``step_size_max``, which the optimizer refuses, is ignored here).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        prev = np.zeros(3)
+        step_size = np.full(3, 0.01)
+        fastgd.reference.rprop(p, g, prev, step_size, etaminus=0.5, etaplus=1.2,
+                               step_size_min=1e-6, step_size_max=50.0)
     """
     T = param.dtype.type
     em, ep = T(etaminus), T(etaplus)
@@ -505,6 +611,14 @@ def asgd(param, grad, ax, *, eta, lambd, mu, weight_decay=0.0, maximize=False) -
 
     ``eta`` and ``mu`` are the parameter's state values before the step (torch keeps them
     in float32; :func:`asgd_schedule` gives them); ``ax`` is :math:`\bar p`, the average.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        ax = np.zeros(3)
+        eta, mu = fastgd.reference.asgd_schedule(0.01, 1e-4, 0.75, 1e6, 1)
+        fastgd.reference.asgd(p, g, ax, eta=eta, lambd=1e-4, mu=mu)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -582,6 +696,15 @@ def adafactor(param, grad, row_var=None, col_var=None, variance=None, *, lr, rho
     (``norm.square() / cols``), ``max`` with Python's rule for the scalars (a NaN RMS
     gives ``eps2`` and 1), clamps propagate NaN. An empty parameter is left as it is
     (torch divides by its zero size and raises ZeroDivisionError).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        v = np.zeros(3)
+        rho, w = fastgd.reference.adafactor_schedule(0.01, -0.8, 1)
+        fastgd.reference.adafactor(p, g, None, None, v, lr=0.01, rho=rho, one_minus_beta2=w,
+                                   eps1=1e-30)  # not factored: row_var, col_var are None
     """
     T = param.dtype.type
     n = param.size
@@ -638,6 +761,13 @@ def lion(param, grad, exp_avg, *, lr, beta1, beta2, weight_decay=0.0, maximize=F
     (they agree to about 1e-15 relative in float64). ``sign(0) = 0`` (a zero direction
     leaves the coordinate alone), ``sign(NaN) = NaN``. Two betas: :math:`\beta_1` mixes
     the direction, :math:`\beta_2` the stored momentum.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        fastgd.reference.lion(p, g, m, lr=1e-4, beta1=0.9, beta2=0.99)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -667,6 +797,15 @@ def adabelief(param, grad, exp_avg, exp_avg_var, *, lr, beta1, beta2, eps, eps_r
     (like ``optax.adamw``), rounded as AdamW rounds it. ``bias_correction1 = 1 - beta1**t``
     and ``bias_correction2 = 1 - beta2**t`` in float64; the moments are divided by them as
     optax does.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        s = np.zeros(3)
+        fastgd.reference.adabelief(p, g, m, s, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16,
+                                   eps_root=1e-16, bias_correction1=0.1, bias_correction2=0.001)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -699,6 +838,15 @@ def lamb(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_deca
     Norms are of the whole tensor (per parameter): square roots of
     :func:`sum_of_squares`, and :math:`\tau` is computed in float64 and rounded once to the
     array dtype. ``wd p`` uses the parameter before the step. optax's ``eps_root`` is 0.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        v = np.zeros(3)
+        fastgd.reference.lamb(p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-6,
+                              bias_correction1=0.1, bias_correction2=0.001)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -732,6 +880,13 @@ def lars(param, grad, momentum_buffer=None, *, lr, momentum=0.0, weight_decay=0.
     the momentum, so the buffer holds learning-rate-scaled steps (optax's ``trace`` holds
     ``-b``). Norms are square roots of :func:`sum_of_squares` and :math:`\tau` is computed
     in float64, rounded once to the array dtype. Without momentum there is no buffer.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        buf = np.zeros(3)
+        fastgd.reference.lars(p, g, buf, lr=0.1, momentum=0.9, trust_coefficient=1e-3)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -762,6 +917,15 @@ def yogi(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, bias_correc
     where Adam moves by a fraction of the gap). Both moments start at
     ``initial_accumulator_value`` (optax's choice, the first moment included); the bias
     corrections apply to them as in optax.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        v = np.full(3, 1e-6)
+        fastgd.reference.yogi(p, g, m, v, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-3,
+                              bias_correction1=0.1, bias_correction2=0.001)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -803,6 +967,14 @@ def sophia(param, grad, exp_avg, hessian, *, lr, beta1, rho, eps, weight_decay=0
     ``max(gamma * h, eps)``, decays additively (``p - lr * (u + wd * p)``), estimates h
     itself (Hutchinson) and refreshes it after the update of steps 1, k + 1, ...; its
     update is this one when b1 = 0 (up to rounding and eps) or while h = 0 (sign steps).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        m = np.zeros(3)
+        h = np.full(3, 0.5)
+        fastgd.reference.sophia(p, g, m, h, lr=1e-4, beta1=0.965, rho=0.04, eps=1e-15)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -824,6 +996,12 @@ def sophia_hessian(hessian, estimate, *, beta2) -> None:
 
     as the official SophiaG's ``update_hessian`` (which averages ``g*g``; pass the
     Gauss-Newton-Bartlett estimate ``bs * g*g`` or a Hutchinson estimate as ``estimate``).
+
+    Example::
+
+        h = np.zeros(3)
+        estimate = np.array([0.25, 0.25, 1.0])
+        fastgd.reference.sophia_hessian(h, estimate, beta2=0.99)
     """
     T = hessian.dtype.type
     hessian *= T(beta2)
@@ -856,6 +1034,13 @@ def sgd_schedule_free(param, grad, z, *, lr, momentum, weight_decay=0.0, ckp1,
     same unless a parameter skips steps. ``optax.contrib.schedule_free_sgd`` computes the
     same y with other rounding (x recomputed from y and z); it has no r, and with warmup
     its z step takes the schedule one step behind the weights (and in float32).
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        z = p.copy()
+        fastgd.reference.sgd_schedule_free(p, g, z, lr=1.0, momentum=0.9, ckp1=1.0)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -883,6 +1068,15 @@ def adamw_schedule_free(param, grad, z, exp_avg_sq, *, lr, beta1, beta2, eps,
     float64. The weight decay is taken at y, after the normalisation, as in the package.
     Schedule and weights: as :func:`sgd_schedule_free`; the same notes on
     ``optax.contrib.schedule_free_adamw`` apply.
+
+    Example::
+
+        p = np.array([1.0, -2.0, 0.5])
+        g = np.array([0.5, 0.5, -1.0])
+        z = p.copy()
+        v = np.zeros(3)
+        fastgd.reference.adamw_schedule_free(p, g, z, v, lr=2.5e-3, beta1=0.9, beta2=0.999,
+                                             eps=1e-8, ckp1=1.0, bias_correction2=1 - 0.999)
     """
     T = param.dtype.type
     g = -grad if maximize else grad

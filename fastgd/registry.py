@@ -10,12 +10,14 @@ optimizer means: its reference formula, its C and Numba kernels, one row here.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "OPTIMIZERS", "get"]
+__all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "OPTIMIZERS", "get",
+           "update_rule", "class_doc"]
 
 
 @dataclass(frozen=True)
@@ -869,3 +871,64 @@ def get(name: str) -> OptimizerSpec:
         return OPTIMIZERS[name]
     except KeyError:
         raise KeyError(f"no optimizer named {name!r}; known: {', '.join(OPTIMIZERS)}") from None
+
+
+def update_rule(spec: OptimizerSpec) -> str:
+    """The ``.. math::`` block of the reference kernel's docstring
+    (:func:`fastgd.reference.<kernel>`), dedented: the update rule that ``spec``'s optimizer
+    runs, taken from the specification itself so that the class docstring cannot drift from
+    it. Empty when the kernel's docstring has no math block."""
+    from fastgd import reference  # reference imports nothing from here; lazy all the same
+
+    lines = inspect.cleandoc(getattr(reference, spec.kernel).__doc__ or "").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == ".. math::"]
+    if not starts:
+        return ""
+    block = [lines[starts[0]].strip()]
+    indent = len(lines[starts[0]]) - len(lines[starts[0]].lstrip())
+    for line in lines[starts[0] + 1:]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            break
+        block.append(line[indent:])
+    while block and not block[-1].strip():
+        block.pop()
+    return "\n".join(block)
+
+
+def class_doc(spec: OptimizerSpec) -> str:
+    """The docstring of the optimizer class generated from ``spec``: its summary, what it
+    matches (``spec.matches``), the update rule in math (:func:`update_rule`), the
+    constructor's arguments with their defaults, the state kept per parameter and an
+    ``Example::`` block that runs with ``numpy as np`` and ``fastgd`` imported."""
+    if spec.matches.startswith("torch."):
+        match = (f"Matches ``{spec.matches}``: same arguments, defaults, update rule and "
+                 f"validation.")
+    elif spec.matches.startswith("paper: "):
+        match = (f"Follows the update rule of {spec.matches[len('paper: '):]}, with "
+                 f"torch-style arguments and validation.")
+    else:
+        match = (f"Follows ``{spec.matches}``'s update rule, with torch-style arguments and "
+                 f"validation; the differences, where there are any, are in the reference's "
+                 f"docstring.")
+    lines = [spec.summary, "", match, ""]
+    rule = update_rule(spec)
+    if rule:
+        lines += ["Update rule (per element; :math:`\\eta` the learning rate, :math:`g` the "
+                  "gradient, :math:`p` the parameter, :math:`t` the step count):", "",
+                  rule, ""]
+    lines += [f"The reference implementation, with the rounding details, is "
+              f":func:`fastgd.reference.{spec.kernel}`.", "", "Args:",
+              "    params: a list of arrays (C-contiguous float32/float64, any shape), or a "
+              "list of parameter-group dicts"]
+    lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
+              if h.argument]
+    lines += ["", "State per parameter (some entries only under the options or shapes that "
+              "use them): " + ", ".join(
+        (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
+        + [b.name for b in spec.state]) + ".", "",
+        "Example::", "",
+        "    w = np.array([1.0, -2.0, 0.5])",
+        f"    opt = fastgd.{spec.name}([w], lr={spec.defaults['lr']!r})",
+        "    for _ in range(3):",
+        "        opt.step([2 * w])  # the gradient of sum(w**2); w is updated in place"]
+    return "\n".join(lines)

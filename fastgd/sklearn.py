@@ -273,13 +273,31 @@ def expected_failed_checks(estimator):
 
 
 class GDRegressor(RegressorMixin, _BaseGD):
-    """A linear regressor trained with any fastgd optimizer (``SGDRegressor``'s API).
+    r"""A linear regressor trained with any fastgd optimizer (``SGDRegressor``'s API).
 
     Parameters: see :mod:`fastgd.sklearn`. ``loss``: ``"squared_error"`` (``r²/2``),
     ``"huber"``, ``"epsilon_insensitive"``.
 
     Attributes: ``coef_`` ``(n_features,)``, ``intercept_`` ``(1,)``, ``n_iter_``, ``t_``,
     ``n_features_in_``, ``history_`` (the last run's :class:`fastgd.History`).
+
+    It minimizes, over mini-batches, the objective of :mod:`fastgd.models`:
+
+    .. math::
+        \frac{1}{n}\sum_i \ell(x_i^\top\beta + b,\ y_i) + \alpha\Big(\rho\|\beta\|_1
+        + \frac{1-\rho}{2}\|\beta\|_2^2\Big)
+
+    with :math:`\rho` = ``l1_ratio`` for ``penalty="elasticnet"`` (1 for ``"l1"``, 0 for
+    ``"l2"``).
+
+    Example::
+
+        from fastgd.sklearn import GDRegressor
+        X = np.random.default_rng(0).normal(size=(200, 3))
+        y = X @ np.array([1.0, -2.0, 0.5]) + 0.3
+        reg = GDRegressor(optimizer="adam", lr=0.05, max_iter=50, tol=None, random_state=0)
+        reg.fit(X, y)
+        assert reg.score(X, y) > 0.99
     """
 
     _losses = tuple(_REG_LOSSES)
@@ -339,7 +357,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
 
 
 class GDClassifier(ClassifierMixin, _BaseGD):
-    """A linear classifier trained with any fastgd optimizer (``SGDClassifier``'s API).
+    r"""A linear classifier trained with any fastgd optimizer (``SGDClassifier``'s API).
 
     Parameters: see :mod:`fastgd.sklearn`. ``loss``: ``"log_loss"`` (binary logistic, or
     multinomial softmax for more than two classes) or ``"hinge"`` (binary, or one-vs-rest).
@@ -347,6 +365,19 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     Attributes: ``classes_``, ``coef_`` ``(1 or n_classes, n_features)``, ``intercept_``
     ``(1 or n_classes,)``, ``n_iter_``, ``t_``, ``n_features_in_``, ``history_`` (the last
     run's :class:`fastgd.History`; for one-vs-rest, a list of them, one per class).
+
+    It minimizes the objective of :class:`GDRegressor` with the classification loss
+    (``log_loss``: :math:`\log(1 + e^{z}) - yz`, or the softmax cross-entropy; ``hinge``:
+    :math:`\max(0, 1 - tz)`, :math:`t = \pm 1`).
+
+    Example::
+
+        from fastgd.sklearn import GDClassifier
+        X = np.random.default_rng(0).normal(size=(200, 2))
+        labels = (X[:, 0] + X[:, 1] > 0).astype(int)
+        clf = GDClassifier(loss="log_loss", lr=0.1, max_iter=20, tol=None, random_state=0)
+        clf.fit(X, labels)
+        assert clf.score(X, labels) > 0.9 and clf.predict_proba(X).shape == (200, 2)
     """
 
     _losses = _CLF_LOSSES
