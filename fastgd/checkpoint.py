@@ -264,6 +264,14 @@ def save(path: str | os.PathLike, *, optimizer: Any = None,
 
     Everything is checked (and encoded) before the file is opened: a TypeError names a
     value that cannot be saved. A failed save leaves ``path`` as it was.
+
+    Example::
+
+        import os, tempfile
+        w = np.zeros(3); opt = fastgd.Adam([w], lr=0.1); opt.step([np.ones(3)])
+        path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
+        fastgd.save(path, optimizer=opt, epoch=1)      # parameters, state, extra=epoch
+        fastgd.load(path).extra["epoch"]               # 1
     """
     from fastgd.optim import Optimizer
 
@@ -329,6 +337,16 @@ class Checkpoint:
         extra: the extra values given to :func:`save`.
         version: the file's format version.
         fastgd_version: the version of fastgd that wrote it.
+
+    Example::
+
+        import os, tempfile
+        w = np.zeros(3); opt = fastgd.SGD([w], lr=0.1, momentum=0.9)
+        opt.step([np.ones(3)])
+        path = os.path.join(tempfile.mkdtemp(), "sgd.ckpt")
+        fastgd.save(path, optimizer=opt)
+        w2 = np.zeros(3); opt2 = fastgd.SGD([w2], lr=0.1, momentum=0.9)
+        fastgd.load(path).restore(optimizer=opt2)      # w2 == w, the same momentum
     """
 
     path: str
@@ -446,6 +464,14 @@ def load(path: str | os.PathLike) -> Checkpoint:
         FileNotFoundError, PermissionError, IsADirectoryError: ``path`` cannot be opened.
         ValueError: the file is truncated or damaged, not a fastgd checkpoint, or of a
             newer format version (the message names the file and the problem).
+
+    Example::
+
+        import os, tempfile
+        path = os.path.join(tempfile.mkdtemp(), "params.ckpt")
+        fastgd.save(path, params=[np.arange(3.0)], note="weights only")
+        ckpt = fastgd.load(path)
+        ckpt.params[0], ckpt.extra["note"], ckpt.optimizer_class   # ..., None
     """
     path = _fspath("path", path)
     with open(path, "rb") as f:

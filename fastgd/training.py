@@ -150,6 +150,7 @@ class ConvergenceWarning(UserWarning):
 
     Example::
 
+        import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("error", fastgd.ConvergenceWarning)   # make it an error
     """
