@@ -207,6 +207,8 @@ cdef enum:
     MAX_INVOCATIONS = 8  # kernel calls per optimizer step (one per parameter and bucket)
     MAX_ROLES = 8        # buffers per kernel call
     MAX_ARGS = 16        # scalars or flags per kernel call
+    PREFETCH_BYTES = 131072  # how far ahead the rows of later batches are prefetched
+    PREFETCH_MOST = 8        # batches, at most
 
 
 def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object intercept,
@@ -378,14 +380,19 @@ def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, obje
 
     cdef bint prefetch = a.row_major and a.xs0 > 0
     cdef Py_ssize_t row_bytes = a.d * itemsize, row_stride = a.xs0 * itemsize
+    # shuffled batches read rows scattered over X: ask for those of the batch `ahead`
+    # batches later (about PREFETCH_BYTES ahead, 1 to PREFETCH_MOST batches)
+    cdef Py_ssize_t ahead = PREFETCH_BYTES // max(bs * row_bytes, 1)
+    ahead = 1 if ahead < 1 else (PREFETCH_MOST if ahead > PREFETCH_MOST else ahead)
     with nogil:
         for j in range(first, first + n_batches):
             row = 0 if n_rows == 1 else j - first
             a.rows = rows0 + j * bs
             a.n = bs if (j + 1) * bs <= n_order else n_order - j * bs
-            if prefetch and j + 2 < first + n_batches:  # the rows of the batch after next
-                fgd_prefetch_rows(<const char*>a.X, a.rows + 2 * bs,
-                                  bs if (j + 3) * bs <= n_order else n_order - (j + 2) * bs,
+            if prefetch and j + ahead < first + n_batches:  # a later batch's rows
+                fgd_prefetch_rows(<const char*>a.X, a.rows + ahead * bs,
+                                  bs if (j + ahead + 1) * bs <= n_order
+                                  else n_order - (j + ahead) * bs,
                                   row_stride, row_bytes)
             use_hess = hess_rows[row] != 0
             a.hess_coef = hess_buf[0][1] if use_hess else NULL
