@@ -58,6 +58,11 @@ def _check_param(index: int, p: Any) -> None:
 
 
 
+def _check_nonfinite_option(nonfinite: Any) -> None:
+    if not (isinstance(nonfinite, str) and nonfinite in ("raise", "skip")):
+        raise ValueError(f"nonfinite must be None, 'raise' or 'skip', got {nonfinite!r}")
+
+
 def _owner_key(a: np.ndarray) -> int | None:
     """An id shared by every array over the same NumPy-owned memory, or None when NumPy
     does not own it (or ``a`` is a view of a view NumPy could not collapse)."""
@@ -346,12 +351,36 @@ class Optimizer:
                 self._validated[k] = snapshot
                 self._needed[k] = self._needed_state(group)
 
-    def step(self, grads: Sequence[np.ndarray | None]) -> None:
-        """Apply one update. ``grads`` is aligned with the parameters of all groups, in order.
+    def step(self, grads: Sequence[np.ndarray | None], *,
+             nonfinite: str | None = None) -> bool:
+        """Apply one update. ``grads`` is aligned with the parameters of all groups, in order:
+        for each parameter an array of its shape and dtype (any memory layout), or None to
+        leave the parameter and its state untouched.
 
         Everything is checked before any array is modified: a rejected call changes
-        neither the parameters nor the optimizer's state.
+        neither the parameters nor the optimizer's state (TypeError/ValueError naming the
+        gradient and the problem).
+
+        ``nonfinite`` says what a NaN or an infinity in the gradients does:
+
+        - ``None`` (default): nothing special. It goes into the update and propagates to the
+          parameters and state as in torch.optim; no gradient is scanned, so this costs
+          nothing.
+        - ``"raise"``: FloatingPointError naming the first gradient (its index in
+          ``grads``) that holds one; nothing is modified.
+        - ``"skip"``: the whole step is dropped -- parameters, state and step counts stay
+          as they are, as torch.amp's GradScaler skips a step with inf/NaN gradients -- and
+          step returns False.
+
+        The scan (``"raise"``, ``"skip"``) runs once every other check has passed, just
+        before the first array is written; on the compiled backend it is one native pass
+        over each gradient's bits, about the cost of reading it once.
+
+        Returns:
+            True when the update was applied, False when ``nonfinite="skip"`` dropped it.
         """
+        if nonfinite is not None:
+            _check_nonfinite_option(nonfinite)
         if not isinstance(grads, (list, tuple)):
             raise TypeError("grads must be a list of arrays (or None) aligned with the "
                             f"parameters, got {type(grads).__name__}")
@@ -374,13 +403,25 @@ class Optimizer:
         calls = [call for k, group, items in work if items
                  for call in plan(self, group, items, self._needed[k])]
         kernels = _backend.active()
-        if len(calls) > 1:  # a lone call checks everything before it writes anything
+        # a lone call checks everything before it writes anything; with a scan to come,
+        # every call is checked first, so that a bad call is reported whatever the values
+        if len(calls) > 1 or (nonfinite is not None and calls):
             for call in calls:
                 call.run(kernels, check_only=True)
+        if nonfinite is not None:
+            checked_grads = [(i, g) for *_, items in work for i, _, g in items]
+            bad = kernels.first_nonfinite([g for _, g in checked_grads])
+            if bad >= 0:
+                if nonfinite == "skip":
+                    return False
+                raise FloatingPointError(
+                    f"grads[{checked_grads[bad][0]}] holds a NaN or an infinity; the step "
+                    f"was not applied (nonfinite='raise')")
         for call in calls:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
+        return True
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -1104,7 +1145,7 @@ class _SophiaMixin:
     after a backward pass on labels sampled from the model).
     """
 
-    def update_hessian(self, estimates) -> None:
+    def update_hessian(self, estimates, *, nonfinite: str | None = None) -> bool:
         """``h <- beta2 * h + (1 - beta2) * estimate`` for each parameter, ``beta2`` its
         group's ``betas[1]`` (the official SophiaG's ``update_hessian``, there with
         ``estimate = g * g``).
@@ -1115,7 +1156,14 @@ class _SophiaMixin:
         or None to leave its average alone. A parameter without state yet gets it (zero
         momentum and average, step 0), as in the official code. Everything is checked
         before any state changes.
+
+        ``nonfinite`` treats a NaN or an infinity in the estimates as :meth:`step` does in
+        the gradients: None lets it into the averages, ``"raise"`` raises
+        FloatingPointError naming the estimate, ``"skip"`` drops the whole update. Returns
+        True when the averages were updated, False when ``"skip"`` dropped the update.
         """
+        if nonfinite is not None:
+            _check_nonfinite_option(nonfinite)
         if not isinstance(estimates, (list, tuple)):
             raise TypeError("estimates must be a list of arrays (or None) aligned with the "
                             f"parameters, got {type(estimates).__name__}")
@@ -1151,13 +1199,22 @@ class _SophiaMixin:
                                dict(beta2=group["betas"][1]),
                                [(i, fresh) for _, _, i, _, _, fresh in bucket if fresh]))
         kernels = _backend.active()
-        if len(calls) > 1:
+        if len(calls) > 1 or (nonfinite is not None and calls):
             for call in calls:
                 call.run(kernels, check_only=True)
+        if nonfinite is not None:
+            bad = kernels.first_nonfinite([e for *_, e, _ in work])
+            if bad >= 0:
+                if nonfinite == "skip":
+                    return False
+                raise FloatingPointError(
+                    f"estimates[{work[bad][2]}] holds a NaN or an infinity; the Hessian "
+                    f"averages were not updated (nonfinite='raise')")
         for call in calls:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
+        return True
 
     def hessian_due(self) -> bool:
         """Whether the Hessian average should be refreshed now, after a step: True when the
