@@ -444,7 +444,12 @@ class Optimizer:
         """Load a :meth:`state_dict`; everything is checked before anything is replaced.
 
         Groups must match in number and size; ids map to parameters by order; state arrays
-        must have the parameter's shape and are cast to its dtype.
+        must have the parameter's shape and are cast to its dtype. A group must hold this
+        optimizer's hyperparameters (those torch's state dicts lack excepted: Adam's and
+        AdamW's ``eps_root``, RMSprop's ``eps_in_sqrt``) and none of another optimizer's,
+        and the state the entries this optimizer keeps: a state dict of another optimizer
+        is refused, except one with the same layout (Adam's and AdamW's; AdamW keeps
+        ``decoupled_weight_decay=True`` whatever it loads, as torch's AdamW does).
         """
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
@@ -463,7 +468,9 @@ class Optimizer:
             if len(saved["params"]) != len(ours["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
-            group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
+            self._check_saved_group_keys(len(new_groups), saved)
+            group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"},
+                     **_FIXED_ON_LOAD.get(self.spec.name, {})}
             for h in self.spec.hyperparameters:  # JSON round trips make pairs lists
                 if h.kind in ("betas", "pair") and isinstance(group.get(h.name), list):
                     group[h.name] = tuple(group[h.name])
@@ -490,6 +497,21 @@ class Optimizer:
         self._validated = [self._snapshot(g) for g in new_groups]
         self._needed = [self._needed_state(g) for g in new_groups]
         self.state = new_state
+
+    def _check_saved_group_keys(self, k: int, saved: Mapping) -> None:
+        """A saved group of another optimizer is refused: it must hold every hyperparameter
+        of this one (but those torch's state dicts lack, which keep their defaults) and no
+        hyperparameter of another optimizer of the registry that this one lacks."""
+        ours = self.spec.hyperparameter_names
+        optional = _OPTIONAL_ON_LOAD.get(self.spec.name, frozenset())
+        missing = [h for h in ours if h not in saved and h not in optional]
+        foreign = sorted(key for key in saved if isinstance(key, str)
+                         and key in _ALL_HYPERPARAMETERS and key not in ours)
+        if missing or foreign:
+            what = (f"lacks {', '.join(missing)}" if missing else
+                    f"has {', '.join(foreign)}, which {self.spec.name} does not take")
+            raise ValueError(f"saved parameter group {k} {what}: not a state dict of "
+                             f"{self.spec.name} (of another optimizer?)")
 
     def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
         if not isinstance(saved, Mapping):
@@ -532,6 +554,20 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         return "\n".join(lines) + "\n)"
 
+
+
+#: Every hyperparameter name of the registry: a saved group holding one its optimizer does
+#: not take comes from another optimizer.
+_ALL_HYPERPARAMETERS = frozenset(h for spec in OPTIMIZERS.values()
+                                 for h in spec.hyperparameter_names)
+#: fastgd's options that torch.optim's state dicts (torch 2.13) lack: a group loaded from
+#: torch keeps their defaults (torch's form of the update).
+_OPTIONAL_ON_LOAD = {"Adam": frozenset({"eps_root"}), "AdamW": frozenset({"eps_root"}),
+                     "RMSprop": frozenset({"eps_in_sqrt"})}
+
+#: Values a class fixes whatever the loaded group says, as torch.optim.AdamW.__setstate__
+#: does (a state dict of Adam loaded into AdamW gives AdamW's update).
+_FIXED_ON_LOAD = {"AdamW": {"decoupled_weight_decay": True}}
 
 
 def _loaded_step(index: int, value: Any) -> int:
