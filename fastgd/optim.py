@@ -338,6 +338,16 @@ class Optimizer:
                     items[j] = (index, p, g.copy())
                 k += 1
 
+    def _recheck_params(self) -> None:
+        """The checks of the constructor, again, on every parameter now in the groups: a
+        clear error for a parameter replaced in ``param_groups[k]["params"]`` by something
+        else than an array the optimizer can update."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                _check_param(index, p)
+                index += 1
+
     def _revalidate_groups(self) -> None:
         """Check every group whose hyperparameters changed since their last check (step()
         and every method that uses them before writing anything)."""
@@ -391,13 +401,17 @@ class Optimizer:
         work = []
         index = 0
         checked = self._checked_grad
-        for k, group in enumerate(self.param_groups):
-            params = group["params"]
-            items = [(index + j, p, checked(index + j, p, g))
-                     for j, (p, g) in enumerate(zip(params, grads[index:index + len(params)]))
-                     if g is not None]
-            index += len(params)
-            work.append((k, group, items))
+        try:
+            for k, group in enumerate(self.param_groups):
+                params = group["params"]
+                items = [(index + j, p, checked(index + j, p, g)) for j, (p, g)
+                         in enumerate(zip(params, grads[index:index + len(params)]))
+                         if g is not None]
+                index += len(params)
+                work.append((k, group, items))
+        except AttributeError:  # a parameter replaced in a group by something else
+            self._recheck_params()
+            raise
         self._unaliased(work)
         plan = _PLANS[self.spec.kernel]
         calls = [call for k, group, items in work if items
