@@ -1,10 +1,11 @@
 """Bad input gets a clear error before anything changes; what must work, works.
 
-For every optimizer of the registry and every backend: after warm-up steps, each kind of
-rejected call (bad gradients, bad hyperparameters, bad state, bad state dicts, non-finite
-gradients under ``nonfinite=``) leaves the parameters, the groups and the state exactly as
-they were (compared byte for byte), and the next valid steps give the bits of a run in
-which the rejected calls never happened. Then the inputs that must work (0-d and empty
+For every optimizer of the registry, on the active backend (FASTGD_BACKEND; the compiled
+one once per instruction set; CI runs the suite once per backend): after warm-up steps,
+each kind of rejected call (bad gradients, bad hyperparameters, bad state, bad state
+dicts, non-finite gradients under ``nonfinite=``) leaves the parameters, the groups and
+the state exactly as they were (compared byte for byte), and the next valid steps give
+the bits of a run in which the rejected calls never happened. Then the inputs that must work (0-d and empty
 parameters, non-contiguous gradients, a gradient that is its parameter, None gradients),
 the finiteness scan of every backend, and the argument checks of fit, minimize, the
 scikit-learn estimators and clipping.
@@ -27,6 +28,32 @@ NAMES = list(OPTIMIZERS)
 SHAPES = [((3, 4), np.float64), ((5,), np.float32), ((), np.float64), ((2, 3), np.float64)]
 GROUPS = [(0, 2), (2, 4)]   # parameter indices of each group
 WARM_STEPS = 3
+
+
+def _active_backend_variants():
+    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
+    CPU runs: each CI run of the suite covers its own backend, so that the three runs
+    cover every backend once."""
+    name = fastgd.backend()
+    if name != "cython":
+        return [name]
+    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
+
+
+@pytest.fixture(params=_active_backend_variants())
+def this_backend(request):
+    """Run the test on the active backend (on the compiled one, once per instruction set)."""
+    name, _, isa = request.param.partition("-")
+    if not isa:
+        yield request.param
+        return
+    core = _backend.load("cython")
+    previous = core.isa()
+    core.set_isa(isa)
+    try:
+        yield request.param
+    finally:
+        core.set_isa(previous)
 
 
 def _options(name):
@@ -352,7 +379,7 @@ def _valid_steps(opt, params):
 
 @pytest.mark.parametrize("warm", [0, WARM_STEPS], ids=["fresh", "warm"])
 @pytest.mark.parametrize("name", NAMES)
-def test_rejected_calls_change_nothing_and_later_steps_are_unaffected(any_backend, name,
+def test_rejected_calls_change_nothing_and_later_steps_are_unaffected(this_backend, name,
                                                                       warm):
     params = _params()
     opt = _make(name, params)
@@ -540,10 +567,10 @@ def _run(name, params, grad_lists):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_zero_size_and_zero_d_parameters(any_backend, name):
+def test_zero_size_and_zero_d_parameters(this_backend, name):
     shapes = [(), (0,), (0, 3), (3, 0), (2, 0, 4), (1,)]
     results = []
-    for backend in (any_backend.partition("-")[0], "numpy"):
+    for backend in (this_backend.partition("-")[0], "numpy"):
         with fastgd.use_backend(backend):
             params = [np.full(s, 0.5) for s in shapes]
             rng = np.random.default_rng(2)
@@ -584,7 +611,7 @@ class _Sub(np.ndarray):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_gradients_in_any_layout_give_the_bits_of_contiguous_ones(any_backend, name):
+def test_gradients_in_any_layout_give_the_bits_of_contiguous_ones(this_backend, name):
     rng = np.random.default_rng(4)
     start = [rng.standard_normal((3, 4)), np.asarray(rng.standard_normal(()))]
     grads = [[rng.standard_normal((3, 4)), np.asarray(rng.standard_normal(()))]
@@ -603,7 +630,7 @@ def test_gradients_in_any_layout_give_the_bits_of_contiguous_ones(any_backend, n
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_gradient_that_is_its_parameter_or_its_state(any_backend, name):
+def test_a_gradient_that_is_its_parameter_or_its_state(this_backend, name):
     start = np.linspace(-1, 1, 6).reshape(2, 3)
     w, ref = start.copy(), start.copy()
     opt, ref_opt = _run(name, [w], []), _run(name, [ref], [])
@@ -619,7 +646,7 @@ def test_a_gradient_that_is_its_parameter_or_its_state(any_backend, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_none_gradients_skip_their_parameter_and_its_state(any_backend, name):
+def test_none_gradients_skip_their_parameter_and_its_state(this_backend, name):
     params = _params()
     opt = _make(name, params)
     _warm_up(opt, params, 2)
@@ -638,9 +665,9 @@ def test_none_gradients_skip_their_parameter_and_its_state(any_backend, name):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("name", NAMES)
-def test_nonfinite_default_propagates_as_on_the_numpy_backend(any_backend, name, bad):
+def test_nonfinite_default_propagates_as_on_the_numpy_backend(this_backend, name, bad):
     runs = []
-    for backend in (any_backend.partition("-")[0], "numpy"):
+    for backend in (this_backend.partition("-")[0], "numpy"):
         with fastgd.use_backend(backend):
             params = _params()
             opt = _make(name, params)

@@ -14,12 +14,39 @@ import numpy as np
 import pytest
 
 import fastgd
+from fastgd import _backend
 from fastgd.registry import OPTIMIZERS
 
 #: Large enough for the compiled core to split the buffers across OpenMP threads.
 BIG = 1 << 16
 SHAPES = [(BIG,), (37, 5), (), (0,)]
 STEPS = 6
+
+
+def _active_backend_variants():
+    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
+    CPU runs: each CI run of the suite covers its own backend, so that the three runs
+    cover every backend once."""
+    name = fastgd.backend()
+    if name != "cython":
+        return [name]
+    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
+
+
+@pytest.fixture(params=_active_backend_variants())
+def this_backend(request):
+    """Run the test on the active backend (on the compiled one, once per instruction set)."""
+    name, _, isa = request.param.partition("-")
+    if not isa:
+        yield request.param
+        return
+    core = _backend.load("cython")
+    previous = core.isa()
+    core.set_isa(isa)
+    try:
+        yield request.param
+    finally:
+        core.set_isa(previous)
 
 
 def _job(name, seed, dtype):
@@ -49,7 +76,7 @@ def _state_bytes(sd):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_separate_optimizers_in_threads_give_the_serial_bits(any_backend, dtype):
+def test_separate_optimizers_in_threads_give_the_serial_bits(this_backend, dtype):
     names = list(OPTIMIZERS)
     jobs = [(name, seed) for seed, name in enumerate(names)]
     serial = {}
@@ -83,19 +110,19 @@ def test_separate_optimizers_in_threads_give_the_serial_bits(any_backend, dtype)
             assert results[name][1] == serial[name][1], f"{name}: state differs"
 
 
-def test_the_scan_and_clipping_in_threads_give_the_serial_results(any_backend):
+def test_the_scan_and_clipping_in_threads_give_the_serial_results(this_backend):
     rng = np.random.default_rng(3)
     arrays = [rng.standard_normal(BIG) for _ in range(8)]
     for k in (2, 5):
         arrays[k][k * 1000] = np.inf
-    serial_scan = [fastgd._backend.active().first_nonfinite(arrays[k:]) for k in range(8)]
+    serial_scan = [_backend.active().first_nonfinite(arrays[k:]) for k in range(8)]
     clipped = [a.copy() for a in arrays]
     serial_norms = [fastgd.clip_grad_norm_([c], 1.0) for c in clipped[:2]]
     out, norms = {}, {}
     copies = [a.copy() for a in arrays[:2]]
 
     def scan(k):
-        out[k] = fastgd._backend.active().first_nonfinite(arrays[k:])
+        out[k] = _backend.active().first_nonfinite(arrays[k:])
 
     def clip(k):
         norms[k] = fastgd.clip_grad_norm_([copies[k]], 1.0)
@@ -113,7 +140,7 @@ def test_the_scan_and_clipping_in_threads_give_the_serial_results(any_backend):
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "Lion", "AdamWScheduleFree"])
-def test_a_shared_optimizer_behind_a_lock_gives_the_serial_bits(any_backend, name):
+def test_a_shared_optimizer_behind_a_lock_gives_the_serial_bits(this_backend, name):
     # The documented way to share one optimizer: a lock around step(). Every thread
     # passes the same gradients, so the order of the steps does not change the result.
     rng = np.random.default_rng(9)
