@@ -18,7 +18,14 @@ Differences from torch.optim, on purpose:
 - a step is all or nothing: every gradient, every hyperparameter and every native call of
   the step is checked before the first array is written, and the state is committed after
   the last call; a gradient that shares memory with anything the step writes is copied
-  first, so the result is always that of the gradients as passed.
+  first, so the result is always that of the gradients as passed;
+- ``step(grads, nonfinite="raise" | "skip")`` refuses, or drops (returning False), a step
+  whose gradients hold a NaN or an infinity; by default they propagate as in torch;
+- ``load_state_dict`` refuses a state dict of another optimizer (but Adam's and AdamW's,
+  which have the same layout).
+
+An optimizer is not thread-safe: calls on one optimizer from several threads at once must
+be serialised by the caller (separate optimizers in separate threads are fine).
 """
 
 from __future__ import annotations
