@@ -19,8 +19,9 @@ Differences from torch.optim, on purpose:
   the step is checked before the first array is written, and the state is committed after
   the last call; a gradient that shares memory with anything the step writes is copied
   first, so the result is always that of the gradients as passed;
-- ``step(grads, nonfinite="raise" | "skip")`` refuses, or drops (returning False), a step
-  whose gradients hold a NaN or an infinity; by default they propagate as in torch;
+- ``step(grads, nonfinite="raise" | "skip")`` refuses, or drops, a step whose gradients
+  hold a NaN or an infinity (and then returns whether it applied the update); by default
+  they propagate as in torch and ``step`` returns None;
 - ``load_state_dict`` refuses a state dict of another optimizer (but Adam's and AdamW's,
   which have the same layout).
 
@@ -369,7 +370,7 @@ class Optimizer:
                 self._needed[k] = self._needed_state(group)
 
     def step(self, grads: Sequence[np.ndarray | None], *,
-             nonfinite: str | None = None) -> bool:
+             nonfinite: str | None = None) -> bool | None:
         """Apply one update. ``grads`` is aligned with the parameters of all groups, in order:
         for each parameter an array of its shape and dtype (any memory layout), or None to
         leave the parameter and its state untouched.
@@ -386,15 +387,15 @@ class Optimizer:
         - ``"raise"``: FloatingPointError naming the first gradient (its index in
           ``grads``) that holds one; nothing is modified.
         - ``"skip"``: the whole step is dropped -- parameters, state and step counts stay
-          as they are, as torch.amp's GradScaler skips a step with inf/NaN gradients -- and
-          step returns False.
+          as they are, as torch.amp's GradScaler skips a step with inf/NaN gradients.
 
         The scan (``"raise"``, ``"skip"``) runs once every other check has passed, just
         before the first array is written; on the compiled backend it is one native pass
         over each gradient's bits, about the cost of reading it once.
 
         Returns:
-            True when the update was applied, False when ``nonfinite="skip"`` dropped it.
+            None, as torch's ``step()``; with ``nonfinite`` given, True when the update
+            was applied and False when ``"skip"`` dropped it.
         """
         if nonfinite is not None:
             _check_nonfinite_option(nonfinite)
@@ -442,7 +443,7 @@ class Optimizer:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
-        return True
+        return None if nonfinite is None else True
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -1202,7 +1203,7 @@ class _SophiaMixin:
     after a backward pass on labels sampled from the model).
     """
 
-    def update_hessian(self, estimates, *, nonfinite: str | None = None) -> bool:
+    def update_hessian(self, estimates, *, nonfinite: str | None = None) -> bool | None:
         """``h <- beta2 * h + (1 - beta2) * estimate`` for each parameter, ``beta2`` its
         group's ``betas[1]`` (the official SophiaG's ``update_hessian``, there with
         ``estimate = g * g``).
@@ -1217,7 +1218,8 @@ class _SophiaMixin:
         ``nonfinite`` treats a NaN or an infinity in the estimates as :meth:`step` does in
         the gradients: None lets it into the averages, ``"raise"`` raises
         FloatingPointError naming the estimate, ``"skip"`` drops the whole update. Returns
-        True when the averages were updated, False when ``"skip"`` dropped the update.
+        None; with ``nonfinite`` given, True when the averages were updated and False when
+        ``"skip"`` dropped the update.
         """
         if nonfinite is not None:
             _check_nonfinite_option(nonfinite)
@@ -1271,7 +1273,7 @@ class _SophiaMixin:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
-        return True
+        return None if nonfinite is None else True
 
     def hessian_due(self) -> bool:
         """Whether the Hessian average should be refreshed now, after a step: True when the

@@ -371,9 +371,9 @@ def _rejected_calls(name, opt, params):
 def _valid_steps(opt, params):
     rng = np.random.default_rng(99)
     for skip in ((), (2,)):
-        assert opt.step(_grads(rng, params, skip=skip)) is True
+        assert opt.step(_grads(rng, params, skip=skip)) is None  # as torch's step()
     if hasattr(opt, "update_hessian"):
-        assert opt.update_hessian([np.abs(g) for g in _grads(rng, params)]) is True
+        assert opt.update_hessian([np.abs(g) for g in _grads(rng, params)]) is None
         opt.step(_grads(rng, params))
 
 
@@ -651,7 +651,7 @@ def test_none_gradients_skip_their_parameter_and_its_state(this_backend, name):
     opt = _make(name, params)
     _warm_up(opt, params, 2)
     before = _snapshot(opt, params)
-    assert opt.step([None] * 4) is True                 # nothing at all
+    assert opt.step([None] * 4) is None                 # nothing at all
     assert opt.step([None] * 4, nonfinite="raise") is True
     _assert_same(_snapshot(opt, params), before, "a step with every gradient None")
     kept = (params[1].tobytes(), {k: _value_bytes(v) for k, v in opt.state[1].items()})
@@ -676,7 +676,7 @@ def test_nonfinite_default_propagates_as_on_the_numpy_backend(this_backend, name
             grads[3][1, 2] = bad
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # no RuntimeWarning from NumPy either
-                assert opt.step(grads) is True
+                assert opt.step(grads) is None
             runs.append((params, opt.state_dict()["state"]))
     (ours, state), (ref, ref_state) = runs
     for a, b in zip(ours, ref):
