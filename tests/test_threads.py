@@ -1,6 +1,7 @@
 """Optimizers in threads: the kernels release the GIL (the compiled core runs them in
 ``with nogil``, the Numba ones are compiled ``nogil=True``), so separate optimizers can step
-at the same time in separate Python threads; each must give the bits of a serial run.
+at the same time in separate Python threads; each must give the bits of a serial run. On
+the active backend (FASTGD_BACKEND; CI runs the suite once per backend).
 
 One optimizer shared between threads is not thread-safe (README, "What is validated"):
 the test below shows the documented use, a lock around ``step``.
@@ -22,31 +23,6 @@ BIG = 1 << 16
 SHAPES = [(BIG,), (37, 5), (), (0,)]
 STEPS = 6
 
-
-def _active_backend_variants():
-    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
-    CPU runs: each CI run of the suite covers its own backend, so that the three runs
-    cover every backend once."""
-    name = fastgd.backend()
-    if name != "cython":
-        return [name]
-    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
-
-
-@pytest.fixture(params=_active_backend_variants())
-def this_backend(request):
-    """Run the test on the active backend (on the compiled one, once per instruction set)."""
-    name, _, isa = request.param.partition("-")
-    if not isa:
-        yield request.param
-        return
-    core = _backend.load("cython")
-    previous = core.isa()
-    core.set_isa(isa)
-    try:
-        yield request.param
-    finally:
-        core.set_isa(previous)
 
 
 def _job(name, seed, dtype):
@@ -76,7 +52,7 @@ def _state_bytes(sd):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_separate_optimizers_in_threads_give_the_serial_bits(this_backend, dtype):
+def test_separate_optimizers_in_threads_give_the_serial_bits(dtype):
     names = list(OPTIMIZERS)
     jobs = [(name, seed) for seed, name in enumerate(names)]
     serial = {}
@@ -110,7 +86,7 @@ def test_separate_optimizers_in_threads_give_the_serial_bits(this_backend, dtype
             assert results[name][1] == serial[name][1], f"{name}: state differs"
 
 
-def test_the_scan_and_clipping_in_threads_give_the_serial_results(this_backend):
+def test_the_scan_and_clipping_in_threads_give_the_serial_results():
     rng = np.random.default_rng(3)
     arrays = [rng.standard_normal(BIG) for _ in range(8)]
     for k in (2, 5):
@@ -140,7 +116,7 @@ def test_the_scan_and_clipping_in_threads_give_the_serial_results(this_backend):
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "Lion", "AdamWScheduleFree"])
-def test_a_shared_optimizer_behind_a_lock_gives_the_serial_bits(this_backend, name):
+def test_a_shared_optimizer_behind_a_lock_gives_the_serial_bits(name):
     # The documented way to share one optimizer: a lock around step(). Every thread
     # passes the same gradients, so the order of the steps does not change the result.
     rng = np.random.default_rng(9)
