@@ -5,10 +5,10 @@ one once per instruction set; CI runs the suite once per backend): after warm-up
 each kind of rejected call (bad gradients, bad hyperparameters, bad state, bad state
 dicts, non-finite gradients under ``nonfinite=``) leaves the parameters, the groups and
 the state exactly as they were (compared byte for byte), and the next valid steps give
-the bits of a run in which the rejected calls never happened. Then the inputs that must work (0-d and empty
-parameters, non-contiguous gradients, a gradient that is its parameter, None gradients),
-the finiteness scan of every backend, and the argument checks of fit, minimize, the
-scikit-learn estimators and clipping.
+the bits of a run in which the rejected calls never happened. Then the inputs that must
+work (0-d and empty parameters, gradients in any layout, a gradient that is its
+parameter, None gradients), the finiteness scan of every backend, and the argument checks
+of fit, minimize, the scikit-learn estimators and clipping.
 """
 
 from __future__ import annotations
@@ -504,7 +504,7 @@ def test_torch_messages_for_the_usual_mistakes():
         assert str(info.value) == message
 
 
-# -- state dicts of other optimizers ------------------------------------------------------------
+# -- state dicts of other optimizers -----------------------------------------------------
 
 #: Pairs whose state dicts have the same layout (groups and state), which load_state_dict
 #: cannot tell apart: Adam's and AdamW's (as in torch), and Adamax's and LAMB's groups

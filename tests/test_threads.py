@@ -24,7 +24,6 @@ SHAPES = [(BIG,), (37, 5), (), (0,)]
 STEPS = 6
 
 
-
 def _job(name, seed, dtype):
     """A fresh problem: parameters, the option set and the gradients of every step."""
     rng = np.random.default_rng(seed)
