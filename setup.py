@@ -5,6 +5,10 @@ multiply-add, so results do not depend on the instruction set) and -fno-trapping
 Never -ffast-math (it breaks NaN/Inf semantics and parity) and never -march=native (wheels
 must run on baseline x86-64). OpenMP is used when the compiler supports it; set
 FASTGD_NO_OPENMP=1 to build without it.
+
+FASTGD_SANITIZE=1 builds for AddressSanitizer and UndefinedBehaviorSanitizer instead of
+speed (-O1, frame pointers kept, any undefined behaviour fatal): a checking build for
+tools/sanitize.sh, which also preloads the ASan runtime the build needs. Never ship it.
 """
 
 import glob
@@ -21,6 +25,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "src", "cflags.txt")) as f:
     CFLAGS = [line.strip() for line in f if line.strip() and not line.startswith("#")]
 OPENMP_FLAG = "-fopenmp"
+SANITIZE_COMPILE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                    "-fno-sanitize-recover=undefined"]
+SANITIZE_LINK = ["-fsanitize=address,undefined"]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") in ("1", "true", "yes")
 
 
 def compiler_has_openmp(compiler) -> bool:
@@ -40,18 +51,21 @@ def compiler_has_openmp(compiler) -> bool:
 
 class BuildExt(build_ext):
     def build_extensions(self):
-        # The OpenMP choice comes from the environment, which setuptools' up-to-date check
-        # does not see: always compile, so a build never reuses objects of the other choice.
+        # The OpenMP and sanitizer choices come from the environment, which setuptools'
+        # up-to-date check does not see: always compile, so a build never reuses objects
+        # of another choice.
         self.force = True
         if self.compiler.compiler_type == "msvc":
             raise RuntimeError("fastgd's C kernels need gcc or clang (they use GNU C "
                                "extensions for per-instruction-set code)")
         compile_args = list(CFLAGS)
         link_args = []
-        use_openmp = os.environ.get("FASTGD_NO_OPENMP", "") not in ("1", "true", "yes")
-        if use_openmp and compiler_has_openmp(self.compiler):
+        if not _env_flag("FASTGD_NO_OPENMP") and compiler_has_openmp(self.compiler):
             compile_args.append(OPENMP_FLAG)
             link_args.append(OPENMP_FLAG)
+        if _env_flag("FASTGD_SANITIZE"):  # after the flags above: -O1 overrides -O3
+            compile_args += SANITIZE_COMPILE
+            link_args += SANITIZE_LINK
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + ext.extra_compile_args
             ext.extra_link_args = link_args + ext.extra_link_args

@@ -331,3 +331,21 @@ def prepare_call(kernel: str, buffers: tuple, scalars: dict) -> tuple[tuple, dic
         if name not in scalars:
             raise TypeError(f"{kernel}() missing required keyword argument {name!r}")
     return buffers + (None,) * (n_buffers - len(buffers)), coerce_scalars(kernel, scalars)
+
+
+def scanned_arrays(arrays) -> list:
+    """The arrays of a finiteness scan (``first_nonfinite`` of every backend), checked
+    alike for every backend: a list or tuple of float32/float64 arrays in native byte
+    order, each C- or F-contiguous (the scan reads each as one flat run of memory)."""
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"arrays must be a list or tuple of numpy arrays, got "
+                        f"{type(arrays).__name__}")
+    for k, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"arrays[{k}] must be a numpy.ndarray, got {type(a).__name__}")
+        if a.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"arrays[{k}] has dtype {a.dtype}; the finiteness scan takes "
+                            f"float32 or float64")
+        if not (a.flags.c_contiguous or a.flags.f_contiguous):
+            raise ValueError(f"arrays[{k}] must be contiguous (C or F order)")
+    return list(arrays)

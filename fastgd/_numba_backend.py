@@ -14,7 +14,7 @@ import functools
 import numpy as np
 from numba import njit
 
-from fastgd._checks import check_buffers, coerce_scalars, padded
+from fastgd._checks import check_buffers, coerce_scalars, padded, scanned_arrays
 
 NAME = "numba"
 
@@ -862,3 +862,28 @@ def adamw_schedule_free_many(params, grads, zs, exp_avg_sqs, *, lr, beta1, beta2
                              weight_decay != 0.0, maximize)
 # ---- end numba: sophia-schedulefree ----
 
+
+
+@_jit
+def _any_nonfinite(x):
+    """fgd_any_nonfinite: whether the flat x holds a NaN or an infinity (v - v is 0 for a
+    finite v and NaN otherwise), in blocks of 4096 elements with an exit after each."""
+    n = x.size
+    for lo in range(0, n, 4096):
+        hi = min(lo + 4096, n)
+        bad = False
+        for i in range(lo, hi):
+            v = x[i]
+            bad |= not (v - v == 0)
+        if bad:
+            return True
+    return False
+
+
+def first_nonfinite(arrays) -> int:
+    """The position in ``arrays`` of the first array holding a NaN or an infinity, or -1
+    when every element of every array is finite."""
+    for k, a in enumerate(scanned_arrays(arrays)):
+        if a.size and _any_nonfinite(a.ravel(order="K")):
+            return k
+    return -1

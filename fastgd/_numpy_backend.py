@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from fastgd import reference
-from fastgd._checks import KERNELS, check_buffers, coerce_scalars, padded, shaped_like_param
+from fastgd._checks import (KERNELS, check_buffers, coerce_scalars, padded, scanned_arrays,
+                            shaped_like_param)
 
 NAME = "numpy"
 
@@ -32,3 +33,12 @@ for _name, _decl in KERNELS.items():
     if _decl.public:
         globals()[f"{_name}_many"] = _many(_name)
 del _name, _decl
+
+
+def first_nonfinite(arrays) -> int:
+    """The position in ``arrays`` of the first array holding a NaN or an infinity, or -1
+    when every element of every array is finite (``np.isfinite``)."""
+    for k, a in enumerate(scanned_arrays(arrays)):
+        if not np.isfinite(a).all():
+            return k
+    return -1

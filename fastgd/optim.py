@@ -18,7 +18,15 @@ Differences from torch.optim, on purpose:
 - a step is all or nothing: every gradient, every hyperparameter and every native call of
   the step is checked before the first array is written, and the state is committed after
   the last call; a gradient that shares memory with anything the step writes is copied
-  first, so the result is always that of the gradients as passed.
+  first, so the result is always that of the gradients as passed;
+- ``step(grads, nonfinite="raise" | "skip")`` refuses, or drops, a step whose gradients
+  hold a NaN or an infinity (and then returns whether it applied the update); by default
+  they propagate as in torch and ``step`` returns None;
+- ``load_state_dict`` refuses a state dict of another optimizer (but Adam's and AdamW's,
+  which have the same layout).
+
+An optimizer is not thread-safe: calls on one optimizer from several threads at once must
+be serialised by the caller (separate optimizers in separate threads are fine).
 """
 
 from __future__ import annotations
@@ -56,6 +64,11 @@ def _check_param(index: int, p: Any) -> None:
     if not p.flags.writeable:
         raise ValueError(f"parameter {index} is read-only; the optimizer updates it in place")
 
+
+
+def _check_nonfinite_option(nonfinite: Any) -> None:
+    if not (isinstance(nonfinite, str) and nonfinite in ("raise", "skip")):
+        raise ValueError(f"nonfinite must be None, 'raise' or 'skip', got {nonfinite!r}")
 
 
 def _owner_key(a: np.ndarray) -> int | None:
@@ -333,6 +346,16 @@ class Optimizer:
                     items[j] = (index, p, g.copy())
                 k += 1
 
+    def _recheck_params(self) -> None:
+        """The checks of the constructor, again, on every parameter now in the groups: a
+        clear error for a parameter replaced in ``param_groups[k]["params"]`` by something
+        else than an array the optimizer can update."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                _check_param(index, p)
+                index += 1
+
     def _revalidate_groups(self) -> None:
         """Check every group whose hyperparameters changed since their last check (step()
         and every method that uses them before writing anything)."""
@@ -346,12 +369,36 @@ class Optimizer:
                 self._validated[k] = snapshot
                 self._needed[k] = self._needed_state(group)
 
-    def step(self, grads: Sequence[np.ndarray | None]) -> None:
-        """Apply one update. ``grads`` is aligned with the parameters of all groups, in order.
+    def step(self, grads: Sequence[np.ndarray | None], *,
+             nonfinite: str | None = None) -> bool | None:
+        """Apply one update. ``grads`` is aligned with the parameters of all groups, in order:
+        for each parameter an array of its shape and dtype (any memory layout), or None to
+        leave the parameter and its state untouched.
 
         Everything is checked before any array is modified: a rejected call changes
-        neither the parameters nor the optimizer's state.
+        neither the parameters nor the optimizer's state (TypeError/ValueError naming the
+        gradient and the problem).
+
+        ``nonfinite`` says what a NaN or an infinity in the gradients does:
+
+        - ``None`` (default): nothing special. It goes into the update and propagates to the
+          parameters and state as in torch.optim; no gradient is scanned, so this costs
+          nothing.
+        - ``"raise"``: FloatingPointError naming the first gradient (its index in
+          ``grads``) that holds one; nothing is modified.
+        - ``"skip"``: the whole step is dropped -- parameters, state and step counts stay
+          as they are, as torch.amp's GradScaler skips a step with inf/NaN gradients.
+
+        The scan (``"raise"``, ``"skip"``) runs once every other check has passed, just
+        before the first array is written; on the compiled backend it is one native pass
+        over each gradient's bits, about the cost of reading it once.
+
+        Returns:
+            None, as torch's ``step()``; with ``nonfinite`` given, True when the update
+            was applied and False when ``"skip"`` dropped it.
         """
+        if nonfinite is not None:
+            _check_nonfinite_option(nonfinite)
         if not isinstance(grads, (list, tuple)):
             raise TypeError("grads must be a list of arrays (or None) aligned with the "
                             f"parameters, got {type(grads).__name__}")
@@ -362,25 +409,41 @@ class Optimizer:
         work = []
         index = 0
         checked = self._checked_grad
-        for k, group in enumerate(self.param_groups):
-            params = group["params"]
-            items = [(index + j, p, checked(index + j, p, g))
-                     for j, (p, g) in enumerate(zip(params, grads[index:index + len(params)]))
-                     if g is not None]
-            index += len(params)
-            work.append((k, group, items))
+        try:
+            for k, group in enumerate(self.param_groups):
+                params = group["params"]
+                items = [(index + j, p, checked(index + j, p, g)) for j, (p, g)
+                         in enumerate(zip(params, grads[index:index + len(params)]))
+                         if g is not None]
+                index += len(params)
+                work.append((k, group, items))
+        except AttributeError:  # a parameter replaced in a group by something else
+            self._recheck_params()
+            raise
         self._unaliased(work)
         plan = _PLANS[self.spec.kernel]
         calls = [call for k, group, items in work if items
                  for call in plan(self, group, items, self._needed[k])]
         kernels = _backend.active()
-        if len(calls) > 1:  # a lone call checks everything before it writes anything
+        # a lone call checks everything before it writes anything; with a scan to come,
+        # every call is checked first, so that a bad call is reported whatever the values
+        if len(calls) > 1 or (nonfinite is not None and calls):
             for call in calls:
                 call.run(kernels, check_only=True)
+        if nonfinite is not None:
+            checked_grads = [(i, g) for *_, items in work for i, _, g in items]
+            bad = kernels.first_nonfinite([g for _, g in checked_grads])
+            if bad >= 0:
+                if nonfinite == "skip":
+                    return False
+                raise FloatingPointError(
+                    f"grads[{checked_grads[bad][0]}] holds a NaN or an infinity; the step "
+                    f"was not applied (nonfinite='raise')")
         for call in calls:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
+        return None if nonfinite is None else True
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -403,7 +466,12 @@ class Optimizer:
         """Load a :meth:`state_dict`; everything is checked before anything is replaced.
 
         Groups must match in number and size; ids map to parameters by order; state arrays
-        must have the parameter's shape and are cast to its dtype.
+        must have the parameter's shape and are cast to its dtype. A group must hold this
+        optimizer's hyperparameters (those torch's state dicts lack excepted: Adam's and
+        AdamW's ``eps_root``, RMSprop's ``eps_in_sqrt``) and none of another optimizer's,
+        and the state the entries this optimizer keeps: a state dict of another optimizer
+        is refused, except one with the same layout (Adam's and AdamW's; AdamW keeps
+        ``decoupled_weight_decay=True`` whatever it loads, as torch's AdamW does).
         """
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
@@ -422,7 +490,9 @@ class Optimizer:
             if len(saved["params"]) != len(ours["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
-            group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
+            self._check_saved_group_keys(len(new_groups), saved)
+            group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"},
+                     **_FIXED_ON_LOAD.get(self.spec.name, {})}
             for h in self.spec.hyperparameters:  # JSON round trips make pairs lists
                 if h.kind in ("betas", "pair") and isinstance(group.get(h.name), list):
                     group[h.name] = tuple(group[h.name])
@@ -449,6 +519,21 @@ class Optimizer:
         self._validated = [self._snapshot(g) for g in new_groups]
         self._needed = [self._needed_state(g) for g in new_groups]
         self.state = new_state
+
+    def _check_saved_group_keys(self, k: int, saved: Mapping) -> None:
+        """A saved group of another optimizer is refused: it must hold every hyperparameter
+        of this one (but those torch's state dicts lack, which keep their defaults) and no
+        hyperparameter of another optimizer of the registry that this one lacks."""
+        ours = self.spec.hyperparameter_names
+        optional = _OPTIONAL_ON_LOAD.get(self.spec.name, frozenset())
+        missing = [h for h in ours if h not in saved and h not in optional]
+        foreign = sorted(key for key in saved if isinstance(key, str)
+                         and key in _ALL_HYPERPARAMETERS and key not in ours)
+        if missing or foreign:
+            what = (f"lacks {', '.join(missing)}" if missing else
+                    f"has {', '.join(foreign)}, which {self.spec.name} does not take")
+            raise ValueError(f"saved parameter group {k} {what}: not a state dict of "
+                             f"{self.spec.name} (of another optimizer?)")
 
     def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
         if not isinstance(saved, Mapping):
@@ -491,6 +576,20 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         return "\n".join(lines) + "\n)"
 
+
+
+#: Every hyperparameter name of the registry: a saved group holding one its optimizer does
+#: not take comes from another optimizer.
+_ALL_HYPERPARAMETERS = frozenset(h for spec in OPTIMIZERS.values()
+                                 for h in spec.hyperparameter_names)
+#: fastgd's options that torch.optim's state dicts (torch 2.13) lack: a group loaded from
+#: torch keeps their defaults (torch's form of the update).
+_OPTIONAL_ON_LOAD = {"Adam": frozenset({"eps_root"}), "AdamW": frozenset({"eps_root"}),
+                     "RMSprop": frozenset({"eps_in_sqrt"})}
+
+#: Values a class fixes whatever the loaded group says, as torch.optim.AdamW.__setstate__
+#: does (a state dict of Adam loaded into AdamW gives AdamW's update).
+_FIXED_ON_LOAD = {"AdamW": {"decoupled_weight_decay": True}}
 
 
 def _loaded_step(index: int, value: Any) -> int:
@@ -1104,7 +1203,7 @@ class _SophiaMixin:
     after a backward pass on labels sampled from the model).
     """
 
-    def update_hessian(self, estimates) -> None:
+    def update_hessian(self, estimates, *, nonfinite: str | None = None) -> bool | None:
         """``h <- beta2 * h + (1 - beta2) * estimate`` for each parameter, ``beta2`` its
         group's ``betas[1]`` (the official SophiaG's ``update_hessian``, there with
         ``estimate = g * g``).
@@ -1115,7 +1214,15 @@ class _SophiaMixin:
         or None to leave its average alone. A parameter without state yet gets it (zero
         momentum and average, step 0), as in the official code. Everything is checked
         before any state changes.
+
+        ``nonfinite`` treats a NaN or an infinity in the estimates as :meth:`step` does in
+        the gradients: None lets it into the averages, ``"raise"`` raises
+        FloatingPointError naming the estimate, ``"skip"`` drops the whole update. Returns
+        None; with ``nonfinite`` given, True when the averages were updated and False when
+        ``"skip"`` dropped the update.
         """
+        if nonfinite is not None:
+            _check_nonfinite_option(nonfinite)
         if not isinstance(estimates, (list, tuple)):
             raise TypeError("estimates must be a list of arrays (or None) aligned with the "
                             f"parameters, got {type(estimates).__name__}")
@@ -1151,13 +1258,22 @@ class _SophiaMixin:
                                dict(beta2=group["betas"][1]),
                                [(i, fresh) for _, _, i, _, _, fresh in bucket if fresh]))
         kernels = _backend.active()
-        if len(calls) > 1:
+        if len(calls) > 1 or (nonfinite is not None and calls):
             for call in calls:
                 call.run(kernels, check_only=True)
+        if nonfinite is not None:
+            bad = kernels.first_nonfinite([e for *_, e, _ in work])
+            if bad >= 0:
+                if nonfinite == "skip":
+                    return False
+                raise FloatingPointError(
+                    f"estimates[{work[bad][2]}] holds a NaN or an infinity; the Hessian "
+                    f"averages were not updated (nonfinite='raise')")
         for call in calls:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
+        return None if nonfinite is None else True
 
     def hessian_due(self) -> bool:
         """Whether the Hessian average should be refreshed now, after a step: True when the

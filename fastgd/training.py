@@ -232,6 +232,32 @@ def _check_y(loss, X, y):
     return y.astype(X.dtype, copy=False)
 
 
+def _check_finite(X, y) -> None:
+    """Training data must be finite (a NaN or an infinity would only make the first loss
+    non-finite, after the model had changed): ValueError naming the first bad row."""
+    bad = _first_nonfinite_row(X)
+    if bad >= 0:
+        raise ValueError(f"X must be finite, but row {bad} holds a NaN or an infinity")
+    bad = _first_nonfinite_row(y)
+    if bad >= 0:
+        raise ValueError(f"y must be finite, but y[{bad}] is {y[bad]}")
+
+
+def _first_nonfinite_row(a: np.ndarray) -> int:
+    """The first row of ``a`` (X, or y) holding a NaN or an infinity, or -1: one pass,
+    in blocks of rows, so that it needs little memory beside ``a``."""
+    if a.dtype.kind != "f":
+        return -1
+    rows = max(1, (1 << 16) // max(1, a.size // max(1, a.shape[0])))
+    for start in range(0, a.shape[0], rows):
+        finite = np.isfinite(a[start:start + rows])
+        if finite.ndim > 1:
+            finite = finite.all(axis=tuple(range(1, finite.ndim)))
+        if not finite.all():
+            return start + int(np.argmin(finite))
+    return -1
+
+
 def _check_sample_weight(sample_weight, X):
     if sample_weight is None:
         return None
@@ -898,6 +924,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
 
     X = _check_X(X)
     y = _check_y(model.loss, X, y)
+    _check_finite(X, y)
     w = _check_sample_weight(sample_weight, X)
     n = X.shape[0]
     loss, kw = model.loss, model._kwargs()

@@ -18,6 +18,7 @@ cimport numpy as cnp
 
 from fastgd._checks import KERNELS
 from fastgd._checks import real as _real
+from fastgd._checks import scanned_arrays as _scanned_arrays
 
 cnp.import_array()
 
@@ -38,6 +39,9 @@ cdef extern from "fastgd_kernels.h" nogil:
     int fgd_openmp_enabled()
     int fgd_thread_override
     int fgd_max_threads()
+    int fgd_any_nonfinite_f32(Py_ssize_t n, const float* x)
+    int fgd_any_nonfinite_f64(Py_ssize_t n, const double* x)
+    Py_ssize_t FGD_SCAN_BLOCK
 
 cdef enum:
     MAX_SCALARS = 32
@@ -315,6 +319,38 @@ cdef class _Kernel:
         with nogil:
             for t in range(tb.n):
                 fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
+
+
+def first_nonfinite(arrays):
+    """The position in ``arrays`` of the first array holding a NaN or an infinity, or -1
+    when every element of every array is finite (fgd_any_nonfinite_*: an integer scan of
+    the exponent bits, with the GIL released for arrays of a block or more)."""
+    cdef list checked = _scanned_arrays(arrays)
+    cdef Py_ssize_t k, size
+    cdef cnp.ndarray a
+    cdef const char* data
+    cdef int bad
+    for k in range(len(checked)):
+        a = <cnp.ndarray>checked[k]
+        size = cnp.PyArray_SIZE(a)
+        if size == 0:
+            continue
+        data = <const char*>cnp.PyArray_DATA(a)
+        if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
+            if size >= FGD_SCAN_BLOCK:
+                with nogil:
+                    bad = fgd_any_nonfinite_f32(size, <const float*>data)
+            else:
+                bad = fgd_any_nonfinite_f32(size, <const float*>data)
+        else:
+            if size >= FGD_SCAN_BLOCK:
+                with nogil:
+                    bad = fgd_any_nonfinite_f64(size, <const double*>data)
+            else:
+                bad = fgd_any_nonfinite_f64(size, <const double*>data)
+        if bad:
+            return k
+    return -1
 
 
 def kernel_address(str name, bint f32):

@@ -20,6 +20,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -74,6 +76,47 @@ static inline int fgd_max_threads(void)
 #else
     return 1;
 #endif
+}
+
+/* Whether x[0..n) holds a NaN or an infinity (1) or only finite values (0), for
+ * Optimizer.step(nonfinite=...). A value is not finite exactly when its exponent field is
+ * all ones: with the sign bit cleared, adding one unit of the exponent then carries into
+ * the sign bit. The loop ORs those sums together (integer operations only, which the
+ * compiler vectorises at any instruction set) and looks at the sign bit after each block
+ * of FGD_SCAN_BLOCK elements, so a bad value stops the scan early. The values are read
+ * with memcpy: the bits of a float, without type punning through pointers. */
+#define FGD_SCAN_BLOCK ((ptrdiff_t)4096)
+
+static inline int fgd_any_nonfinite_f32(ptrdiff_t n, const float *x)
+{
+    for (ptrdiff_t lo = 0; lo < n; lo += FGD_SCAN_BLOCK) {
+        const ptrdiff_t hi = n - lo < FGD_SCAN_BLOCK ? n : lo + FGD_SCAN_BLOCK;
+        uint32_t acc = 0;
+        for (ptrdiff_t i = lo; i < hi; ++i) {
+            uint32_t u;
+            memcpy(&u, x + i, sizeof u);
+            acc |= (u & UINT32_C(0x7fffffff)) + UINT32_C(0x00800000);
+        }
+        if (acc & UINT32_C(0x80000000))
+            return 1;
+    }
+    return 0;
+}
+
+static inline int fgd_any_nonfinite_f64(ptrdiff_t n, const double *x)
+{
+    for (ptrdiff_t lo = 0; lo < n; lo += FGD_SCAN_BLOCK) {
+        const ptrdiff_t hi = n - lo < FGD_SCAN_BLOCK ? n : lo + FGD_SCAN_BLOCK;
+        uint64_t acc = 0;
+        for (ptrdiff_t i = lo; i < hi; ++i) {
+            uint64_t u;
+            memcpy(&u, x + i, sizeof u);
+            acc |= (u & UINT64_C(0x7fffffffffffffff)) + UINT64_C(0x0010000000000000);
+        }
+        if (acc & UINT64_C(0x8000000000000000))
+            return 1;
+    }
+    return 0;
 }
 
 /* Run STMT over [lo, hi) ranges covering [0, N): one range on this thread for small N,

@@ -1,0 +1,926 @@
+"""Bad input gets a clear error before anything changes; what must work, works.
+
+For every optimizer of the registry, on the active backend (FASTGD_BACKEND; the compiled
+one once per instruction set; CI runs the suite once per backend): after warm-up steps,
+each kind of rejected call (bad gradients, bad hyperparameters, bad state, bad state
+dicts, non-finite gradients under ``nonfinite=``) leaves the parameters, the groups and
+the state exactly as they were (compared byte for byte), and the next valid steps give
+the bits of a run in which the rejected calls never happened. Then the inputs that must
+work (0-d and empty parameters, gradients in any layout, a gradient that is its
+parameter, None gradients), the finiteness scan of every backend, and the argument checks
+of fit, minimize, the scikit-learn estimators and clipping.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _backend, optim
+from fastgd.registry import OPTIMIZERS
+
+NAMES = list(OPTIMIZERS)
+#: Parameters of the optimizers under test: two groups, two dtypes, a 0-d parameter.
+SHAPES = [((3, 4), np.float64), ((5,), np.float32), ((), np.float64), ((2, 3), np.float64)]
+GROUPS = [(0, 2), (2, 4)]   # parameter indices of each group
+WARM_STEPS = 3
+
+
+def _active_backend_variants():
+    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
+    CPU runs: each CI run of the suite covers its own backend, so that the three runs
+    cover every backend once."""
+    name = fastgd.backend()
+    if name != "cython":
+        return [name]
+    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
+
+
+@pytest.fixture(params=_active_backend_variants())
+def this_backend(request):
+    """Run the test on the active backend (on the compiled one, once per instruction set)."""
+    name, _, isa = request.param.partition("-")
+    if not isa:
+        yield request.param
+        return
+    core = _backend.load("cython")
+    previous = core.isa()
+    core.set_isa(isa)
+    try:
+        yield request.param
+    finally:
+        core.set_isa(previous)
+
+
+def _options(name):
+    """The option set of the parity tests that uses the most of the optimizer."""
+    return dict(max(OPTIMIZERS[name].variants, key=len))
+
+
+def _params():
+    rng = np.random.default_rng(11)
+    return [np.asarray(rng.standard_normal(shape), dtype=dtype) for shape, dtype in SHAPES]
+
+
+def _make(name, params):
+    options = _options(name)
+    lr = options.pop("lr", OPTIMIZERS[name].defaults["lr"])
+    groups = [{"params": params[a:b]} for a, b in GROUPS]
+    groups[1]["lr"] = lr / 2
+    return getattr(fastgd, name)(groups, lr=lr, **options)
+
+
+def _grads(rng, params, skip=()):
+    return [None if i in skip else np.asarray(rng.standard_normal(p.shape), dtype=p.dtype)
+            for i, p in enumerate(params)]
+
+
+def _warm_up(opt, params, steps):
+    rng = np.random.default_rng(5)
+    for step in range(steps):
+        opt.step(_grads(rng, params, skip=(1,) if step == 1 else ()))
+        if hasattr(opt, "update_hessian") and step == 1:
+            opt.update_hessian([np.abs(g) for g in _grads(rng, params)])
+
+
+def _value_bytes(v):
+    if isinstance(v, np.ndarray):
+        return ("array", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, list):  # a group's params: the same arrays, same order
+        return ("list", tuple(id(a) for a in v))
+    return (type(v).__name__, repr(v))
+
+
+def _snapshot(opt, params):
+    """Everything a step or a load could change, as bytes and reprs."""
+    return (
+        [(p.dtype.str, p.shape, p.flags.writeable, p.tobytes()) for p in params],
+        [sorted((k, _value_bytes(v)) for k, v in g.items()) for g in opt.param_groups],
+        sorted((i, sorted((k, _value_bytes(v)) for k, v in s.items()))
+               for i, s in opt.state.items()),
+    )
+
+
+def _assert_same(after, before, label):
+    for part, a, b in zip(("parameters", "param_groups", "state"), after, before):
+        assert a == b, f"{label}: the {part} changed"
+
+
+# -- the rejected calls ---------------------------------------------------------------------
+
+def _replace_grad(k, value):
+    def call(opt, params, grads):
+        grads = list(grads)
+        grads[k] = value(params[k]) if callable(value) else value
+        opt.step(grads)
+    return call
+
+
+def _with_nonfinite(k, bad, mode):
+    def call(opt, params, grads):
+        grads = [None if g is None else g.copy() for g in grads]
+        grads[k].reshape(-1)[-1] = bad
+        return opt.step(grads, nonfinite=mode)
+    return call
+
+
+def _group_value(group, key, value):
+    def call(opt, params, grads):
+        old = opt.param_groups[group][key]
+        opt.param_groups[group][key] = value
+        try:
+            opt.step(grads)
+        finally:
+            opt.param_groups[group][key] = old
+    return call
+
+
+def _invalid_hyperparameters(name):
+    """(key, value, error) for group 1: NaN for every real, a wrong type for every flag, a
+    NaN inside every pair, and torch's usual suspects."""
+    spec = OPTIMIZERS[name]
+    out = [("lr", -1.0, ValueError), ("lr", "0.1", TypeError)]
+    for h in spec.hyperparameters:
+        if h.kind in ("real", "real_or_none"):
+            out += [(h.name, math.nan, ValueError)]
+            if h.kind == "real":
+                out += [(h.name, None, TypeError), (h.name, True, TypeError)]
+        elif h.kind == "bool":
+            out.append((h.name, "yes", TypeError))
+        elif h.kind in ("betas", "pair"):
+            first = 0.5 if h.default[0] is None else h.default[0]
+            out += [(h.name, (math.nan, h.default[1]), ValueError),
+                    (h.name, (first,), TypeError), (h.name, 0.9, TypeError)]
+    if "betas" in spec.defaults:
+        out += [("betas", (1.0, 0.9), ValueError), ("betas", (0.9, -0.1), ValueError)]
+    if "momentum" in spec.defaults:
+        out.append(("momentum", -0.5, ValueError))
+    if "eps" in spec.defaults and spec.hyperparameters[
+            spec.hyperparameter_names.index("eps")].kind == "real":
+        out.append(("eps", -1e-8, ValueError))
+    if "weight_decay" in spec.defaults:
+        out.append(("weight_decay", -0.1, ValueError))
+    if name == "SGD":
+        out += [("nesterov", True, ValueError)]  # group 1 has dampening 0.3
+    return out
+
+
+def _state_mutations(opt):
+    """Ways to break parameter 3's state: (label, entry, replacement)."""
+    state = opt.state.get(3, {})
+    out = []
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            out += [(f"state {key} float32", key, value.astype(np.float32)),
+                    (f"state {key} one element more", key, np.zeros(value.size + 1)),
+                    (f"state {key} a list", key, value.tolist())]
+            break
+    return out
+
+
+def _make_warm_state(name):
+    """The state of parameter 3 after two steps."""
+    params = _params()
+    opt = _make(name, params)
+    _warm_up(opt, params, 2)
+    return opt.state[3]
+
+
+def _other_optimizer(name):
+    return "Adam" if name in ("SGD", "LARS") else "SGD"
+
+
+def _load_rejections(name, params):
+    """(label, state dict) pairs that load_state_dict must refuse."""
+    out = []
+    # a state dict of another optimizer, warm and fresh
+    for warm in (0, 2):
+        other_params = [p.copy() for p in params]
+        other_name = _other_optimizer(name)
+        other = getattr(fastgd, other_name)(
+            [{"params": other_params[a:b]} for a, b in GROUPS],
+            **({"momentum": 0.9} if other_name == "SGD" else {}))
+        _warm_up(other, other_params, warm)
+        out.append((f"state dict of {other_name} after {warm} steps", other.state_dict()))
+    # the same optimizer over parameters of other shapes (the 0-d one as (1,))
+    shapes = [((4, 3), np.float64), ((5,), np.float32), ((1,), np.float64),
+              ((3, 2), np.float64)]
+    other_params = [np.ones(s, dtype=d) for s, d in shapes]
+    other = _make(name, other_params)
+    _warm_up(other, other_params, 2)
+    out.append(("state dict for other shapes", other.state_dict()))
+
+    def mutated(label, mutate):
+        opt = _make(name, [p.copy() for p in params])
+        _warm_up(opt, opt.param_groups[0]["params"] + opt.param_groups[1]["params"], 2)
+        sd = opt.state_dict()
+        mutate(sd)
+        out.append((label, sd))
+
+    def first_array(sd):
+        return next(k for k, v in sd["state"][3].items() if isinstance(v, np.ndarray))
+
+    def retype(dtype):
+        def mutate(sd):
+            key = first_array(sd)
+            sd["state"][3][key] = sd["state"][3][key].astype(dtype)
+        return mutate
+
+    mutated("a state array of int64", retype(np.int64))
+    mutated("a state array of complex128", retype(np.complex128))
+    mutated("a state array of objects", retype(object))
+    mutated("one group fewer", lambda sd: sd["param_groups"].pop())
+    mutated("a group one parameter short", lambda sd: sd["param_groups"][1]["params"].pop())
+    mutated("a negative saved lr", lambda sd: sd["param_groups"][1].__setitem__("lr", -1.0))
+    mutated("a NaN saved lr", lambda sd: sd["param_groups"][1].__setitem__("lr", math.nan))
+    mutated("state of an unknown parameter id", lambda sd: sd["state"].__setitem__(9, {}))
+    mutated("an unknown state entry", lambda sd: sd["state"][3].__setitem__("bogus", 1.0))
+    if len(_make_warm_state(name)) > 1:  # (a lone buffer missing is a fresh state)
+        mutated("a state entry missing", lambda sd: sd["state"][3].pop(first_array(sd)))
+    mutated("no 'state'", lambda sd: sd.pop("state"))
+    if OPTIMIZERS[name].counts_steps:
+        mutated("a negative step", lambda sd: sd["state"][3].__setitem__("step", -1))
+    return out
+
+
+def _rejected_calls(name, opt, params):
+    """(label, call, error, pattern): ``call(opt, params, grads)`` must raise ``error``
+    (None: must return False) and change nothing."""
+    calls = [
+        ("one gradient short", lambda o, p, g: o.step(g[:-1]), ValueError,
+         "got 3 gradients for 4 parameters"),
+        ("one gradient too many", lambda o, p, g: o.step(g + [g[0]]), ValueError,
+         "got 5 gradients for 4 parameters"),
+        ("no gradients", lambda o, p, g: o.step([]), ValueError, "got 0 gradients"),
+        ("a generator of gradients", lambda o, p, g: o.step(x for x in g), TypeError,
+         "grads must be a list"),
+        ("gradients as one array", lambda o, p, g: o.step(g[0]), TypeError,
+         "grads must be a list"),
+        ("last gradient of another shape", _replace_grad(3, np.ones((3, 2))), ValueError,
+         r"grads\[3\] has shape \(3, 2\)"),
+        ("0-d parameter's gradient of shape (1,)", _replace_grad(2, np.ones(1)), ValueError,
+         r"grads\[2\] has shape \(1,\)"),
+        ("last gradient a list", _replace_grad(3, lambda p: p.tolist()), TypeError,
+         r"grads\[3\] must be a numpy.ndarray or None"),
+        ("last gradient a string", _replace_grad(3, "abc"), TypeError,
+         r"grads\[3\] must be a numpy.ndarray or None"),
+        ("a Python float for the 0-d parameter", _replace_grad(2, 0.5), TypeError,
+         r"grads\[2\] must be a numpy.ndarray"),
+        ("nonfinite='never'", lambda o, p, g: o.step(g, nonfinite="never"), ValueError,
+         "nonfinite must be None, 'raise' or 'skip'"),
+        ("nonfinite=True", lambda o, p, g: o.step(g, nonfinite=True), ValueError,
+         "nonfinite must be"),
+        ("NaN in the last gradient, raise", _with_nonfinite(3, np.nan, "raise"),
+         FloatingPointError, r"grads\[3\] holds a NaN or an infinity"),
+        ("inf in the first gradient, raise", _with_nonfinite(0, np.inf, "raise"),
+         FloatingPointError, r"grads\[0\]"),
+        ("-inf in a float32 gradient, raise", _with_nonfinite(1, -np.inf, "raise"),
+         FloatingPointError, r"grads\[1\]"),
+        ("NaN in the 0-d gradient, skip", _with_nonfinite(2, np.nan, "skip"), None, None),
+        ("inf in the last gradient, skip", _with_nonfinite(3, np.inf, "skip"), None, None),
+    ]
+    for dtype in (np.float32, np.int64, np.complex128, np.bool_, object, np.float16, ">f8"):
+        calls.append((f"last gradient of dtype {np.dtype(dtype)}",
+                      _replace_grad(3, lambda p, d=dtype: np.ones(p.shape, dtype=d)),
+                      TypeError, r"grads\[3\] has dtype"))
+    for key, value, error in _invalid_hyperparameters(name):
+        calls.append((f"group 1 {key}={value!r}", _group_value(1, key, value), error,
+                      "nan" if value is math.nan else None))
+    if "train_mode" in OPTIMIZERS[name].defaults:
+        calls.append(("a step in eval mode", _group_value(1, "train_mode", False),
+                      RuntimeError, "called in eval mode"))
+
+    def read_only(o, p, g):
+        p[3].flags.writeable = False
+        try:
+            o.step(g)
+        finally:
+            p[3].flags.writeable = True
+    calls.append(("parameter 3 read-only", read_only, ValueError,
+                  "parameter 3 is read-only"))
+
+    for label, replacement, error in [
+            ("a list", lambda p: p.tolist(), TypeError),
+            ("an int64 array", lambda p: np.ones(p.shape, np.int64), TypeError),
+            ("a non-contiguous view", lambda p: np.ones((p.shape[0], 2 * p.shape[1]))[:, ::2],
+             ValueError)]:
+        def replaced(o, p, g, replacement=replacement):
+            group = o.param_groups[1]["params"]
+            group[1] = replacement(p[3])
+            try:
+                o.step(g)
+            finally:
+                group[1] = p[3]
+        calls.append((f"parameter 3 replaced in its group by {label}", replaced, error, None))
+
+    for label, key, replacement in _state_mutations(opt):
+        def broken(o, p, g, key=key, replacement=replacement):
+            old = o.state[3][key]
+            o.state[3][key] = replacement
+            try:
+                o.step(g)
+            finally:
+                o.state[3][key] = old
+        calls.append((label, broken, (TypeError, ValueError), None))
+
+    for label, sd in _load_rejections(name, params):
+        calls.append((f"load_state_dict: {label}",
+                      lambda o, p, g, sd=sd: o.load_state_dict(sd), (TypeError, ValueError),
+                      None))
+
+    for label, group, error in [
+            ("a parameter already in a group", lambda p: {"params": [p[0]]}, ValueError),
+            ("a view of a parameter", lambda p: {"params": [p[3][1:]]}, ValueError),
+            ("an int64 parameter", lambda p: {"params": [np.zeros(3, np.int64)]}, TypeError),
+            ("a bad lr", lambda p: {"params": [np.zeros(3)], "lr": -1.0}, ValueError),
+            ("no params", lambda p: {"lr": 0.1}, ValueError)]:
+        calls.append((f"add_param_group: {label}",
+                      lambda o, p, g, group=group: o.add_param_group(group(p)), error, None))
+
+    if hasattr(opt, "update_hessian"):
+        calls += [
+            ("update_hessian: one estimate short",
+             lambda o, p, g: o.update_hessian([np.abs(x) for x in g[:-1]]), ValueError,
+             "got 3 estimates for 4 parameters"),
+            ("update_hessian: last estimate of another shape",
+             lambda o, p, g: o.update_hessian([np.abs(x) for x in g[:-1]] + [np.ones(2)]),
+             ValueError, r"estimates\[3\] has shape"),
+            ("update_hessian: last estimate float32",
+             lambda o, p, g: o.update_hessian([np.abs(x) for x in g[:-1]]
+                                              + [np.abs(g[3]).astype(np.float32)]),
+             TypeError, r"estimates\[3\] has dtype"),
+            ("update_hessian: NaN, raise",
+             lambda o, p, g: o.update_hessian([np.abs(x) for x in g[:-1]]
+                                              + [np.full_like(g[3], np.nan)],
+                                              nonfinite="raise"),
+             FloatingPointError, r"estimates\[3\] holds a NaN"),
+            ("update_hessian: inf, skip",
+             lambda o, p, g: o.update_hessian([np.full_like(g[0], np.inf)] + g[1:],
+                                              nonfinite="skip"), None, None),
+            ("update_hessian: nonfinite=0",
+             lambda o, p, g: o.update_hessian(g, nonfinite=0), ValueError,
+             "nonfinite must be"),
+        ]
+    return calls
+
+
+def _valid_steps(opt, params):
+    rng = np.random.default_rng(99)
+    for skip in ((), (2,)):
+        assert opt.step(_grads(rng, params, skip=skip)) is None  # as torch's step()
+    if hasattr(opt, "update_hessian"):
+        assert opt.update_hessian([np.abs(g) for g in _grads(rng, params)]) is None
+        opt.step(_grads(rng, params))
+
+
+@pytest.mark.parametrize("warm", [0, WARM_STEPS], ids=["fresh", "warm"])
+@pytest.mark.parametrize("name", NAMES)
+def test_rejected_calls_change_nothing_and_later_steps_are_unaffected(this_backend, name,
+                                                                      warm):
+    params = _params()
+    opt = _make(name, params)
+    _warm_up(opt, params, warm)
+    grads = _grads(np.random.default_rng(3), params)
+    calls = _rejected_calls(name, opt, params)
+    assert len(calls) > 40
+    before = _snapshot(opt, params)
+    for label, call, error, pattern in calls:
+        if error is None:  # a step dropped by nonfinite="skip"
+            assert call(opt, params, grads) is False, label
+        else:
+            with pytest.raises(error) as info:
+                call(opt, params, grads)
+            if pattern:
+                assert info.match(pattern), label
+        _assert_same(_snapshot(opt, params), before, label)
+    # the next valid steps: the bits of a run without the rejected calls
+    _valid_steps(opt, params)
+    ref_params = _params()
+    ref = _make(name, ref_params)
+    _warm_up(ref, ref_params, warm)
+    _valid_steps(ref, ref_params)
+    _assert_same(_snapshot(opt, params)[::2], _snapshot(ref, ref_params)[::2],
+                 "the steps after the rejected calls")
+
+
+# -- the constructor --------------------------------------------------------------------------
+
+def _read_only():
+    p = np.zeros(3)
+    p.flags.writeable = False
+    return [p]
+
+
+def _same_twice():
+    w = np.zeros(3)
+    return [w, w]
+
+
+def _same_in_two_groups():
+    w = np.zeros(3)
+    return [{"params": [w]}, {"params": [np.zeros(2), w]}]
+
+
+def _overlapping_views():
+    base = np.zeros(10)
+    return [base[:6], base[4:]]
+
+
+BAD_PARAMS = {
+    "int64": ([np.zeros(3, np.int64)], TypeError, "parameter 0 has dtype int64"),
+    "uint8": ([np.zeros(3, np.uint8)], TypeError, "dtype uint8"),
+    "complex": ([np.zeros(3, np.complex128)], TypeError, "dtype complex128"),
+    "object": ([np.zeros(3, object)], TypeError, "dtype object"),
+    "float16": ([np.zeros(3, np.float16)], TypeError, "dtype float16"),
+    "longdouble": ([np.zeros(3, np.longdouble)], TypeError, "dtype"),
+    "bool": ([np.zeros(3, bool)], TypeError, "dtype bool"),
+    "big-endian": ([np.zeros(3, ">f8")], TypeError, "dtype >f8"),
+    "second of two": ([np.zeros(2), np.zeros(3, np.int32)], TypeError, "parameter 1"),
+    "a list": ([[1.0, 2.0]], TypeError, "can only optimize numpy arrays"),
+    "a scalar": ([np.float64(1.0)], TypeError, "can only optimize numpy arrays"),
+    "read-only": (_read_only(), ValueError, "parameter 0 is read-only"),
+    "same array twice": (_same_twice(), ValueError, "parameters 0 and 1 share memory"),
+    "same array in two groups": (_same_in_two_groups(), ValueError,
+                                 "parameters 0 and 2 share memory"),
+    "overlapping views": (_overlapping_views(), ValueError, "share memory"),
+    "empty list": ([], ValueError, "empty parameter list"),
+    "an array, not a list": (np.zeros(3), TypeError, "got a numpy.ndarray"),
+    "a set": ({1.0}, TypeError, "got a set"),
+    "F-ordered": ([np.asfortranarray(np.zeros((3, 2)))], ValueError, "not C-contiguous"),
+    "strided": ([np.zeros(8)[::2]], ValueError, "not C-contiguous"),
+    "a group without params": ([{"lr": 0.1}], ValueError, "'params' entry"),
+    "a group that is not a dict": ([{"params": [np.zeros(2)]}, [np.zeros(2)]], TypeError,
+                                   "must be a dict"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PARAMS))
+@pytest.mark.parametrize("name", NAMES)
+def test_constructor_rejects_bad_parameters(name, case):
+    params, error, pattern = BAD_PARAMS[case]
+    with pytest.raises(error, match=pattern):
+        getattr(fastgd, name)(params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_constructor_rejects_invalid_hyperparameters(name):
+    """Every invalid value of the step matrix is refused by the constructor too."""
+    spec = OPTIMIZERS[name]
+    for key, value, error in _invalid_hyperparameters(name):
+        options = {key: value}
+        if name == "SGD" and key == "nesterov" and value is True:
+            options = dict(nesterov=True, momentum=0.9, dampening=0.1)
+        if key in spec.defaults and not spec.hyperparameters[
+                spec.hyperparameter_names.index(key)].argument:
+            continue  # fixed by the class (AdamW's decoupled_weight_decay, train_mode)
+        with pytest.raises(error):
+            getattr(fastgd, name)([np.zeros(2)], **options)
+
+
+def test_torch_messages_for_the_usual_mistakes():
+    cases = [
+        (fastgd.SGD, dict(lr=-0.1), "Invalid learning rate: -0.1"),
+        (fastgd.SGD, dict(lr=math.nan), "Invalid learning rate: nan"),
+        (fastgd.SGD, dict(momentum=-0.9), "Invalid momentum value: -0.9"),
+        (fastgd.SGD, dict(weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
+        (fastgd.SGD, dict(nesterov=True), "Nesterov momentum requires a momentum and zero "
+                                          "dampening"),
+        (fastgd.SGD, dict(nesterov=True, momentum=0.9, dampening=0.5),
+         "Nesterov momentum requires a momentum and zero dampening"),
+        (fastgd.Adam, dict(eps=-1e-8), "Invalid epsilon value: -1e-08"),
+        (fastgd.Adam, dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
+        (fastgd.Adam, dict(betas=(0.9, -0.5)), "Invalid beta parameter at index 1: -0.5"),
+        (fastgd.Adam, dict(betas=(0.9, math.nan)), "Invalid beta parameter at index 1: nan"),
+        (fastgd.RMSprop, dict(alpha=-0.1), "Invalid alpha value: -0.1"),
+        (fastgd.Adagrad, dict(lr_decay=-1.0), "Invalid lr_decay value: -1.0"),
+    ]
+    for cls, options, message in cases:
+        with pytest.raises(ValueError) as info:
+            cls([np.zeros(2)], **options)
+        assert str(info.value) == message
+
+
+# -- state dicts of other optimizers -----------------------------------------------------
+
+#: Pairs whose state dicts have the same layout (groups and state), which load_state_dict
+#: cannot tell apart: Adam's and AdamW's (as in torch), and Adamax's and LAMB's groups
+#: before any step.
+SAME_LAYOUT = {("Adam", "AdamW"), ("AdamW", "Adam")}
+SAME_GROUPS = {("Adamax", "LAMB"), ("LAMB", "Adamax")}
+
+
+@pytest.mark.parametrize("warm", [0, 2], ids=["fresh", "warm"])
+@pytest.mark.parametrize("source", NAMES)
+def test_a_state_dict_of_another_optimizer_loads_nothing(source, warm):
+    source_params = _params()
+    saved = _make(source, source_params)
+    _warm_up(saved, source_params, warm)
+    sd = saved.state_dict()
+    for name in NAMES:
+        if name == source or (source, name) in SAME_LAYOUT or (
+                not warm and (source, name) in SAME_GROUPS):
+            continue
+        params = _params()
+        opt = _make(name, params)
+        _warm_up(opt, params, 1)
+        before = _snapshot(opt, params)
+        with pytest.raises((TypeError, ValueError)):
+            opt.load_state_dict(sd)
+        _assert_same(_snapshot(opt, params), before, f"{source} -> {name}")
+
+
+def test_adamw_keeps_decoupled_weight_decay_when_it_loads_adam():
+    adam = fastgd.Adam([np.ones(3)], weight_decay=0.1)
+    adam.step([np.ones(3)])
+    sd = adam.state_dict()
+    w, w_ref = np.ones(3), np.ones(3)
+    adamw = fastgd.AdamW([w], weight_decay=0.1)
+    adamw.load_state_dict(sd)
+    assert adamw.param_groups[0]["decoupled_weight_decay"] is True
+    sd["param_groups"][0]["decoupled_weight_decay"] = True
+    reference = fastgd.Adam([w_ref], weight_decay=0.1, decoupled_weight_decay=True)
+    reference.load_state_dict(sd)
+    adamw.step([np.full(3, 0.5)])
+    reference.step([np.full(3, 0.5)])
+    assert w.tobytes() == w_ref.tobytes()
+
+
+def test_the_options_torch_lacks_are_those_its_state_dicts_lack():
+    torch = pytest.importorskip("torch")
+    for name, optional in optim._OPTIONAL_ON_LOAD.items():
+        group = getattr(torch.optim, name)([torch.zeros(2)]).state_dict()["param_groups"][0]
+        ours = set(OPTIMIZERS[name].hyperparameter_names)
+        assert ours - set(group) == set(optional), name
+
+
+# -- what must work -------------------------------------------------------------------------
+
+def _run(name, params, grad_lists):
+    opt = getattr(fastgd, name)(params, **_options(name))
+    for grads in grad_lists:
+        opt.step(grads)
+    return opt
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zero_size_and_zero_d_parameters(this_backend, name):
+    shapes = [(), (0,), (0, 3), (3, 0), (2, 0, 4), (1,)]
+    results = []
+    for backend in (this_backend.partition("-")[0], "numpy"):
+        with fastgd.use_backend(backend):
+            params = [np.full(s, 0.5) for s in shapes]
+            rng = np.random.default_rng(2)
+            steps = [[np.asarray(rng.standard_normal(s)) for s in shapes] for _ in range(3)]
+            opt = _run(name, params, steps)
+            if hasattr(opt, "update_hessian"):
+                opt.update_hessian([np.ones(s) for s in shapes])
+                opt.step(steps[0])
+            results.append((params, opt.state_dict()))
+    (ours, sd), (ref, ref_sd) = results
+    for a, b in zip(ours, ref):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert ours[0] != 0.5  # the 0-d parameter moved
+    for i, state in ref_sd["state"].items():
+        for key, value in state.items():
+            np.testing.assert_array_equal(sd["state"][i][key], value)
+
+
+def _gradient_layouts(g):
+    """The same values in other layouts: transposed (F-ordered), strided, unaligned, a
+    NumPy scalar for 0-d, a read-only array, a subclass."""
+    out = {"read-only": g.copy(), "matrix-like subclass": g.copy().view(_Sub)}
+    out["read-only"].flags.writeable = False
+    if g.ndim == 2:
+        out["F-ordered"] = np.asfortranarray(g)
+        out["strided"] = np.repeat(g, 2, axis=1)[:, ::2]
+        raw = np.empty(g.nbytes + 1, np.uint8)[1:].view(g.dtype).reshape(g.shape)
+        raw[...] = g
+        out["unaligned"] = raw
+    if g.ndim == 0:
+        out["NumPy scalar"] = g[()]
+    return out
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_in_any_layout_give_the_bits_of_contiguous_ones(this_backend, name):
+    rng = np.random.default_rng(4)
+    start = [rng.standard_normal((3, 4)), np.asarray(rng.standard_normal(()))]
+    grads = [[rng.standard_normal((3, 4)), np.asarray(rng.standard_normal(()))]
+             for _ in range(3)]
+    ref_params = [p.copy() for p in start]
+    _run(name, ref_params, grads)
+    layouts = [_gradient_layouts(g) for g in grads[0]]
+    for k, variants in enumerate(layouts):
+        for label, g in variants.items():
+            params = [p.copy() for p in start]
+            first = list(grads[0])
+            first[k] = g
+            _run(name, params, [first] + grads[1:])
+            for a, b in zip(params, ref_params):
+                assert a.tobytes() == b.tobytes(), (label, k)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_gradient_that_is_its_parameter_or_its_state(this_backend, name):
+    start = np.linspace(-1, 1, 6).reshape(2, 3)
+    w, ref = start.copy(), start.copy()
+    opt, ref_opt = _run(name, [w], []), _run(name, [ref], [])
+    for _ in range(3):
+        ref_opt.step([ref.copy()])
+        opt.step([w])            # the parameter itself, read before it changes
+    assert w.tobytes() == ref.tobytes()
+    for key, value in list(opt.state[0].items()):
+        if isinstance(value, np.ndarray) and value.shape == w.shape:
+            ref_opt.step([ref_opt.state[0][key].copy()])
+            opt.step([value.reshape(w.shape)])  # a state buffer as the gradient
+            assert w.tobytes() == ref.tobytes(), key
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_none_gradients_skip_their_parameter_and_its_state(this_backend, name):
+    params = _params()
+    opt = _make(name, params)
+    _warm_up(opt, params, 2)
+    before = _snapshot(opt, params)
+    assert opt.step([None] * 4) is None                 # nothing at all
+    assert opt.step([None] * 4, nonfinite="raise") is True
+    _assert_same(_snapshot(opt, params), before, "a step with every gradient None")
+    kept = (params[1].tobytes(), {k: _value_bytes(v) for k, v in opt.state[1].items()})
+    opt.step([np.ones(p.shape, p.dtype) if i != 1 else None for i, p in enumerate(params)])
+    assert (params[1].tobytes(), {k: _value_bytes(v) for k, v in opt.state[1].items()}) \
+        == kept
+    assert params[0].tobytes() != before[0][0][3]
+
+
+# -- non-finite gradients ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("name", NAMES)
+def test_nonfinite_default_propagates_as_on_the_numpy_backend(this_backend, name, bad):
+    runs = []
+    for backend in (this_backend.partition("-")[0], "numpy"):
+        with fastgd.use_backend(backend):
+            params = _params()
+            opt = _make(name, params)
+            _warm_up(opt, params, 2)
+            grads = _grads(np.random.default_rng(8), params)
+            grads[3][1, 2] = bad
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # no RuntimeWarning from NumPy either
+                assert opt.step(grads) is None
+            runs.append((params, opt.state_dict()["state"]))
+    (ours, state), (ref, ref_state) = runs
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a, b)  # NaN where the NumPy backend has NaN
+    for i in ref_state:
+        for key, value in ref_state[i].items():
+            np.testing.assert_array_equal(state[i][key], value)
+    # it went into the update: parameter 3 or its state is no longer all finite (but in
+    # Rprop, which uses signs only: an infinity of the sign opposite to the previous
+    # gradient's is zeroed there, as in torch)
+    if name == "Rprop" and not np.isnan(bad):
+        return
+    assert not np.isfinite(ours[3]).all() or any(
+        not np.isfinite(v).all() for v in state[3].values() if isinstance(v, np.ndarray))
+
+
+def test_nonfinite_skip_is_like_amp_found_inf():
+    w = np.ones(3)
+    opt = fastgd.Adam([w], lr=0.1)
+    assert opt.step([np.ones(3)], nonfinite="skip") is True
+    assert opt.state[0]["step"] == 1
+    assert opt.step([np.array([1.0, np.nan, 1.0])], nonfinite="skip") is False
+    assert opt.state[0]["step"] == 1 and np.isfinite(w).all()
+    with pytest.raises(FloatingPointError, match=r"grads\[1\] holds a NaN"):
+        fastgd.SGD([np.ones(2), np.ones(2), np.ones(2)], lr=0.1).step(
+            [np.ones(2), np.array([np.inf, 0.0]), np.array([np.nan, 0.0])], nonfinite="raise")
+    with pytest.raises(FloatingPointError, match=r"grads\[2\]"):  # the index in grads,
+        fastgd.SGD([np.ones(2), np.ones(2), np.ones(2)], lr=0.1).step(  # Nones counted
+            [None, np.ones(2), np.array([np.nan, 0.0])], nonfinite="raise")
+
+
+def test_nonfinite_scan_runs_after_every_other_check():
+    w = np.ones(3)
+    opt = fastgd.Adam([w])
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        opt.step([np.full(3, np.nan)], nonfinite="skip")
+    opt.param_groups[0]["lr"] = 1e-3
+    with pytest.raises(ValueError, match=r"grads\[0\] has shape"):
+        opt.step([np.full(2, np.nan)], nonfinite="raise")
+
+
+def _scan_cases(rng):
+    for dtype in (np.float32, np.float64):
+        info = np.finfo(dtype)
+        specials = [np.nan, np.inf, -np.inf, -np.nan, info.max, -info.max, info.tiny,
+                    info.smallest_subnormal, -0.0, 0.0]
+        for size in (0, 1, 7, 4095, 4096, 4097, 9000):
+            for special in specials:
+                a = np.asarray(rng.standard_normal(size), dtype=dtype)
+                if size:
+                    a[rng.integers(size)] = special
+                yield [np.ones(3, dtype), a, np.full((), np.nan, dtype)]
+        # signalling and quiet NaNs with odd payloads, of either sign
+        uint = np.uint32 if dtype == np.float32 else np.uint64
+        width = 32 if dtype == np.float32 else 64
+        exponent = (1 << (width - 1)) - (1 << (info.nmant))
+        for payload in (1, 1 << (info.nmant - 1) | 5):
+            for sign in (0, 1 << (width - 1)):
+                yield [np.array([1.0, 2.0], dtype),
+                       np.array([0, sign | exponent | payload], uint).view(dtype)]
+        yield [np.array([info.max, -info.max], dtype).reshape(2, 1).T]
+
+
+def test_first_nonfinite_agrees_on_every_backend():
+    rng = np.random.default_rng(0)
+    for arrays in _scan_cases(rng):
+        expected = next((k for k, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
+        for name in _backend.available():
+            assert _backend.load(name).first_nonfinite(arrays) == expected, (name, arrays)
+
+
+@pytest.mark.parametrize("backend", _backend.available())
+def test_first_nonfinite_rejects_what_it_cannot_scan(backend):
+    scan = _backend.load(backend).first_nonfinite
+    for bad, error, pattern in [
+            (np.zeros(3), TypeError, "must be a list or tuple"),
+            ([np.zeros(3, np.int64)], TypeError, r"arrays\[0\] has dtype int64"),
+            ([np.zeros(3), np.zeros(3, np.float16)], TypeError, r"arrays\[1\] has dtype"),
+            ([np.zeros(3, ">f8")], TypeError, "dtype >f8"),
+            ([np.zeros(8)[::2]], ValueError, "must be contiguous"),
+            ([[1.0]], TypeError, "must be a numpy.ndarray")]:
+        with pytest.raises(error, match=pattern):
+            scan(bad)
+    assert scan([]) == -1 and scan(()) == -1
+    assert scan([np.asfortranarray(np.full((3, 2), np.inf))]) == 0
+
+
+# -- fit, minimize, the estimators, clipping ------------------------------------------------
+
+def _regression(n=60, dtype=np.float64):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, 3)).astype(dtype)
+    return X, (X @ np.array([1.0, -2.0, 0.5])).astype(dtype)
+
+
+def _with_nan(a, index, value=np.nan):
+    a = a.copy()
+    a[index] = value
+    return a
+
+
+X_REG, Y_REG = _regression()
+BAD_FIT = [
+    (dict(lr=math.nan), ValueError, "lr must be finite"),
+    (dict(lr=math.inf), ValueError, "lr must be finite"),
+    (dict(lr=-0.1), ValueError, "lr must be > 0"),
+    (dict(lr=None), TypeError, "lr must be a real number"),
+    (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+    (dict(batch_size=-2), ValueError, "batch_size must be >= 1"),
+    (dict(batch_size=2.5), TypeError, "batch_size must be an int"),
+    (dict(batch_size=True), TypeError, "batch_size must be an int"),
+    (dict(batch_size="8"), TypeError, "batch_size must be an int"),
+    (dict(epochs=0), ValueError, "epochs must be >= 1"),
+    (dict(clip_norm=math.nan), ValueError, "clip_norm"),
+    (dict(clip_value=-1.0), ValueError, "clip_value"),
+    (dict(tol=math.nan), ValueError, "tol"),
+    (dict(validation_fraction=math.nan, early_stopping=True), ValueError,
+     "validation_fraction"),
+    (dict(X=_with_nan(X_REG, (4, 1))), ValueError, "X must be finite, but row 4"),
+    (dict(X=_with_nan(X_REG, (7, 0), -np.inf)), ValueError, "X must be finite, but row 7"),
+    (dict(y=_with_nan(Y_REG, 9)), ValueError, r"y must be finite, but y\[9\] is nan"),
+    (dict(y=_with_nan(Y_REG, 0, np.inf)), ValueError, r"y\[0\] is inf"),
+    (dict(X=X_REG.astype(np.complex128)), TypeError, "X must be float32 or float64"),
+    (dict(X=X_REG.astype(np.float16)), TypeError, "X must be float32 or float64"),
+    (dict(X=X_REG.astype(object)), TypeError, "X must be float32 or float64"),
+    (dict(X=X_REG.astype(str)), TypeError, "X must be float32 or float64"),
+    (dict(X=X_REG[None]), ValueError, "X must be 2-D"),
+    (dict(X=X_REG[:, 0]), ValueError, "X must be 2-D"),
+    (dict(X=X_REG[:0], y=Y_REG[:0]), ValueError, "at least one row"),
+    (dict(X=X_REG[:, :0]), ValueError, "at least one row and one column"),
+    (dict(y=Y_REG[:-1]), ValueError, "y must be 1-D with one value per row"),
+    (dict(y=Y_REG[:, None]), ValueError, "y must be 1-D"),
+    (dict(y=Y_REG.astype(np.complex128)), TypeError, "y must be numbers"),
+    (dict(y=Y_REG.astype(object)), TypeError, "y must be numbers"),
+    (dict(sample_weight=np.full(60, np.nan)), ValueError, "sample_weight must be finite"),
+    (dict(sample_weight=np.ones(59)), ValueError, "sample_weight must be 1-D"),
+    (dict(optimizer="adam", optimizer_kwargs=dict(betas=(1.0, 0.9))), ValueError,
+     "Invalid beta parameter at index 0: 1.0"),
+    (dict(optimizer="sgd", optimizer_kwargs=dict(nesterov=True)), ValueError,
+     "Nesterov momentum requires"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_FIT)), ids=[c[2][:40] for c in BAD_FIT])
+def test_fit_refuses_bad_arguments_before_the_model_changes(case):
+    kwargs, error, pattern = BAD_FIT[case]
+    kwargs = dict(kwargs)
+    X, y = kwargs.pop("X", X_REG), kwargs.pop("y", Y_REG)
+    fresh = fastgd.LinearRegression()
+    with pytest.raises(error, match=pattern):
+        fastgd.fit(fresh, X, y, **kwargs)
+    assert fresh.coef_ is None and fresh.intercept_ is None
+    warm = fastgd.LinearRegression()
+    fastgd.fit(warm, X_REG, Y_REG, epochs=1)
+    before = warm.coef_.tobytes(), warm.intercept_.tobytes()
+    with pytest.raises(error, match=pattern):
+        fastgd.fit(warm, X, y, **kwargs)
+    assert (warm.coef_.tobytes(), warm.intercept_.tobytes()) == before
+
+
+@pytest.mark.parametrize("kwargs,error,pattern", [
+    (dict(lr=math.nan), ValueError, "Invalid learning rate: nan"),
+    (dict(lr=-1.0), ValueError, "Invalid learning rate: -1.0"),
+    (dict(tol=math.nan), ValueError, "tol must be >= 0"),
+    (dict(max_iter=True), ValueError, "max_iter must be a whole number"),
+    (dict(x0=np.array([1.0, math.nan, 3.0, 4.0, 5.0])), ValueError, "x0 must be finite"),
+    (dict(x0=np.ones(5, np.complex128)), TypeError, "x0 must be real numbers"),
+    (dict(x0=np.ones(5, object)), TypeError, "x0 must be real numbers"),
+    (dict(x0=np.ones(5, np.float16)), TypeError, "x0 must be real numbers"),
+    (dict(jac=lambda x: np.ones(5, np.complex128)), TypeError,
+     "the gradient must be real numbers"),
+    (dict(jac=lambda x: np.ones(4)), ValueError, r"the gradient has shape \(4,\)"),
+    (dict(optimizer="adam", betas=(0.9, 1.5)), ValueError, "Invalid beta parameter"),
+])
+def test_minimize_refuses_bad_arguments(kwargs, error, pattern):
+    from fastgd.functions import worked_example as example
+    args = dict(x0=example.x0, jac=example.grad, max_iter=3)
+    args.update(kwargs)
+    x0 = np.array(args["x0"], copy=True)
+    with pytest.raises(error, match=pattern):
+        fastgd.minimize(example.f, args.pop("x0"), **args)
+    np.testing.assert_array_equal(kwargs.get("x0", example.x0), x0)  # x0 is never modified
+
+
+def test_minimize_stops_on_a_nonfinite_gradient_without_a_step():
+    from fastgd.functions import worked_example as example
+    result = fastgd.minimize(example.f, example.x0, jac=lambda x: np.full(5, np.nan))
+    assert not result.success and result.nit == 0 and "diverged" in result.message
+    np.testing.assert_array_equal(result.x, example.x0)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=math.nan), dict(lr=-0.1), dict(lr=math.inf),
+                                 dict(batch_size=0), dict(batch_size=2.5),
+                                 dict(batch_size="a"), dict(alpha=math.nan),
+                                 dict(tol=math.nan), dict(validation_fraction=0.0),
+                                 dict(optimizer_kwargs={"momentum": -1.0})])
+def test_estimators_refuse_bad_settings_and_keep_their_fit(bad):
+    pytest.importorskip("sklearn")
+    from fastgd.sklearn import GDRegressor
+    X, y = _regression()
+    est = GDRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+    before = est.coef_.tobytes(), est.intercept_.tobytes()
+    est.set_params(**bad)
+    with pytest.raises(ValueError):
+        est.fit(X, y)
+    assert (est.coef_.tobytes(), est.intercept_.tobytes()) == before
+
+
+@pytest.mark.parametrize("grads,error,pattern", [
+    ([np.ones(3, np.float16)], TypeError, r"grads\[0\] has dtype float16"),
+    ([np.ones(3), np.ones(3, np.complex128)], TypeError, r"grads\[1\] has dtype complex128"),
+    ([np.ones(3, bool)], TypeError, "dtype bool"),
+    ([np.ones(3, object)], TypeError, "dtype object"),
+    ([np.ones(3, np.int32)], TypeError, "dtype int32"),
+    ([np.ones(3), "abc"], TypeError, r"grads\[1\] must be a numpy.ndarray"),
+    ([np.ones((4, 4))[::2]], ValueError, "must be contiguous"),
+])
+@pytest.mark.parametrize("clip", ["norm", "value"])
+def test_clipping_refuses_what_it_cannot_scale_in_place(clip, grads, error, pattern):
+    ok = np.full(3, 4.0)
+    with pytest.raises(error, match=pattern):
+        if clip == "norm":
+            fastgd.clip_grad_norm_(grads + [ok], 1.0)
+        else:
+            fastgd.clip_grad_value_(grads + [ok], 1.0)
+    np.testing.assert_array_equal(ok, 4.0)
+
+
+@pytest.mark.parametrize("kwargs,error,pattern", [
+    (dict(max_norm=math.inf), None, None),
+    (dict(max_norm=-0.0), None, None),
+    (dict(max_norm=None), TypeError, "max_norm must be a real number"),
+    (dict(max_norm=np.array([1.0])), TypeError, "max_norm must be a real number"),
+    (dict(norm_type=-math.inf), None, None),
+])
+def test_clip_norm_arguments(kwargs, error, pattern):
+    g = np.array([3.0, 4.0])
+    args = dict(max_norm=1.0)
+    args.update(kwargs)
+    if error is None:
+        fastgd.clip_grad_norm_([g], **args)
+        assert np.isfinite(g).all()
+    else:
+        with pytest.raises(error, match=pattern):
+            fastgd.clip_grad_norm_([g], **args)
+        np.testing.assert_array_equal(g, [3.0, 4.0])

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Build fastgd's compiled core with AddressSanitizer and UndefinedBehaviorSanitizer
+# (setup.py, FASTGD_SANITIZE=1: -O1 -g -fno-omit-frame-pointer
+# -fsanitize=address,undefined, every UBSan check fatal) in a scratch copy of this checkout,
+# then run the tests that exercise the C code against that build, on the compiled backend
+# only (one instruction set: at -O1 the variants compile alike). A canary overflow checks
+# first that reports do happen; then any sanitizer report fails the run (and is printed).
+#
+#   tools/sanitize.sh                 # the default subset
+#   tools/sanitize.sh tests/test_x.py # other tests (pytest arguments)
+#
+# Environment: PYTHON (default: python), CC (default: gcc; its libasan is preloaded, as
+# the Python interpreter itself is not built with ASan). Leak detection is off: CPython
+# keeps memory alive at exit by design.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+CC=${CC:-gcc}
+if [ "$#" -eq 0 ]; then  # the tests that run our C code (not those of the references)
+    set -- tests/test_kernels.py tests/test_models.py tests/test_clip.py \
+        tests/test_training.py tests/test_reliability.py \
+        -k "not torch_autograd and not sklearn and not fused_multiply_add"
+fi
+
+libasan=$("$CC" -print-file-name=libasan.so)
+if [ ! -e "$libasan" ]; then
+    echo "sanitize.sh: $CC has no libasan.so (got '$libasan'); install the compiler's" \
+         "sanitizer runtime (e.g. libasan8 / gcc's libsanitizer)" >&2
+    exit 2
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/fastgd-sanitize.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# The checkout's own files (tracked, and new ones git does not ignore), without build
+# outputs: the scratch copy builds from scratch.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+        xargs -0 cp --parents -t "$work"
+else
+    cp -r setup.py pyproject.toml src fastgd tests "$work"
+    find "$work" -name '*.so' -delete
+fi
+
+start=$(date +%s)
+echo "== sanitize: building the compiled core with ASan/UBSan in $work"
+(cd "$work" && FASTGD_SANITIZE=1 "$PYTHON" setup.py build_ext --inplace -q >"$work/build.log" 2>&1) \
+    || { cat "$work/build.log"; exit 1; }
+echo "   built in $(( $(date +%s) - start )) s"
+
+# The compiled backend only, at the instruction set the core picks (at -O1 the variants
+# compile alike): the tests' Numba, NumPy and other-ISA variants are deselected.
+cat >"$work/_sanitize_plugin.py" <<'PY'
+import fastgd._core as _core
+
+_ISA = _core.isa()
+
+
+def _off_target(value):
+    if not isinstance(value, str):
+        return False
+    name, _, isa = value.partition("-")
+    return name in ("numba", "numpy") or (name == "cython" and isa not in ("", _ISA))
+
+
+def pytest_collection_modifyitems(config, items):
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        off = any(_off_target(v) for k, v in params.items()
+                  if k in ("any_backend", "this_backend", "backend"))
+        (drop if off else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+PY
+# A known overflow, which must be reported: proof that the sanitizer is live.
+cat >"$work/_sanitize_canary.py" <<'PY'
+import ctypes
+import numpy as np
+import fastgd._core as core
+
+kernel = ctypes.CFUNCTYPE(None, ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_void_p, ctypes.c_void_p)(core.kernel_address("sgd", False))
+p, g = np.zeros(4), np.ones(4)
+buffers = (ctypes.c_void_p * 3)(p.ctypes.data, g.ctypes.data, None)
+dims = (ctypes.c_ssize_t * 3)(1, 1, 5)
+kernel(5, dims, buffers, (ctypes.c_double * 4)(0.1, 0, 0, 0), (ctypes.c_int * 3)())
+PY
+
+logs="$work/reports"
+mkdir -p "$logs"
+export FASTGD_BACKEND=cython
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:log_path=$logs/asan"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
+status=0
+(
+    cd "$work"
+    export LD_PRELOAD="$libasan${LD_PRELOAD:+:$LD_PRELOAD}"
+    "$PYTHON" - <<'PY'
+import os, fastgd, fastgd._core as core, fastgd._models as models
+here = os.getcwd()
+for m in (core, models):
+    assert m.__file__.startswith(here), f"{m.__name__} is not the sanitized build: {m.__file__}"
+print(f"   testing {core.__file__} (OpenMP {core.OPENMP}, ISAs {core.isas()})")
+PY
+    mkdir -p canary
+    if ASAN_OPTIONS="detect_leaks=0:log_path=$work/canary/asan" \
+            "$PYTHON" _sanitize_canary.py >/dev/null 2>&1 \
+            || ! grep -q "heap-buffer-overflow" canary/asan* 2>/dev/null; then
+        echo "sanitize.sh: the canary overflow was not reported: the sanitizer is not live" >&2
+        exit 1
+    fi
+    echo "   the canary overflow was reported: the sanitizer is live"
+    "$PYTHON" -m pytest -q -p no:cacheprovider -p _sanitize_plugin "$@"
+) || status=$?
+
+if compgen -G "$logs/*" >/dev/null; then
+    echo "== sanitize: sanitizer reports" >&2
+    cat "$logs"/* >&2
+    status=1
+fi
+echo "== sanitize: $( [ "$status" -eq 0 ] && echo "no reports" || echo "FAILED" )," \
+     "$(( $(date +%s) - start )) s in all"
+exit "$status"
