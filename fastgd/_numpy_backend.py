@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from fastgd import reference
-from fastgd._checks import (KERNELS, check_buffers, coerce_scalars, padded, scanned_arrays,
-                            shaped_like_param)
+from fastgd._checks import (
+    KERNELS,
+    check_buffers,
+    coerce_scalars,
+    padded,
+    scanned_arrays,
+    shaped_like_param,
+)
 
 NAME = "numpy"
 

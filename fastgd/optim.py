@@ -36,14 +36,14 @@ import inspect
 import itertools
 from collections.abc import Hashable, Mapping, Sequence
 from numbers import Real
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from fastgd import _backend
 from fastgd._checks import FLOAT_DTYPES, real
 from fastgd.reference import bias_corrections
-from fastgd.registry import OPTIMIZERS, OptimizerSpec
+from fastgd.registry import OPTIMIZERS, OptimizerSpec, class_doc
 
 __all__ = ["Optimizer"] + list(OPTIMIZERS)
 
@@ -330,7 +330,7 @@ class Optimizer:
             shared = set(grad_keys).intersection(written_keys)
             if not shared:  # the usual case: no gradient shares an owner with a write
                 return
-            by_owner: dict[int, list] = {}
+            by_owner: dict[int | None, list] = {}
             for w, key in zip(written, written_keys):
                 if key in shared:
                     by_owner.setdefault(key, []).append(w)
@@ -483,7 +483,8 @@ class Optimizer:
             raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, the "
                              f"optimizer has {len(self.param_groups)}")
         targets: dict[Hashable, tuple[int, dict, np.ndarray]] = {}
-        new_groups, first = [], 0
+        new_groups: list[dict[str, Any]] = []
+        first = 0
         for ours, saved in zip(self.param_groups, saved_groups):
             if not isinstance(saved, Mapping) or "params" not in saved:
                 raise ValueError("each saved parameter group must be a dict with 'params'")
@@ -1088,7 +1089,22 @@ _MIXINS: dict[str, tuple[type, ...]] = {}
 # ---- begin mixins: adam-family ----
 # ---- end mixins: adam-family ----
 # ---- begin mixins: torch-other ----
-class _ASGDAverages:
+class _MixinBase:
+    """What the optimizers' mixins use of :class:`Optimizer` (annotations only, for the
+    type checker: nothing here exists at run time, so nothing shadows Optimizer's own)."""
+
+    param_groups: list[dict[str, Any]]
+    state: dict[int, dict[str, Any]]
+    _needed: list[Any]
+
+    if TYPE_CHECKING:
+        def _revalidate_groups(self) -> None: ...
+
+        def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray,
+                         state: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class _ASGDAverages(_MixinBase):
     """ASGD's averaged parameters."""
 
     def averaged(self) -> list[np.ndarray]:
@@ -1179,7 +1195,7 @@ _MIXINS["Adafactor"] = (_AdafactorState,)
 # ---- begin mixins: sophia-schedulefree ----
 
 
-class _SophiaMixin:
+class _SophiaMixin(_MixinBase):
     """Sophia's Hessian estimates: :meth:`update_hessian` and :meth:`hessian_due`.
 
     The step divides the momentum by ``rho * h + eps``, where ``h`` is the moving average
@@ -1324,7 +1340,7 @@ def _torch_lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
             start[...] = end - (end - start) * (T(1) - w)
 
 
-class _ScheduleFreeMixin:
+class _ScheduleFreeMixin(_MixinBase):
     """train() / eval() of the schedule-free optimizers, as in the schedulefree package.
 
     The optimizer keeps z (the SGD/Adam iterate) in its state; x is the weighted average
@@ -1383,33 +1399,6 @@ _PLANS = {kernel[len("_plan_"):]: plan for kernel, plan in globals().items()
 # -- the classes, one per registry row --------------------------------------------------------
 
 
-def _class_doc(spec: OptimizerSpec) -> str:
-    if spec.matches.startswith("torch."):
-        match = (f"Matches ``{spec.matches}``: same arguments, defaults, update rule and "
-                 f"validation.")
-    elif spec.matches.startswith("paper: "):
-        match = (f"Follows the update rule of {spec.matches[len('paper: '):]}, with "
-                 f"torch-style arguments and validation.")
-    else:
-        match = (f"Follows ``{spec.matches}``'s update rule, with torch-style arguments and "
-                 f"validation; the differences, where there are any, are in the reference's "
-                 f"docstring.")
-    lines = [spec.summary, "", f"{match} The update rule is written out in "
-             f":func:`fastgd.reference.{spec.kernel}`.", "", "Args:",
-             "    params: a list of arrays (C-contiguous float32/float64, any shape), or a "
-             "list of parameter-group dicts"]
-    lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
-              if h.argument]
-    lines += ["", "State per parameter (some entries only under the options or shapes that "
-              "use them): " + ", ".join(
-        (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
-        + [b.name for b in spec.state]) + ".", "",
-        "Example::", "", "    w = np.zeros(3)",
-        f"    opt = fastgd.{spec.name}([w], lr={spec.defaults['lr']!r})",
-        "    opt.step([np.array([1.0, -2.0, 0.5])])"]
-    return "\n".join(lines)
-
-
 def _make_class(spec: OptimizerSpec) -> type:
     signature = inspect.Signature(
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
@@ -1426,9 +1415,10 @@ def _make_class(spec: OptimizerSpec) -> type:
         del arguments["self"]
         Optimizer.__init__(self, arguments.pop("params"), **arguments)
 
-    __init__.__signature__ = signature
-    cls = type(spec.name, (*_MIXINS.get(spec.name, ()), Optimizer), {"spec": spec, "__init__": __init__,
-                                         "__doc__": _class_doc(spec), "__module__": __name__})
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    cls = type(spec.name, (*_MIXINS.get(spec.name, ()), Optimizer),
+               {"spec": spec, "__init__": __init__, "__doc__": class_doc(spec),
+                "__module__": __name__})
     __init__.__qualname__ = f"{spec.name}.__init__"
     return cls
 

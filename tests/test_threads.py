@@ -65,7 +65,7 @@ def test_separate_optimizers_in_threads_give_the_serial_bits(dtype):
         start = threading.Barrier(len(jobs))
         results, errors = {}, []
 
-        def work(name, seed):
+        def work(name, seed, start=start, results=results, errors=errors):
             try:
                 params, options, grads = _job(name, seed, dtype)
                 sd = _run(name, params, options, grads, start)
