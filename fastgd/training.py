@@ -248,6 +248,11 @@ def _first_nonfinite_row(a: np.ndarray) -> int:
     in blocks of rows, so that it needs little memory beside ``a``."""
     if a.dtype.kind != "f":
         return -1
+    if a.dtype in (np.float32, np.float64) and a.dtype.isnative \
+            and (a.flags.c_contiguous or a.flags.f_contiguous):
+        from fastgd import _backend
+        if _backend.active().first_nonfinite([a]) < 0:  # one pass, no temporary array
+            return -1
     rows = max(1, (1 << 16) // max(1, a.size // max(1, a.shape[0])))
     for start in range(0, a.shape[0], rows):
         finite = np.isfinite(a[start:start + rows])
@@ -964,6 +969,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         val_rows = None
         train_rows = np.arange(n, dtype=np.int64)
     n_train = train_rows.shape[0]
+    identity_rows = n_train == n and bool(np.all(train_rows == np.arange(n)))
     if w is not None:
         if not np.any(w[train_rows] > 0):
             raise ValueError("sample_weight is zero for every training row: there is "
@@ -1039,7 +1045,12 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         t0 -= elapsed
         rng = resumed.generator(rng)
     for epoch in range(first_epoch, epochs):
-        order = train_rows[rng.permutation(n_train)] if shuffle else train_rows
+        if not shuffle:
+            order = train_rows
+        elif identity_rows:  # train_rows[perm] is perm
+            order = rng.permutation(n_train).astype(np.int64, copy=False)
+        else:
+            order = train_rows[rng.permutation(n_train)]
         total = weight_sum = 0.0
         gnorm = math.nan
         n_batches = (n_train + bs - 1) // bs
