@@ -122,7 +122,23 @@ def _overlapping_by_bounds(grads: list, written: list) -> set[int]:
 
 
 class Optimizer:
-    """Base class: parameter groups, validation, state, ``step`` and ``state_dict``."""
+    r"""Base class of the optimizers: parameter groups, validation, state, ``step`` and
+    ``state_dict``, as ``torch.optim.Optimizer``.
+
+    Each subclass is generated from a row of :data:`fastgd.registry.OPTIMIZERS` (its
+    arguments, defaults, validation, state and kernel); ``step(grads)`` applies
+    :math:`p \leftarrow \mathrm{update}(p, g, \mathrm{state})` to every parameter with a
+    gradient, all or nothing (see :meth:`step`).
+
+    Example::
+
+        w, b = np.zeros((3, 2)), np.zeros(2)
+        opt = fastgd.SGD([{"params": [w]}, {"params": [b], "lr": 0.5}], lr=0.1,
+                         momentum=0.9)
+        opt.step([np.ones((3, 2)), None])           # None: b has no gradient this step
+        opt.param_groups[1]["lr"], opt.state_dict()["state"][0]["momentum_buffer"]
+        isinstance(opt, fastgd.Optimizer)           # True
+    """
 
     spec: ClassVar[OptimizerSpec]
 
