@@ -3,6 +3,7 @@ where a test asks for ``any_backend``, on every backend installed here."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 
@@ -48,21 +49,44 @@ def _kernel_variants():
 KERNEL_VARIANTS = _kernel_variants()
 
 
+@contextlib.contextmanager
+def _on_isa(isa):
+    """The compiled core set to instruction set ``isa`` ('' leaves it alone) meanwhile."""
+    if not isa:
+        yield
+        return
+    core = _backend.load("cython")
+    previous = core.isa()
+    core.set_isa(isa)
+    try:
+        yield
+    finally:
+        core.set_isa(previous)
+
+
 @pytest.fixture(params=KERNEL_VARIANTS)
 def any_backend(request):
     """Run the test once per installed backend (and per instruction set of the core)."""
     name, _, isa = request.param.partition("-")
-    with fastgd.use_backend(name):
-        if not isa:
-            yield request.param
-            return
-        core = _backend.load("cython")
-        previous = core.isa()
-        core.set_isa(isa)
-        try:
-            yield request.param
-        finally:
-            core.set_isa(previous)
+    with fastgd.use_backend(name), _on_isa(isa):
+        yield request.param
+
+
+def _active_backend_variants():
+    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
+    CPU runs: each CI run of the suite covers its own backend, so that the three runs
+    cover every backend once."""
+    name = fastgd.backend()
+    if name != "cython":
+        return [name]
+    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
+
+
+@pytest.fixture(params=_active_backend_variants())
+def this_backend(request):
+    """Run the test on the active backend (on the compiled one, once per instruction set)."""
+    with _on_isa(request.param.partition("-")[2]):
+        yield request.param
 
 
 @pytest.fixture

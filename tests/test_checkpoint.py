@@ -233,8 +233,9 @@ def test_a_crash_during_a_save_leaves_the_previous_file(tmp_path):
         fastgd.save({str(path)!r}, epoch=2, data=np.zeros(1000))
     """)
     env = dict(os.environ, PYTHONPATH=root)
+    # from tmp_path: in the checkout's root, "-c" would import its uncompiled fastgd/
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 3, out.stderr
     assert path.read_bytes() == before
     assert fastgd.load(path).extra["epoch"] == 1

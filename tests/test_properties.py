@@ -32,31 +32,6 @@ from fastgd.registry import OPTIMIZERS
 NAMES = list(OPTIMIZERS)
 
 
-def _active_backend_variants():
-    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
-    CPU runs: each CI run of the suite covers its own backend, so that the three runs
-    cover every backend once."""
-    name = fastgd.backend()
-    if name != "cython":
-        return [name]
-    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
-
-
-@pytest.fixture(params=_active_backend_variants())
-def this_backend(request):
-    """Run the test on the active backend (on the compiled one, once per instruction set)."""
-    name, _, isa = request.param.partition("-")
-    if not isa:
-        yield request.param
-        return
-    core = _backend.load("cython")
-    previous = core.isa()
-    core.set_isa(isa)
-    try:
-        yield request.param
-    finally:
-        core.set_isa(previous)
-
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])

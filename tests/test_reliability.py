@@ -30,31 +30,6 @@ GROUPS = [(0, 2), (2, 4)]   # parameter indices of each group
 WARM_STEPS = 3
 
 
-def _active_backend_variants():
-    """The active backend (FASTGD_BACKEND), the compiled one once per instruction set this
-    CPU runs: each CI run of the suite covers its own backend, so that the three runs
-    cover every backend once."""
-    name = fastgd.backend()
-    if name != "cython":
-        return [name]
-    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
-
-
-@pytest.fixture(params=_active_backend_variants())
-def this_backend(request):
-    """Run the test on the active backend (on the compiled one, once per instruction set)."""
-    name, _, isa = request.param.partition("-")
-    if not isa:
-        yield request.param
-        return
-    core = _backend.load("cython")
-    previous = core.isa()
-    core.set_isa(isa)
-    try:
-        yield request.param
-    finally:
-        core.set_isa(previous)
-
 
 def _options(name):
     """The option set of the parity tests that uses the most of the optimizer."""
