@@ -9,7 +9,8 @@
 #   tools/sanitize.sh                 # the default subset
 #   tools/sanitize.sh tests/test_x.py # other tests (pytest arguments)
 #
-# Environment: PYTHON (default: python), CC (default: gcc; its libasan is preloaded, as
+# Environment: PYTHON (default: python), PYTEST_WORKERS (pytest-xdist workers, default
+# none), CC (default: gcc; its libasan is preloaded, as
 # the Python interpreter itself is not built with ASan). Leak detection is off: CPython
 # keeps memory alive at exit by design.
 set -euo pipefail
@@ -40,6 +41,18 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     cp -r setup.py pyproject.toml src fastgd tests "$work"
     find "$work" -name '*.so' -delete
+fi
+
+# The build's own requirements (pyproject's [build-system] requires), where this Python
+# lacks them: `pip install .` builds in an isolated environment, so a venv that installed
+# fastgd with pip may have neither Cython nor setuptools.
+if ! "$PYTHON" -c "import Cython, setuptools, numpy" >/dev/null 2>&1; then
+    "$PYTHON" - >"$work/build-requirements.txt" <<'PY'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    print("\n".join(tomllib.load(f)["build-system"]["requires"]))
+PY
+    "$PYTHON" -m pip install --quiet -r "$work/build-requirements.txt"
 fi
 
 start=$(date +%s)
@@ -112,7 +125,9 @@ PY
         exit 1
     fi
     echo "   the canary overflow was reported: the sanitizer is live"
-    "$PYTHON" -m pytest -q -p no:cacheprovider -p _sanitize_plugin "$@"
+    # PYTEST_WORKERS=N: N pytest-xdist workers (reports are collected from every process)
+    "$PYTHON" -m pytest -q -p no:cacheprovider -p _sanitize_plugin \
+        ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS"} "$@"
 ) || status=$?
 
 if compgen -G "$logs/*" >/dev/null; then
