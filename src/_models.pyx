@@ -102,16 +102,12 @@ cdef inline void* _data(object a):
     return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
-def loss_grad(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object intercept,
-              object sample_weight, object rows, double a1, double a2, double eps,
-              object grad_coef, object grad_intercept, object hess_coef,
-              object hess_intercept):
-    """Run the loss kernel on checked arrays; return (status, batch position, loss)."""
-    cdef fgdm_args a
-    cdef int status
+cdef void _model_args(fgdm_args* a, int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef,
+                      object intercept, object sample_weight, double a1, double a2,
+                      double eps):
+    """The fields of ``a`` every loss call shares: the data, the model and its penalty;
+    the caller sets the rows, the outputs and the thread count."""
     cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(X)
-    cdef const fgdm_table* table = _table()
-    cdef fgdm_loss_fn fn = table.loss_grad[0 if cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT32 else 1]
     a.kind = kind
     a.n_samples = cnp.PyArray_DIM(X, 0)
     a.d = cnp.PyArray_DIM(X, 1)
@@ -125,6 +121,23 @@ def loss_grad(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object i
     a.sw = _data(sample_weight)
     a.ss = 0 if sample_weight is None else \
         cnp.PyArray_STRIDE(<cnp.ndarray>sample_weight, 0) // itemsize
+    a.coef = cnp.PyArray_DATA(coef)
+    a.intercept = _data(intercept)
+    a.a1 = a1
+    a.a2 = a2
+    a.eps = eps
+
+
+def loss_grad(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object intercept,
+              object sample_weight, object rows, double a1, double a2, double eps,
+              object grad_coef, object grad_intercept, object hess_coef,
+              object hess_intercept):
+    """Run the loss kernel on checked arrays; return (status, batch position, loss)."""
+    cdef fgdm_args a
+    cdef int status
+    cdef const fgdm_table* table = _table()
+    cdef fgdm_loss_fn fn = table.loss_grad[0 if cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT32 else 1]
+    _model_args(&a, kind, X, y, coef, intercept, sample_weight, a1, a2, eps)
     a.rows = <const int64_t*>_data(rows)
     if rows is None:
         a.n = a.n_samples
@@ -132,11 +145,6 @@ def loss_grad(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object i
     else:
         a.n = cnp.PyArray_DIM(<cnp.ndarray>rows, 0)
         a.rs = cnp.PyArray_STRIDE(<cnp.ndarray>rows, 0) // 8
-    a.coef = cnp.PyArray_DATA(coef)
-    a.intercept = _data(intercept)
-    a.a1 = a1
-    a.a2 = a2
-    a.eps = eps
     a.grad_coef = <void*>_data(grad_coef)
     a.grad_intercept = <void*>_data(grad_intercept)
     a.hess_coef = <void*>_data(hess_coef)
@@ -356,24 +364,8 @@ def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, obje
                 if not (0 <= beta_at[c][k] < MAX_ARGS):
                     raise ValueError("fused_batches: bad step formulas")
 
-    a.kind = kind
-    a.n_samples = cnp.PyArray_DIM(X, 0)
-    a.d = cnp.PyArray_DIM(X, 1)
-    a.k = cnp.PyArray_DIM(coef, 1) if cnp.PyArray_NDIM(coef) == 2 else 1
-    a.X = cnp.PyArray_DATA(X)
-    a.xs0 = cnp.PyArray_STRIDE(X, 0) // itemsize
-    a.xs1 = cnp.PyArray_STRIDE(X, 1) // itemsize
-    a.row_major = a.d <= 1 or a.xs1 == 1
-    a.y = cnp.PyArray_DATA(y)
-    a.ys = cnp.PyArray_STRIDE(y, 0) // cnp.PyArray_ITEMSIZE(y)
-    a.sw = w
-    a.ss = ws
+    _model_args(&a, kind, X, y, coef, intercept, sample_weight, a1, a2, eps)
     a.rs = 1
-    a.coef = pdata[0]
-    a.intercept = pdata[1] if n_params > 1 else NULL
-    a.a1 = a1
-    a.a2 = a2
-    a.eps = eps
     a.grad_coef = gdata[0]
     a.grad_intercept = gdata[1] if n_params > 1 else NULL
     a.nthreads = _core.get_num_threads()
