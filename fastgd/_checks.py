@@ -193,6 +193,23 @@ REQUIRED = {k: d.required for k, d in KERNELS.items()}
 FLAGS = {k: d.flags for k, d in KERNELS.items()}
 
 
+#: Scalars computed per step from the step count alone, for kernels whose other scalars do
+#: not change from step to step while the hyperparameters do not: scalar name -> (the beta
+#: it is made of, 1 for ``1 - beta**t``, 2 for ``(1 - beta**t) ** 0.5``), the expressions
+#: of the optimizers' plans (C's pow is Python's float power). Used by the native loops
+#: that skip the plan (fused training batches, the compiled core's cached step), each
+#: checked against a plan made in Python before it is used.
+STEP_FORMULAS: dict[str, dict[str, tuple[str, int]]] = {
+    "adam": {"bias_correction1": ("beta1", 1), "bias_correction2_sqrt": ("beta2", 2)},
+    "adam_eps_root": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "adamax": {"bias_correction1": ("beta1", 1)},
+    "adabelief": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "lamb": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "yogi": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
+    "rmsprop": {}, "rmsprop_eps_in_sqrt": {}, "adadelta": {}, "rprop": {},
+}
+
+
 def needed_roles(kernel: str, scalars: Mapping[str, Any]) -> tuple[bool, ...]:
     """Which buffers the kernel reads or writes with these options."""
     return KERNELS[kernel].needed_roles(scalars)

@@ -151,6 +151,10 @@ class Optimizer:
         # per group: the hyperparameters last validated, and the state entries they need
         self._validated: list[tuple] = []
         self._needed: list[frozenset[str]] = []
+        # the compiled backend's cached step (see _cache_step); misses: the steps in a
+        # row that took the general path
+        self._fast: Any = None
+        self._fast_misses = 0
         if isinstance(params, np.ndarray):
             raise TypeError("params argument given to the optimizer should be a list of "
                             "arrays or of dicts, but got a numpy.ndarray; wrap it in a list")
@@ -242,6 +246,7 @@ class Optimizer:
         self._check_disjoint(existing, params)
         group["params"] = params
         self.param_groups.append(group)
+        self._fast = None
         self._validated.append(self._snapshot(group))
         self._needed.append(self._needed_state(group))
         if self.spec.eager_state:
@@ -409,10 +414,20 @@ class Optimizer:
         before the first array is written; on the compiled backend it is one native pass
         over each gradient's bits, about the cost of reading it once.
 
+        On the compiled backend, a step like the last one (same parameters, state
+        arrays and gradient layout) runs from a cache of these checks, in C: the same
+        results and errors, a few microseconds of overhead (see :meth:`_cache_step`).
+
         Returns:
             None, as torch's ``step()``; with ``nonfinite`` given, True when the update
             was applied and False when ``"skip"`` dropped it.
         """
+        fast = self._fast
+        if fast is not None:
+            if fast.run(self, grads, nonfinite):
+                self._fast_misses = 0
+                return None if nonfinite is None else True
+            self._fast = None
         if nonfinite is not None:
             _check_nonfinite_option(nonfinite)
         if not isinstance(grads, (list, tuple)):
@@ -459,7 +474,25 @@ class Optimizer:
             call.run(kernels)
         for call in calls:
             call.commit(self.state)
+        if CACHED_STEP and hasattr(kernels, "FastStep"):
+            if self._fast_misses % _FAST_RETRY < 2:
+                self._cache_step(kernels, work)
+            self._fast_misses += 1  # steps in a row on the general path
         return None if nonfinite is None else True
+
+    def _cache_step(self, kernels: Any, work: list) -> None:
+        """After a step of the general path, cache what the next steps can reuse
+        (compiled backend): the next ``step`` then checks in C that nothing it relies on
+        changed, plans only the first tensor of each native call and runs the kernels,
+        a few microseconds in all. Any difference (a gradient missing or of another
+        layout, a parameter or state entry replaced, ...) sends that step down the general
+        path, which also rebuilds the cache; after two steps in a row on the general path,
+        only two of every ``_FAST_RETRY`` steps try."""
+        grads: list = [None] * sum(len(g["params"]) for g in self.param_groups)
+        for *_, items in work:
+            for index, _, g in items:
+                grads[index] = g
+        self._fast = kernels.FastStep.build(self, _PLANS[self.spec.kernel], grads)
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -536,6 +569,7 @@ class Optimizer:
         self._validated = [self._snapshot(g) for g in new_groups]
         self._needed = [self._needed_state(g) for g in new_groups]
         self.state = new_state
+        self._fast = None
 
     def _check_saved_group_keys(self, k: int, saved: Mapping) -> None:
         """A saved group of another optimizer is refused: it must hold every hyperparameter
@@ -633,6 +667,12 @@ def _loaded_real(index: int, key: str, value: Any) -> float:
 
 
 # -- what each kernel needs per step ---------------------------------------------------------
+
+
+#: Cache each optimizer's step on the compiled backend (set False to compare).
+CACHED_STEP = True
+#: After repeated fallbacks of the cached step, rebuild it only every this many steps.
+_FAST_RETRY = 64
 
 
 class _Call:

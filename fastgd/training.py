@@ -135,6 +135,7 @@ import numpy as np
 from fastgd import checkpoint as _ckpt
 from fastgd import lr_scheduler as _lrs
 from fastgd import models as _models
+from fastgd._checks import STEP_FORMULAS
 from fastgd.clip import clip_grad_norm_, clip_grad_value_
 from fastgd.history import History
 
@@ -500,21 +501,6 @@ class SoftmaxRegression(LinearModel):
 FUSED = True
 
 
-#: Scalars the native loop computes per step itself, for kernels whose other scalars do
-#: not change from step to step: name -> (the beta it is made of, 1 for ``1 - beta**t``,
-#: 2 for ``(1 - beta**t) ** 0.5``), the expressions of the optimizers' plans (C's pow is
-#: Python's float power). Checked against the plan's first step before use.
-_STEP_FORMULAS = {
-    "adam": {"bias_correction1": ("beta1", 1), "bias_correction2_sqrt": ("beta2", 2)},
-    "adam_eps_root": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
-    "adamax": {"bias_correction1": ("beta1", 1)},
-    "adabelief": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
-    "lamb": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
-    "yogi": {"bias_correction1": ("beta1", 1), "bias_correction2": ("beta2", 1)},
-    "rmsprop": {}, "rmsprop_eps_in_sqrt": {}, "adadelta": {}, "rprop": {},
-}
-
-
 def _formula_value(beta: float, code: int, t: int) -> float:
     x = 1 - beta ** t
     return x ** 0.5 if code == 2 else x
@@ -677,7 +663,7 @@ class _Fused:
 
     def _formulas(self, calls, specs):
         """For the first planned step just committed: the codes and beta positions with
-        which the native loop computes each call's per-step scalars (see _STEP_FORMULAS),
+        which the native loop computes each call's per-step scalars (see STEP_FORMULAS),
         and the step count of that step; None unless every call's kernel has formulas
         that give the plan's values, and the step committed nothing but step counts."""
         state = self.opt.state
@@ -690,7 +676,7 @@ class _Fused:
         codes = np.zeros((len(calls), 16), dtype=np.int32)
         betas = np.zeros((len(calls), 16), dtype=np.int32)
         for c_index, (c, (scalar_specs, _)) in enumerate(zip(calls, specs)):
-            formulas = _STEP_FORMULAS.get(c.entry[:-len("_many")])
+            formulas = STEP_FORMULAS.get(c.entry[:-len("_many")])
             if formulas is None or any(set(entries) != {"step"} for _, entries in c.updates):
                 return None
             names = [name for name, _ in scalar_specs]

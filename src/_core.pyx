@@ -11,12 +11,15 @@ check all their calls of a step before making any).
 
 import os
 
+import numpy as np
+
+from libc.math cimport pow
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 
 cimport numpy as cnp
 
-from fastgd._checks import KERNELS
+from fastgd._checks import KERNELS, STEP_FORMULAS
 from fastgd._checks import real as _real
 from fastgd._checks import scanned_arrays as _scanned_arrays
 
@@ -45,6 +48,7 @@ cdef extern from "fastgd_kernels.h" nogil:
 
 cdef enum:
     MAX_SCALARS = 32
+    MAX_DIMS = 8     # parameters of more dimensions take the general path
 
 NAME = "cython"
 OPENMP = bool(fgd_openmp_enabled())
@@ -258,6 +262,12 @@ cdef class _Kernel:
     cdef object decl
     cdef tuple roles, writable, size_codes, scalar_names, scalar_defaults, flag_names
     cdef frozenset known
+    # STEP_FORMULAS: scalar fk[q] = 1 - scalar fb[q] ** step (its square root if fcode 2)
+    cdef bint has_formulas
+    cdef int n_formulas
+    cdef int fk[MAX_SCALARS]
+    cdef int fb[MAX_SCALARS]
+    cdef int fcode[MAX_SCALARS]
 
     def __init__(self, str name, int kid, decl):
         self.name = name
@@ -273,21 +283,37 @@ cdef class _Kernel:
         if len(self.scalar_names) > MAX_SCALARS or len(self.flag_names) > MAX_SCALARS \
                 or len(self.roles) > MAX_SCALARS:
             raise ValueError(f"kernel {name!r} has too many arguments for the core")
+        formulas = STEP_FORMULAS.get(name)
+        self.has_formulas = formulas is not None
+        self.n_formulas = 0
+        for scalar, (beta, code) in (formulas or {}).items():
+            self.fk[self.n_formulas] = self.scalar_names.index(scalar)
+            self.fb[self.n_formulas] = self.scalar_names.index(beta)
+            self.fcode[self.n_formulas] = code
+            self.n_formulas += 1
 
-    def __call__(self, *lists, bint check_only=False, **scalars):
-        cdef double s[MAX_SCALARS]
-        cdef int f[MAX_SCALARS]
+    cdef void _formula_scalars(self, double* s, double step) noexcept:
+        cdef int q
+        cdef double x
+        for q in range(self.n_formulas):
+            x = 1.0 - pow(s[self.fb[q]], step)
+            s[self.fk[q]] = pow(x, 0.5) if self.fcode[q] == 2 else x
+
+    cdef bint _formulas_give(self, double* s, double step) noexcept:
+        """Whether the formulas at ``step`` give the scalars ``s`` a plan made."""
+        cdef int q
+        cdef double x
+        for q in range(self.n_formulas):
+            x = 1.0 - pow(s[self.fb[q]], step)
+            if (pow(x, 0.5) if self.fcode[q] == 2 else x) != s[self.fk[q]]:
+                return False
+        return True
+
+    cdef tuple _parse(self, dict scalars, double* s, int* f):
+        """Fill ``s`` (scalars as float64, defaults applied) and ``f`` (flags by truth value)
+        from the keyword arguments; return which roles these values need."""
         cdef int i
-        cdef Py_ssize_t t
-        cdef fgd_kernel_fn fn
-        cdef _Table tb
         cdef str key
-        cdef Py_ssize_t n_roles = len(self.roles)
-        if len(lists) > n_roles:
-            raise TypeError(f"{self.name}_many() takes at most {n_roles} buffer lists, "
-                            f"got {len(lists)}")
-        if len(lists) < n_roles:
-            lists = lists + (None,) * (n_roles - len(lists))
         for key in scalars:
             if key not in self.known:
                 raise TypeError(f"{self.name}_many() got an unexpected keyword argument "
@@ -310,8 +336,23 @@ cdef class _Kernel:
             flag = bool(scalars.get(key, False))
             f[i] = flag
             values[key] = flag
-        needed = (True,) * n_roles if self.decl.needed is None else \
-            tuple(self.decl.needed(values))
+        if self.decl.needed is None:
+            return (True,) * len(self.roles)
+        return tuple(self.decl.needed(values))
+
+    def __call__(self, *lists, bint check_only=False, **scalars):
+        cdef double s[MAX_SCALARS]
+        cdef int f[MAX_SCALARS]
+        cdef Py_ssize_t t
+        cdef fgd_kernel_fn fn
+        cdef _Table tb
+        cdef Py_ssize_t n_roles = len(self.roles)
+        if len(lists) > n_roles:
+            raise TypeError(f"{self.name}_many() takes at most {n_roles} buffer lists, "
+                            f"got {len(lists)}")
+        if len(lists) < n_roles:
+            lists = lists + (None,) * (n_roles - len(lists))
+        needed = self._parse(scalars, s, f)
         tb = _collect(self.name, self.roles, lists, self.writable, needed, self.size_codes)
         if check_only:
             return
@@ -319,6 +360,545 @@ cdef class _Kernel:
         with nogil:
             for t in range(tb.n):
                 fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
+
+
+# ---- the cached step of an optimizer ------------------------------------------------------
+
+cdef class _FastBucket:
+    """Tensors of one group stepped by one native call: same dtype, same state entries and
+    the same values of the state's non-array entries (step counts and the like), so the
+    plan of the first tensor is the plan of all."""
+    cdef int group
+    cdef list members           # positions of the tensors in the flat parameter list
+    cdef Py_ssize_t m
+    cdef dict scalar_entries    # the non-array state entries, the same objects for all
+    cdef bint stateless         # no state dict at all (SGD without momentum)
+    cdef str entry
+    cdef _Kernel kernel
+    cdef tuple role_keys        # per role: "" (param, grad), the state key, or None
+    cdef _Table table           # pointers, sizes and dims; the grads' pointers per step
+    cdef double s[MAX_SCALARS]
+    cdef int f[MAX_SCALARS]
+    # after a plan was checked: the next step, if no hyperparameter changes, needs no plan
+    # (stationary: it commits nothing and its scalars stay; else its only commit is the
+    # step count and its per-step scalars are the kernel's STEP_FORMULAS)
+    cdef bint reuse
+    cdef bint stationary
+
+
+cdef inline bint _same_value(object now, object cached):
+    """Identity, or for a list (``betas=[0.9, 0.999]``) the identity of its items."""
+    if now is cached:
+        return True
+    if type(now) is list and type(cached) is tuple:
+        if len(<list>now) != len(<tuple>cached):
+            return False
+        for a, b in zip(<list>now, <tuple>cached):
+            if a is not b:
+                return False
+        return True
+    return False
+
+
+cdef object _cached_value(object value):
+    """What ``run`` compares a hyperparameter's value with: the object itself (a list as a
+    tuple of its items); _NotCached for a value that could change in place unseen (an
+    array, say), which the general path checks at every step."""
+    if type(value) is list or type(value) is tuple:
+        for item in value:
+            if not (item is None or isinstance(item, _IMMUTABLE)):
+                raise _NotCached
+        return tuple(value) if type(value) is list else value
+    if value is None or isinstance(value, _IMMUTABLE):
+        return value
+    raise _NotCached
+
+
+cdef object _scalar_key(object value):
+    """What must be equal for two tensors' state entries to plan alike (-0.0 is not 0.0)."""
+    if isinstance(value, float):
+        return (type(value), float(value).hex())
+    hash(value)  # TypeError for an unhashable entry: no cached step
+    return (type(value), value)
+
+
+cdef class FastStep:
+    """One optimizer's step with everything that does not change between steps cached:
+    the parameters, the groups' structure, the state's arrays and their pointers, which
+    tensors share a native call, and which state entry feeds which kernel buffer.
+
+    ``run(opt, grads, nonfinite)`` checks, with C loops, that none of this changed and
+    that every gradient is a C-contiguous array of its parameter's shape and dtype sharing
+    no memory with anything the step writes; it then plans the first tensor of each call
+    with the optimizer's own plan (the per-step scalars: bias corrections, learning rate
+    from the group as it is now), runs the kernels without the GIL and commits the new
+    step counts (the same objects into every tensor's state). It returns False, having
+    changed nothing, whenever anything differs from the usual case; the optimizer then
+    takes its general path, which checks and reports everything itself.
+    """
+    cdef object backend
+    cdef object plan
+    cdef list groups            # opt.param_groups, the list
+    cdef dict opt_state         # opt.state, the dict
+    cdef list group_dicts
+    cdef list param_lists
+    cdef list param_counts
+    cdef tuple hyper_names
+    cdef list hyper_values      # per group, per name: the object (a list as a tuple)
+    cdef Py_ssize_t n
+    cdef list params
+    cdef list keys              # the state keys (ints), one per tensor
+    cdef list states            # the state dicts, or None
+    cdef list array_entries     # per tensor: tuple of (key, array)
+    cdef list bucket_of         # per tensor: its bucket
+    cdef list buckets
+    cdef list written           # every array a step writes, by address
+    cdef Py_ssize_t n_written
+    cdef uintptr_t* lo
+    cdef uintptr_t* hi
+    cdef int* typenum           # of each written array
+    cdef Py_ssize_t* dims       # the parameters' shapes, MAX_DIMS per tensor
+    cdef int* ndim
+
+    def __dealloc__(self):
+        free(self.lo)
+        free(self.hi)
+        free(self.typenum)
+        free(self.dims)
+        free(self.ndim)
+
+    def __reduce__(self):  # a copied optimizer builds its own
+        return (_no_fast_step, ())
+
+    @staticmethod
+    def build(opt, plan, list grads):
+        """The cached step of ``opt`` right after a step that applied ``grads`` (aligned
+        with the parameters; all present), or None where the usual case does not hold."""
+        try:
+            return FastStep._build(opt, plan, grads)
+        except _NotCached:
+            return None
+
+    @staticmethod
+    cdef FastStep _build(opt, plan, list grads):
+        cdef FastStep self = FastStep.__new__(FastStep)
+        cdef Py_ssize_t t, k, j, r, w
+        cdef cnp.ndarray a
+        cdef _FastBucket b
+        self.backend = _this_module()
+        self.plan = plan
+        self.groups = opt.param_groups
+        self.opt_state = opt.state
+        if type(self.groups) is not list or type(self.opt_state) is not dict:
+            raise _NotCached
+        self.group_dicts = list(self.groups)
+        self.param_lists = []
+        self.param_counts = []
+        self.hyper_names = tuple(opt.spec.hyperparameter_names)
+        self.hyper_values = []
+        self.params, self.keys, self.states, self.array_entries = [], [], [], []
+        factored_split = opt.spec.kernel == "adafactor"
+        by_key = {}
+        self.buckets = []
+        self.bucket_of = []
+        t = 0
+        for k in range(len(self.group_dicts)):
+            group = self.group_dicts[k]
+            if type(group) is not dict or type(group["params"]) is not list:
+                raise _NotCached
+            self.param_lists.append(group["params"])
+            self.param_counts.append(len(group["params"]))
+            if factored_split and len({p.dtype for p in group["params"]}) > 1:
+                # Adafactor's eps=(None, ...) comes from the group's first parameter: its
+                # plan for one tensor depends on another one's dtype
+                raise _NotCached
+            self.hyper_values.append([_cached_value(group[name]) for name in self.hyper_names])
+            for p in group["params"]:
+                if type(p) is not cnp.ndarray or t >= len(grads) or grads[t] is None:
+                    raise _NotCached
+                state = self.opt_state.get(t)
+                if state is not None and type(state) is not dict:
+                    raise _NotCached
+                arrays, scalars = [], []
+                if state is not None:
+                    for key, value in state.items():
+                        if isinstance(value, cnp.ndarray):
+                            if (type(value) is not cnp.ndarray or value.dtype != p.dtype
+                                    or not value.flags.c_contiguous or not value.flags.aligned
+                                    or not value.flags.writeable):
+                                raise _NotCached
+                            arrays.append((key, value))
+                        else:
+                            try:
+                                scalars.append((key, _scalar_key(value)))
+                            except TypeError:
+                                raise _NotCached
+                bucket_key = (k, p.dtype.num, factored_split and p.ndim >= 2, state is None,
+                              frozenset(key for key, _ in arrays), frozenset(scalars))
+                b = by_key.get(bucket_key)
+                if b is None:
+                    b = _FastBucket.__new__(_FastBucket)
+                    b.group = k
+                    b.members = []
+                    b.stateless = state is None
+                    b.scalar_entries = ({key: value for key, value in state.items()
+                                         if not isinstance(value, cnp.ndarray)}
+                                        if state is not None else {})
+                    by_key[bucket_key] = b
+                    self.buckets.append(b)
+                elif state is not None:  # the same values: make them the same objects
+                    state.update(b.scalar_entries)
+                b.members.append(t)
+                self.bucket_of.append(b)
+                self.params.append(p)
+                self.keys.append(t)
+                self.states.append(state)
+                self.array_entries.append(tuple(arrays))
+                t += 1
+        self.n = t
+        if self.n != len(grads):
+            raise _NotCached
+        # Which state entry feeds which buffer: plan the first tensor of each bucket.
+        for b in self.buckets:
+            b.m = len(b.members)
+            i0 = b.members[0]
+            try:
+                calls = plan(opt, self.group_dicts[b.group],
+                             [(i0, self.params[i0], grads[i0])], opt._needed[b.group])
+            except Exception:
+                raise _NotCached
+            if len(calls) != 1 or calls[0].entry not in _KERNEL_OBJECTS:
+                raise _NotCached
+            call = calls[0]
+            entries = _steady_updates(call, i0, self.states[i0])
+            if entries is None:
+                raise _NotCached
+            b.entry = call.entry
+            b.kernel = _KERNEL_OBJECTS[call.entry]
+            n_roles = len(b.kernel.roles)
+            lists = tuple(call.lists) + (None,) * (n_roles - len(call.lists))
+            role_keys = ["", ""]
+            for r in range(2, n_roles):
+                if lists[r] is None:
+                    role_keys.append(None)
+                    continue
+                found = None
+                for key, value in self.array_entries[i0]:
+                    if value is lists[r][0]:
+                        found = key
+                if found is None:
+                    raise _NotCached
+                role_keys.append(found)
+            b.role_keys = tuple(role_keys)
+            needed = b.kernel._parse(call.scalars, b.s, b.f)
+            member_lists = []
+            for r in range(n_roles):
+                key = b.role_keys[r]
+                if key is None:
+                    if needed[r]:
+                        raise _NotCached
+                    member_lists.append(None)
+                elif r == 0:
+                    member_lists.append([self.params[i] for i in b.members])
+                elif r == 1:
+                    member_lists.append([grads[i] for i in b.members])
+                else:
+                    member_lists.append([self.states[i][key] for i in b.members])
+            try:
+                b.table = _collect(b.kernel.name, b.kernel.roles, tuple(member_lists),
+                                   b.kernel.writable, needed, b.kernel.size_codes)
+            except (TypeError, ValueError):
+                raise _NotCached
+            b.table.keep = []  # the cache holds the parameters and state itself
+        # Every array a step writes, sorted by address: disjoint, or no cached step.
+        written = list(self.params)
+        for arrays in self.array_entries:
+            written += [value for _, value in arrays]
+        written = [x for x in written if x.size]
+        written.sort(key=_address)
+        self.written = written
+        self.n_written = len(written)
+        self.lo = <uintptr_t*>malloc(max(1, self.n_written) * sizeof(uintptr_t))
+        self.hi = <uintptr_t*>malloc(max(1, self.n_written) * sizeof(uintptr_t))
+        self.typenum = <int*>malloc(max(1, self.n_written) * sizeof(int))
+        self.dims = <Py_ssize_t*>malloc(max(1, self.n * MAX_DIMS) * sizeof(Py_ssize_t))
+        self.ndim = <int*>malloc(max(1, self.n) * sizeof(int))
+        if (self.lo == NULL or self.hi == NULL or self.typenum == NULL or self.dims == NULL
+                or self.ndim == NULL):
+            raise MemoryError()
+        for w in range(self.n_written):
+            a = <cnp.ndarray>written[w]
+            self.lo[w] = <uintptr_t>cnp.PyArray_DATA(a)
+            self.hi[w] = self.lo[w] + <uintptr_t>cnp.PyArray_NBYTES(a)
+            self.typenum[w] = cnp.PyArray_TYPE(a)
+            if w and self.lo[w] < self.hi[w - 1]:
+                raise _NotCached
+        for t in range(self.n):
+            a = <cnp.ndarray>self.params[t]
+            if cnp.PyArray_NDIM(a) > MAX_DIMS:
+                raise _NotCached
+            self.ndim[t] = cnp.PyArray_NDIM(a)
+            for j in range(self.ndim[t]):
+                self.dims[t * MAX_DIMS + j] = cnp.PyArray_DIMS(a)[j]
+        return self
+
+    def run(self, opt, grads, nonfinite):
+        """Apply the step and return True, or return False having changed nothing."""
+        cdef Py_ssize_t t, k, j, w, n_groups, lo_i, hi_i, mid, n_roles, q
+        cdef cnp.ndarray a, g
+        cdef _FastBucket b
+        cdef list gl, plist, hv, bucket_calls
+        cdef dict group, state
+        cdef object entry_obj
+        cdef int scan = 0, bad
+        cdef uintptr_t glo, ghi
+        cdef fgd_kernel_fn fn
+        cdef Py_ssize_t size
+        if nonfinite is not None:
+            if type(nonfinite) is not str or (nonfinite != "raise" and nonfinite != "skip"):
+                return False
+            scan = 1
+        if self.backend is not _active_backend():
+            return False
+        if type(grads) is list:
+            gl = list(<list>grads)  # holds the gradients while the kernels run
+        elif type(grads) is tuple:
+            gl = list(<tuple>grads)
+        else:
+            return False
+        if len(gl) != self.n:
+            return False
+        if opt.param_groups is not self.groups:
+            return False
+        n_groups = len(self.group_dicts)
+        if len(self.groups) != n_groups:
+            return False
+        # Hyperparameters: unchanged objects, or checked again by the optimizer itself
+        # (a scheduler sets a new lr every step); their effect reaches the kernels through
+        # the plan below.
+        changed = False
+        for k in range(n_groups):
+            if self.groups[k] is not self.group_dicts[k]:
+                return False
+            group = <dict>self.group_dicts[k]
+            hv = <list>self.hyper_values[k]
+            for j in range(len(self.hyper_names)):
+                value = group.get(self.hyper_names[j], _MISSING)
+                if not _same_value(value, hv[j]):
+                    if value is _MISSING:
+                        return False
+                    changed = True
+            plist = <list>self.param_lists[k]
+            if group.get("params") is not plist or len(plist) != self.param_counts[k]:
+                return False
+        if changed:
+            opt._revalidate_groups()  # the general path's own checks, errors included
+            try:
+                for k in range(n_groups):
+                    group = <dict>self.group_dicts[k]
+                    self.hyper_values[k] = [_cached_value(group[name])
+                                            for name in self.hyper_names]
+            except _NotCached:
+                return False
+        if opt.state is not self.opt_state:
+            return False
+        # Parameters, gradients and state, tensor by tensor.
+        t = 0
+        for k in range(n_groups):
+            plist = <list>self.param_lists[k]
+            for j in range(len(plist)):
+                p_obj = plist[j]
+                if p_obj is not self.params[t]:
+                    return False
+                a = <cnp.ndarray>p_obj
+                g_obj = gl[t]
+                if not cnp.PyArray_CheckExact(g_obj):
+                    return False
+                g = <cnp.ndarray>g_obj
+                if (cnp.PyArray_TYPE(g) != cnp.PyArray_TYPE(a) or not cnp.PyArray_ISNOTSWAPPED(g)
+                        or not cnp.PyArray_IS_C_CONTIGUOUS(g) or not cnp.PyArray_ISALIGNED(g)
+                        or cnp.PyArray_NDIM(g) != self.ndim[t]
+                        or cnp.PyArray_NDIM(a) != self.ndim[t]):
+                    return False
+                for q in range(self.ndim[t]):
+                    if (cnp.PyArray_DIMS(g)[q] != self.dims[t * MAX_DIMS + q]
+                            or cnp.PyArray_DIMS(a)[q] != self.dims[t * MAX_DIMS + q]):
+                        return False
+                b = <_FastBucket>self.bucket_of[t]
+                state_obj = self.opt_state.get(self.keys[t])
+                if state_obj is not self.states[t]:
+                    return False
+                if state_obj is not None:
+                    state = <dict>state_obj
+                    arrays = <tuple>self.array_entries[t]
+                    if len(state) != len(arrays) + len(b.scalar_entries):
+                        return False
+                    for key, value in arrays:
+                        if state.get(key) is not value:
+                            return False
+                    for key, value in b.scalar_entries.items():
+                        if state.get(key, _MISSING) is not value:
+                            return False
+                t += 1
+        # Everything the step writes is where it was, writable; no gradient overlaps it.
+        for w in range(self.n_written):
+            a = <cnp.ndarray>self.written[w]
+            if (<uintptr_t>cnp.PyArray_DATA(a) != self.lo[w]
+                    or <uintptr_t>cnp.PyArray_DATA(a) + <uintptr_t>cnp.PyArray_NBYTES(a)
+                    != self.hi[w]
+                    or cnp.PyArray_TYPE(a) != self.typenum[w]
+                    or not cnp.PyArray_ISWRITEABLE(a) or not cnp.PyArray_ISALIGNED(a)
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
+                return False
+        for t in range(self.n):
+            g = <cnp.ndarray>gl[t]
+            size = cnp.PyArray_NBYTES(g)
+            if size == 0:
+                continue
+            glo = <uintptr_t>cnp.PyArray_DATA(g)
+            ghi = glo + <uintptr_t>size
+            # the last written span starting before the gradient ends must end before it
+            lo_i, hi_i = 0, self.n_written
+            while lo_i < hi_i:
+                mid = (lo_i + hi_i) // 2
+                if self.lo[mid] < ghi:
+                    lo_i = mid + 1
+                else:
+                    hi_i = mid
+            if lo_i and self.hi[lo_i - 1] > glo:
+                return False
+        if scan:
+            for t in range(self.n):
+                g = <cnp.ndarray>gl[t]
+                size = cnp.PyArray_SIZE(g)
+                if cnp.PyArray_TYPE(g) == cnp.NPY_FLOAT32:
+                    bad = fgd_any_nonfinite_f32(size, <const float*>cnp.PyArray_DATA(g))
+                else:
+                    bad = fgd_any_nonfinite_f64(size, <const double*>cnp.PyArray_DATA(g))
+                if bad:
+                    return False  # the general path skips or raises
+        # This step's scalars: the optimizer's plan for each bucket's first tensor.
+        bucket_entries = []
+        for b in self.buckets:
+            if b.reuse and not changed:
+                if b.stationary:
+                    bucket_entries.append(None)
+                else:
+                    step = b.scalar_entries["step"] + 1
+                    b.kernel._formula_scalars(b.s, <double>step)
+                    bucket_entries.append({"step": step})
+                continue
+            b.reuse = False
+            i0 = b.members[0]
+            try:
+                calls = self.plan(opt, self.group_dicts[b.group],
+                                  [(self.keys[i0], self.params[i0], gl[i0])],
+                                  opt._needed[b.group])
+            except Exception:
+                return False  # the general path raises it, after its own checks
+            if len(calls) != 1:
+                return False
+            call = calls[0]
+            if call.entry != b.entry:
+                return False
+            entries = _steady_updates(call, i0, self.states[i0])
+            if entries is None:
+                return False
+            n_roles = len(b.role_keys)
+            lists = call.lists
+            if len(lists) > n_roles:
+                return False
+            for q in range(2, n_roles):
+                lst = lists[q] if q < len(lists) else None
+                if b.role_keys[q] is None:
+                    if lst is not None:
+                        return False
+                elif lst is None or lst[0] is not (<dict>self.states[i0])[b.role_keys[q]]:
+                    return False
+            try:
+                needed = b.kernel._parse(call.scalars, b.s, b.f)
+            except (TypeError, ValueError):
+                return False
+            for q in range(n_roles):
+                if needed[q] and b.role_keys[q] is None:
+                    return False
+            bucket_entries.append(entries)
+            if not entries:
+                b.reuse = b.stationary = True
+            elif (b.kernel.has_formulas and len(entries) == 1 and "step" in entries
+                    and type(entries["step"]) is int):
+                b.stationary = False
+                b.reuse = b.kernel._formulas_give(b.s, <double>entries["step"])
+        # Run: the gradients' pointers into each table, then every kernel without the GIL.
+        for b in self.buckets:
+            n_roles = len(b.role_keys)
+            for j in range(b.m):
+                t = b.members[j]
+                b.table.ptr[j * n_roles + 1] = <char*>cnp.PyArray_DATA(<cnp.ndarray>gl[t])
+        for b in self.buckets:
+            n_roles = len(b.role_keys)
+            fn = _kernels.f32[b.kernel.kid] if b.table.is_f32 else _kernels.f64[b.kernel.kid]
+            with nogil:
+                for j in range(b.m):
+                    fn(b.table.size[j], &b.table.dims[3 * j], &b.table.ptr[j * n_roles],
+                       b.s, b.f)
+        # Commit: the same new objects into every state of the bucket.
+        for b, entries in zip(self.buckets, bucket_entries):
+            if entries:
+                for t in b.members:
+                    (<dict>self.states[t]).update(entries)
+                b.scalar_entries.update(entries)
+        return True
+
+
+cdef object _steady_updates(call, Py_ssize_t i0, object state):
+    """The non-array entries ``call`` commits for tensor ``i0`` (a dict, maybe empty), or
+    None when it would create state (a first step) or commit anything else."""
+    updates = call.updates
+    if not updates:
+        return {}
+    if len(updates) != 1 or updates[0][0] != i0 or state is None:
+        return None
+    entries = updates[0][1]
+    for key, value in entries.items():
+        if isinstance(value, cnp.ndarray) or key not in state:
+            return None
+    return entries
+
+
+class _NotCached(Exception):
+    pass
+
+
+#: Hyperparameter values that cannot change in place (numbers, strings, NumPy scalars).
+_IMMUTABLE = (float, int, str, np.generic)
+
+
+_MISSING = object()
+
+
+def _no_fast_step():
+    return None
+
+
+cdef object _this_module():
+    import fastgd._core
+    return fastgd._core
+
+
+cdef object _backend_module = None
+
+
+cdef object _active_backend():
+    global _backend_module
+    if _backend_module is None:
+        import fastgd._backend
+        _backend_module = fastgd._backend
+    return _backend_module._active
+
+
+def _address(a):
+    return <uintptr_t>cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
 def first_nonfinite(arrays):
@@ -360,6 +940,7 @@ def kernel_address(str name, bint f32):
     return <uintptr_t>(_kernels.f32[kid] if f32 else _kernels.f64[kid])
 
 
+_KERNEL_OBJECTS = {}
 _KERNEL_IDS = {fgd_kernel_names[i].decode(): i for i in range(FGD_N_KERNELS)}
 
 
@@ -372,7 +953,8 @@ def _define_kernels():
         raise ImportError(f"the compiled core does not match fastgd's kernel declarations "
                           f"(not compiled: {missing}; not declared: {extra}); rebuild it")
     for kid, name in enumerate(compiled):
-        globals()[f"{name}_many"] = _Kernel(name, kid, KERNELS[name])
+        _KERNEL_OBJECTS[f"{name}_many"] = globals()[f"{name}_many"] = _Kernel(name, kid,
+                                                                            KERNELS[name])
 
 
 _define_kernels()

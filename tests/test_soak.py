@@ -128,6 +128,10 @@ def test_optimizer_steps_do_not_grow_memory():
         calls[0] += 1
 
     def watched():
+        # the cached step (compiled backend) holds a reference to each parameter and state
+        # array while it exists; with one step in three missing a gradient it comes and
+        # goes, so it is dropped (and made again by the next steps) before counting
+        opt._fast = None
         state = [a for s in opt.state.values() for a in s.values()
                  if isinstance(a, np.ndarray)]
         assert len(state) == 12
