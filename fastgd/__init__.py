@@ -13,7 +13,8 @@ kernels behind the same API.
 - :class:`ParamBuffer`: a model's parameters in one contiguous array, one pass per step.
 - Checkpoints: :func:`save`, :func:`load` (:mod:`fastgd.checkpoint`).
 - Settings of the compiled core: :func:`set_num_threads`, :func:`get_num_threads`,
-  :func:`show_config` (``FASTGD_NUM_THREADS`` and ``FASTGD_ISA`` choose at import).
+  :func:`set_parallel_min`, :func:`get_parallel_min`, :func:`show_config`
+  (``FASTGD_NUM_THREADS``, ``FASTGD_PARALLEL_MIN`` and ``FASTGD_ISA`` choose at import).
 """
 
 from fastgd import (
@@ -29,7 +30,14 @@ from fastgd import (
 )
 from fastgd import optim as _optim
 from fastgd._backend import BACKENDS, backend, set_backend, use_backend
-from fastgd._config import config, get_num_threads, set_num_threads, show_config
+from fastgd._config import (
+    config,
+    get_num_threads,
+    get_parallel_min,
+    set_num_threads,
+    set_parallel_min,
+    show_config,
+)
 from fastgd.buffer import ParamBuffer
 from fastgd.checkpoint import Checkpoint, load, save
 from fastgd.clip import clip_grad_norm_, clip_grad_value_
@@ -51,7 +59,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BACKENDS", "backend", "set_backend", "use_backend", "kernels", "reference", "registry",
     "lr_scheduler", "hessian",
-    "config", "show_config", "set_num_threads", "get_num_threads",
+    "config", "show_config", "set_num_threads", "get_num_threads", "set_parallel_min",
+    "get_parallel_min",
     "ParamBuffer", "Optimizer", "__version__", "minimize", "MinimizeResult", "History",
     "functions", "models", "clip_grad_norm_", "clip_grad_value_", "training", "fit",
     "ConvergenceWarning", "LinearModel", "LinearRegression", "LogisticRegression",

@@ -52,6 +52,42 @@ def get_num_threads() -> int:
     return core.get_num_threads() if core is not None else 1
 
 
+def set_parallel_min(n: int) -> None:
+    """Split buffers of at least ``n`` elements across threads in the compiled core;
+    smaller ones run on the calling thread. Results are the same bits either way.
+
+    The default is ``2**15`` elements, where two threads pay off when OpenMP's threads
+    spin between parallel regions (its default); under ``OMP_WAIT_POLICY=PASSIVE`` each
+    region wakes sleeping threads, and the default is ``2**20``. The environment variable
+    ``FASTGD_PARALLEL_MIN`` sets it at import.
+
+    Example::
+
+        n = fastgd.get_parallel_min()
+        fastgd.set_parallel_min(1 << 18)
+        fastgd.set_parallel_min(n)
+    """
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise TypeError(f"n must be an integer, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    core = _core()
+    if core is not None:
+        core.set_parallel_min(int(n))
+
+
+def get_parallel_min() -> int:
+    """The smallest buffer, in elements, the compiled core splits across threads (see
+    :func:`set_parallel_min`; 0 when the compiled core does not load).
+
+    Example::
+
+        print(fastgd.get_parallel_min())
+    """
+    core = _core()
+    return core.get_parallel_min() if core is not None else 0
+
+
 def config() -> dict[str, Any]:
     """The settings :func:`show_config` prints, as a dict: ``version``, ``backend``,
     ``numpy``, ``numba`` and ``compiled_core`` (None when the compiled core does not load,
@@ -76,7 +112,7 @@ def config() -> dict[str, Any]:
             "path": core.__file__, "isa": core.isa(), "isas": core.isas(),
             "openmp": core.OPENMP, "threads": core.get_num_threads(),
             "threads_set_by_fastgd": core.thread_override() > 0,
-            "parallel_min_elements": core.PARALLEL_MIN,
+            "parallel_min_elements": core.get_parallel_min(),
         }
     try:
         import numba

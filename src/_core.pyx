@@ -38,6 +38,8 @@ cdef extern from "fastgd_kernels.h" nogil:
     int FGD_N_KERNELS
     int FGD_N_TABLES
     int FGD_PARALLEL_MIN
+    int FGD_PARALLEL_MIN_PASSIVE
+    Py_ssize_t fgd_parallel_min
     int fgd_table_supported(int i)
     int fgd_openmp_enabled()
     int fgd_thread_override
@@ -52,8 +54,10 @@ cdef enum:
 
 NAME = "cython"
 OPENMP = bool(fgd_openmp_enabled())
-#: Buffers of at least this many elements are shared between threads.
+#: Buffers of at least this many elements are shared between threads (the default with
+#: OpenMP's default waiting, and with OMP_WAIT_POLICY=PASSIVE); see set_parallel_min.
 PARALLEL_MIN = FGD_PARALLEL_MIN
+PARALLEL_MIN_PASSIVE = FGD_PARALLEL_MIN_PASSIVE
 
 cdef const fgd_kernel_table* _kernels = &fgd_tables[0]
 
@@ -101,6 +105,22 @@ def set_num_threads(int n):
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     fgd_thread_override = n
+
+
+def set_parallel_min(n):
+    """Share buffers of at least ``n`` elements between threads (smaller ones run on the
+    calling thread)."""
+    global fgd_parallel_min
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    fgd_parallel_min = n
+
+
+def get_parallel_min():
+    """The smallest buffer, in elements, that is shared between threads."""
+    return fgd_parallel_min
 
 
 def get_num_threads():
@@ -962,9 +982,22 @@ _define_kernels()
 
 def _configure_from_environment():
     """FASTGD_ISA picks the kernels (default: the widest this CPU runs); FASTGD_NUM_THREADS
-    the thread count for large buffers (default: OpenMP's)."""
+    the thread count for large buffers (default: OpenMP's); FASTGD_PARALLEL_MIN the
+    smallest buffer shared between threads (default: PARALLEL_MIN, or PARALLEL_MIN_PASSIVE
+    under OMP_WAIT_POLICY=PASSIVE, where waking the threads costs more)."""
     requested = os.environ.get("FASTGD_ISA", "").strip().lower()
     set_isa(requested or best_isa())
+    smallest = os.environ.get("FASTGD_PARALLEL_MIN", "").strip()
+    if smallest:
+        try:
+            n = int(smallest)
+        except ValueError:
+            raise ValueError(f"FASTGD_PARALLEL_MIN must be a whole number, got {smallest!r}")
+        if n < 1:
+            raise ValueError(f"FASTGD_PARALLEL_MIN must be >= 1, got {n}")
+        set_parallel_min(n)
+    elif os.environ.get("OMP_WAIT_POLICY", "").strip().lower() == "passive":
+        set_parallel_min(PARALLEL_MIN_PASSIVE)
     threads = os.environ.get("FASTGD_NUM_THREADS", "").strip()
     if threads:
         try:

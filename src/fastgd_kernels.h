@@ -33,13 +33,20 @@
 #define FGD_RESTRICT
 #endif
 
-/* Buffers shorter than this run on the calling thread: below it the fork/join of an
- * OpenMP region costs more than the work it would share. Measured on 2 cores (float32):
- * two threads ran Adam 1.7x and SGD-momentum 1.3x faster at 2^15 elements; SGD broke
- * even near 2^14. */
+/* Buffers shorter than fgd_parallel_min run on the calling thread: below it the fork/join
+ * of an OpenMP region costs more than the work it would share. Measured on 2 cores
+ * (float32): with OpenMP's default waiting (threads spin a while between regions), two
+ * threads ran Adam 1.7x and SGD-momentum 1.3x faster at 2^15 elements; SGD broke even near
+ * 2^14. With OMP_WAIT_POLICY=PASSIVE each region wakes sleeping threads, and two threads
+ * ran Adam slower than one up to about 10^6 elements (FGD_PARALLEL_MIN_PASSIVE, chosen at
+ * import by fastgd._core; fastgd.set_parallel_min or FASTGD_PARALLEL_MIN set it). */
 #ifndef FGD_PARALLEL_MIN
 #define FGD_PARALLEL_MIN ((ptrdiff_t)1 << 15)
 #endif
+#ifndef FGD_PARALLEL_MIN_PASSIVE
+#define FGD_PARALLEL_MIN_PASSIVE ((ptrdiff_t)1 << 20)
+#endif
+static ptrdiff_t fgd_parallel_min = FGD_PARALLEL_MIN;
 
 static inline int fgd_openmp_enabled(void)
 {
@@ -124,7 +131,7 @@ static inline int fgd_any_nonfinite_f64(ptrdiff_t n, const double *x)
 #ifdef _OPENMP
 #define FGD_CHUNKED(N, STMT)                                         \
     do {                                                             \
-        const int nt_ = (N) >= FGD_PARALLEL_MIN ? fgd_max_threads() : 1; \
+        const int nt_ = (N) >= fgd_parallel_min ? fgd_max_threads() : 1; \
         if (nt_ > 1) {                                               \
             _Pragma("omp parallel num_threads(nt_)")                 \
             {                                                        \

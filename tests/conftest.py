@@ -32,6 +32,11 @@ def pytest_configure(config):
     demanded = os.environ.get("FASTGD_BACKEND", "").strip().lower()
     if demanded and fastgd.backend() != demanded:
         raise pytest.UsageError(f"FASTGD_BACKEND={demanded} but fastgd runs {fastgd.backend()}")
+    # The tests' sizes that run on several threads (2**16 elements and up) are chosen for
+    # the default threshold, whatever OMP_WAIT_POLICY says.
+    if "cython" in INSTALLED:
+        core = _backend.load("cython")
+        core.set_parallel_min(core.PARALLEL_MIN)
 
 
 def _kernel_variants():

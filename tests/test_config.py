@@ -51,7 +51,8 @@ def test_threadpoolctl_limits_the_core(restore_threads):
 
 def _python(code, **env):
     full = {k: v for k, v in os.environ.items()
-            if k not in ("FASTGD_ISA", "FASTGD_NUM_THREADS", "FASTGD_BACKEND")}
+            if k not in ("FASTGD_ISA", "FASTGD_NUM_THREADS", "FASTGD_BACKEND",
+                         "FASTGD_PARALLEL_MIN", "OMP_WAIT_POLICY")}
     full.update(env)
     return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True,
                           text=True, timeout=120, cwd="/")
@@ -65,9 +66,59 @@ def test_environment_sets_threads_and_isa():
     assert out.stdout.split() == ["3", "baseline"]
 
 
+@pytest.mark.parametrize("env,expected", [
+    ({}, core.PARALLEL_MIN),
+    ({"OMP_WAIT_POLICY": "passive"}, core.PARALLEL_MIN_PASSIVE),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, core.PARALLEL_MIN),
+    ({"OMP_WAIT_POLICY": "PASSIVE", "FASTGD_PARALLEL_MIN": "4096"}, 4096),
+])
+def test_threading_threshold_follows_the_wait_policy(env, expected):
+    out = _python("import fastgd; print(fastgd.get_parallel_min())", **env)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == expected
+    assert core.PARALLEL_MIN == 1 << 15 and core.PARALLEL_MIN_PASSIVE == 1 << 20
+
+
+@pytest.fixture
+def restore_parallel_min():
+    before = fastgd.get_parallel_min()
+    yield
+    fastgd.set_parallel_min(before)
+
+
+@pytest.mark.parametrize("bad,error", [(0, ValueError), (-1, ValueError), (2.0, TypeError),
+                                       ("64", TypeError), (False, TypeError)])
+def test_set_parallel_min_rejects(bad, error, restore_parallel_min):
+    before = fastgd.get_parallel_min()
+    with pytest.raises(error, match="n must be"):
+        fastgd.set_parallel_min(bad)
+    assert fastgd.get_parallel_min() == before
+
+
+@needs_openmp
+def test_any_threshold_gives_the_same_bits(restore_parallel_min, restore_threads):
+    rng = np.random.default_rng(5)
+    p0, g = rng.standard_normal(5003), rng.standard_normal(5003)
+    results = []
+    for threads, smallest in [(1, 1 << 15), (2, 1), (2, 64), (2, 1 << 30)]:
+        fastgd.set_num_threads(threads)
+        fastgd.set_parallel_min(smallest)
+        assert fastgd.get_parallel_min() == smallest
+        p = p0.copy()
+        with fastgd.use_backend("cython"):
+            opt = fastgd.Adam([p], lr=0.1, weight_decay=0.1)
+            for _ in range(3):
+                opt.step([g])
+        results.append(p)
+    for p in results[1:]:
+        np.testing.assert_array_equal(p, results[0])
+
+
 @pytest.mark.parametrize("env,message", [
     ({"FASTGD_NUM_THREADS": "many"}, "FASTGD_NUM_THREADS must be a whole number"),
     ({"FASTGD_NUM_THREADS": "0"}, "FASTGD_NUM_THREADS must be >= 1"),
+    ({"FASTGD_PARALLEL_MIN": "big"}, "FASTGD_PARALLEL_MIN must be a whole number"),
+    ({"FASTGD_PARALLEL_MIN": "-3"}, "FASTGD_PARALLEL_MIN must be >= 1"),
     ({"FASTGD_ISA": "sse9"}, "unknown instruction set 'sse9'"),
 ])
 def test_bad_environment_fails_loudly(env, message):
