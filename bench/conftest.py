@@ -28,7 +28,9 @@ def pedantic_settings():
     for ``n`` elements (several iterations per round below ~1e5 elements)."""
 
     def settings(n_elements: int) -> dict:
-        rounds = int(min(200, max(5, 3e7 / max(n_elements, 1) / 20)))
+        # at least 15 rounds: on the shared 2-core machine a median of 5 rounds of a
+        # 1e6-element step moved by 2x from run to run
+        rounds = int(min(200, max(15, 3e7 / max(n_elements, 1) / 20)))
         iterations = int(min(50, max(1, 2e5 / max(n_elements, 1))))
         return dict(rounds=rounds, iterations=iterations, warmup_rounds=2)
 

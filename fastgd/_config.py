@@ -15,6 +15,13 @@ def _core():
         return None
 
 
+def _check_count(n: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise TypeError(f"n must be an integer, got {n!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+
+
 def set_num_threads(n: int) -> None:
     """Split large buffers across ``n`` threads in the compiled core (``n >= 1``).
 
@@ -31,10 +38,7 @@ def set_num_threads(n: int) -> None:
         fastgd.set_num_threads(1)
         fastgd.set_num_threads(n)
     """
-    if isinstance(n, bool) or not isinstance(n, Integral):
-        raise TypeError(f"n must be an integer, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    _check_count(n)
     core = _core()
     if core is not None:
         core.set_num_threads(int(n))
@@ -67,10 +71,7 @@ def set_parallel_min(n: int) -> None:
         fastgd.set_parallel_min(1 << 18)
         fastgd.set_parallel_min(n)
     """
-    if isinstance(n, bool) or not isinstance(n, Integral):
-        raise TypeError(f"n must be an integer, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    _check_count(n)
     core = _core()
     if core is not None:
         core.set_parallel_min(int(n))

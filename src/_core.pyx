@@ -987,26 +987,27 @@ def _configure_from_environment():
     under OMP_WAIT_POLICY=PASSIVE, where waking the threads costs more)."""
     requested = os.environ.get("FASTGD_ISA", "").strip().lower()
     set_isa(requested or best_isa())
-    smallest = os.environ.get("FASTGD_PARALLEL_MIN", "").strip()
-    if smallest:
-        try:
-            n = int(smallest)
-        except ValueError:
-            raise ValueError(f"FASTGD_PARALLEL_MIN must be a whole number, got {smallest!r}")
-        if n < 1:
-            raise ValueError(f"FASTGD_PARALLEL_MIN must be >= 1, got {n}")
-        set_parallel_min(n)
+    smallest = _positive_from_environment("FASTGD_PARALLEL_MIN")
+    if smallest is not None:
+        set_parallel_min(smallest)
     elif os.environ.get("OMP_WAIT_POLICY", "").strip().lower() == "passive":
         set_parallel_min(PARALLEL_MIN_PASSIVE)
-    threads = os.environ.get("FASTGD_NUM_THREADS", "").strip()
-    if threads:
-        try:
-            n = int(threads)
-        except ValueError:
-            raise ValueError(f"FASTGD_NUM_THREADS must be a whole number, got {threads!r}")
-        if n < 1:
-            raise ValueError(f"FASTGD_NUM_THREADS must be >= 1, got {n}")
-        set_num_threads(n)
+    threads = _positive_from_environment("FASTGD_NUM_THREADS")
+    if threads is not None:
+        set_num_threads(threads)
 
+
+def _positive_from_environment(name):
+    """The whole number >= 1 in environment variable ``name``, or None when it is unset."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {text!r}")
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1, got {n}")
+    return n
 
 _configure_from_environment()
