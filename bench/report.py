@@ -3,7 +3,8 @@
     python bench/report.py bench/results/step.json bench/results/models.json \\
         [--plot bench/results/adam.png]
 
-Prints, as markdown: the goals (ratios fastgd must reach, with the measured value), then
+Prints, as markdown: the goals (ratios fastgd must reach, with the measured value; those
+bench_paired.py measured step against step also as the median of paired ratios), then
 for every group (optimizer, dtype, size, threads) the median time per step of each
 implementation with fastgd's ratio to the best torch.optim implementation, to torch's fused
 one and to the streaming limit. Below 1 means fastgd is faster. With ``--plot`` it also
@@ -50,10 +51,19 @@ GOALS = [
 ]
 
 
+#: (label, bench_paired.py case, goal): the same goals measured step against step.
+PAIRED_GOALS = [
+    ("Numba backend / compiled, Adam float32 N=1e6 (1 thread each)", "numba/cython-1e6-1", 1.5),
+    ("Adam float32, N=1e7, all cores / torch fused, all cores", "cython/torch-fused-1e7-all",
+     0.8),
+]
+
+
 def load(paths):
     """{(impl, optimizer, dtype, size, threads): median seconds}, the machine, the largest
-    thread count, and Numba's first-step times (bench_numba_compile.py) if measured."""
-    times, machine, max_threads, compile_times = {}, {}, 1, None
+    thread count, Numba's first-step times (bench_numba_compile.py) if measured, and the
+    paired ratios of bench_paired.py by case."""
+    times, machine, max_threads, compile_times, paired = {}, {}, 1, None, {}
     for path in paths:
         with open(path) as f:
             data = json.load(f)
@@ -63,11 +73,14 @@ def load(paths):
             if "first_step_cold_s" in info:
                 compile_times = info
                 continue
+            if info.get("impl") == "paired":  # bench_paired.py: a ratio, not a time
+                paired[info["case"]] = info
+                continue
             size = info.get("model", info["n"])
             key = (info["impl"], info["optimizer"], info["dtype"], size, info["threads"])
             times[key] = bench["stats"]["median"]
             max_threads = max(max_threads, info["threads"])
-    return times, machine, max_threads, compile_times
+    return times, machine, max_threads, compile_times, paired
 
 
 def _resolve(key, max_threads):
@@ -87,7 +100,7 @@ def _size(size) -> str:
     return f"{size:.0e}".replace("e+0", "e") if isinstance(size, int) else size
 
 
-def goals_table(times, max_threads) -> str:
+def goals_table(times, max_threads, paired=None) -> str:
     lines = ["| goal | measured | target | met |", "|---|---|---|---|"]
     for label, num, den, target in GOALS:
         a, b = times.get(_resolve(num, max_threads)), times.get(_resolve(den, max_threads))
@@ -97,6 +110,18 @@ def goals_table(times, max_threads) -> str:
         ratio = a / b
         lines.append(f"| {label} | {ratio:.2f} ({_format_time(a)} / {_format_time(b)}) "
                      f"| ≤ {target} | {'yes' if ratio <= target else 'no'} |")
+    floor = (paired or {}).get("streaming-limit/torch-fused-1e7-all")
+    if floor is not None:
+        lines.append(f"| (for comparison) the streaming limit, N=1e7, all cores / torch fused, "
+                     f"all cores, paired | {floor['ratio']:.2f} (quartiles {floor['low']:.2f}–"
+                     f"{floor['high']:.2f}) | — | — |")
+    for label, case, target in PAIRED_GOALS:
+        info = (paired or {}).get(case)
+        if info is None:
+            continue
+        ratio = info["ratio"]
+        lines.append(f"| {label}, paired | {ratio:.2f} (quartiles {info['low']:.2f}–"
+                     f"{info['high']:.2f}) | ≤ {target} | {'yes' if ratio <= target else 'no'} |")
     return "\n".join(lines)
 
 
@@ -144,11 +169,11 @@ def main(argv=None) -> int:
     parser.add_argument("json", nargs="+", help="pytest-benchmark JSON files")
     parser.add_argument("--plot", help="write a PNG of time per element against size")
     args = parser.parse_args(argv)
-    times, machine, max_threads, compile_times = load(args.json)
+    times, machine, max_threads, compile_times, paired = load(args.json)
     cpu = machine.get("cpu", {})
     print(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} cores; "
           f"medians of pytest-benchmark rounds.\n")
-    print(goals_table(times, max_threads))
+    print(goals_table(times, max_threads, paired))
     print()
     if compile_times:
         print(f"Numba, first Adam step in a fresh process: "
