@@ -57,13 +57,16 @@ def get_num_threads() -> int:
 
 
 def set_parallel_min(n: int) -> None:
-    """Split buffers of at least ``n`` elements across threads in the compiled core;
-    smaller ones run on the calling thread. Results are the same bits either way.
+    """Split buffers of at least ``n`` elements across threads in the optimizers' compiled
+    kernels; smaller ones run on the calling thread. Results are the same bits either way.
+    (The loss and gradient kernels of :mod:`fastgd.models` keep their own threshold.)
 
     The default is ``2**15`` elements, where two threads pay off when OpenMP's threads
     spin between parallel regions (its default); under ``OMP_WAIT_POLICY=PASSIVE`` each
-    region wakes sleeping threads, and the default is ``2**20``. The environment variable
-    ``FASTGD_PARALLEL_MIN`` sets it at import.
+    region wakes sleeping threads, and the default is ``2**20``. The policy is read from
+    the environment when fastgd is imported (set it before importing fastgd or any other
+    library that starts OpenMP). The environment variable ``FASTGD_PARALLEL_MIN`` sets
+    the threshold at import.
 
     Example::
 

@@ -423,7 +423,7 @@ class Optimizer:
             was applied and False when ``"skip"`` dropped it.
         """
         fast = self._fast
-        if fast is not None:
+        if fast is not None and CACHED_STEP:
             if fast.run(self, grads, nonfinite):
                 self._fast_misses = 0
                 return None if nonfinite is None else True
@@ -492,7 +492,10 @@ class Optimizer:
         for *_, items in work:
             for index, _, g in items:
                 grads[index] = g
-        self._fast = kernels.FastStep.build(self, _PLANS[self.spec.kernel], grads)
+        try:
+            self._fast = kernels.FastStep.build(self, _PLANS[self.spec.kernel], grads)
+        except Exception:  # the step is committed: whatever goes wrong here means no cache
+            self._fast = None
 
     # -- checkpoints ------------------------------------------------------------------------
 

@@ -472,7 +472,9 @@ cdef class FastStep:
     cdef list array_entries     # per tensor: tuple of (key, array)
     cdef list bucket_of         # per tensor: its bucket
     cdef list buckets
-    cdef list written           # every array a step writes, by address
+    cdef list written           # every array a step writes, by address (but empty ones)
+    cdef list empty             # (array, type number) of the empty ones
+    cdef bint busy              # a run is in progress (another thread's call: general path)
     cdef Py_ssize_t n_written
     cdef uintptr_t* lo
     cdef uintptr_t* hi
@@ -528,7 +530,8 @@ cdef class FastStep:
                 raise _NotCached
             self.param_lists.append(group["params"])
             self.param_counts.append(len(group["params"]))
-            if factored_split and len({p.dtype for p in group["params"]}) > 1:
+            if factored_split and len({getattr(p, "dtype", None)
+                                       for p in group["params"]}) > 1:
                 # Adafactor's eps=(None, ...) comes from the group's first parameter: its
                 # plan for one tensor depends on another one's dtype
                 raise _NotCached
@@ -634,6 +637,7 @@ cdef class FastStep:
         written = list(self.params)
         for arrays in self.array_entries:
             written += [value for _, value in arrays]
+        self.empty = [(x, cnp.PyArray_TYPE(<cnp.ndarray>x)) for x in written if not x.size]
         written = [x for x in written if x.size]
         written.sort(key=_address)
         self.written = written
@@ -664,12 +668,20 @@ cdef class FastStep:
 
     def run(self, opt, grads, nonfinite):
         """Apply the step and return True, or return False having changed nothing."""
+        if self.busy:  # the same optimizer stepped from two threads: the tables are in use
+            return False
+        self.busy = True
+        try:
+            return self._run(opt, grads, nonfinite)
+        finally:
+            self.busy = False
+
+    cdef object _run(self, opt, grads, nonfinite):
         cdef Py_ssize_t t, k, j, w, n_groups, lo_i, hi_i, mid, n_roles, q
         cdef cnp.ndarray a, g
         cdef _FastBucket b
-        cdef list gl, plist, hv, bucket_calls
+        cdef list gl, plist, hv
         cdef dict group, state
-        cdef object entry_obj
         cdef int scan = 0, bad
         cdef uintptr_t glo, ghi
         cdef fgd_kernel_fn fn
@@ -712,6 +724,8 @@ cdef class FastStep:
             if group.get("params") is not plist or len(plist) != self.param_counts[k]:
                 return False
         if changed:
+            for b in self.buckets:  # replanned below, or at the next run if this one stops
+                b.reuse = False
             opt._revalidate_groups()  # the general path's own checks, errors included
             try:
                 for k in range(n_groups):
@@ -768,7 +782,13 @@ cdef class FastStep:
                     != self.hi[w]
                     or cnp.PyArray_TYPE(a) != self.typenum[w]
                     or not cnp.PyArray_ISWRITEABLE(a) or not cnp.PyArray_ISALIGNED(a)
-                    or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
+                return False
+        for x, typenum in self.empty:
+            a = <cnp.ndarray>x
+            if (cnp.PyArray_SIZE(a) != 0 or cnp.PyArray_TYPE(a) != typenum
+                    or not cnp.PyArray_ISWRITEABLE(a) or not cnp.PyArray_ISALIGNED(a)
+                    or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
                 return False
         for t in range(self.n):
             g = <cnp.ndarray>gl[t]

@@ -313,3 +313,38 @@ def test_a_plan_that_depends_on_another_tensor(monkeypatch):
         results.append(params)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_empty_parameters_are_checked_too(monkeypatch):
+    pair = Pair(monkeypatch, "Adam", {}, np.float64)  # SHAPES[3] is empty
+    pair.step()
+    pair.step()
+    pair.act(lambda opt, k: setattr(pair.params(k)[3].flags, "writeable", False))
+    outcome = pair.step()
+    assert outcome[0] is ValueError and "parameter 3 is read-only" in outcome[1]
+
+
+def test_turning_the_cache_off_stops_a_cached_optimizer(monkeypatch):
+    planned = []
+    plan = optim._PLANS["adam"]
+    monkeypatch.setitem(optim._PLANS, "adam", lambda *a: planned.append(1) or plan(*a))
+    w = np.zeros(5)
+    opt = fastgd.Adam([w], lr=0.1)
+    for _ in range(3):  # the general path, the cache's own plan, its first run's plan
+        opt.step([np.ones(5)])
+    before = len(planned)
+    opt.step([np.ones(5)])
+    assert opt._fast is not None and len(planned) == before  # then no plan (formulas)
+    monkeypatch.setattr(optim, "CACHED_STEP", False)
+    opt.step([np.ones(5)])
+    assert len(planned) == before + 1
+
+
+def test_a_failure_while_caching_does_not_fail_the_applied_step():
+    """A parameter without a gradient may be anything; the general path never reads it,
+    and the cache (which would) is simply not made."""
+    w = np.zeros((2, 3))
+    opt = fastgd.Adafactor([w, np.zeros(4)], lr=0.1)
+    opt.param_groups[0]["params"][1] = "not an array"
+    assert opt.step([np.ones((2, 3)), None]) is None
+    assert opt.state[0]["step"] == 1 and opt._fast is None
