@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-COMMANDS = ['pip install . && fastgd demo', 'pip install ".[test]" && pytest']
+COMMANDS = ['pip install . && fastgd demo', 'pip install ".[test]" && pytest -n auto']
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_them():
