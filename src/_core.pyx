@@ -312,20 +312,20 @@ cdef class _Kernel:
             self.fcode[self.n_formulas] = code
             self.n_formulas += 1
 
+    cdef inline double _formula(self, int q, const double* s, double step) noexcept:
+        cdef double x = 1.0 - pow(s[self.fb[q]], step)
+        return pow(x, 0.5) if self.fcode[q] == 2 else x
+
     cdef void _formula_scalars(self, double* s, double step) noexcept:
         cdef int q
-        cdef double x
         for q in range(self.n_formulas):
-            x = 1.0 - pow(s[self.fb[q]], step)
-            s[self.fk[q]] = pow(x, 0.5) if self.fcode[q] == 2 else x
+            s[self.fk[q]] = self._formula(q, s, step)
 
-    cdef bint _formulas_give(self, double* s, double step) noexcept:
+    cdef bint _formulas_give(self, const double* s, double step) noexcept:
         """Whether the formulas at ``step`` give the scalars ``s`` a plan made."""
         cdef int q
-        cdef double x
         for q in range(self.n_formulas):
-            x = 1.0 - pow(s[self.fb[q]], step)
-            if (pow(x, 0.5) if self.fcode[q] == 2 else x) != s[self.fk[q]]:
+            if self._formula(q, s, step) != s[self.fk[q]]:
                 return False
         return True
 
@@ -392,7 +392,6 @@ cdef class _FastBucket:
     cdef list members           # positions of the tensors in the flat parameter list
     cdef Py_ssize_t m
     cdef dict scalar_entries    # the non-array state entries, the same objects for all
-    cdef bint stateless         # no state dict at all (SGD without momentum)
     cdef str entry
     cdef _Kernel kernel
     cdef tuple role_keys        # per role: "" (param, grad), the state key, or None
@@ -467,7 +466,6 @@ cdef class FastStep:
     cdef list hyper_values      # per group, per name: the object (a list as a tuple)
     cdef Py_ssize_t n
     cdef list params
-    cdef list keys              # the state keys (ints), one per tensor
     cdef list states            # the state dicts, or None
     cdef list array_entries     # per tensor: tuple of (key, array)
     cdef list bucket_of         # per tensor: its bucket
@@ -518,7 +516,7 @@ cdef class FastStep:
         self.param_counts = []
         self.hyper_names = tuple(opt.spec.hyperparameter_names)
         self.hyper_values = []
-        self.params, self.keys, self.states, self.array_entries = [], [], [], []
+        self.params, self.states, self.array_entries = [], [], []
         factored_split = opt.spec.kernel == "adafactor"
         by_key = {}
         self.buckets = []
@@ -563,7 +561,6 @@ cdef class FastStep:
                     b = _FastBucket.__new__(_FastBucket)
                     b.group = k
                     b.members = []
-                    b.stateless = state is None
                     b.scalar_entries = ({key: value for key, value in state.items()
                                          if not isinstance(value, cnp.ndarray)}
                                         if state is not None else {})
@@ -574,7 +571,6 @@ cdef class FastStep:
                 b.members.append(t)
                 self.bucket_of.append(b)
                 self.params.append(p)
-                self.keys.append(t)
                 self.states.append(state)
                 self.array_entries.append(tuple(arrays))
                 t += 1
@@ -585,17 +581,10 @@ cdef class FastStep:
         for b in self.buckets:
             b.m = len(b.members)
             i0 = b.members[0]
-            try:
-                calls = plan(opt, self.group_dicts[b.group],
-                             [(i0, self.params[i0], grads[i0])], opt._needed[b.group])
-            except Exception:
+            planned = self._plan_first(opt, b, grads[i0])
+            if planned is None or planned[0].entry not in _KERNEL_OBJECTS:
                 raise _NotCached
-            if len(calls) != 1 or calls[0].entry not in _KERNEL_OBJECTS:
-                raise _NotCached
-            call = calls[0]
-            entries = _steady_updates(call, i0, self.states[i0])
-            if entries is None:
-                raise _NotCached
+            call = planned[0]
             b.entry = call.entry
             b.kernel = _KERNEL_OBJECTS[call.entry]
             n_roles = len(b.kernel.roles)
@@ -675,6 +664,21 @@ cdef class FastStep:
             return self._run(opt, grads, nonfinite)
         finally:
             self.busy = False
+
+    cdef object _plan_first(self, opt, _FastBucket b, grad):
+        """The optimizer's plan for the first tensor of ``b`` with gradient ``grad``, and
+        the non-array entries it commits: ``(call, entries)``; None when the plan raises,
+        makes more than one call, or would create state or commit anything else."""
+        cdef Py_ssize_t i0 = b.members[0]
+        try:
+            calls = self.plan(opt, self.group_dicts[b.group],
+                              [(i0, self.params[i0], grad)], opt._needed[b.group])
+        except Exception:
+            return None
+        if len(calls) != 1:
+            return None
+        entries = _steady_updates(calls[0], i0, self.states[i0])
+        return None if entries is None else (calls[0], entries)
 
     cdef object _run(self, opt, grads, nonfinite):
         cdef Py_ssize_t t, k, j, w, n_groups, lo_i, hi_i, mid, n_roles, q
@@ -759,7 +763,7 @@ cdef class FastStep:
                             or cnp.PyArray_DIMS(a)[q] != self.dims[t * MAX_DIMS + q]):
                         return False
                 b = <_FastBucket>self.bucket_of[t]
-                state_obj = self.opt_state.get(self.keys[t])
+                state_obj = self.opt_state.get(t)  # state is keyed by position
                 if state_obj is not self.states[t]:
                     return False
                 if state_obj is not None:
@@ -780,15 +784,12 @@ cdef class FastStep:
             if (<uintptr_t>cnp.PyArray_DATA(a) != self.lo[w]
                     or <uintptr_t>cnp.PyArray_DATA(a) + <uintptr_t>cnp.PyArray_NBYTES(a)
                     != self.hi[w]
-                    or cnp.PyArray_TYPE(a) != self.typenum[w]
-                    or not cnp.PyArray_ISWRITEABLE(a) or not cnp.PyArray_ISALIGNED(a)
-                    or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
+                    or cnp.PyArray_TYPE(a) != self.typenum[w] or not _writable_layout(a)):
                 return False
         for x, typenum in self.empty:
             a = <cnp.ndarray>x
             if (cnp.PyArray_SIZE(a) != 0 or cnp.PyArray_TYPE(a) != typenum
-                    or not cnp.PyArray_ISWRITEABLE(a) or not cnp.PyArray_ISALIGNED(a)
-                    or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISNOTSWAPPED(a)):
+                    or not _writable_layout(a)):
                 return False
         for t in range(self.n):
             g = <cnp.ndarray>gl[t]
@@ -830,20 +831,10 @@ cdef class FastStep:
                 continue
             b.reuse = False
             i0 = b.members[0]
-            try:
-                calls = self.plan(opt, self.group_dicts[b.group],
-                                  [(self.keys[i0], self.params[i0], gl[i0])],
-                                  opt._needed[b.group])
-            except Exception:
-                return False  # the general path raises it, after its own checks
-            if len(calls) != 1:
-                return False
-            call = calls[0]
-            if call.entry != b.entry:
-                return False
-            entries = _steady_updates(call, i0, self.states[i0])
-            if entries is None:
-                return False
+            planned = self._plan_first(opt, b, gl[i0])
+            if planned is None or planned[0].entry != b.entry:
+                return False  # a plan that raises: the general path raises it
+            call, entries = planned
             n_roles = len(b.role_keys)
             lists = call.lists
             if len(lists) > n_roles:
@@ -889,6 +880,12 @@ cdef class FastStep:
                     (<dict>self.states[t]).update(entries)
                 b.scalar_entries.update(entries)
         return True
+
+
+cdef inline bint _writable_layout(cnp.ndarray a):
+    """Writable, aligned, C-contiguous and in native byte order: what a kernel writes."""
+    return (cnp.PyArray_ISWRITEABLE(a) and cnp.PyArray_ISALIGNED(a)
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISNOTSWAPPED(a))
 
 
 cdef object _steady_updates(call, Py_ssize_t i0, object state):
