@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backend
+from fastgd import backends as _backend
 
 MODELS = {
     "200 small tensors": [(64, 64), (64,)] * 100,

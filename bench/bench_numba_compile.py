@@ -19,7 +19,7 @@ import tempfile
 
 import pytest
 
-from fastgd import _backend
+from fastgd import backends as _backend
 
 PROBE = r"""
 import json, time, numpy as np

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backend
+from fastgd import backends as _backend
 
 try:
     import torch

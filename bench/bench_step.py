@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backend, registry
+from fastgd import backends as _backend
+from fastgd.optim import registry
 
 SIZES = [10**2, 10**3, 10**4, 10**5, 10**6, 10**7]
 DTYPES = {"float32": np.float32, "float64": np.float64}

@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fastgd import _backend  # noqa: E402
+from fastgd import backends as _backend  # noqa: E402
 
 try:
     import torch  # noqa: E402

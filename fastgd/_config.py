@@ -5,12 +5,12 @@ from __future__ import annotations
 from numbers import Integral
 from typing import Any
 
-from fastgd import _backend
+from fastgd import backends
 
 
 def _core():
     try:
-        return _backend.load("cython")
+        return backends.load("cython")
     except ImportError:
         return None
 
@@ -107,7 +107,7 @@ def config() -> dict[str, Any]:
     from fastgd import __version__
 
     core = _core()
-    info: dict[str, Any] = {"version": __version__, "backend": _backend.backend(),
+    info: dict[str, Any] = {"version": __version__, "backend": backends.backend(),
                             "numpy": numpy.__version__}
     if core is None:
         info["compiled_core"] = None

@@ -26,7 +26,7 @@ from numbers import Integral
 import numpy as np
 from numpy.typing import DTypeLike
 
-from fastgd._checks import FLOAT_DTYPES
+from fastgd.reference._declare import FLOAT_DTYPES
 
 __all__ = ["ParamBuffer"]
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 
-from fastgd import _backend, reference
-from fastgd._checks import KERNELS, prepare_call
+from fastgd import backends, reference
 from fastgd.reference import bias_corrections
+from fastgd.reference._checks import prepare_call
+from fastgd.reference._declare import KERNELS
 
 __all__ = [name for name, decl in KERNELS.items() if decl.public] + ["bias_corrections"]
 
@@ -33,7 +34,7 @@ def _dispatching(checked_ref):
     @functools.wraps(checked_ref.math)
     def run(*buffers, **scalars):
         buffers, scalars = prepare_call(kernel, buffers, scalars)
-        getattr(_backend.active(), f"{kernel}_many")(*((b,) for b in buffers), **scalars)
+        getattr(backends.active(), f"{kernel}_many")(*((b,) for b in buffers), **scalars)
 
     run.__module__ = __name__
     return run

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from fastgd._checks import real
 from fastgd.history import History
+from fastgd.optim.registry import lookup
 from fastgd.reference import sum_of_squares
-from fastgd.registry import OPTIMIZERS
+from fastgd.reference._checks import real
 
-__all__ = ["minimize", "MinimizeResult", "optimizer_class"]
+__all__ = ["minimize", "MinimizeResult"]
 
 
 @dataclass
@@ -47,20 +47,6 @@ class MinimizeResult:
     success: bool
     message: str
     history: History = field(repr=False)
-
-
-def optimizer_class(optimizer: Any) -> type:
-    """A registry name (any case: ``"sgd"``, ``"Adam"``, ``"adamw"``) or an optimizer class."""
-    from fastgd import optim
-    if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
-        return optimizer
-    if isinstance(optimizer, str):
-        by_lower = {name.lower(): name for name in OPTIMIZERS}
-        name = by_lower.get(optimizer.lower())
-        if name is not None:
-            return getattr(optim, name)
-    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (any case) or an "
-                     f"Optimizer class, got {optimizer!r}")
 
 
 def _start(x0: Any) -> np.ndarray:
@@ -125,7 +111,7 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
         tol = real("tol", tol)
         if not tol >= 0:
             raise ValueError(f"tol must be >= 0 or None, got {tol!r}")
-    cls = optimizer_class(optimizer)
+    cls = lookup(optimizer)
     x = _start(x0)
     opt = cls([x], lr=lr, **optimizer_kwargs)
 

@@ -18,7 +18,7 @@ names where the meaning is the same, same fitted attributes and shapes) but trai
 ``validate_data``; ``X`` becomes a C-contiguous float64 array, or stays float32 when given
 float32, and the fitted ``coef_``/``intercept_`` then have that dtype), then runs
 :func:`fastgd.fit` on a :class:`fastgd.LinearModel` with ``epochs=max_iter``; see
-:mod:`fastgd.training` for the exact loop, random numbers and stopping rules.
+:mod:`fastgd.models.training` for the exact loop, random numbers and stopping rules.
 Differences from scikit-learn's SGD estimators:
 
 - ``loss="squared_error"`` is scikit-learn's half squared error (``r²/2``, fastgd's
@@ -55,7 +55,6 @@ n_features)``. ``predict_proba`` exists only for ``log_loss``.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
@@ -74,45 +73,17 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(est, *args, **kwargs):
         return est._validate_data(*args, **kwargs)
 
-from fastgd import training as _training
+from fastgd.models.linear import LinearModel
+from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
+from fastgd.models.training import ConvergenceWarning
+from fastgd.models.training import fit as fastgd_fit
+from fastgd.optim.registry import lookup
 
 __all__ = ["GDRegressor", "GDClassifier"]
 
 _REG_LOSSES = {"squared_error": "half_squared_error", "huber": "huber",
                "epsilon_insensitive": "epsilon_insensitive"}
 _CLF_LOSSES = ("log_loss", "hinge")
-_PENALTIES = (None, "l2", "l1", "elasticnet")
-_SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
-
-
-def _check_real(name, value, *, low=None, strict=False, high=None, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
-        raise ValueError(f"The '{name}' parameter must be a finite real number, got "
-                         f"{value!r}")
-    if low is not None and (value < low or (strict and value == low)):
-        raise ValueError(f"The '{name}' parameter must be {'>' if strict else '>='} {low}, "
-                         f"got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"The '{name}' parameter must be <= {high}, got {value!r}")
-
-
-def _check_int(name, value, low, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or value < low:
-        raise ValueError(f"The '{name}' parameter must be an int >= {low}"
-                         f"{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"The '{name}' parameter must be a bool, got {value!r}")
-
-
 class _BaseGD(BaseEstimator):
     """Shared parameters, validation and training loop."""
 
@@ -148,44 +119,25 @@ class _BaseGD(BaseEstimator):
     # ------------------------------------------------------------ validation
 
     def _validate_params(self):
-        from fastgd.minimize import optimizer_class
-
         if self.loss not in self._losses:
             raise ValueError(f"The 'loss' parameter of {type(self).__name__} must be one of "
                              f"{list(self._losses)}, got {self.loss!r}")
         try:
-            optimizer_class(self.optimizer)
+            lookup(self.optimizer)
         except (TypeError, ValueError, KeyError) as e:
             raise ValueError(f"The 'optimizer' parameter is invalid: {e}") from None
-        _check_real("lr", self.lr, low=0.0, strict=True)
-        _check_int("batch_size", self.batch_size, 1, allow_none=True)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_real("tol", self.tol, low=0.0, allow_none=True)
-        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
-        if self.penalty not in _PENALTIES:
-            raise ValueError(f"The 'penalty' parameter must be one of {list(_PENALTIES)}, "
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"The 'penalty' parameter must be one of {list(PENALTIES)}, "
                              f"got {self.penalty!r}")
-        _check_real("alpha", self.alpha, low=0.0)
-        _check_real("l1_ratio", self.l1_ratio, low=0.0, high=1.0)
-        _check_real("epsilon", self.epsilon, low=0.0)
-        _check_bool("fit_intercept", self.fit_intercept)
-        _check_bool("shuffle", self.shuffle)
-        _check_bool("early_stopping", self.early_stopping)
-        _check_real("validation_fraction", self.validation_fraction, low=0.0, strict=True,
-                    high=1.0)
-        if self.validation_fraction >= 1:
-            raise ValueError(f"The 'validation_fraction' parameter must be < 1, got "
-                             f"{self.validation_fraction!r}")
-        if not (callable(self.schedule) or self.schedule in _SCHEDULES):
-            raise ValueError(f"The 'schedule' parameter must be one of {list(_SCHEDULES)} "
+        check_estimator(self)
+        if not (callable(self.schedule) or self.schedule in SCHEDULES):
+            raise ValueError(f"The 'schedule' parameter must be one of {list(SCHEDULES)} "
                              f"or a callable, got {self.schedule!r}")
         if self.schedule == "optimal" and (self.penalty is None or self.alpha == 0):
             raise ValueError("schedule='optimal' needs a penalty and alpha > 0")
         if self.optimizer_kwargs is not None and not isinstance(self.optimizer_kwargs, dict):
             raise ValueError(f"The 'optimizer_kwargs' parameter must be a dict or None, got "
                              f"{self.optimizer_kwargs!r}")
-        _check_bool("warm_start", self.warm_start)
-        _check_int("verbose", self.verbose, 0)
 
     def _check_weights(self, sample_weight, X):
         w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
@@ -206,7 +158,7 @@ class _BaseGD(BaseEstimator):
     def _model(self, loss, X, coef=None, intercept=None):
         """A fastgd LinearModel for ``loss``, continuing from (coef, intercept) if given."""
         eps = self.epsilon if loss in ("huber", "epsilon_insensitive") else None
-        m = _training.LinearModel(loss, penalty=self.penalty,
+        m = LinearModel(loss, penalty=self.penalty,
                                   alpha=self.alpha if self.penalty is not None else 0.0,
                                   l1_ratio=self.l1_ratio, epsilon=eps,
                                   fit_intercept=bool(self.fit_intercept))
@@ -224,8 +176,8 @@ class _BaseGD(BaseEstimator):
                       f"lr {history.lr[-1]:.6g}")
             callbacks = (_report,)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", _training.ConvergenceWarning)
-            h = _training.fit(
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            h = fastgd_fit(
                 model, X, y, optimizer=self.optimizer, lr=self.lr,
                 batch_size=self.batch_size, epochs=epochs, shuffle=bool(self.shuffle),
                 random_state=seed, sample_weight=w,

@@ -1,28 +1,37 @@
 """Shared fixtures. The suite runs on the active backend (FASTGD_BACKEND chooses it) and,
-where a test asks for ``any_backend``, on every backend installed here."""
+where a test asks for ``any_backend``, on every backend installed here.
+
+The tests mirror the package (``tests/optim/`` tests ``fastgd/optim/`` ...). pytest runs
+them with ``--import-mode=importlib``, so this folder is put on ``sys.path`` here, for the
+shared helpers: ``from _problems import ...`` (the parity tests' quadratic problem) and
+``from parity.optim_db import OPTIM_DB`` (every optimizer's parity cases)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import zlib
 
 import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backend
+from fastgd import backends
 
-INSTALLED = _backend.available()
+if os.path.dirname(__file__) not in sys.path:
+    sys.path.insert(0, os.path.dirname(__file__))
+
+INSTALLED = backends.available()
 
 
 def pytest_report_header(config):
-    module = _backend.active()
+    module = backends.active()
     where = getattr(module, "__file__", "?")
     header = [f"fastgd {fastgd.__version__}: active backend {fastgd.backend()} ({where}); "
               f"installed: {', '.join(INSTALLED)}"]
     if "cython" in INSTALLED:
-        core = _backend.load("cython")
+        core = backends.load("cython")
         header.append(f"compiled core: instruction set {core.isa()} of {core.isas()}; "
                       f"OpenMP {core.OPENMP}; {core.get_num_threads()} threads")
     return header
@@ -35,7 +44,7 @@ def pytest_configure(config):
     # The tests' sizes that run on several threads (2**16 elements and up) are chosen for
     # the default threshold, whatever OMP_WAIT_POLICY says.
     if "cython" in INSTALLED:
-        core = _backend.load("cython")
+        core = backends.load("cython")
         core.set_parallel_min(core.PARALLEL_MIN)
 
 
@@ -44,7 +53,7 @@ def _kernel_variants():
     variants = []
     for name in INSTALLED:
         if name == "cython":
-            variants += [f"cython-{isa}" for isa, ok in _backend.load(name).isas().items()
+            variants += [f"cython-{isa}" for isa, ok in backends.load(name).isas().items()
                          if ok]
         else:
             variants.append(name)
@@ -60,7 +69,7 @@ def _on_isa(isa):
     if not isa:
         yield
         return
-    core = _backend.load("cython")
+    core = backends.load("cython")
     previous = core.isa()
     core.set_isa(isa)
     try:
@@ -84,7 +93,7 @@ def _active_backend_variants():
     name = fastgd.backend()
     if name != "cython":
         return [name]
-    return [f"cython-{isa}" for isa, ok in _backend.load("cython").isas().items() if ok]
+    return [f"cython-{isa}" for isa, ok in backends.load("cython").isas().items() if ok]
 
 
 @pytest.fixture(params=_active_backend_variants())
@@ -98,3 +107,19 @@ def this_backend(request):
 def rng(request):
     """A generator seeded from the test's name: reproducible, different per test."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
+def threads(request):
+    """The compiled core's thread count for the test (Numba and NumPy run on one)."""
+    if fastgd.backend() != "cython":
+        if request.param != 1:
+            pytest.skip("only the compiled core runs on several threads")
+        yield 1
+        return
+    core = backends.load("cython")
+    before = core.thread_override()
+    fastgd.set_num_threads(request.param)
+    assert fastgd.get_num_threads() == (request.param if core.OPENMP else 1)
+    yield request.param
+    core.set_num_threads(before)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.registry import OPTIMIZERS
+from fastgd.optim.registry import OPTIMIZERS
 
 SHAPES = [(4, 3), (3,), (), (0,), (2, 2, 2)]
 
@@ -55,7 +56,7 @@ def test_bad_dtype():
 def test_a_flat_step_equals_steps_on_the_separate_arrays(name):
     rng = np.random.default_rng(3)
     start = [rng.standard_normal(s) for s in SHAPES]
-    variant = OPTIMIZERS[name].variants[-1]
+    variant = OPTIM_DB[name][-1]
     separate = [a.copy() for a in start]
     opt_a = getattr(fastgd, name)(separate, **variant)
     params = fastgd.ParamBuffer.from_arrays(start)
@@ -77,7 +78,7 @@ def test_per_tensor_statistics_see_the_flat_buffer_as_one_tensor(name):
     # step is that of one parameter holding every value, not that of the separate arrays.
     rng = np.random.default_rng(4)
     start = [rng.standard_normal(s) for s in SHAPES]
-    variant = OPTIMIZERS[name].variants[-1]
+    variant = OPTIM_DB[name][-1]
     params = fastgd.ParamBuffer.from_arrays(start)
     whole = params.flat.copy()
     opt_flat = getattr(fastgd, name)([params.flat], **variant)

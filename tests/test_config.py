@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backend, kernels, reference
+from fastgd import backends, kernels, reference
 
-core = pytest.importorskip("fastgd._core")
+core = pytest.importorskip("fastgd.backends._core")
 needs_openmp = pytest.mark.skipif(not core.OPENMP, reason="built without OpenMP")
 
 
@@ -60,7 +60,7 @@ def _python(code, **env):
 
 @needs_openmp
 def test_environment_sets_threads_and_isa():
-    out = _python("import fastgd._core as c; print(c.get_num_threads(), c.isa())",
+    out = _python("import fastgd.backends._core as c; print(c.get_num_threads(), c.isa())",
                   FASTGD_NUM_THREADS="3", FASTGD_ISA="baseline")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "baseline"]
@@ -140,7 +140,7 @@ def test_isa_detection_agrees_with_the_cpu_flags():
 
 
 def test_default_isa_is_the_widest_supported():
-    out = _python("import fastgd._core as c; print(c.isa(), c.best_isa())")
+    out = _python("import fastgd.backends._core as c; print(c.isa(), c.best_isa())")
     isa, best = out.stdout.split()
     assert isa == best and core.isas()[best]
     assert list(core.isas())[0] == "baseline" and core.isas()["baseline"]
@@ -189,7 +189,7 @@ def test_show_config(capsys):
     assert f"instruction set:  {core.isa()}" in out and "OpenMP" in out
     info = fastgd.config()
     assert info["compiled_core"]["isa"] == core.isa()
-    assert info["backend"] == _backend.backend()
+    assert info["backend"] == backends.backend()
 
 
 @pytest.mark.skipif(core.OPENMP, reason="built with OpenMP")

@@ -2,7 +2,7 @@
 
 The public names: ``fastgd.__all__`` (modules and constants aside) and the public names of
 :mod:`fastgd.lr_scheduler`, :mod:`fastgd.models`, :mod:`fastgd.functions`,
-:mod:`fastgd.hessian`, :mod:`fastgd.reference` and :mod:`fastgd.sklearn`. An example is an
+:mod:`fastgd.optim.hessian`, :mod:`fastgd.reference` and :mod:`fastgd.sklearn`. An example is an
 ``Example::`` block (run with ``exec``, ``numpy as np`` and ``fastgd`` imported) or
 doctest lines (run with :mod:`doctest`).
 """
@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import functions, hessian, lr_scheduler, models, reference, registry
+from fastgd import functions, lr_scheduler, models, reference
+from fastgd.optim import hessian, registry
+from fastgd.optim.spec import class_doc, update_rule
 
 pytest.importorskip("sklearn")
 from fastgd import sklearn as fastgd_sklearn  # noqa: E402
@@ -114,8 +116,8 @@ def test_example_block_finds_the_indented_code_only():
 @pytest.mark.parametrize("name", sorted(registry.OPTIMIZERS))
 def test_optimizer_class_doc_has_the_update_rule_and_a_running_example(name):
     spec = registry.OPTIMIZERS[name]
-    doc = registry.class_doc(spec)
-    rule = registry.update_rule(spec)
+    doc = class_doc(spec)
+    rule = update_rule(spec)
     assert rule.startswith(".. math::") and len(rule.splitlines()) >= 2
     assert rule in doc and spec.matches.removeprefix("paper: ") in doc
     for h in spec.hyperparameters:
@@ -128,7 +130,7 @@ def test_optimizer_class_doc_has_the_update_rule_and_a_running_example(name):
 
 
 def test_optimizer_class_example_changes_the_parameter():
-    doc = registry.class_doc(registry.OPTIMIZERS["SGD"])
+    doc = class_doc(registry.OPTIMIZERS["SGD"])
     namespace = {"np": np, "fastgd": fastgd}
     exec(example_block(doc), namespace)
     # three steps of w <- w - lr * 2w from [1, -2, 0.5]

@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fastgd
-from fastgd import _backend
-from fastgd.registry import OPTIMIZERS
+from fastgd import backends
+from fastgd.optim.registry import OPTIMIZERS
 
 NAMES = list(OPTIMIZERS)
 
@@ -317,5 +317,5 @@ def test_the_finiteness_scans_agree_with_numpy(shapes, dtype, order, seed, speci
             a = sized[rng.integers(len(sized))]
             a.reshape(-1, order="A")[rng.integers(a.size)] = named.get(value, value)
     expected = next((k for k, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
-    for name in _backend.available():
-        assert _backend.load(name).first_nonfinite(arrays) == expected, name
+    for name in backends.available():
+        assert backends.load(name).first_nonfinite(arrays) == expected, name

@@ -18,10 +18,11 @@ import warnings
 
 import numpy as np
 import pytest
+from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd import _backend, optim
-from fastgd.registry import OPTIMIZERS
+from fastgd import backends
+from fastgd.optim.registry import OPTIMIZERS
 
 NAMES = list(OPTIMIZERS)
 #: Parameters of the optimizers under test: two groups, two dtypes, a 0-d parameter.
@@ -33,7 +34,7 @@ WARM_STEPS = 3
 
 def _options(name):
     """The option set of the parity tests that uses the most of the optimizer."""
-    return dict(max(OPTIMIZERS[name].variants, key=len))
+    return dict(max(OPTIM_DB[name], key=len))
 
 
 def _params():
@@ -526,7 +527,8 @@ def test_adamw_keeps_decoupled_weight_decay_when_it_loads_adam():
 
 def test_the_options_torch_lacks_are_those_its_state_dicts_lack():
     torch = pytest.importorskip("torch")
-    for name, optional in optim._OPTIONAL_ON_LOAD.items():
+    for name, optional in ((n, s.optional_on_load) for n, s in OPTIMIZERS.items()
+                           if s.optional_on_load):
         group = getattr(torch.optim, name)([torch.zeros(2)]).state_dict()["param_groups"][0]
         ours = set(OPTIMIZERS[name].hyperparameter_names)
         assert ours - set(group) == set(optional), name
@@ -720,13 +722,13 @@ def test_first_nonfinite_agrees_on_every_backend():
     rng = np.random.default_rng(0)
     for arrays in _scan_cases(rng):
         expected = next((k for k, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
-        for name in _backend.available():
-            assert _backend.load(name).first_nonfinite(arrays) == expected, (name, arrays)
+        for name in backends.available():
+            assert backends.load(name).first_nonfinite(arrays) == expected, (name, arrays)
 
 
-@pytest.mark.parametrize("backend", _backend.available())
+@pytest.mark.parametrize("backend", backends.available())
 def test_first_nonfinite_rejects_what_it_cannot_scan(backend):
-    scan = _backend.load(backend).first_nonfinite
+    scan = backends.load(backend).first_nonfinite
     for bad, error, pattern in [
             (np.zeros(3), TypeError, "must be a list or tuple"),
             ([np.zeros(3, np.int64)], TypeError, r"arrays\[0\] has dtype int64"),

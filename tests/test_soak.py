@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _backend, models
+from fastgd import backends, models
 
 #: Steps per soak test, warm-up steps and steps watched by tracemalloc, on each backend
 #: (the tests run on the active one).
@@ -146,7 +146,7 @@ def test_optimizer_steps_do_not_grow_memory():
 def test_the_native_calls_keep_no_references():
     """The backend's entry points called directly: a ``*_many`` kernel over lists, the
     functional kernel, the loss kernel and the clipping kernels."""
-    core = _backend.active()
+    core = backends.active()
     rng = np.random.default_rng(1)
     p, g, m, v = (rng.standard_normal(64) for _ in range(4))
     v = np.abs(v)
@@ -175,7 +175,7 @@ def test_the_native_calls_keep_no_references():
 
 
 def test_the_training_loop_per_batch_path_does_not_grow_memory():
-    """fit's per-batch work, as written out in fastgd.training: the loss and gradient of
+    """fit's per-batch work, as written out in fastgd.models.training: the loss and gradient of
     a batch into reused buffers, the optimizer's step, the per-step schedule."""
     rng = np.random.default_rng(2)
     X = rng.standard_normal((64, 5))

@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 CC=${CC:-gcc}
 if [ "$#" -eq 0 ]; then  # the tests that run our C code (not those of the references)
-    set -- tests/test_kernels.py tests/test_models.py tests/test_clip.py \
-        tests/test_training.py tests/test_reliability.py \
+    set -- tests/backends/test_parity.py tests/models/test_losses.py tests/models/test_clip.py \
+        tests/models/test_linear.py tests/models/test_fit.py tests/test_reliability.py \
         -k "not torch_autograd and not sklearn and not fused_multiply_add"
 fi
 
@@ -64,7 +64,7 @@ echo "   built in $(( $(date +%s) - start )) s"
 # The compiled backend only, at the instruction set the core picks (at -O1 the variants
 # compile alike): the tests' Numba, NumPy and other-ISA variants are deselected.
 cat >"$work/_sanitize_plugin.py" <<'PY'
-import fastgd._core as _core
+import fastgd.backends._core as _core
 
 _ISA = _core.isa()
 
@@ -91,7 +91,7 @@ PY
 cat >"$work/_sanitize_canary.py" <<'PY'
 import ctypes
 import numpy as np
-import fastgd._core as core
+import fastgd.backends._core as core
 
 kernel = ctypes.CFUNCTYPE(None, ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_void_p,
                           ctypes.c_void_p, ctypes.c_void_p)(core.kernel_address("sgd", False))
@@ -111,7 +111,7 @@ status=0
     cd "$work"
     export LD_PRELOAD="$libasan${LD_PRELOAD:+:$LD_PRELOAD}"
     "$PYTHON" - <<'PY'
-import os, fastgd, fastgd._core as core, fastgd._models as models
+import os, fastgd, fastgd.backends._core as core, fastgd.backends._models as models
 here = os.getcwd()
 for m in (core, models):
     assert m.__file__.startswith(here), f"{m.__name__} is not the sanitized build: {m.__file__}"

@@ -1,0 +1,27 @@
+# Type stub of the compiled model kernels (src/models/_models.pyx).
+from typing import Any
+
+import numpy as np
+
+NAME: str
+OPENMP: bool
+CHUNK_ROWS: int
+MAX_CHUNKS: int
+PARALLEL_MIN: int
+
+def isas() -> dict[str, bool]: ...
+def n_chunks(n: int, m: int) -> int: ...
+def loss_grad(kind: int, X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: Any,
+              sample_weight: Any, rows: Any, a1: float, a2: float, eps: float,
+              grad_coef: Any, grad_intercept: Any, hess_coef: Any,
+              hess_intercept: Any) -> tuple[int, int, float]: ...
+def norm_part(x: np.ndarray, mode: int, p: float) -> float: ...
+def scale(x: np.ndarray, c: float) -> None: ...
+def clamp(x: np.ndarray, lo: float, hi: float) -> None: ...
+def fused_batches(kind: int, X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: Any,
+                  sample_weight: Any, order: np.ndarray, first: int, n_batches: int, bs: int,
+                  a1: float, a2: float, eps: float, grad_coef: np.ndarray,
+                  grad_intercept: Any, backups: list[Any], opt_kind: int, opt_fn: int,
+                  coef_state: list[Any], intercept_state: list[Any], scalars: np.ndarray,
+                  flags: np.ndarray, step0: int, total0: float,
+                  weights0: float) -> tuple[int, float, float, int, bool]: ...

@@ -1,0 +1,74 @@
+/*
+ * One instruction set's optimizer kernels, for both element types. Included by
+ * src/common/fgd_isa.h in each kernels_<isa>.c, with FGD_ISA_TAG (_baseline, _avx2,
+ * _avx512) defined and the matching `#pragma GCC target` in force. It includes itself once
+ * per element type with
+ *   FGD_T          the element type (float or double),
+ *   FGD_SUFFIX(x)  the name of x for that type and instruction set (x_f32_avx2, ...),
+ *   FGD_SQRT       the square root of that type,
+ * and then the element-wise helpers and every rule's header.
+ *
+ * Each kernel has a *_range function, the loop over [lo, hi), and a public entry that
+ * splits the buffer into ranges (FGD_CHUNKED). Flags that decide whether a state buffer
+ * is written are passed to the range loop as literal constants, so that the compiler
+ * emits one branch-free, vectorised loop per combination.
+ */
+#ifndef FGD_T
+
+#define FGD_INLINE static inline __attribute__((always_inline))
+/* The public entries are kept out of line: inlined into the Cython wrappers, gcc loses
+ * the restrict qualifiers of their parameters and the loops ran 2x slower (measured). */
+#define FGD_KERNEL static __attribute__((noinline)) void
+/* The table entry of a kernel (fgd_kernel_fn): n elements of the first buffer, its
+ * (batch, rows, cols), the buffers in the order of their roles (NULL: absent), the real
+ * scalars and the flags, each in the order fastgd/reference/ declares them. It unpacks the
+ * arguments and calls the kernel's public entry. kernels.h declares it, kernels.c lists it
+ * in the table of its instruction set. */
+#define FGD_CALL(name) FGD_HIDDEN void FGD_SUFFIX(name##_call)(                            \
+    ptrdiff_t n, const ptrdiff_t *dims, char *const *b, const double *s, const int *f)
+
+#define FGD_T float
+#define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f32), FGD_ISA_TAG)
+#define FGD_SQRT sqrtf
+#include "kernel_dtype.h"
+#undef FGD_T
+#undef FGD_SUFFIX
+#undef FGD_SQRT
+
+#define FGD_T double
+#define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f64), FGD_ISA_TAG)
+#define FGD_SQRT sqrt
+#include "kernel_dtype.h"
+#undef FGD_T
+#undef FGD_SUFFIX
+#undef FGD_SQRT
+
+#undef FGD_INLINE
+#undef FGD_KERNEL
+#undef FGD_CALL
+
+#else /* one element type: the bodies */
+
+#include "fgd_elementwise.h"
+/* One header per update rule (with its variants), in the order of FGD_KERNEL_LIST. */
+#include "sgd.h"
+#include "adam.h"
+#include "adagrad.h"
+#include "rmsprop.h"
+#include "stream.h"
+#include "adadelta.h"
+#include "adamax.h"
+#include "nadam.h"
+#include "radam.h"
+#include "rprop.h"
+#include "asgd.h"
+#include "adafactor.h"
+#include "lion.h"
+#include "adabelief.h"
+#include "lamb.h"
+#include "lars.h"
+#include "yogi.h"
+#include "sophia.h"
+#include "schedule_free.h"
+
+#endif

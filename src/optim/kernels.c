@@ -1,0 +1,31 @@
+/*
+ * The optimizer core's tables of entry points, one per instruction set (the kernels are in
+ * kernels_<isa>.c), the kernel names, and the thread settings every instruction set's
+ * kernels read (fgd_parallel.h; fastgd.backends._core sets them).
+ */
+#include "kernels.h"
+
+FGD_HIDDEN ptrdiff_t fgd_parallel_min = FGD_PARALLEL_MIN;
+FGD_HIDDEN int fgd_thread_override = 0;
+
+#define FGD_NAME_(k) #k,
+FGD_HIDDEN const char *const fgd_kernel_names[FGD_N_KERNELS] = { FGD_KERNEL_LIST(FGD_NAME_) };
+#undef FGD_NAME_
+
+#define FGD_F32_baseline_(k) fgd_##k##_call_f32_baseline,
+#define FGD_F64_baseline_(k) fgd_##k##_call_f64_baseline,
+#define FGD_F32_avx2_(k) fgd_##k##_call_f32_avx2,
+#define FGD_F64_avx2_(k) fgd_##k##_call_f64_avx2,
+#define FGD_F32_avx512_(k) fgd_##k##_call_f32_avx512,
+#define FGD_F64_avx512_(k) fgd_##k##_call_f64_avx512,
+#define FGD_TABLE(TAG) { #TAG, { FGD_KERNEL_LIST(FGD_F32_##TAG##_) },             \
+                         { FGD_KERNEL_LIST(FGD_F64_##TAG##_) } }
+
+/* Narrowest first, in the order of fgd_isa_supported. */
+FGD_HIDDEN const fgd_kernel_table fgd_tables[FGD_N_TABLES] = {
+    FGD_TABLE(baseline),
+#if FGD_HAVE_X86_VARIANTS
+    FGD_TABLE(avx2),
+    FGD_TABLE(avx512),
+#endif
+};

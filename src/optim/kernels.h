@@ -1,0 +1,78 @@
+/*
+ * fastgd native kernels: element-wise optimizer updates over contiguous buffers.
+ *
+ * Every kernel exists for float and double and for each instruction set. The body is
+ * written once, in the rule's header (<rule>.h), which kernel_dtype.h includes once per
+ * element type with FGD_T set to it; each instruction set is a compilation unit of its own
+ * (kernels_baseline.c, kernels_avx2.c, kernels_avx512.c; see src/common/fgd_isa.h), and
+ * kernels.c holds the tables of entry points that fastgd.backends._core picks from.
+ *
+ * Numerical contract (see DESIGN.md, "Numerics"):
+ *  - hyperparameters arrive as double; each is rounded once to FGD_T before the loop,
+ *    exactly as torch and NumPy round a Python scalar against an array of that type;
+ *  - the order of operations follows torch.optim's single-tensor code (optax's for the
+ *    rules torch lacks), and fastgd/reference/ spells out the same order in NumPy;
+ *  - the build uses -ffp-contract=off, so no fused multiply-add changes the rounding
+ *    whichever instruction set the compiler targets.
+ */
+#ifndef FASTGD_KERNELS_H
+#define FASTGD_KERNELS_H
+
+#include "fgd_isa.h"
+#include "fgd_parallel.h"
+#include "fgd_elementwise.h"
+
+/* Every kernel, in one list: X(name) for each, matching a declaration in
+ * fastgd/reference/ (fastgd.backends._core refuses to load if the two disagree).
+ *
+ * Adding a kernel: write its *_range loop, its public entry (FGD_KERNEL) and its table
+ * entry (FGD_CALL) in the rule's <rule>.h, include that file in kernel_dtype.h (once), and
+ * add X(name) here. */
+#define FGD_KERNEL_LIST(X)                                          \
+    X(sgd) X(adam) X(adagrad) X(rmsprop) X(stream)                  \
+    X(adadelta) X(adamax) X(nadam) X(radam)                         \
+    X(adam_eps_root) X(rmsprop_eps_in_sqrt)                         \
+    X(rprop) X(asgd) X(adafactor)                                   \
+    X(lion) X(adabelief) X(lamb) X(lars) X(yogi)                    \
+    X(sophia) X(sophia_hessian) X(sgd_schedule_free) X(adamw_schedule_free)
+
+typedef void (*fgd_kernel_fn)(ptrdiff_t n, const ptrdiff_t *dims, char *const *b,
+                              const double *s, const int *f);
+
+#define FGD_ENUM_(k) FGD_K_##k,
+enum { FGD_KERNEL_LIST(FGD_ENUM_) FGD_N_KERNELS };
+#undef FGD_ENUM_
+
+extern FGD_HIDDEN const char *const fgd_kernel_names[FGD_N_KERNELS];
+
+/* One table of entry points per instruction set, indexed by FGD_K_<name>. */
+typedef struct {
+    const char *name;
+    fgd_kernel_fn f32[FGD_N_KERNELS];
+    fgd_kernel_fn f64[FGD_N_KERNELS];
+} fgd_kernel_table;
+
+#define FGD_N_TABLES FGD_N_ISAS
+extern FGD_HIDDEN const fgd_kernel_table fgd_tables[FGD_N_TABLES];
+
+/* The table entries (fgd_kernel_fn) each per-instruction-set unit defines with FGD_CALL
+ * (kernel_dtype.h): fgd_<name>_call_<f32|f64>_<isa>. */
+#define FGD_CALL_DECL_(k, DT, TAG)                                                        \
+    FGD_HIDDEN void fgd_##k##_call_##DT##_##TAG(ptrdiff_t n, const ptrdiff_t *dims,       \
+                                               char *const *b, const double *s,           \
+                                               const int *f);
+#define FGD_CALL_DECLS_baseline_(k) FGD_CALL_DECL_(k, f32, baseline)                    \
+                                    FGD_CALL_DECL_(k, f64, baseline)
+#define FGD_CALL_DECLS_avx2_(k) FGD_CALL_DECL_(k, f32, avx2) FGD_CALL_DECL_(k, f64, avx2)
+#define FGD_CALL_DECLS_avx512_(k) FGD_CALL_DECL_(k, f32, avx512) FGD_CALL_DECL_(k, f64, avx512)
+FGD_KERNEL_LIST(FGD_CALL_DECLS_baseline_)
+#if FGD_HAVE_X86_VARIANTS
+FGD_KERNEL_LIST(FGD_CALL_DECLS_avx2_)
+FGD_KERNEL_LIST(FGD_CALL_DECLS_avx512_)
+#endif
+#undef FGD_CALL_DECL_
+#undef FGD_CALL_DECLS_baseline_
+#undef FGD_CALL_DECLS_avx2_
+#undef FGD_CALL_DECLS_avx512_
+
+#endif /* FASTGD_KERNELS_H */

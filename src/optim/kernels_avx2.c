@@ -1,0 +1,7 @@
+/* The optimizer kernels compiled for AVX2: one compilation unit per instruction set
+ * (src/common/fgd_isa.h), so that the build compiles them in parallel. */
+#include "kernels.h"
+
+#define FGD_ISA 1
+#define FGD_ISA_BODY "kernel_dtype.h"
+#include "fgd_isa.h"

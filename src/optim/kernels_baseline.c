@@ -1,0 +1,8 @@
+/* The optimizer kernels compiled for the compiler's default target (SSE2 on x86-64): one
+ * compilation unit per instruction set (src/common/fgd_isa.h), so that the build
+ * compiles them in parallel. */
+#include "kernels.h"
+
+#define FGD_ISA 0
+#define FGD_ISA_BODY "kernel_dtype.h"
+#include "fgd_isa.h"
