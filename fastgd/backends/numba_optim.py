@@ -77,7 +77,8 @@ def adagrad_many(params, grads, state_sums, *, clr, eps, weight_decay=0.0, maxim
 
 @entry("rmsprop")
 def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
-                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False,
+                 eps_in_sqrt=False):
     lists = (params, grads, square_avgs, grad_avgs, momentum_buffers)
     for t in range(len(params)):
         p, g, sq, gavg, buf = _flat(lists, t)
@@ -85,21 +86,7 @@ def rmsprop_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
         one_minus_a = T(1.0 - alpha)
         loops.rmsprop(p, g, sq, gavg, buf, T(-lr), T(alpha), one_minus_a, T(1) - one_minus_a,
                       T(eps), T(momentum), T(weight_decay), weight_decay != 0.0, maximize,
-                      centered, momentum > 0.0)
-
-
-@entry("rmsprop_eps_in_sqrt")
-def rmsprop_eps_in_sqrt_many(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr,
-                             alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
-                             maximize=False):
-    lists = (params, grads, square_avgs, grad_avgs, momentum_buffers)
-    for t in range(len(params)):
-        p, g, sq, gavg, buf = _flat(lists, t)
-        T = p.dtype.type
-        one_minus_a = T(1.0 - alpha)
-        loops.rmsprop_eps_in_sqrt(p, g, sq, gavg, buf, T(-lr), T(alpha), one_minus_a,
-                                  T(1) - one_minus_a, T(eps), T(momentum), T(weight_decay),
-                                  weight_decay != 0.0, maximize, centered, momentum > 0.0)
+                      centered, momentum > 0.0, eps_in_sqrt)
 
 
 @entry("adadelta")

@@ -134,7 +134,7 @@ def adagrad(p, g, s, neg_clr, eps, wd, use_wd, maximize):
 
 @_jit
 def rmsprop(p, g, sq, gavg, buf, neg_lr, a, one_minus_a, one_minus_w, eps, mom, wd, use_wd,
-             maximize, centered, use_momentum):
+            maximize, centered, use_momentum, eps_in_sqrt):
     for i in range(p.size):
         d = -g[i] if maximize else g[i]
         pi = p[i]
@@ -145,34 +145,17 @@ def rmsprop(p, g, sq, gavg, buf, neg_lr, a, one_minus_a, one_minus_w, eps, mom, 
         if centered:
             ga = _lerp(gavg[i], d, one_minus_a, one_minus_w)
             gavg[i] = ga
-            avg = np.sqrt(si + -ga * ga)
+            if eps_in_sqrt:
+                avg = np.sqrt(si + -ga * ga + eps)
+            else:
+                avg = np.sqrt(si + -ga * ga)
+                avg = avg + eps
         else:
-            avg = np.sqrt(si)
-        avg = avg + eps
-        if use_momentum:
-            b = buf[i] * mom + d / avg
-            buf[i] = b
-            p[i] = pi + neg_lr * b
-        else:
-            p[i] = pi + neg_lr * d / avg
-
-
-@_jit
-def rmsprop_eps_in_sqrt(p, g, sq, gavg, buf, neg_lr, a, one_minus_a, one_minus_w, eps, mom,
-                         wd, use_wd, maximize, centered, use_momentum):
-    for i in range(p.size):
-        d = -g[i] if maximize else g[i]
-        pi = p[i]
-        if use_wd:
-            d = d + wd * pi
-        si = sq[i] * a + one_minus_a * d * d
-        sq[i] = si
-        if centered:
-            ga = _lerp(gavg[i], d, one_minus_a, one_minus_w)
-            gavg[i] = ga
-            avg = np.sqrt(si + -ga * ga + eps)
-        else:
-            avg = np.sqrt(si + eps)
+            if eps_in_sqrt:
+                avg = np.sqrt(si + eps)
+            else:
+                avg = np.sqrt(si)
+                avg = avg + eps
         if use_momentum:
             b = buf[i] * mom + d / avg
             buf[i] = b

@@ -61,11 +61,10 @@ def _plan_rmsprop(opt, group, items, needed):
         buffers = ([s["square_avg"] for s in states],
                    [s["grad_avg"] for s in states] if centered else None,
                    [s["momentum_buffer"] for s in states] if momentum > 0 else None)
-        kernel = "rmsprop_eps_in_sqrt" if group["eps_in_sqrt"] else "rmsprop"
-        return kernel, buffers, dict(
+        return "rmsprop", buffers, dict(
             lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
             weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
-            maximize=group["maximize"])
+            maximize=group["maximize"], eps_in_sqrt=group["eps_in_sqrt"])
 
     return stepwise(opt, group, items, needed, by_step)
 

@@ -37,7 +37,6 @@ from fastgd.reference.lion import lion as lion
 from fastgd.reference.nadam import nadam as nadam
 from fastgd.reference.radam import radam as radam
 from fastgd.reference.rmsprop import rmsprop as rmsprop
-from fastgd.reference.rmsprop import rmsprop_eps_in_sqrt as rmsprop_eps_in_sqrt
 from fastgd.reference.rprop import rprop as rprop
 from fastgd.reference.schedule_free import adamw_schedule_free as adamw_schedule_free
 from fastgd.reference.schedule_free import sgd_schedule_free as sgd_schedule_free
@@ -58,7 +57,6 @@ __all__ = [
     "nadam",
     "radam",
     "adam_eps_root",
-    "rmsprop_eps_in_sqrt",
     "rprop",
     "asgd",
     "adafactor",

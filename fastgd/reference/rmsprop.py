@@ -13,20 +13,31 @@ _RMSPROP_NEEDED = {"grad_avg": lambda s: s.get("centered", False),
 
 @kernel(needed=_RMSPROP_NEEDED, step_formulas={})
 def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr, alpha, eps,
-            weight_decay=0.0, momentum=0.0, centered=False, maximize=False) -> None:
-    r"""RMSprop, as ``torch.optim.RMSprop`` (eps outside the square root, no bias correction).
+            weight_decay=0.0, momentum=0.0, centered=False, maximize=False,
+            eps_in_sqrt=False) -> None:
+    r"""RMSprop, as ``torch.optim.RMSprop`` (eps outside the square root, no bias correction),
+    or with ``eps_in_sqrt=True`` eps inside the square root, ``optax.rmsprop``'s default form.
 
     .. math::
         g &\leftarrow g + wd\,p \\
         v &\leftarrow \alpha v + (1-\alpha) g^2 \\
         \bar g &\leftarrow \bar g + (1-\alpha)(g - \bar g) \ \text{(centered)} \\
         a &= \sqrt{v - \bar g^2} + \epsilon \ \text{(centered)} \quad\text{or}\quad
-             \sqrt{v} + \epsilon \\
+             \sqrt{v} + \epsilon \quad \text{(eps\_in\_sqrt = False)} \\
+        a &= \sqrt{v - \bar g^2 + \epsilon} \ \text{(centered)} \quad\text{or}\quad
+             \sqrt{v + \epsilon} \quad \text{(eps\_in\_sqrt = True)} \\
         b &\leftarrow \mu b + g / a, \quad p \leftarrow p - \eta b \ \text{(momentum > 0)}
              \quad\text{or}\quad p \leftarrow p - \eta\, g / a
 
-    This is what ``fastgd.RMSprop`` runs by default (``eps_in_sqrt=False``, torch's form);
-    ``eps_in_sqrt=True`` runs :func:`rmsprop_eps_in_sqrt` (optax.rmsprop's form).
+    This is what ``fastgd.RMSprop`` runs, with its ``eps_in_sqrt`` option (default False,
+    torch's form). With ``eps_in_sqrt=True`` it equals ``optax.rmsprop(lr, decay=alpha,
+    eps=eps, eps_in_sqrt=True, centered=centered, momentum=momentum or None)`` with its
+    default ``initial_scale=0`` and ``bias_correction=False`` (torch's v starts at zero
+    too). The operations are rounded in torch's order (optax multiplies by
+    ``rsqrt(v + eps)``), within a few ulps of optax. With momentum, optax's trace
+    accumulates updates already scaled by the learning rate while torch's buffer (kept
+    here) does not: the two agree while the learning rate is constant and differ after it
+    changes.
 
     Example::
 
@@ -34,6 +45,7 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
         g = np.array([0.5, 0.5, -1.0])
         sq = np.zeros(3)
         fastgd.reference.rmsprop(p, g, sq, lr=0.01, alpha=0.99, eps=1e-8)
+        fastgd.reference.rmsprop(p, g, sq, lr=0.01, alpha=0.9, eps=1e-8, eps_in_sqrt=True)
     """
     T = param.dtype.type
     g = -grad if maximize else grad
@@ -43,60 +55,13 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
     square_avg += T(1 - alpha) * g * g
     if centered:
         lerp_(grad_avg, g, 1 - alpha)
-        avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        v = square_avg - grad_avg * grad_avg
     else:
-        avg = np.sqrt(square_avg)
-    avg = avg + T(eps)
-    if momentum > 0:
-        momentum_buffer *= T(momentum)
-        momentum_buffer += g / avg
-        param += T(-lr) * momentum_buffer
+        v = square_avg
+    if eps_in_sqrt:
+        avg = np.sqrt(v + T(eps))
     else:
-        param += T(-lr) * g / avg
-
-
-@kernel(needed=_RMSPROP_NEEDED, step_formulas={})
-def rmsprop_eps_in_sqrt(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr,
-                        alpha, eps, weight_decay=0.0, momentum=0.0, centered=False,
-                        maximize=False) -> None:
-    r"""RMSprop with eps inside the square root, ``optax.rmsprop``'s default form (what
-    ``fastgd.RMSprop(..., eps_in_sqrt=True)`` runs); otherwise as :func:`rmsprop`.
-
-    .. math::
-        g &\leftarrow g + wd\,p \\
-        v &\leftarrow \alpha v + (1-\alpha) g^2 \\
-        \bar g &\leftarrow \bar g + (1-\alpha)(g - \bar g) \ \text{(centered)} \\
-        a &= \sqrt{v - \bar g^2 + \epsilon} \ \text{(centered)} \quad\text{or}\quad
-             \sqrt{v + \epsilon} \\
-        b &\leftarrow \mu b + g / a, \quad p \leftarrow p - \eta b \ \text{(momentum > 0)}
-             \quad\text{or}\quad p \leftarrow p - \eta\, g / a
-
-    Equal to ``optax.rmsprop(lr, decay=alpha, eps=eps, eps_in_sqrt=True,
-    centered=centered, momentum=momentum or None)`` with its default ``initial_scale=0``
-    and ``bias_correction=False`` (torch's v starts at zero too). The operations are
-    rounded in torch's order (optax multiplies by ``rsqrt(v + eps)``), within a few ulps
-    of optax. With momentum, optax's trace accumulates updates already scaled by the
-    learning rate while torch's buffer (kept here) does not: the two agree while the
-    learning rate is constant and differ after it changes.
-
-    Example::
-
-        p = np.array([1.0, -2.0, 0.5])
-        g = np.array([0.5, 0.5, -1.0])
-        sq = np.zeros(3)
-        fastgd.reference.rmsprop_eps_in_sqrt(p, g, sq, lr=0.01, alpha=0.9, eps=1e-8)
-    """
-    T = param.dtype.type
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + T(weight_decay) * param
-    square_avg *= T(alpha)
-    square_avg += T(1 - alpha) * g * g
-    if centered:
-        lerp_(grad_avg, g, 1 - alpha)
-        avg = np.sqrt(square_avg - grad_avg * grad_avg + T(eps))
-    else:
-        avg = np.sqrt(square_avg + T(eps))
+        avg = np.sqrt(v) + T(eps)
     if momentum > 0:
         momentum_buffer *= T(momentum)
         momentum_buffer += g / avg

@@ -31,7 +31,7 @@
 #define FGD_KERNEL_LIST(X)                                          \
     X(sgd) X(adam) X(adagrad) X(rmsprop) X(stream)                  \
     X(adadelta) X(adamax) X(nadam) X(radam)                         \
-    X(adam_eps_root) X(rmsprop_eps_in_sqrt)                         \
+    X(adam_eps_root)                                                \
     X(rprop) X(asgd) X(adafactor)                                   \
     X(lion) X(adabelief) X(lamb) X(lars) X(yogi)                    \
     X(sophia) X(sophia_hessian) X(sgd_schedule_free) X(adamw_schedule_free)

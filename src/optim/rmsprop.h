@@ -11,7 +11,8 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
     FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
     FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
     FGD_T neg_lr, FGD_T a, FGD_T one_minus_a, FGD_T one_minus_w, FGD_T eps, FGD_T mom, FGD_T wd,
-    int use_wd, int maximize, const int centered, const int use_momentum)
+    int use_wd, int maximize, const int centered, const int use_momentum,
+    const int eps_in_sqrt)
 {
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
@@ -23,11 +24,20 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
         if (centered) {
             const FGD_T ga = FGD_SUFFIX(fgd_lerp)(gavg[i], d, one_minus_a, one_minus_w);
             gavg[i] = ga;
-            avg = FGD_SQRT(si + -ga * ga);
+            if (eps_in_sqrt) {
+                avg = FGD_SQRT(si + -ga * ga + eps);
+            } else {
+                avg = FGD_SQRT(si + -ga * ga);
+                avg = avg + eps;
+            }
         } else {
-            avg = FGD_SQRT(si);
+            if (eps_in_sqrt) {
+                avg = FGD_SQRT(si + eps);
+            } else {
+                avg = FGD_SQRT(si);
+                avg = avg + eps;
+            }
         }
-        avg = avg + eps;
         if (use_momentum) {
             const FGD_T b = buf[i] * mom + d / avg;
             buf[i] = b;
@@ -38,26 +48,36 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
     }
 }
 
-/* torch.optim.RMSprop for one tensor; gavg may be NULL unless centered, buf NULL unless
- * momentum > 0. */
+/* torch.optim.RMSprop for one tensor (eps_in_sqrt: optax.rmsprop's form, eps inside the
+ * square root); gavg may be NULL unless centered, buf NULL unless momentum > 0. */
 FGD_KERNEL FGD_SUFFIX(fgd_rmsprop)(
     ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
     FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
     double lr, double alpha, double eps, double weight_decay, double momentum,
-    int centered, int maximize)
+    int centered, int maximize, int eps_in_sqrt)
 {
     const FGD_T neg_lr = (FGD_T)(-lr), a = (FGD_T)alpha, one_minus_a = (FGD_T)(1.0 - alpha);
     const FGD_T one_minus_w = (FGD_T)1 - one_minus_a;
     const FGD_T e = (FGD_T)eps, mom = (FGD_T)momentum, wd = (FGD_T)weight_decay;
     const int use_wd = weight_decay != 0.0;
-#define FGD_RMSPROP_CALL(C, M) FGD_SUFFIX(fgd_rmsprop_range)(lo, hi, p, g, sq, gavg, buf, \
-        neg_lr, a, one_minus_a, one_minus_w, e, mom, wd, use_wd, maximize, C, M)
-    if (centered) {
-        if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 1));
-        else FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 0));
+#define FGD_RMSPROP_CALL(C, M, E) FGD_SUFFIX(fgd_rmsprop_range)(lo, hi, p, g, sq, gavg, buf, \
+        neg_lr, a, one_minus_a, one_minus_w, e, mom, wd, use_wd, maximize, C, M, E)
+    if (eps_in_sqrt) {
+        if (centered) {
+            if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 1, 1));
+            else FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 0, 1));
+        } else {
+            if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 1, 1));
+            else FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 0, 1));
+        }
     } else {
-        if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 1));
-        else FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 0));
+        if (centered) {
+            if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 1, 0));
+            else FGD_CHUNKED(n, FGD_RMSPROP_CALL(1, 0, 0));
+        } else {
+            if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 1, 0));
+            else FGD_CHUNKED(n, FGD_RMSPROP_CALL(0, 0, 0));
+        }
     }
 #undef FGD_RMSPROP_CALL
 }
@@ -66,70 +86,5 @@ FGD_CALL(fgd_rmsprop)
 {
     (void)dims;
     FGD_SUFFIX(fgd_rmsprop)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2], (FGD_T *)b[3],
-                            (FGD_T *)b[4], s[0], s[1], s[2], s[3], s[4], f[0], f[1]);
-}
-
-/* ---------------------------------------- RMSprop, eps inside the root --- */
-
-FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_eps_in_sqrt_range)(
-    ptrdiff_t lo, ptrdiff_t hi,
-    FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
-    FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
-    FGD_T neg_lr, FGD_T a, FGD_T one_minus_a, FGD_T one_minus_w, FGD_T eps, FGD_T mom, FGD_T wd,
-    int use_wd, int maximize, const int centered, const int use_momentum)
-{
-    for (ptrdiff_t i = lo; i < hi; ++i) {
-        FGD_T d = maximize ? -g[i] : g[i];
-        const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
-        const FGD_T si = sq[i] * a + one_minus_a * d * d;
-        sq[i] = si;
-        FGD_T avg;
-        if (centered) {
-            const FGD_T ga = FGD_SUFFIX(fgd_lerp)(gavg[i], d, one_minus_a, one_minus_w);
-            gavg[i] = ga;
-            avg = FGD_SQRT(si + -ga * ga + eps);
-        } else {
-            avg = FGD_SQRT(si + eps);
-        }
-        if (use_momentum) {
-            const FGD_T b = buf[i] * mom + d / avg;
-            buf[i] = b;
-            p[i] = pi + neg_lr * b;
-        } else {
-            p[i] = pi + neg_lr * d / avg;
-        }
-    }
-}
-
-/* RMSprop with eps inside the square root (optax.rmsprop's form) for one tensor; gavg
- * may be NULL unless centered, buf NULL unless momentum > 0. */
-FGD_KERNEL FGD_SUFFIX(fgd_rmsprop_eps_in_sqrt)(
-    ptrdiff_t n, FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sq,
-    FGD_T *FGD_RESTRICT gavg, FGD_T *FGD_RESTRICT buf,
-    double lr, double alpha, double eps, double weight_decay, double momentum,
-    int centered, int maximize)
-{
-    const FGD_T neg_lr = (FGD_T)(-lr), a = (FGD_T)alpha, one_minus_a = (FGD_T)(1.0 - alpha);
-    const FGD_T one_minus_w = (FGD_T)1 - one_minus_a;
-    const FGD_T e = (FGD_T)eps, mom = (FGD_T)momentum, wd = (FGD_T)weight_decay;
-    const int use_wd = weight_decay != 0.0;
-#define FGD_RMSPROP_EIS_CALL(C, M) FGD_SUFFIX(fgd_rmsprop_eps_in_sqrt_range)(lo, hi, p, g, \
-        sq, gavg, buf, neg_lr, a, one_minus_a, one_minus_w, e, mom, wd, use_wd, maximize, C, M)
-    if (centered) {
-        if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_EIS_CALL(1, 1));
-        else FGD_CHUNKED(n, FGD_RMSPROP_EIS_CALL(1, 0));
-    } else {
-        if (momentum > 0.0) FGD_CHUNKED(n, FGD_RMSPROP_EIS_CALL(0, 1));
-        else FGD_CHUNKED(n, FGD_RMSPROP_EIS_CALL(0, 0));
-    }
-#undef FGD_RMSPROP_EIS_CALL
-}
-
-FGD_CALL(fgd_rmsprop_eps_in_sqrt)
-{
-    (void)dims;
-    FGD_SUFFIX(fgd_rmsprop_eps_in_sqrt)(n, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2],
-                                        (FGD_T *)b[3], (FGD_T *)b[4], s[0], s[1], s[2], s[3],
-                                        s[4], f[0], f[1]);
+                            (FGD_T *)b[4], s[0], s[1], s[2], s[3], s[4], f[0], f[1], f[2]);
 }

@@ -42,10 +42,15 @@ def _adagrad_cases():
 
 
 def _rmsprop_cases():
+    # eps outside the root (torch's form), then inside (optax's form, eps_in_sqrt=True)
     for centered, momentum, wd, maximize, alpha in itertools.product(
             (False, True), (0.0, 0.9), (0.0, 0.1), (False, True), (0.99, 0.3)):
         yield dict(lr=0.01, alpha=alpha, eps=1e-8, weight_decay=wd, momentum=momentum,
                    centered=centered, maximize=maximize)
+    for centered, momentum, wd, maximize, eps in itertools.product(
+            (False, True), (0.0, 0.9), (0.0, 0.1), (False, True), (1e-8, 1e-2)):
+        yield dict(lr=0.01, alpha=0.9, eps=eps, weight_decay=wd, momentum=momentum,
+                   centered=centered, maximize=maximize, eps_in_sqrt=True)
 
 
 def _sgd_buffers(options, p):
@@ -88,13 +93,20 @@ class KernelCases:
     """How the tests drive a kernel: its option sets, the state buffers it starts from
     (at the optimizer's starting values), and its keyword arguments at each step (1-based)
     as the optimizer computes them. ``large`` is an option set with every buffer in use,
-    ``nonfinite`` one for the NaN/Inf test (None: the first option set)."""
+    ``nonfinite`` one for the NaN/Inf test (None: the first option set); either may be a
+    list of option sets, each run (a kernel whose flag selects another arithmetic)."""
 
     def __init__(self, cases, buffers, scalars=_as_is, large=None, nonfinite=None):
         self.cases = list(cases)
         self.buffers, self.scalars = buffers, scalars
-        self.large = large if large is not None else self.cases[-1]
-        self.nonfinite = nonfinite if nonfinite is not None else self.cases[0]
+        self.large = _option_sets(large, self.cases[-1])
+        self.nonfinite = _option_sets(nonfinite, self.cases[0])
+
+
+def _option_sets(given, default):
+    if given is None:
+        return [default]
+    return list(given) if isinstance(given, list) else [given]
 
 
 KERNEL_CASES: dict[str, KernelCases] = {
@@ -112,9 +124,12 @@ KERNEL_CASES: dict[str, KernelCases] = {
                            large=dict(lr=0.1, lr_decay=0.01, eps=1e-10, weight_decay=0.1),
                            nonfinite=dict(lr=0.1, lr_decay=0.0, eps=1e-10)),
     "rmsprop": KernelCases(_rmsprop_cases(), _rmsprop_buffers,
-                           large=dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9,
-                                      centered=True),
-                           nonfinite=dict(lr=0.1, alpha=0.9, eps=1e-8, centered=True)),
+                           large=[dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9,
+                                       centered=True, eps_in_sqrt=eps_in_sqrt)
+                                  for eps_in_sqrt in (False, True)],
+                           nonfinite=[dict(lr=0.1, alpha=0.9, eps=1e-8, centered=True,
+                                           eps_in_sqrt=eps_in_sqrt)
+                                      for eps_in_sqrt in (False, True)]),
 }
 
 def _adadelta_cases():
@@ -194,13 +209,6 @@ def _adam_eps_root_scalars(options, step):
             "bias_correction2": 1 - options["beta2"] ** step}
 
 
-def _rmsprop_eps_in_sqrt_cases():
-    for centered, momentum, wd, maximize, eps in itertools.product(
-            (False, True), (0.0, 0.9), (0.0, 0.1), (False, True), (1e-8, 1e-2)):
-        yield dict(lr=0.01, alpha=0.9, eps=eps, weight_decay=wd, momentum=momentum,
-                   centered=centered, maximize=maximize)
-
-
 KERNEL_CASES.update({
     "adadelta": KernelCases(_adadelta_cases(), _two_buffers,
                             large=dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.1)),
@@ -223,11 +231,6 @@ KERNEL_CASES.update({
                                             decoupled_weight_decay=True),
                                  nonfinite=dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
                                                 eps_root=1e-8, amsgrad=True)),
-    "rmsprop_eps_in_sqrt": KernelCases(_rmsprop_eps_in_sqrt_cases(), _rmsprop_buffers,
-                                       large=dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.9,
-                                                  centered=True),
-                                       nonfinite=dict(lr=0.1, alpha=0.9, eps=1e-8,
-                                                      centered=True)),
 })
 
 def _rprop_cases():
@@ -463,13 +466,17 @@ def test_kernel_matches_reference_bit_for_bit(any_backend, case, dtype, rng):
             np.testing.assert_array_equal(g, e, err_msg=f"{any_backend} {kernel} {shape}")
 
 
+LARGE_CASES = [(kernel, options) for kernel, kc in KERNEL_CASES.items()
+               for options in kc.large]
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-@pytest.mark.parametrize("kernel", list(KERNEL_CASES))
-def test_large_buffers_split_across_threads_match_reference(any_backend, threads, kernel,
+@pytest.mark.parametrize("case", LARGE_CASES, ids=[_case_id(c) for c in LARGE_CASES])
+def test_large_buffers_split_across_threads_match_reference(any_backend, threads, case,
                                                             dtype, rng):
     # Above the threading threshold (2**15 elements), with a length that is not a
     # multiple of the chunk alignment, and every state buffer in use.
-    options = KERNEL_CASES[kernel].large
+    kernel, options = case
     n = (1 << 18) + 13
     p0 = rng.standard_normal(n).astype(dtype)
     grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
@@ -483,12 +490,11 @@ def test_large_buffers_split_across_threads_match_reference(any_backend, threads
 def test_nan_and_inf_propagate_like_the_reference(any_backend, dtype):
     p0 = np.array([1.0, -2.0, 0.5, 3.0, 0.0], dtype=dtype)
     g = np.array([np.nan, np.inf, -np.inf, 1.0, 0.0], dtype=dtype)
-    for kernel, kc in KERNEL_CASES.items():
-        options = kc.nonfinite
+    for kernel, options in [(k, o) for k, kc in KERNEL_CASES.items() for o in kc.nonfinite]:
         expected = _run(getattr(reference, kernel), kernel, options, p0, [g, g[::-1].copy()])
         got = _run(getattr(kernels, kernel), kernel, options, p0, [g, g[::-1].copy()])
         for e, r in zip(expected, got):
-            np.testing.assert_array_equal(r, e, err_msg=kernel)
+            np.testing.assert_array_equal(r, e, err_msg=f"{kernel} {options}")
         assert np.isnan(got[0][0]), kernel
 
 

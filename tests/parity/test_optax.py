@@ -408,7 +408,7 @@ RMSPROP_VARIANTS = [
 
 
 # optax applies momentum to updates already scaled by the learning rate: the same only
-# while the learning rate stays constant (see fastgd.reference.rmsprop_eps_in_sqrt)
+# while the learning rate stays constant (see fastgd.reference.rmsprop)
 RMSPROP_MOMENTUM_VARIANTS = [
     {"lr": 0.01, "eps_in_sqrt": True, "momentum": 0.9},
     {"lr": 0.01, "eps_in_sqrt": True, "momentum": 0.5, "centered": True, "weight_decay": 0.1},
