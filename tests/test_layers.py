@@ -55,7 +55,8 @@ def test_no_module_imports_a_layer_above_its_own(path):
     assert not upward, f"{path.relative_to(ROOT)} imports from above its layer: {upward}"
 
 
-@pytest.mark.parametrize("source", ["src/optim/_core.pyx", "src/models/_models.pyx"])
+@pytest.mark.parametrize("source", ["src/optim/_core.pyx", "src/optim/fast_step.pxi",
+                                    "src/models/_models.pyx"])
 def test_the_compiled_modules_import_nothing_above_backends(source):
     text = (ROOT / source).read_text()
     upward = re.findall(r"^\s*(?:from|import)\s+fastgd\.(optim|models|lr_scheduler|io|cli|"

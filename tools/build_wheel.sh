@@ -68,7 +68,7 @@ for f in setup.py pyproject.toml README.md MANIFEST.in src/optim/_core.pyx \
          tests/conftest.py; do
     grep -qx "$f" <<<"$LISTING" || fail "the sdist lacks $f"
 done
-for f in src/*/*.h src/*/*.pyx src/*/*.pxd $UNITS; do
+for f in src/*/*.h src/*/*.pyx src/*/*.pxi src/*/*.pxd $UNITS; do
     case " $GENERATED " in *" $f "*) continue ;; esac
     grep -qx "$f" <<<"$LISTING" || fail "the sdist lacks $f"
 done
