@@ -550,6 +550,13 @@ class Optimizer:
             raise ValueError(f"state of parameter {index} lacks {', '.join(missing)}")
         return state
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles and copies leave the cached step out (the copy builds its own), so a
+        pickle names no compiled module."""
+        state = self.__dict__.copy()
+        state["_fast"] = None
+        return state
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for k, group in enumerate(self.param_groups):

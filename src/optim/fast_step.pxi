@@ -503,7 +503,7 @@ cdef class FastStep:
             b.reuse = False
             bucket_entries.append(None)
             pending.append(k)
-        if not pending:
+        if not pending and not changed:
             self._apply(gl, bucket_entries)
             return True
         self.pending_grads, self.pending_buckets = gl, pending
@@ -515,7 +515,8 @@ cdef class FastStep:
     def resume(self, list planned):
         """Finish the step :meth:`run` paused, with the plans of the tensors it returned
         (each ``(kernel, lists, scalars, entries)``, or None where the plan raised or is
-        not the usual case): True having applied it, False having changed nothing."""
+        not the usual case): True having applied it, False having written nothing (the
+        cache's own tables may have changed: the optimizer drops it)."""
         cdef Py_ssize_t q, n_roles
         cdef _FastBucket b
         if self.pending_buckets is None or len(planned) != len(self.pending_buckets):

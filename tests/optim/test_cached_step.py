@@ -326,6 +326,28 @@ def test_empty_parameters_are_checked_too(monkeypatch):
     assert outcome[0] is ValueError and "parameter 3 is read-only" in outcome[1]
 
 
+def test_a_changed_hyperparameter_is_checked_without_any_parameter(this_backend):
+    """A group with no parameters has no native call, and a cached step of it none to
+    plan: an invalid new value is still refused, as on the general path."""
+    opt = fastgd.Adam([{"params": []}], lr=0.1)
+    opt.step([])
+    opt.step([])
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+        opt.step([])
+
+
+def test_a_pickled_optimizer_names_no_compiled_module(this_backend):
+    w = np.zeros(3)
+    opt = fastgd.Adam([w], lr=0.1)
+    for _ in range(3):
+        opt.step([np.ones(3)])
+    data = pickle.dumps(opt)
+    assert b"backends._core" not in data and b"FastStep" not in data
+    copy = pickle.loads(data)
+    assert copy._fast is None and np.array_equal(copy.param_groups[0]["params"][0], w)
+
+
 def test_turning_the_cache_off_stops_a_cached_optimizer(monkeypatch):
     planned = []
     plan = fastgd.Adam._plan
