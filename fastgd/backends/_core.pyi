@@ -5,6 +5,7 @@ NAME: str
 OPENMP: bool
 PARALLEL_MIN: int
 PARALLEL_MIN_PASSIVE: int
+MAX_KERNEL_ARGS: int
 
 def isas() -> dict[str, bool]: ...
 def isa() -> str: ...

@@ -8,6 +8,8 @@ OPENMP: bool
 CHUNK_ROWS: int
 MAX_CHUNKS: int
 PARALLEL_MIN: int
+TABLE_WIDTH: int
+MAX_CALLS: int
 
 def isas() -> dict[str, bool]: ...
 def n_chunks(n: int, m: int) -> int: ...
@@ -21,7 +23,8 @@ def clamp(x: np.ndarray, lo: float, hi: float) -> None: ...
 def fused_batches(kind: int, X: np.ndarray, y: np.ndarray, coef: np.ndarray, intercept: Any,
                   sample_weight: Any, order: np.ndarray, first: int, n_batches: int, bs: int,
                   a1: float, a2: float, eps: float, grad_coef: np.ndarray,
-                  grad_intercept: Any, backups: list[Any], opt_kind: int, opt_fn: int,
-                  coef_state: list[Any], intercept_state: list[Any], scalars: np.ndarray,
-                  flags: np.ndarray, step0: int, total0: float,
-                  weights0: float) -> tuple[int, float, float, int, bool]: ...
+                  grad_intercept: Any, backups: list[Any], invocations: list[Any],
+                  scalars: np.ndarray, flags: np.ndarray, clip_norm: float, clip_value: float,
+                  last_grads: Any, last_batch: int, hessian: Any, hess_rows: np.ndarray,
+                  formulas: Any, total0: float,
+                  weights0: float) -> tuple[int, float, float, int, int, float]: ...

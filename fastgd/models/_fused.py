@@ -106,7 +106,8 @@ class _Fused:
             if layout is None:
                 layout, first_calls = key, calls
                 specs = [self._scalars(c.kernel) for c in calls]
-                pads = [(16 - len(a), 16 - len(b)) for a, b in specs]
+                width = self.models_core.TABLE_WIDTH
+                pads = [(width - len(a), width - len(b)) for a, b in specs]
             elif key != layout:
                 break
             if record:
@@ -167,8 +168,9 @@ class _Fused:
                 which = next(k for k, q in enumerate(self.params) if q is p)
                 buffers = [None if lst is None else lst[t] for lst in lists]
                 invocations.append((address, which, c_index, buffers))
-        tables = (np.asarray(s_rows, dtype=np.float64).reshape(len(s_rows), -1, 16),
-                  np.asarray(f_rows, dtype=np.int32).reshape(len(f_rows), -1, 16))
+        width = self.models_core.TABLE_WIDTH
+        tables = (np.asarray(s_rows, dtype=np.float64).reshape(len(s_rows), -1, width),
+                  np.asarray(f_rows, dtype=np.int32).reshape(len(f_rows), -1, width))
         return (done, invocations, *tables, np.asarray(hess, dtype=np.uint8),
                 np.asarray(beta2, dtype=np.float64), lrs, hess_next)
 
@@ -184,8 +186,9 @@ class _Fused:
         t = steps.pop()
         if not isinstance(t, int):
             return None
-        codes = np.zeros((len(calls), 16), dtype=np.int32)
-        betas = np.zeros((len(calls), 16), dtype=np.int32)
+        width = self.models_core.TABLE_WIDTH
+        codes = np.zeros((len(calls), width), dtype=np.int32)
+        betas = np.zeros((len(calls), width), dtype=np.int32)
         for c_index, (c, (scalar_specs, _)) in enumerate(zip(calls, specs)):
             formulas = STEP_FORMULAS.get(c.kernel)
             if formulas is None or any(set(entries) != {"step"} for _, entries in c.updates):

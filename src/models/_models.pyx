@@ -216,6 +216,11 @@ cdef enum:
     PREFETCH_BYTES = 131072  # how far ahead the rows of later batches are prefetched
     PREFETCH_MOST = 8        # batches, at most
 
+#: The widths of fused_batches' tables: scalars or flags per kernel call (the rows of the
+#: scalar, flag, formula-code and beta-position tables), and kernel calls per step.
+TABLE_WIDTH = MAX_ARGS
+MAX_CALLS = MAX_INVOCATIONS
+
 
 def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object intercept,
                   object sample_weight, cnp.ndarray order, Py_ssize_t first,

@@ -52,6 +52,8 @@ cdef enum:
 
 NAME = "cython"
 OPENMP = bool(fgd_openmp_enabled())
+#: The most scalars, flags or buffers one kernel takes.
+MAX_KERNEL_ARGS = MAX_SCALARS
 #: Buffers of at least this many elements are shared between threads (the default with
 #: OpenMP's default waiting, and with OMP_WAIT_POLICY=PASSIVE); see set_parallel_min.
 PARALLEL_MIN = FGD_PARALLEL_MIN
