@@ -5,8 +5,10 @@ A reference function's signature is the kernel's contract: its positional parame
 the buffer roles in call order (the parameter and gradient first), its keyword-only
 parameters with default ``False`` the flags, in order, and its other keyword-only
 parameters the scalars, in order, with their defaults (none: required). The compiled core
-takes the scalars and flags in exactly this order (``s[i]`` and ``f[i]`` of its C entries)
-and refuses to load unless it compiles exactly the kernels of :data:`KERNELS`.
+takes the buffers, scalars and flags in exactly this order (``b[i]``, ``s[i]`` and ``f[i]``
+of its C entries, whose names each rule's header states beside the entry) and refuses to
+load unless it compiles exactly the kernels of :data:`KERNELS`, each reading its arguments
+in the declared order.
 What a signature cannot say is an argument of :func:`kernel`: which optional buffers a
 call needs under which options, the buffers only read, the buffers sized by rows or
 columns, and the per-step scalars that native loops compute from the step count.

@@ -46,6 +46,13 @@ cdef extern from "fgd_parallel.h" nogil:
     int fgd_any_nonfinite_f64(Py_ssize_t n, const double* x)
     Py_ssize_t FGD_SCAN_BLOCK
 
+cdef extern from "kernels.h" nogil:
+    ctypedef struct fgd_kernel_args:
+        const char* roles
+        const char* scalars
+        const char* flags
+    const fgd_kernel_args* fgd_kernel_arguments[]
+
 cdef enum:
     MAX_SCALARS = 32
     MAX_DIMS = 8     # parameters of more dimensions take the general path
@@ -428,14 +435,57 @@ _KERNEL_OBJECTS = {}
 _KERNEL_IDS = {fgd_kernel_names[i].decode(): i for i in range(FGD_N_KERNELS)}
 
 
+cdef tuple _names(const char* text):
+    """The names of one FGD_CALL_ARGS list, "(a, b)" -> ("a", "b")."""
+    cdef str s = text.decode()
+    if not (s.startswith("(") and s.endswith(")")):
+        raise ImportError(f"the compiled core has a malformed argument list {s!r}; rebuild it")
+    return tuple(n.strip() for n in s[1:-1].split(",")) if s[1:-1].strip() else ()
+
+
+def kernel_arguments():
+    """``{kernel: (buffers, scalars, flags)}``: the names each compiled kernel's table entry
+    reads, each tuple in the order it unpacks ``b[]``, ``s[]`` and ``f[]`` (as
+    ``FGD_CALL_ARGS`` states them beside its ``FGD_CALL`` in ``src/optim/<rule>.h``)."""
+    cdef int i
+    return {fgd_kernel_names[i].decode(): (_names(fgd_kernel_arguments[i].roles),
+                                           _names(fgd_kernel_arguments[i].scalars),
+                                           _names(fgd_kernel_arguments[i].flags))
+            for i in range(FGD_N_KERNELS)}
+
+
+def check_kernel_arguments(name, arguments):
+    """Raise ImportError, naming the kernel and the first difference, unless ``arguments``
+    (``(buffers, scalars, flags)``, as :func:`kernel_arguments` gives them) are the roles,
+    scalars and flags ``fastgd.reference._declare.KERNELS[name]`` declares, in order."""
+    decl = KERNELS[name]
+    declared = (decl.roles, tuple(decl.scalars), decl.flags)
+    for what, c_names, py_names in zip(("buffers", "scalars", "flags"), arguments, declared):
+        c_names, py_names = tuple(c_names), tuple(py_names)
+        if c_names == py_names:
+            continue
+        i = next((i for i, (a, b) in enumerate(zip(c_names, py_names)) if a != b),
+                 min(len(c_names), len(py_names)))
+        in_c = repr(c_names[i]) if i < len(c_names) else "nothing"
+        in_py = repr(py_names[i]) if i < len(py_names) else "nothing"
+        raise ImportError(
+            f"the compiled core's kernel {name!r} does not take its {what} as fastgd/reference/ "
+            f"declares them: {what[:-1]} {i} is {in_c} in C and {in_py} in the declaration "
+            f"(C reads {c_names}, FGD_CALL_ARGS(fgd_{name}, ...) in src/optim/; declared "
+            f"{py_names}); fix the one that is wrong, or rebuild the core")
+
+
 def _define_kernels():
-    """One ``<name>_many`` per kernel; the C list and the Python declarations must agree."""
+    """One ``<name>_many`` per kernel; the C list and the Python declarations must agree,
+    kernel by kernel down to the order of the arguments its entry reads."""
     compiled = [fgd_kernel_names[i].decode() for i in range(FGD_N_KERNELS)]
     missing = sorted(set(KERNELS) - set(compiled))
     extra = sorted(set(compiled) - set(KERNELS))
     if missing or extra:
         raise ImportError(f"the compiled core does not match fastgd's kernel declarations "
                           f"(not compiled: {missing}; not declared: {extra}); rebuild it")
+    for name, arguments in kernel_arguments().items():
+        check_kernel_arguments(name, arguments)
     for kid, name in enumerate(compiled):
         _KERNEL_OBJECTS[f"{name}_many"] = globals()[f"{name}_many"] = _Kernel(name, kid,
                                                                             KERNELS[name])

@@ -48,6 +48,9 @@ FGD_KERNEL FGD_SUFFIX(fgd_adabelief)(
                                                    use_wd, maximize));
 }
 
+FGD_CALL_ARGS(fgd_adabelief, (param, grad, exp_avg, exp_avg_var),
+              (lr, beta1, beta2, eps, eps_root, weight_decay, bias_correction1,
+               bias_correction2), (maximize))
 FGD_CALL(fgd_adabelief)
 {
     (void)dims;

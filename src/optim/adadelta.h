@@ -39,6 +39,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_adadelta)(
                                                   one_minus_rho, e, wd, use_wd, maximize));
 }
 
+FGD_CALL_ARGS(fgd_adadelta, (param, grad, square_avg, acc_delta), (lr, rho, eps, weight_decay),
+              (maximize))
 FGD_CALL(fgd_adadelta)
 {
     (void)dims;

@@ -227,6 +227,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_adafactor)(
     }
 }
 
+FGD_CALL_ARGS(fgd_adafactor, (param, grad, row_var, col_var, variance),
+              (lr, rho, one_minus_beta2, eps1, eps2, d, weight_decay), (factored, maximize))
 FGD_CALL(fgd_adafactor)
 {
     FGD_SUFFIX(fgd_adafactor)(n, dims, (FGD_T *)b[0], (const FGD_T *)b[1], (FGD_T *)b[2],

@@ -32,6 +32,7 @@ FGD_KERNEL FGD_SUFFIX(fgd_adagrad)(
                                                  maximize));
 }
 
+FGD_CALL_ARGS(fgd_adagrad, (param, grad, state_sum), (clr, eps, weight_decay), (maximize))
 FGD_CALL(fgd_adagrad)
 {
     (void)dims;

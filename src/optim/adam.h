@@ -59,6 +59,9 @@ FGD_KERNEL FGD_SUFFIX(fgd_adam)(
 #undef FGD_ADAM_CALL
 }
 
+FGD_CALL_ARGS(fgd_adam, (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq),
+              (lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt),
+              (amsgrad, decoupled_weight_decay, maximize))
 FGD_CALL(fgd_adam)
 {
     (void)dims;
@@ -122,6 +125,9 @@ FGD_KERNEL FGD_SUFFIX(fgd_adam_eps_root)(
 #undef FGD_ADAM_EPS_ROOT_CALL
 }
 
+FGD_CALL_ARGS(fgd_adam_eps_root, (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq),
+              (lr, beta1, beta2, eps, eps_root, weight_decay, bias_correction1,
+               bias_correction2), (amsgrad, decoupled_weight_decay, maximize))
 FGD_CALL(fgd_adam_eps_root)
 {
     (void)dims;

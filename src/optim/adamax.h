@@ -42,6 +42,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_adamax)(
                                                 neg_clr, wd, use_wd, maximize));
 }
 
+FGD_CALL_ARGS(fgd_adamax, (param, grad, exp_avg, exp_inf),
+              (lr, beta1, beta2, eps, weight_decay, bias_correction1), (maximize))
 FGD_CALL(fgd_adamax)
 {
     (void)dims;

@@ -41,6 +41,7 @@ FGD_KERNEL FGD_SUFFIX(fgd_asgd)(
 #undef FGD_ASGD_CALL
 }
 
+FGD_CALL_ARGS(fgd_asgd, (param, grad, ax), (eta, lambd, mu, weight_decay), (maximize))
 FGD_CALL(fgd_asgd)
 {
     (void)dims;

@@ -27,6 +27,14 @@
 #define FGD_CALL(name) FGD_HIDDEN void FGD_SUFFIX(name##_call)(                            \
     ptrdiff_t n, const ptrdiff_t *dims, char *const *b, const double *s, const int *f)
 
+/* The names a table entry reads, stated once per kernel just above its FGD_CALL:
+ *   FGD_CALL_ARGS(fgd_<name>, (buffer, ...), (scalar, ...), (flag, ...))
+ * each list in the order the entry unpacks b[], s[] and f[] (an empty list: ()). The
+ * strings are compiled once, as fgd_<name>_args (kernels.h), in the baseline unit's
+ * double pass, and fastgd.backends._core checks them at import against the declarations
+ * of fastgd/reference/; in every other pass the macro is empty. */
+#define FGD_CALL_ARGS(name, roles, scalars, flags)
+
 #define FGD_T float
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f32), FGD_ISA_TAG)
 #define FGD_SQRT sqrtf
@@ -34,6 +42,12 @@
 #undef FGD_T
 #undef FGD_SUFFIX
 #undef FGD_SQRT
+
+#if FGD_ISA == 0
+#undef FGD_CALL_ARGS
+#define FGD_CALL_ARGS(name, roles, scalars, flags)                                       \
+    FGD_HIDDEN const fgd_kernel_args name##_args = { #roles, #scalars, #flags };
+#endif
 
 #define FGD_T double
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f64), FGD_ISA_TAG)
@@ -46,6 +60,7 @@
 #undef FGD_INLINE
 #undef FGD_KERNEL
 #undef FGD_CALL
+#undef FGD_CALL_ARGS
 
 #else /* one element type: the bodies */
 

@@ -1,6 +1,6 @@
 /*
  * The optimizer core's tables of entry points, one per instruction set (the kernels are in
- * kernels_<isa>.c), the kernel names, and the thread settings every instruction set's
+ * kernels_<isa>.c), the kernel names and the names each kernel's entry reads, and the thread settings every instruction set's
  * kernels read (fgd_parallel.h; fastgd.backends._core sets them).
  */
 #include "kernels.h"
@@ -11,6 +11,12 @@ FGD_HIDDEN int fgd_thread_override = 0;
 #define FGD_NAME_(k) #k,
 FGD_HIDDEN const char *const fgd_kernel_names[FGD_N_KERNELS] = { FGD_KERNEL_LIST(FGD_NAME_) };
 #undef FGD_NAME_
+
+#define FGD_ARGS_(k) &fgd_##k##_args,
+FGD_HIDDEN const fgd_kernel_args *const fgd_kernel_arguments[FGD_N_KERNELS] = {
+    FGD_KERNEL_LIST(FGD_ARGS_)
+};
+#undef FGD_ARGS_
 
 #define FGD_F32_baseline_(k) fgd_##k##_call_f32_baseline,
 #define FGD_F64_baseline_(k) fgd_##k##_call_f64_baseline,

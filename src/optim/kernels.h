@@ -25,9 +25,9 @@
 /* Every kernel, in one list: X(name) for each, matching a declaration in
  * fastgd/reference/ (fastgd.backends._core refuses to load if the two disagree).
  *
- * Adding a kernel: write its *_range loop, its public entry (FGD_KERNEL) and its table
- * entry (FGD_CALL) in the rule's <rule>.h, include that file in kernel_dtype.h (once), and
- * add X(name) here. */
+ * Adding a kernel: write its *_range loop, its public entry (FGD_KERNEL), its table entry
+ * (FGD_CALL) and, just above the entry, the names it reads (FGD_CALL_ARGS) in the rule's
+ * <rule>.h, include that file in kernel_dtype.h (once), and add X(name) here. */
 #define FGD_KERNEL_LIST(X)                                          \
     X(sgd) X(adam) X(adagrad) X(rmsprop) X(stream)                  \
     X(adadelta) X(adamax) X(nadam) X(radam)                         \
@@ -44,6 +44,24 @@ enum { FGD_KERNEL_LIST(FGD_ENUM_) FGD_N_KERNELS };
 #undef FGD_ENUM_
 
 extern FGD_HIDDEN const char *const fgd_kernel_names[FGD_N_KERNELS];
+
+/* The names a kernel's table entry reads, as its FGD_CALL_ARGS states them beside it
+ * (kernel_dtype.h): its buffers (b[0], b[1], ...), scalars (s[...]) and flags (f[...]),
+ * each a parenthesised, comma-separated list in the order the entry unpacks them, e.g.
+ * "(lr, momentum)" or "()". fastgd.backends._core refuses to load unless each is the list
+ * fastgd/reference/ declares. */
+typedef struct {
+    const char *roles;
+    const char *scalars;
+    const char *flags;
+} fgd_kernel_args;
+
+/* fgd_<name>_args, defined once (in the baseline unit) by each FGD_CALL_ARGS, and the
+ * table of them indexed by FGD_K_<name> (kernels.c). */
+#define FGD_ARGS_DECL_(k) extern FGD_HIDDEN const fgd_kernel_args fgd_##k##_args;
+FGD_KERNEL_LIST(FGD_ARGS_DECL_)
+#undef FGD_ARGS_DECL_
+extern FGD_HIDDEN const fgd_kernel_args *const fgd_kernel_arguments[FGD_N_KERNELS];
 
 /* One table of entry points per instruction set, indexed by FGD_K_<name>. */
 typedef struct {

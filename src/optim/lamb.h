@@ -78,6 +78,9 @@ FGD_KERNEL FGD_SUFFIX(fgd_lamb)(
 }
 #undef FGD_LAMB_MOMENTS
 
+FGD_CALL_ARGS(fgd_lamb, (param, grad, exp_avg, exp_avg_sq),
+              (lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2),
+              (maximize))
 FGD_CALL(fgd_lamb)
 {
     (void)dims;

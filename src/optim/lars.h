@@ -76,6 +76,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_lars)(
 #undef FGD_LARS_CALL
 }
 
+FGD_CALL_ARGS(fgd_lars, (param, grad, momentum_buffer),
+              (lr, momentum, weight_decay, trust_coefficient, eps), (nesterov, maximize))
 FGD_CALL(fgd_lars)
 {
     (void)dims;

@@ -39,6 +39,7 @@ FGD_KERNEL FGD_SUFFIX(fgd_lion)(
                                               one_minus_b2, decay, use_wd, maximize));
 }
 
+FGD_CALL_ARGS(fgd_lion, (param, grad, exp_avg), (lr, beta1, beta2, weight_decay), (maximize))
 FGD_CALL(fgd_lion)
 {
     (void)dims;

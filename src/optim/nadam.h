@@ -52,6 +52,9 @@ FGD_KERNEL FGD_SUFFIX(fgd_nadam)(
                                                decay, l2_wd, decoupled_wd, maximize));
 }
 
+FGD_CALL_ARGS(fgd_nadam, (param, grad, exp_avg, exp_avg_sq),
+              (lr, beta1, beta2, eps, weight_decay, bias_correction2, mu, mu_next, mu_product),
+              (decoupled_weight_decay, maximize))
 FGD_CALL(fgd_nadam)
 {
     (void)dims;

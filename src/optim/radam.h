@@ -60,6 +60,9 @@ FGD_KERNEL FGD_SUFFIX(fgd_radam)(
 #undef FGD_RADAM_CALL
 }
 
+FGD_CALL_ARGS(fgd_radam, (param, grad, exp_avg, exp_avg_sq),
+              (lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt,
+               rectification), (rectified, decoupled_weight_decay, maximize))
 FGD_CALL(fgd_radam)
 {
     (void)dims;

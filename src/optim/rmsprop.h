@@ -82,6 +82,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_rmsprop)(
 #undef FGD_RMSPROP_CALL
 }
 
+FGD_CALL_ARGS(fgd_rmsprop, (param, grad, square_avg, grad_avg, momentum_buffer),
+              (lr, alpha, eps, weight_decay, momentum), (centered, maximize, eps_in_sqrt))
 FGD_CALL(fgd_rmsprop)
 {
     (void)dims;

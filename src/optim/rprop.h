@@ -47,6 +47,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_rprop)(
                                                smax, maximize));
 }
 
+FGD_CALL_ARGS(fgd_rprop, (param, grad, prev, step_size),
+              (etaminus, etaplus, step_size_min, step_size_max), (maximize))
 FGD_CALL(fgd_rprop)
 {
     (void)dims;

@@ -43,6 +43,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_sgd_schedule_free)(
 #undef FGD_SF_SGD_CALL
 }
 
+FGD_CALL_ARGS(fgd_sgd_schedule_free, (param, grad, z), (lr, momentum, weight_decay, ckp1),
+              (maximize))
 FGD_CALL(fgd_sgd_schedule_free)
 {
     (void)dims;
@@ -97,6 +99,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_adamw_schedule_free)(
 #undef FGD_SF_ADAMW_CALL
 }
 
+FGD_CALL_ARGS(fgd_adamw_schedule_free, (param, grad, z, exp_avg_sq),
+              (lr, beta1, beta2, eps, weight_decay, ckp1, bias_correction2), (maximize))
 FGD_CALL(fgd_adamw_schedule_free)
 {
     (void)dims;

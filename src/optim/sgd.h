@@ -45,6 +45,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_sgd)(
 #undef FGD_SGD_CALL
 }
 
+FGD_CALL_ARGS(fgd_sgd, (param, grad, momentum_buffer), (lr, momentum, dampening, weight_decay),
+              (nesterov, maximize, first_step))
 FGD_CALL(fgd_sgd)
 {
     (void)dims;

@@ -53,6 +53,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_sophia)(
 #undef FGD_SOPHIA_CALL
 }
 
+FGD_CALL_ARGS(fgd_sophia, (param, grad, exp_avg, hessian), (lr, beta1, rho, eps, weight_decay),
+              (maximize))
 FGD_CALL(fgd_sophia)
 {
     (void)dims;
@@ -79,6 +81,7 @@ FGD_KERNEL FGD_SUFFIX(fgd_sophia_hessian)(
     FGD_CHUNKED(n, FGD_SUFFIX(fgd_sophia_hessian_range)(lo, hi, h, est, b2, one_minus_b2));
 }
 
+FGD_CALL_ARGS(fgd_sophia_hessian, (hessian, estimate), (beta2), ())
 FGD_CALL(fgd_sophia_hessian)
 {
     (void)dims; (void)f;

@@ -29,6 +29,7 @@ FGD_KERNEL FGD_SUFFIX(fgd_stream)(
     FGD_CHUNKED(n, FGD_SUFFIX(fgd_stream_range)(lo, hi, p, g, m, v));
 }
 
+FGD_CALL_ARGS(fgd_stream, (param, grad, m, v), (), ())
 FGD_CALL(fgd_stream)
 {
     (void)dims; (void)s; (void)f;

@@ -41,6 +41,8 @@ FGD_KERNEL FGD_SUFFIX(fgd_yogi)(
                                               one_minus_b2, e, bc1, bc2, maximize));
 }
 
+FGD_CALL_ARGS(fgd_yogi, (param, grad, exp_avg, exp_avg_sq),
+              (lr, beta1, beta2, eps, bias_correction1, bias_correction2), (maximize))
 FGD_CALL(fgd_yogi)
 {
     (void)dims;

@@ -79,3 +79,46 @@ def test_flags_are_safe():
     flags = _flags()
     assert "-ffp-contract=off" in flags and "-fno-math-errno" in flags
     assert not any(f.startswith(("-ffast-math", "-march", "-Ofast")) for f in flags)
+
+
+# -- the names each kernel's C entry reads (FGD_CALL_ARGS beside its FGD_CALL) ----------------
+
+
+def test_kernel_arguments_are_the_declarations_in_order():
+    from fastgd.backends import _core
+    from fastgd.reference._declare import KERNELS
+    compiled = _core.kernel_arguments()
+    assert set(compiled) == set(KERNELS)
+    for name, decl in KERNELS.items():
+        assert compiled[name] == (decl.roles, tuple(decl.scalars), decl.flags), name
+        _core.check_kernel_arguments(name, compiled[name])  # what the import runs
+
+
+@pytest.mark.parametrize("which, doctor, pattern", [
+    (1, lambda s: (s[1], s[0], *s[2:]),
+     r"'sgd'.*its scalars.*scalar 0 is 'momentum' in C and 'lr' in the declaration"),
+    (2, lambda f: f[::-1], r"'sgd'.*its flags.*flag 0 is 'first_step' in C and 'nesterov'"),
+    (0, lambda b: b[:2], r"'sgd'.*its buffers.*buffer 2 is nothing in C and 'momentum_buffer'"),
+])
+def test_a_swapped_order_fails_the_import_check(which, doctor, pattern):
+    from fastgd.backends import _core
+    arguments = list(_core.kernel_arguments()["sgd"])
+    arguments[which] = doctor(arguments[which])
+    with pytest.raises(ImportError, match=pattern):
+        _core.check_kernel_arguments("sgd", tuple(arguments))
+
+
+@pytest.mark.skipif(not OPTIM.is_dir(), reason="needs the source tree")
+def test_each_entry_states_as_many_names_as_it_unpacks():
+    # FGD_CALL_ARGS(fgd_<name>, (buffers), (scalars), (flags)) just above FGD_CALL(fgd_<name>),
+    # whose body reads b[0], b[1], ..., s[0], ..., f[0], ... in that order.
+    source = "".join(h.read_text() for h in sorted(OPTIM.glob("*.h")))
+    entries = re.findall(r"^FGD_CALL_ARGS\((\w+),\s*\(([^)]*)\),\s*\(([^)]*)\),\s*\(([^)]*)\)\)"
+                         r"\s*FGD_CALL\((\w+)\)\s*\{(.*?)^\}", source, re.MULTILINE | re.DOTALL)
+    assert len(entries) == len(re.findall(r"^FGD_CALL\(", source, re.MULTILINE)) >= 20
+    for name, roles, scalars, flags, call, body in entries:
+        assert name == call
+        for letter, names in zip("bsf", (roles, scalars, flags)):
+            read = [int(i) for i in re.findall(rf"\b{letter}\[(\d+)\]", body)]
+            assert read == list(range(len([n for n in names.split(",") if n.strip()]))), \
+                (name, letter)
