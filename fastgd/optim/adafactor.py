@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
 from fastgd.optim._planning import (
     stepwise,
 )
-from fastgd.optim.optimizer import loaded_step, make_class
+from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     MAXIMIZE,
     OptimizerSpec,
@@ -20,6 +17,13 @@ from fastgd.optim.spec import (
     pair,
     pair_of_reals,
 )
+
+
+def _factored(p: np.ndarray) -> bool:
+    """Whether Adafactor factors the second moment of ``p`` (torch: two or more
+    dimensions)."""
+    return p.ndim >= 2
+
 
 SPEC = OptimizerSpec(
     name="Adafactor",
@@ -51,9 +55,14 @@ SPEC = OptimizerSpec(
         Rule(lambda g: 0.0 <= g["weight_decay"],
              "weight_decay should be >= 0 but is: {weight_decay}"),
     ),
-    # per parameter: row_var and col_var (two or more dimensions) or variance (fewer),
-    # made by fastgd.optim's Adafactor mixin with torch's shapes
-    state=(StateBuffer("row_var"), StateBuffer("col_var"), StateBuffer("variance")),
+    # torch's state: row_var (..., rows, 1) and col_var (..., 1, cols) for a parameter of
+    # two or more dimensions (the kernel's factored form), variance of its shape otherwise,
+    # all plain arrays starting at zero; which of them a parameter holds is the kernel's
+    # `needed` under `factored`
+    state=(StateBuffer("row_var", shape=lambda shape: shape[:-1] + (1,)),
+           StateBuffer("col_var", shape=lambda shape: shape[:-2] + (1, shape[-1])),
+           StateBuffer("variance", shape=lambda shape: shape)),
+    parameter_scalars=lambda p: {"factored": _factored(p)},
 )
 
 
@@ -82,65 +91,11 @@ def _plan_adafactor(opt, group, items, needed):
 
     calls = []
     for factored in (True, False):
-        part = [item for item in items if (item[1].ndim >= 2) == factored]
+        part = [item for item in items if _factored(item[1]) == factored]
         if part:
-            calls += stepwise(opt, group, part, _adafactor_needed(factored),
+            calls += stepwise(opt, group, part, opt._needed_state(group, part[0][1]),
                                planner(factored))
     return calls
 
 
-def _adafactor_needed(factored: bool) -> frozenset[str]:
-    return frozenset(("step", "row_var", "col_var") if factored else ("step", "variance"))
-
-
-def _adafactor_shapes(p: np.ndarray) -> dict[str, tuple[int, ...]]:
-    """Adafactor's state arrays of ``p`` and their shapes, as torch makes them."""
-    if p.ndim >= 2:
-        return {"row_var": p.shape[:-1] + (1,), "col_var": p.shape[:-2] + (1, p.shape[-1])}
-    return {"variance": p.shape}
-
-
-class _AdafactorState:
-    """Adafactor's state depends on each parameter's shape (torch's): ``row_var`` of shape
-    (..., rows, 1) and ``col_var`` of shape (..., 1, cols) for a parameter of two or more
-    dimensions, ``variance`` of its shape otherwise; all start at zero."""
-
-    def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray, state: Mapping) -> dict:
-        fresh: dict[str, Any] = {}
-        if "step" not in state:
-            fresh["step"] = 0
-        for name, shape in _adafactor_shapes(p).items():
-            if name not in state:
-                fresh[name] = np.zeros(shape, dtype=p.dtype)
-        return fresh
-
-    def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
-        if not isinstance(saved, Mapping):
-            raise TypeError(f"state of parameter {index} must be a dict, got "
-                            f"{type(saved).__name__}")
-        shapes = _adafactor_shapes(p)
-        state: dict[str, Any] = {}
-        for key, value in saved.items():
-            if key == "step":
-                state["step"] = loaded_step(index, value)
-            elif key in shapes:
-                arr = np.asarray(value)
-                if not np.issubdtype(arr.dtype, np.floating):
-                    raise TypeError(f"state of parameter {index}: {key} has dtype "
-                                    f"{arr.dtype}, expected floating point")
-                if arr.shape != shapes[key]:
-                    raise ValueError(f"state of parameter {index}: {key} has shape "
-                                     f"{arr.shape}, expected {shapes[key]} for a parameter "
-                                     f"of shape {p.shape}")
-                state[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
-            else:
-                raise ValueError(f"state of parameter {index}: unexpected entry {key!r} for "
-                                 f"Adafactor with a parameter of shape {p.shape} (its state "
-                                 f"is step, {', '.join(shapes)})")
-        missing = [name for name in ("step", *shapes) if name not in state]
-        if missing and state:
-            raise ValueError(f"state of parameter {index} lacks {', '.join(missing)}")
-        return state
-
-
-Adafactor = make_class(SPEC, _plan_adafactor, mixins=(_AdafactorState,))
+Adafactor = make_class(SPEC, _plan_adafactor)

@@ -37,7 +37,7 @@ SPEC = OptimizerSpec(
         at_least_zero("initial_accumulator_value", "initial_accumulator_value value"),
         EPS,
     ),
-    state=(StateBuffer("sum", fill="initial_accumulator_value"),),
+    state=(StateBuffer("sum", fill="initial_accumulator_value", role="state_sum"),),
     eager_state=True,
 )
 

@@ -56,7 +56,7 @@ _ADAM_RULES = (LR, EPS, beta_rule(0), beta_rule(1), WD, _none_or_at_least_zero("
 _ADAM_STATE = (
     StateBuffer("exp_avg"),
     StateBuffer("exp_avg_sq"),
-    StateBuffer("max_exp_avg_sq", when=lambda g: g["amsgrad"]),
+    StateBuffer("max_exp_avg_sq"),
 )
 
 ADAM_SPEC = OptimizerSpec(

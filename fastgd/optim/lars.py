@@ -44,7 +44,7 @@ SPEC = OptimizerSpec(
         Rule(lambda g: not g["nesterov"] or g["momentum"] > 0,
              "Nesterov momentum requires a momentum"),
     ),
-    state=(StateBuffer("momentum_buffer", when=lambda g: g["momentum"] != 0),),
+    state=(StateBuffer("momentum_buffer"),),
     counts_steps=False,
 )
 

@@ -223,25 +223,34 @@ class Optimizer:
 
     # -- state ----------------------------------------------------------------------------
 
-    def _needed_state(self, group: Mapping[str, Any]) -> frozenset[str]:
-        """The state entries every parameter of ``group`` has before its kernel runs."""
-        return frozenset([b.name for b in self.spec.buffers(group) if not b.from_first_grad]
+    def _needed_state(self, group: Mapping[str, Any],
+                      p: np.ndarray | None = None) -> frozenset[str]:
+        """The state entries every parameter of ``group`` (or ``p`` of it) has before its
+        kernel runs (without ``p``, where the buffers depend on the parameter, as
+        Adafactor's do: all of them; its plan asks per parameter)."""
+        return frozenset([b.name for b in self.spec.buffers(group, p)
+                          if not b.from_first_grad]
                          + (["step"] if self.spec.counts_steps else [])
                          + list(self.spec.scalar_state))
 
     def _fresh_state(self, group: Mapping[str, Any], p: np.ndarray, state: Mapping) -> dict:
-        """The entries ``group``'s options need that ``state`` lacks, at their start values
-        (SGD's momentum buffer is made by its first step instead)."""
+        """The entries ``group``'s options need for ``p`` that ``state`` lacks, at their
+        start values (SGD's momentum buffer is made by its first step instead)."""
         fresh: dict[str, Any] = {}
         if self.spec.counts_steps and "step" not in state:
             fresh["step"] = 0
         for name, start in self.spec.scalar_state.items():
             if name not in state:
                 fresh[name] = float(start(group))
-        for buf in self.spec.buffers(group):
+        for buf in self.spec.buffers(group, p):
             if buf.name not in state and not buf.from_first_grad:
-                fresh[buf.name] = (np.full_like(p, group[buf.fill]) if buf.fill
-                                   else np.zeros_like(p))
+                if buf.shape is not None:
+                    shape = buf.shape(p.shape)
+                    fresh[buf.name] = (np.full(shape, group[buf.fill], p.dtype) if buf.fill
+                                       else np.zeros(shape, p.dtype))
+                else:
+                    fresh[buf.name] = (np.full_like(p, group[buf.fill]) if buf.fill
+                                       else np.zeros_like(p))
         return fresh
 
     # -- step -------------------------------------------------------------------------------
@@ -519,30 +528,46 @@ class Optimizer:
                              f"{self.spec.name} (of another optimizer?)")
 
     def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
+        """A saved state of parameter ``index``, checked and copied. It may hold any of the
+        row's buffers whatever the group's options (a state saved under other options, as
+        torch allows), but where the buffers depend on the parameter (Adafactor's on its
+        number of dimensions) only those of this parameter."""
         if not isinstance(saved, Mapping):
             raise TypeError(f"state of parameter {index} must be a dict, got "
                             f"{type(saved).__name__}")
-        names = {b.name for b in self.spec.state}
+        holds = self.spec.buffers(group, p)
+        by_name = {b.name: b for b in (self.spec.state if self.spec.parameter_scalars is None
+                                       else holds)}
         state: dict[str, Any] = {}
         for key, value in saved.items():
             if key == "step" and self.spec.counts_steps:
                 state["step"] = loaded_step(index, value)
             elif key in self.spec.scalar_state:
                 state[key] = _loaded_real(index, key, value)
-            elif key in names:
+            elif key in by_name:
                 arr = np.asarray(value)
                 if not np.issubdtype(arr.dtype, np.floating):
                     raise TypeError(f"state of parameter {index}: {key} has dtype "
                                     f"{arr.dtype}, expected floating point")
-                if arr.shape != p.shape:
+                shape_rule = by_name[key].shape
+                if shape_rule is not None and arr.shape != shape_rule(p.shape):
+                    raise ValueError(f"state of parameter {index}: {key} has shape "
+                                     f"{arr.shape}, expected {shape_rule(p.shape)} for a "
+                                     f"parameter of shape {p.shape}")
+                if shape_rule is None and arr.shape != p.shape:
                     raise ValueError(f"state of parameter {index}: {key} has shape "
                                      f"{arr.shape}, but the parameter has shape {p.shape}")
                 state[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+            elif self.spec.parameter_scalars is not None:
+                names = ((["step"] if self.spec.counts_steps else [])
+                         + list(self.spec.scalar_state) + [b.name for b in holds])
+                raise ValueError(f"state of parameter {index}: unexpected entry {key!r} for "
+                                 f"{self.spec.name} with a parameter of shape {p.shape} (its "
+                                 f"state is {', '.join(names)})")
             else:
                 raise ValueError(f"state of parameter {index}: unexpected entry {key!r} for "
                                  f"{self.spec.name}")
-        missing = [b.name for b in self.spec.buffers(group)
-                   if b.name not in state and not b.from_first_grad]
+        missing = [b.name for b in holds if b.name not in state and not b.from_first_grad]
         missing += [name for name in self.spec.scalar_state if name not in state]
         if self.spec.counts_steps and "step" not in state:
             missing.insert(0, "step")

@@ -47,8 +47,8 @@ SPEC = OptimizerSpec(
     ),
     state=(
         StateBuffer("square_avg"),
-        StateBuffer("momentum_buffer", when=lambda g: g["momentum"] > 0),
-        StateBuffer("grad_avg", when=lambda g: g["centered"]),
+        StateBuffer("momentum_buffer"),
+        StateBuffer("grad_avg"),
     ),
     optional_on_load=frozenset({"eps_in_sqrt"}),
 )

@@ -48,8 +48,7 @@ SPEC = OptimizerSpec(
         Rule(lambda g: not g["nesterov"] or (g["momentum"] > 0 and g["dampening"] == 0),
              "Nesterov momentum requires a momentum and zero dampening"),
     ),
-    state=(StateBuffer("momentum_buffer", when=lambda g: g["momentum"] != 0,
-                       from_first_grad=True),),
+    state=(StateBuffer("momentum_buffer", from_first_grad=True),),
     counts_steps=False,
 )
 

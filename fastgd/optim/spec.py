@@ -15,7 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from fastgd.reference._checks import real
+from fastgd.reference._declare import KERNELS  # full: importing fastgd.reference fills it
 
 __all__ = ["Hyperparameter", "Rule", "StateBuffer", "OptimizerSpec", "update_rule", "class_doc",
            "LR", "EPS", "WD", "MOMENTUM", "MAXIMIZE", "BETAS_RULES", "hyper", "at_least_zero",
@@ -52,17 +55,23 @@ class Rule:
 
 @dataclass(frozen=True)
 class StateBuffer:
-    """An array of the parameter's shape and dtype kept per parameter.
+    """An array kept per parameter, of the parameter's dtype.
 
-    ``when(group)`` says whether the buffer exists under the group's options; ``fill`` names
-    the group hyperparameter it starts at (None: zeros); ``from_first_grad`` marks a buffer
-    that the first step creates from the gradient itself (SGD's momentum buffer).
+    Whether it exists under a group's options is not said here: the state holds exactly the
+    buffers the row's kernel needs (its ``needed``, :mod:`fastgd.reference._declare`) under
+    the group's options (see :meth:`OptimizerSpec.buffers`). ``fill`` names the group
+    hyperparameter it starts at (None: zeros); ``from_first_grad`` marks a buffer that the
+    first step creates from the gradient itself (SGD's momentum buffer); ``shape`` gives its
+    shape from the parameter's (None: the parameter's shape, the array made like the
+    parameter); ``role`` is the kernel's name for it where that is not ``name`` (Adagrad's
+    ``sum`` is the kernel's ``state_sum``).
     """
 
     name: str
-    when: Callable[[Mapping[str, Any]], bool] = lambda group: True
     fill: str | None = None
     from_first_grad: bool = False
+    shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,11 @@ class OptimizerSpec:
     #: resolved from the group's first parameter): the cached step keeps such tensors in
     #: separate native calls and gives up on groups of mixed dtypes.
     plan_by_ndim: bool = False
+    #: The kernel's scalars and flags that depend on the parameter rather than on the
+    #: group (Adafactor: ``factored`` for two or more dimensions), over the group's
+    #: hyperparameters when the state's buffers are chosen (:meth:`buffers`). Every other
+    #: option that decides a buffer is a hyperparameter of the kernel's scalar's name.
+    parameter_scalars: Callable[[np.ndarray], Mapping[str, Any]] | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -106,9 +120,28 @@ class OptimizerSpec:
     def hyperparameter_names(self) -> tuple[str, ...]:
         return tuple(h.name for h in self.hyperparameters)
 
-    def buffers(self, group: Mapping[str, Any]) -> tuple[StateBuffer, ...]:
-        """The state buffers that exist under ``group``'s options."""
-        return tuple(b for b in self.state if b.when(group))
+    @functools.cached_property
+    def _buffer_roles(self) -> tuple[tuple[StateBuffer, int], ...]:
+        """Each state buffer with its index among the kernel's roles."""
+        roles = KERNELS[self.kernel].roles
+        missing = [b.role or b.name for b in self.state if (b.role or b.name) not in roles]
+        if missing:
+            raise TypeError(f"{self.name}: state buffers {missing} are not buffers of the "
+                            f"{self.kernel} kernel ({', '.join(roles[2:])})")
+        return tuple((b, roles.index(b.role or b.name)) for b in self.state)
+
+    def buffers(self, group: Mapping[str, Any],
+                p: np.ndarray | None = None) -> tuple[StateBuffer, ...]:
+        """The state buffers a parameter ``p`` of ``group`` holds: those the kernel needs
+        (its ``needed``) under the group's hyperparameters, taken as the kernel's scalars
+        and flags of the same names, with :attr:`parameter_scalars` of ``p`` over them.
+        Without ``p``, where the buffers depend on the parameter: every buffer."""
+        if self.parameter_scalars is not None:
+            if p is None:
+                return self.state
+            group = {**group, **self.parameter_scalars(p)}
+        needed = KERNELS[self.kernel].needed_roles(group)
+        return tuple(b for b, r in self._buffer_roles if needed[r])
 
 
 def at_least_zero(name: str, label: str) -> Rule:
