@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from fastgd.optim._planning import (
-    adam_like_plan,
-)
+from fastgd.optim._planning import adam_like_plan
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     BETAS_RULES,

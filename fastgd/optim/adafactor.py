@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd.optim._planning import (
-    stepwise,
-)
+from fastgd.optim._planning import stepwise
 from fastgd.optim.optimizer import make_class
-from fastgd.optim.spec import (
-    MAXIMIZE,
-    OptimizerSpec,
-    Rule,
-    StateBuffer,
-    hyper,
-    pair,
-    pair_of_reals,
-)
+from fastgd.optim.spec import MAXIMIZE, OptimizerSpec, Rule, StateBuffer, hyper, pair, pair_of_reals
 
 
 def _factored(p: np.ndarray) -> bool:

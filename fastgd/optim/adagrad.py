@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from fastgd.optim._planning import (
-    stepwise,
-)
+from fastgd.optim._planning import stepwise
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     EPS,

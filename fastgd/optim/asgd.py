@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd.optim._planning import (
-    Call,
-    MixinBase,
-    buckets,
-    state_of,
-)
+from fastgd.optim._planning import Call, MixinBase, buckets, state_of
 from fastgd.optim.optimizer import make_class
-from fastgd.optim.spec import (
-    LR,
-    WD,
-    OptimizerSpec,
-    StateBuffer,
-    hyper,
-    not_nan,
-)
+from fastgd.optim.spec import LR, WD, OptimizerSpec, StateBuffer, hyper, not_nan
 
 SPEC = OptimizerSpec(
     name="ASGD",

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from fastgd.optim._planning import (
-    adam_like_plan,
-)
+from fastgd.optim._planning import adam_like_plan
 from fastgd.optim.optimizer import make_class
-from fastgd.optim.spec import (
-    BETAS_RULES,
-    EPS,
-    LR,
-    MAXIMIZE,
-    WD,
-    OptimizerSpec,
-    StateBuffer,
-    hyper,
-)
+from fastgd.optim.spec import BETAS_RULES, EPS, LR, MAXIMIZE, WD, OptimizerSpec, StateBuffer, hyper
 
 SPEC = OptimizerSpec(
     name="LAMB",

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from fastgd.optim._planning import (
-    stepless,
-)
+from fastgd.optim._planning import stepless
 from fastgd.optim.optimizer import make_class
-from fastgd.optim.spec import (
-    BETAS_RULES,
-    LR,
-    MAXIMIZE,
-    WD,
-    OptimizerSpec,
-    StateBuffer,
-    hyper,
-)
+from fastgd.optim.spec import BETAS_RULES, LR, MAXIMIZE, WD, OptimizerSpec, StateBuffer, hyper
 
 SPEC = OptimizerSpec(
     name="Lion",

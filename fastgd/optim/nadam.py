@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd.optim._planning import (
-    buckets,
-    state_of,
-    stepwise,
-)
+from fastgd.optim._planning import buckets, state_of, stepwise
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     EPS,

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from fastgd.optim._planning import (
-    stepwise,
-)
+from fastgd.optim._planning import stepwise
 from fastgd.optim.optimizer import make_class
-from fastgd.optim.spec import (
-    EPS,
-    LR,
-    MAXIMIZE,
-    WD,
-    OptimizerSpec,
-    StateBuffer,
-    beta_rule,
-    hyper,
-)
+from fastgd.optim.spec import EPS, LR, MAXIMIZE, WD, OptimizerSpec, StateBuffer, beta_rule, hyper
 from fastgd.reference._common import bias_correction, bias_correction_sqrt
 
 SPEC = OptimizerSpec(

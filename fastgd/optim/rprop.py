@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 
-from fastgd.optim._planning import (
-    stepwise,
-)
+from fastgd.optim._planning import stepwise
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     LR,

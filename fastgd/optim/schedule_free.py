@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd.optim._planning import (
-    Call,
-    MixinBase,
-    buckets,
-    state_of,
-)
+from fastgd.optim._planning import Call, MixinBase, buckets, state_of
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     EPS,

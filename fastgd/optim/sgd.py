@@ -6,22 +6,9 @@ import math
 
 import numpy as np
 
-from fastgd.optim._planning import (
-    Call,
-    buckets,
-    state_of,
-)
+from fastgd.optim._planning import Call, buckets, state_of
 from fastgd.optim.optimizer import make_class
-from fastgd.optim.spec import (
-    LR,
-    MAXIMIZE,
-    MOMENTUM,
-    WD,
-    OptimizerSpec,
-    Rule,
-    StateBuffer,
-    hyper,
-)
+from fastgd.optim.spec import LR, MAXIMIZE, MOMENTUM, WD, OptimizerSpec, Rule, StateBuffer, hyper
 
 # torch does not validate dampening; a NaN one is rejected here, as NaN is everywhere.
 _DAMPENING_NOT_NAN = Rule(lambda g: not math.isnan(g["dampening"]),

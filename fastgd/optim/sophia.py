@@ -6,13 +6,7 @@ import numpy as np
 
 from fastgd import backends
 from fastgd.optim._aliasing import overlapping_by_bounds
-from fastgd.optim._planning import (
-    Call,
-    MixinBase,
-    buckets,
-    state_of,
-    stepwise,
-)
+from fastgd.optim._planning import Call, MixinBase, buckets, state_of, stepwise
 from fastgd.optim.optimizer import check_nonfinite_option, make_class
 from fastgd.optim.spec import (
     EPS,
