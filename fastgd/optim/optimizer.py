@@ -42,11 +42,12 @@ import fastgd.optim as _settings
 from fastgd import backends
 from fastgd.optim import _cached_step
 from fastgd.optim._aliasing import byte_bounds, unalias
+from fastgd.optim._loading import check_saved_group_keys, loaded_state
 from fastgd.optim.spec import OptimizerSpec, class_doc
 from fastgd.reference._checks import real
 from fastgd.reference._declare import FLOAT_DTYPES
 
-__all__ = ["Optimizer", "make_class", "check_nonfinite_option", "loaded_step"]
+__all__ = ["Optimizer", "make_class", "check_nonfinite_option"]
 
 
 def _check_param(index: int, p: Any) -> None:
@@ -481,7 +482,7 @@ class Optimizer:
             if len(saved["params"]) != len(ours["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
-            self._check_saved_group_keys(len(new_groups), saved)
+            check_saved_group_keys(self.spec, len(new_groups), saved)
             group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"},
                      **self.spec.fixed_on_load}
             for h in self.spec.hyperparameters:  # JSON round trips make pairs lists
@@ -502,7 +503,7 @@ class Optimizer:
                 raise ValueError(f"state dict has state for parameter id {saved_id!r}, which "
                                  f"is not in its param_groups")
             index, group, p = targets[saved_id]
-            new_state[index] = self._loaded_state(index, group, p, saved_state)
+            new_state[index] = loaded_state(self.spec, index, group, p, saved_state)
         for index, group, p in targets.values():
             if self.spec.eager_state and index not in new_state:
                 new_state[index] = self._fresh_state(group, p, {})
@@ -511,69 +512,6 @@ class Optimizer:
         self._needed = [self._needed_state(g) for g in new_groups]
         self.state = new_state
         self._fast = None
-
-    def _check_saved_group_keys(self, k: int, saved: Mapping) -> None:
-        """A saved group of another optimizer is refused: it must hold every hyperparameter
-        of this one (but those torch's state dicts lack, which keep their defaults) and no
-        hyperparameter of another optimizer of the registry that this one lacks."""
-        ours = self.spec.hyperparameter_names
-        optional = self.spec.optional_on_load
-        missing = [h for h in ours if h not in saved and h not in optional]
-        foreign = sorted(key for key in saved if isinstance(key, str)
-                         and key in _all_hyperparameters() and key not in ours)
-        if missing or foreign:
-            what = (f"lacks {', '.join(missing)}" if missing else
-                    f"has {', '.join(foreign)}, which {self.spec.name} does not take")
-            raise ValueError(f"saved parameter group {k} {what}: not a state dict of "
-                             f"{self.spec.name} (of another optimizer?)")
-
-    def _loaded_state(self, index: int, group: Mapping, p: np.ndarray, saved: Any) -> dict:
-        """A saved state of parameter ``index``, checked and copied. It may hold any of the
-        row's buffers whatever the group's options (a state saved under other options, as
-        torch allows), but where the buffers depend on the parameter (Adafactor's on its
-        number of dimensions) only those of this parameter."""
-        if not isinstance(saved, Mapping):
-            raise TypeError(f"state of parameter {index} must be a dict, got "
-                            f"{type(saved).__name__}")
-        holds = self.spec.buffers(group, p)
-        by_name = {b.name: b for b in (self.spec.state if self.spec.parameter_scalars is None
-                                       else holds)}
-        state: dict[str, Any] = {}
-        for key, value in saved.items():
-            if key == "step" and self.spec.counts_steps:
-                state["step"] = loaded_step(index, value)
-            elif key in self.spec.scalar_state:
-                state[key] = _loaded_real(index, key, value)
-            elif key in by_name:
-                arr = np.asarray(value)
-                if not np.issubdtype(arr.dtype, np.floating):
-                    raise TypeError(f"state of parameter {index}: {key} has dtype "
-                                    f"{arr.dtype}, expected floating point")
-                shape_rule = by_name[key].shape
-                if shape_rule is not None and arr.shape != shape_rule(p.shape):
-                    raise ValueError(f"state of parameter {index}: {key} has shape "
-                                     f"{arr.shape}, expected {shape_rule(p.shape)} for a "
-                                     f"parameter of shape {p.shape}")
-                if shape_rule is None and arr.shape != p.shape:
-                    raise ValueError(f"state of parameter {index}: {key} has shape "
-                                     f"{arr.shape}, but the parameter has shape {p.shape}")
-                state[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
-            elif self.spec.parameter_scalars is not None:
-                names = ((["step"] if self.spec.counts_steps else [])
-                         + list(self.spec.scalar_state) + [b.name for b in holds])
-                raise ValueError(f"state of parameter {index}: unexpected entry {key!r} for "
-                                 f"{self.spec.name} with a parameter of shape {p.shape} (its "
-                                 f"state is {', '.join(names)})")
-            else:
-                raise ValueError(f"state of parameter {index}: unexpected entry {key!r} for "
-                                 f"{self.spec.name}")
-        missing = [b.name for b in holds if b.name not in state and not b.from_first_grad]
-        missing += [name for name in self.spec.scalar_state if name not in state]
-        if self.spec.counts_steps and "step" not in state:
-            missing.insert(0, "step")
-        if missing and state:
-            raise ValueError(f"state of parameter {index} lacks {', '.join(missing)}")
-        return state
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickles and copies leave the cached step out (the copy builds its own), so a
@@ -590,37 +528,6 @@ class Optimizer:
                 if key != "params":
                     lines.append(f"    {key}: {group[key]}")
         return "\n".join(lines) + "\n)"
-
-
-def _all_hyperparameters() -> frozenset[str]:
-    """Every hyperparameter name of the registry: a saved group holding one its optimizer
-    does not take comes from another optimizer."""
-    from fastgd.optim.registry import OPTIMIZERS  # the registry imports the rule modules
-
-    return frozenset(h for spec in OPTIMIZERS.values() for h in spec.hyperparameter_names)
-
-
-def loaded_step(index: int, value: Any) -> int:
-    """A saved step count: a whole number >= 0 (a 0-d array, as torch saves it, is fine)."""
-    arr = np.asarray(value)
-    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer)
-                               or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"state of parameter {index}: step must be a number, got {value!r}")
-    step = float(arr)
-    if not (0 <= step < 2**53 and step == int(step)):
-        raise ValueError(f"state of parameter {index}: step must be a non-negative integer, "
-                         f"got {value!r}")
-    return int(step)
-
-
-def _loaded_real(index: int, key: str, value: Any) -> float:
-    """A saved real-valued state entry (a number, or a 0-d array as torch saves it)."""
-    arr = np.asarray(value)
-    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer)
-                               or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"state of parameter {index}: {key} must be a real number, got "
-                        f"{value!r}")
-    return float(arr)
 
 
 def make_class(spec: OptimizerSpec, plan: Callable[..., list],
