@@ -4,14 +4,18 @@ The quadratic problem of the parity runs (``tests/parity/``): several parameters
 different shapes (a 0-d and an empty one among them), in two parameter groups, a loss
 ``scale * (p - target)`` plus noise per step. And the small torch quadratic the rule
 tests (``tests/reference/``, ``tests/optim/``) step fastgd and torch on, with the two
-runners. Imported as ``from _problems import ...`` (``tests/conftest.py`` puts this
-folder on ``sys.path``)."""
+runners. The fit tests' data sets (``tests/models/``), and the checkpoint tests'
+(``tests/io/``) bitwise comparison. Imported as ``from _problems import ...``
+(``tests/conftest.py`` puts this folder on ``sys.path``)."""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
 import fastgd
+from fastgd import backends
 
 SHAPES = [(5,), (3, 4), (), (0,), (2, 3, 2)]
 STEPS = 60
@@ -118,3 +122,33 @@ def multiclass(n=450, d=4, k=3, seed=2):
     y = rng.integers(0, k, n)
     X = centers[y] + rng.standard_normal((n, d))
     return X, y.astype(np.int64)
+
+
+# -- the checkpoint tests' backends, dtypes and bitwise comparison (tests/io/) ------------
+
+BACKENDS = backends.available()
+DTYPES = (np.float32, np.float64)
+
+
+def same(a, b, where="value"):
+    """Assert ``a`` and ``b`` are equal to the bit, with the same types, recursively."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray), where
+        assert a.dtype == b.dtype and a.shape == b.shape, (where, a.dtype, b.dtype)
+        assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes(), where
+        return
+    assert type(a) is type(b), (where, type(a), type(b))
+    if isinstance(a, dict):
+        assert set(a) == set(b), (where, list(a), list(b))
+        for k in a:
+            same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b)):
+            same(x, y, f"{where}[{k}]")
+    elif isinstance(a, float):
+        assert struct.pack("<d", a) == struct.pack("<d", b), (where, a, b)
+    elif isinstance(a, np.generic):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (where, a, b)
+    else:
+        assert a == b, (where, a, b)

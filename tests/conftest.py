@@ -3,8 +3,10 @@ where a test asks for ``any_backend``, on every backend installed here.
 
 The tests mirror the package (``tests/optim/`` tests ``fastgd/optim/`` ...). pytest runs
 them with ``--import-mode=importlib``, so this folder is put on ``sys.path`` here, for the
-shared helpers: ``from _problems import ...`` (the parity tests' quadratic problem) and
-``from parity.optim_db import OPTIM_DB`` (every optimizer's parity cases)."""
+shared helpers: ``from _problems import ...`` (the parity tests' quadratic problem),
+``from parity.optim_db import OPTIM_DB`` (every optimizer's parity cases), and the helpers
+a folder's test files share: ``_reliability`` (test_reliability_*.py), ``lr_scheduler._cases``,
+``models._losses``, ``cli._commands``."""
 
 from __future__ import annotations
 

@@ -18,8 +18,9 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 CC=${CC:-gcc}
 if [ "$#" -eq 0 ]; then  # the tests that run our C code (not those of the references)
-    set -- tests/backends/test_parity.py tests/models/test_losses.py tests/models/test_clip.py \
-        tests/models/test_linear.py tests/models/test_fit.py tests/test_reliability.py \
+    set -- tests/backends/test_parity.py tests/models/test_losses.py \
+        tests/models/test_losses_backends.py tests/models/test_clip.py \
+        tests/models/test_linear.py tests/models/test_fit.py tests/test_reliability_*.py \
         -k "not torch_autograd and not sklearn and not fused_multiply_add"
 fi
 

@@ -4,7 +4,7 @@
 ``OPTIM_DB[name]`` lists the option sets ("variants") each optimizer runs with: the parity
 runs against torch and optax (``tests/parity/``), the cached step against the general path
 (``tests/optim/test_cached_step.py``), every backend against the numpy bits
-(``tests/test_properties.py``, ``tests/test_reliability.py``), ``fit`` with every optimizer,
+(``tests/test_properties.py``, ``tests/test_reliability_*.py``), ``fit`` with every optimizer,
 buffers, threads and checkpoints. Adding an optimizer adds its entry here;
 ``tests/optim/test_registry.py`` fails for a registered optimizer without one."""
 

@@ -1,6 +1,6 @@
 """Adam and AdamW: the reference's first step by hand, and optax's form (``eps_root=<number>``):
 its first step by hand, how it differs from torch's form, validation, and the state it keeps.
-The runs against optax itself are in tests/parity/test_optax.py."""
+The runs against optax itself are in tests/parity/test_optax_forms.py."""
 
 from __future__ import annotations
 

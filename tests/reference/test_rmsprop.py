@@ -1,6 +1,6 @@
 """Adagrad's and RMSprop's specifications by hand, and RMSprop's optax form
 (``eps_in_sqrt=True``): its first step by hand, validation and default. The runs against
-optax are in tests/parity/test_optax.py."""
+optax are in tests/parity/test_optax_forms.py."""
 
 from __future__ import annotations
 
