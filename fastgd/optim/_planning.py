@@ -16,8 +16,8 @@ import numpy as np
 
 from fastgd.reference._common import bias_correction
 
-__all__ = ["Call", "state_of", "buckets", "stepwise", "stepless", "adam_like_plan",
-           "MixinBase"]
+__all__ = ["Call", "state_of", "state_or_fresh", "buckets", "stepwise", "stepless",
+           "adam_like_plan", "MixinBase"]
 
 
 class Call:
@@ -52,6 +52,17 @@ def state_of(opt, index: int) -> dict | None:
     return state
 
 
+def state_or_fresh(opt, group, index: int, p: np.ndarray, needed) -> tuple[dict, dict | None]:
+    """The state of parameter ``index`` holding every entry in ``needed``, and the entries
+    made for it here at their start values (None when it had them all), which the step
+    commits once every call has run."""
+    state = state_of(opt, index)
+    if state is not None and needed <= state.keys():
+        return state, None
+    fresh = opt._fresh_state(group, p, state or {})
+    return {**(state or {}), **fresh}, fresh
+
+
 def buckets(items, keys):
     """Items grouped by their key (``keys[i]`` for ``items[i]``), in first-seen order: one
     native call per group. Usually every key is the same and there is one group."""
@@ -78,9 +89,8 @@ def stepwise(opt, group, items, needed, by_step):
         if type(state) is dict and needed <= state.keys():  # the usual case
             append((i, p, g, state, None))
             continue
-        state = state_of(opt, i)
-        fresh = opt._fresh_state(group, p, state or {})
-        append((i, p, g, {**(state or {}), **fresh}, fresh))
+        state, fresh = state_or_fresh(opt, group, i, p, needed)
+        append((i, p, g, state, fresh))
     calls = []
     keys = [(p.dtype, s["step"]) for _, p, _, s, _ in stated]
     for (_, step), bucket in buckets(stated, keys):
@@ -99,11 +109,7 @@ def stepless(opt, group, items, needed, kernel, names, scalars):
     and the state lacks are made here and committed after the step."""
     stated = []
     for i, p, g in items:
-        state = state_of(opt, i)
-        fresh = None
-        if state is None or not needed <= state.keys():
-            fresh = opt._fresh_state(group, p, state or {})
-            state = {**(state or {}), **fresh}
+        state, fresh = state_or_fresh(opt, group, i, p, needed)
         stated.append((i, p, g, state, fresh))
     calls = []
     for _, bucket in buckets(stated, [p.dtype for _, p, _, _, _ in stated]):

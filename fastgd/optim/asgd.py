@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd.optim._planning import Call, MixinBase, buckets, state_of
+from fastgd.optim._planning import Call, MixinBase, buckets, state_or_fresh
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import LR, WD, OptimizerSpec, StateBuffer, hyper, not_nan
 
@@ -46,11 +46,7 @@ def _plan_asgd(opt, group, items, needed):
     lr, lambd, alpha, t0 = (group[k] for k in ("lr", "lambd", "alpha", "t0"))
     stated = []
     for i, p, g in items:
-        state = state_of(opt, i)
-        fresh = None
-        if state is None or not needed <= state.keys():
-            fresh = opt._fresh_state(group, p, state or {})
-            state = {**(state or {}), **fresh}
+        state, fresh = state_or_fresh(opt, group, i, p, needed)
         stated.append((i, p, g, state, fresh))
     # one call per dtype, step count and (eta, mu): parameters that skipped steps, or
     # joined later, have their own

@@ -245,7 +245,9 @@ class Optimizer:
                 fresh[name] = float(start(group))
         for buf in self.spec.buffers(group, p):
             if buf.name not in state and not buf.from_first_grad:
-                if buf.shape is not None:
+                if buf.from_param:
+                    fresh[buf.name] = p.copy()
+                elif buf.shape is not None:
                     shape = buf.shape(p.shape)
                     fresh[buf.name] = (np.full(shape, group[buf.fill], p.dtype) if buf.fill
                                        else np.zeros(shape, p.dtype))

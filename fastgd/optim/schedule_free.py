@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd.optim._planning import Call, MixinBase, buckets, state_of
+from fastgd.optim._planning import Call, MixinBase, buckets, state_or_fresh
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
     EPS,
@@ -59,7 +59,7 @@ SGD_SCHEDULE_FREE_SPEC = OptimizerSpec(
              "Momentum must be between 0 and 1 exclusive: {momentum}"),
         *_SCHEDULE_FREE_RULES,
     ),
-    state=(StateBuffer("z"),),
+    state=(StateBuffer("z", from_param=True),),
     scalar_state=_SCHEDULE_FREE_SCALARS,
 )
 
@@ -87,7 +87,7 @@ ADAMW_SCHEDULE_FREE_SPEC = OptimizerSpec(
         WD,
         *_SCHEDULE_FREE_RULES,
     ),
-    state=(StateBuffer("z"), StateBuffer("exp_avg_sq")),
+    state=(StateBuffer("z", from_param=True), StateBuffer("exp_avg_sq")),
     scalar_state=_SCHEDULE_FREE_SCALARS,
 )
 
@@ -122,13 +122,7 @@ def _plan_schedule_free(opt, group, items, needed, kernel):
     adamw = kernel == "adamw_schedule_free"
     planned = []
     for i, p, g in items:
-        state = state_of(opt, i)
-        fresh = None
-        if state is None or not needed <= state.keys():
-            fresh = opt._fresh_state(group, p, state or {})
-            if "z" in fresh:
-                fresh["z"] = p.copy()  # z starts at the parameter: x = y = z
-            state = {**(state or {}), **fresh}
+        state, fresh = state_or_fresh(opt, group, i, p, needed)
         lr, ckp1, lr_max, weight_sum = _schedule_free_weights(group, state)
         update = {**(fresh or {}), "step": state["step"] + 1, "lr_max": lr_max,
                   "weight_sum": weight_sum}

@@ -6,7 +6,7 @@ import numpy as np
 
 from fastgd import backends
 from fastgd.optim._aliasing import overlapping_by_bounds
-from fastgd.optim._planning import Call, MixinBase, buckets, state_of, stepwise
+from fastgd.optim._planning import Call, MixinBase, buckets, state_or_fresh, stepwise
 from fastgd.optim.optimizer import check_nonfinite_option, make_class
 from fastgd.optim.spec import (
     EPS,
@@ -124,11 +124,7 @@ class _SophiaMixin(MixinBase):
                 e = estimates[index]
                 if e is not None:
                     e = _checked_estimate(index, p, e)
-                    state = state_of(self, index)
-                    fresh = None
-                    if state is None or not self._needed[k] <= state.keys():
-                        fresh = self._fresh_state(group, p, state or {})
-                        state = {**(state or {}), **fresh}
+                    state, fresh = state_or_fresh(self, group, index, p, self._needed[k])
                     work.append((group, p.dtype, index, state["hessian"], e, fresh))
                 index += 1
         overlapping = overlapping_by_bounds([e for *_, e, _ in work],

@@ -64,7 +64,8 @@ class StateBuffer:
     first step creates from the gradient itself (SGD's momentum buffer); ``shape`` gives its
     shape from the parameter's (None: the parameter's shape, the array made like the
     parameter); ``role`` is the kernel's name for it where that is not ``name`` (Adagrad's
-    ``sum`` is the kernel's ``state_sum``).
+    ``sum`` is the kernel's ``state_sum``); ``from_param`` makes it start as a copy of the
+    parameter instead of zeros (the schedule-free iterate z).
     """
 
     name: str
@@ -72,6 +73,7 @@ class StateBuffer:
     from_first_grad: bool = False
     shape: Callable[[tuple[int, ...]], tuple[int, ...]] | None = None
     role: str | None = None
+    from_param: bool = False
 
 
 @dataclass(frozen=True)
