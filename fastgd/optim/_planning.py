@@ -16,7 +16,7 @@ import numpy as np
 
 from fastgd.reference._common import bias_correction
 
-__all__ = ["Call", "state_of", "state_or_fresh", "buckets", "stepwise", "stepless",
+__all__ = ["Call", "apply", "state_of", "state_or_fresh", "buckets", "stepwise", "stepless",
            "adam_like_plan", "MixinBase"]
 
 
@@ -61,6 +61,30 @@ def state_or_fresh(opt, group, index: int, p: np.ndarray, needed) -> tuple[dict,
         return state, None
     fresh = opt._fresh_state(group, p, state or {})
     return {**(state or {}), **fresh}, fresh
+
+
+def apply(calls: list, kernels: Any, state: dict, nonfinite: str | None, scanned,
+          describe) -> bool:
+    """Run a step's native calls all or nothing and commit their state entries into
+    ``state``. A lone call checks everything before it writes anything; with more than one,
+    or a scan to come, every call is checked first, so that a bad call is reported whatever
+    the values. Under ``nonfinite``, the arrays of ``scanned`` (``(index, array)`` pairs)
+    are scanned for a NaN or an infinity before the first write: ``"skip"`` returns False
+    having changed nothing, ``"raise"`` raises FloatingPointError(``describe(index)``)."""
+    if len(calls) > 1 or (nonfinite is not None and calls):
+        for call in calls:
+            call.run(kernels, check_only=True)
+    if nonfinite is not None:
+        bad = kernels.first_nonfinite([a for _, a in scanned])
+        if bad >= 0:
+            if nonfinite == "skip":
+                return False
+            raise FloatingPointError(describe(scanned[bad][0]))
+    for call in calls:
+        call.run(kernels)
+    for call in calls:
+        call.commit(state)
+    return True
 
 
 def buckets(items, keys):

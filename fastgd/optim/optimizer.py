@@ -43,6 +43,7 @@ from fastgd import backends
 from fastgd.optim import _cached_step
 from fastgd.optim._aliasing import byte_bounds, unalias
 from fastgd.optim._loading import check_saved_group_keys, loaded_state
+from fastgd.optim._planning import apply
 from fastgd.optim.spec import OptimizerSpec, class_doc
 from fastgd.reference._checks import real
 from fastgd.reference._declare import FLOAT_DTYPES
@@ -375,24 +376,12 @@ class Optimizer:
         calls = [call for k, group, items in work if items
                  for call in plan(self, group, items, self._needed[k])]
         kernels = backends.active()
-        # a lone call checks everything before it writes anything; with a scan to come,
-        # every call is checked first, so that a bad call is reported whatever the values
-        if len(calls) > 1 or (nonfinite is not None and calls):
-            for call in calls:
-                call.run(kernels, check_only=True)
-        if nonfinite is not None:
-            checked_grads = [(i, g) for *_, items in work for i, _, g in items]
-            bad = kernels.first_nonfinite([g for _, g in checked_grads])
-            if bad >= 0:
-                if nonfinite == "skip":
-                    return False
-                raise FloatingPointError(
-                    f"grads[{checked_grads[bad][0]}] holds a NaN or an infinity; the step "
-                    f"was not applied (nonfinite='raise')")
-        for call in calls:
-            call.run(kernels)
-        for call in calls:
-            call.commit(self.state)
+        scanned = ([(i, g) for *_, items in work for i, _, g in items]
+                   if nonfinite is not None else ())
+        if not apply(calls, kernels, self.state, nonfinite, scanned,
+                     lambda i: f"grads[{i}] holds a NaN or an infinity; the step was not "
+                               f"applied (nonfinite='raise')"):
+            return False
         if _settings.CACHED_STEP and hasattr(kernels, "FastStep"):
             if self._fast_misses % _cached_step.RETRY_EVERY < 2:
                 self._cache_step(kernels, work)

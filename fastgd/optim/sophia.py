@@ -6,7 +6,7 @@ import numpy as np
 
 from fastgd import backends
 from fastgd.optim._aliasing import overlapping_by_bounds
-from fastgd.optim._planning import Call, MixinBase, buckets, state_or_fresh, stepwise
+from fastgd.optim._planning import Call, MixinBase, apply, buckets, state_or_fresh, stepwise
 from fastgd.optim.optimizer import check_nonfinite_option, make_class
 from fastgd.optim.spec import (
     EPS,
@@ -140,22 +140,11 @@ class _SophiaMixin(MixinBase):
                                                   [e for *_, e, _ in bucket]),
                                dict(beta2=group["betas"][1]),
                                [(i, fresh) for _, _, i, _, _, fresh in bucket if fresh]))
-        kernels = backends.active()
-        if len(calls) > 1 or (nonfinite is not None and calls):
-            for call in calls:
-                call.run(kernels, check_only=True)
-        if nonfinite is not None:
-            bad = kernels.first_nonfinite([e for *_, e, _ in work])
-            if bad >= 0:
-                if nonfinite == "skip":
-                    return False
-                raise FloatingPointError(
-                    f"estimates[{work[bad][2]}] holds a NaN or an infinity; the Hessian "
-                    f"averages were not updated (nonfinite='raise')")
-        for call in calls:
-            call.run(kernels)
-        for call in calls:
-            call.commit(self.state)
+        scanned = [(i, e) for _, _, i, _, e, _ in work]
+        if not apply(calls, backends.active(), self.state, nonfinite, scanned,
+                     lambda i: f"estimates[{i}] holds a NaN or an infinity; the Hessian "
+                               f"averages were not updated (nonfinite='raise')"):
+            return False
         return None if nonfinite is None else True
 
     def hessian_call(self, group_index: int = 0) -> tuple[str, list, float]:
