@@ -9,7 +9,9 @@ doctest lines (run with :mod:`doctest`).
 
 from __future__ import annotations
 
+import ast
 import doctest
+import importlib
 import inspect
 import textwrap
 import types
@@ -144,3 +146,130 @@ def test_example_runs(name):
     before = fastgd.backend(), fastgd.get_num_threads()
     run_example(inspect.getdoc(PUBLIC[name]), name)
     assert (fastgd.backend(), fastgd.get_num_threads()) == before
+
+
+# -- the documentation site (docs/): every public name has an API page -------------------
+
+def _docs_module(relative: str, name: str) -> types.ModuleType:
+    """A module of the documentation's sources, imported from its file (no Sphinx needed)."""
+    import importlib.util
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parent.parent / relative
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def api_reference():
+    api = _docs_module("docs/_ext/fastgd_api.py", "fastgd_api")
+    ref = api.collect()
+    pages = api.pages(ref)
+    documented = {}
+    for rows in ref.entries.values():
+        for entry in rows:
+            if entry.owns_page:
+                obj = getattr(importlib.import_module(entry.module), entry.name)
+                documented[id(obj)] = entry.full
+    return api, ref, pages, documented
+
+
+def test_every_public_name_has_an_api_page(api_reference):
+    api, ref, pages, documented = api_reference
+    names = dict(PUBLIC)
+    names.update({f"fastgd.{n}": getattr(fastgd, n) for n in fastgd.__all__
+                  if n != "__version__" and not isinstance(getattr(fastgd, n), types.ModuleType)})
+    missing = sorted(n for n, obj in names.items() if id(obj) not in documented
+                     and not any(e.full == n for rows in ref.entries.values() for e in rows))
+    assert not missing, f"no API page: {missing}"
+    for obj in names.values():
+        if id(obj) in documented:
+            assert f"api/generated/{documented[id(obj)]}.rst" in pages
+    # one page per object: fastgd.Adam, and fastgd.optim's table links to it
+    assert documented[id(fastgd.Adam)] == "fastgd.Adam"
+    assert "api/generated/fastgd.optim.Adam.rst" not in pages
+    assert "~fastgd.Adam" in pages["api/generated/fastgd.optim.rst"]
+    assert ref.aliases["fastgd.optim.Adam"] == "fastgd.Adam"
+    assert ref.aliases["fastgd.models.training.fit"] == "fastgd.fit"
+    adam = pages["api/generated/fastgd.Adam.rst"]
+    assert ".. autoclass:: Adam" in adam and ":members: " in adam and "step" in adam
+
+
+def test_every_public_module_is_in_the_reference(api_reference):
+    """A module with ``__all__`` is a page of the reference, or each of its names is
+    documented elsewhere, or it is listed in NOT_IN_REFERENCE with the reason."""
+    import pkgutil
+
+    api, ref, pages, documented = api_reference
+    left_out = []
+    for info in pkgutil.walk_packages(fastgd.__path__, "fastgd."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        module = importlib.import_module(info.name)
+        if not hasattr(module, "__all__") or info.name in ref.modules \
+                or info.name in api.NOT_IN_REFERENCE:
+            continue
+        undocumented = [n for n in api.public_names(module)
+                        if not isinstance(getattr(module, n), types.ModuleType)
+                        and id(getattr(module, n)) not in documented]
+        if undocumented:
+            left_out.append(f"{info.name}: {undocumented}")
+    assert not left_out, "add these modules to MODULES in docs/_ext/fastgd_api.py: " \
+        + "; ".join(left_out)
+    assert set(api.NOT_IN_REFERENCE).isdisjoint(ref.modules)
+    for module in ref.modules:
+        assert f"api/generated/{module}.rst" in pages
+        assert f"generated/{module}\n" in pages["_generated/api_toc.md"]
+
+
+def test_optional_modules_get_pages_only_when_present(api_reference, monkeypatch):
+    api = api_reference[0]
+    monkeypatch.setattr(api, "MODULES", ["fastgd", "fastgd.kernels", "fastgd.not_a_module"])
+    monkeypatch.setattr(api, "OPTIONAL", {"fastgd.kernels", "fastgd.not_a_module"})
+    assert api.present_modules() == ["fastgd", "fastgd.kernels"]
+
+
+def test_class_members_are_fastgds_own():
+    api = _docs_module("docs/_ext/fastgd_api.py", "fastgd_api")
+    members = api.class_members(fastgd.Sophia)
+    assert {"step", "state_dict", "load_state_dict", "update_hessian", "hessian_due"} \
+        <= set(members)
+    estimator = api.class_members(fastgd_sklearn.GDRegressor)
+    assert "fit" in estimator and "partial_fit" in estimator
+    assert not any(m.startswith("set_") and m.endswith("_request") for m in estimator)
+    assert "get_params" not in estimator  # scikit-learn's BaseEstimator's
+
+
+def test_internal_link_checker_finds_missing_files_and_anchors(tmp_path):
+    check = _docs_module("tools/check_links.py", "check_links")
+    (tmp_path / "index.html").write_text(
+        '<a href="a.html#here">ok</a><a href="a.html#gone">anchor</a>'
+        '<a href="b.html">file</a><a href="https://example.org/x">external</a>'
+        '<img src="img/p.png"><a href="#top">self</a><p id="top"></p>')
+    (tmp_path / "a.html").write_text('<h1 id="here">A</h1>')
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "p.png").write_bytes(b"")
+    broken = check.broken_links(tmp_path)
+    assert broken == ["index.html: a.html#gone (no such anchor)",
+                      "index.html: b.html (no such file)"]
+    assert check.main([str(tmp_path)]) == 1
+    (tmp_path / "index.html").write_text('<a href="a.html#here">ok</a>')
+    assert check.main([str(tmp_path)]) == 0
+
+
+def test_gallery_examples_have_a_title():
+    """sphinx-gallery takes each example's title from its docstring's underlined line."""
+    import pathlib
+
+    examples = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples")
+                      .glob("plot_*.py"))
+    assert len(examples) >= 10
+    for path in examples:
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        assert doc, f"{path.name}: no docstring"
+        title, underline = doc.strip().splitlines()[:2]
+        assert set(underline) == {"="} and len(underline) >= len(title), path.name

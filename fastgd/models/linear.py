@@ -32,7 +32,7 @@ class LinearModel:
             ``coef_`` only).
         fit_intercept: whether the model has an intercept (else ``intercept_`` is None).
 
-    Attributes (after a fit):
+    Attributes:
         coef_: ``(n_features,)``, or ``(n_features, n_classes)`` for softmax; X's dtype.
         intercept_: ``(1,)`` (``(n_classes,)`` for softmax), or None.
         history_: the :class:`fastgd.History` of the last fit.

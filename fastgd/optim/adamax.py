@@ -11,12 +11,12 @@ SPEC = OptimizerSpec(
     name="Adamax",
     kernel="adamax",
     matches="torch.optim.Adamax",
-    summary="Adamax: Adam with the running maximum of |g| (eps inside the maximum) in place "
+    summary="Adamax: Adam with the running maximum of ``|g|`` (eps inside the maximum) in place "
             "of the root of the second moment.",
     hyperparameters=(
         hyper("lr", 2e-3, "learning rate"),
         hyper("betas", (0.9, 0.999), "decay rates of the first moment and of the maximum"),
-        hyper("eps", 1e-8, "added to |g| inside the maximum"),
+        hyper("eps", 1e-8, "added to ``|g|`` inside the maximum"),
         hyper("weight_decay", 0.0, "L2 penalty added to the gradient"),
         MAXIMIZE,
     ),

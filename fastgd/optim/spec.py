@@ -212,7 +212,7 @@ def whole_number(name: str, low: int) -> Rule:
 
 
 def update_rule(spec: OptimizerSpec) -> str:
-    """The ``.. math::`` block of the reference kernel's docstring
+    """The math block of the reference kernel's docstring
     (:func:`fastgd.reference.<kernel>`), dedented: the update rule that ``spec``'s optimizer
     runs, taken from the specification itself so that the class docstring cannot drift from
     it. Empty when the kernel's docstring has no math block."""

@@ -48,7 +48,7 @@ def test_unknown_name():
         registry.get("Adamm")
 
 
-# -- "Adding an optimizer" (README): every registered optimizer has all its parts ------------
+# -- "Adding an optimizer" (docs/guide): every registered optimizer has all its parts -------
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -124,7 +124,7 @@ def _missing_parts(name, kernel_cases, loaded, readme):
 
 @pytest.mark.parametrize("name", list(registry.OPTIMIZERS))
 def test_every_optimizer_has_every_part(name):
-    """README, "Adding an optimizer": the reference, its declaration, each backend's kernel,
+    """docs/guide/adding-an-optimizer.md: the reference, its declaration, each backend's kernel,
     the compiled core's, the class docstring's formula, the rule's files, parity cases, the
     README row and the kernel's cases."""
     readme = (ROOT / "README.md").read_text()

@@ -3,7 +3,7 @@
 at the same time in separate Python threads; each must give the bits of a serial run. On
 the active backend (FASTGD_BACKEND; CI runs the suite once per backend).
 
-One optimizer shared between threads is not thread-safe (README, "What is validated"):
+One optimizer shared between threads is not thread-safe (docs/guide/testing.md, "Threads"):
 the test below shows the documented use, a lock around ``step``.
 """
 
