@@ -71,6 +71,9 @@ if not _guide_toc.exists() or _guide_toc.read_text() != _text:
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_mock_imports = fastgd_api.MOCKED
 autodoc_typehints = "signature"
+# numpy.typing's aliases by name, not expanded into their unions
+autodoc_type_aliases = {"ArrayLike": "numpy.typing.ArrayLike",
+                        "DTypeLike": "numpy.typing.DTypeLike"}
 autodoc_class_signature = "mixed"
 autosummary_generate = False  # the pages are written by fastgd_api
 napoleon_google_docstring = True

@@ -152,7 +152,11 @@ def class_members(cls: type) -> list[str]:
                     continue
             elif value is not _MISSING and hasattr(type(value), "__get__") \
                     and not type(value).__module__.startswith("fastgd"):
-                continue  # another library's descriptor (scikit-learn's request methods)
+                # another library's descriptor: kept when it wraps fastgd's own method
+                # (scikit-learn's available_if), not otherwise (its request methods)
+                wrapped = getattr(value, "fn", None) or getattr(value, "__wrapped__", None)
+                if not getattr(wrapped, "__module__", "").startswith("fastgd"):
+                    continue
             names.append(name)
     return names
 
@@ -363,7 +367,21 @@ def setup(app):  # pragma: no cover - exercised by the documentation build
                            type="fastgd", subtype="xref")
         return None
 
+    def public_bases(app, name, obj, options, bases):
+        """Show a private base class (``_BaseGD``) as the public bases it derives from."""
+        shown: list = []
+        for base in bases:
+            todo = [base]
+            while todo:
+                b = todo.pop(0)
+                if getattr(b, "__name__", "").startswith("_") and b is not object:
+                    todo[:0] = [c for c in b.__bases__ if c is not object]
+                elif b not in shown:
+                    shown.append(b)
+        bases[:] = shown
+
     app.connect("builder-inited", generate)
+    app.connect("autodoc-process-bases", public_bases)
     # after intersphinx (priority 500), which resolves the other libraries' names
     app.connect("missing-reference", missing_reference, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
