@@ -69,7 +69,7 @@ if not _guide_toc.exists() or _guide_toc.read_text() != _text:
 
 # -- API reference ------------------------------------------------------------------------
 autodoc_default_options = {"member-order": "bysource"}
-autodoc_mock_imports = fastgd_api.MOCKED
+autodoc_mock_imports = fastgd_api.mocked_imports()
 autodoc_typehints = "signature"
 # numpy.typing's aliases by name, not expanded into their unions
 autodoc_type_aliases = {"ArrayLike": "numpy.typing.ArrayLike",

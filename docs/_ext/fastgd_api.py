@@ -72,9 +72,25 @@ NOT_IN_REFERENCE = {
                             "line share; each documents its own arguments",
 }
 
-#: Third-party packages that optional modules import: mocked while autodoc imports them,
-#: so that the documentation builds without them.
-MOCKED = ["torch", "dask", "distributed"]
+#: Third-party packages that optional modules import: those not installed are mocked
+#: while the modules are imported for the reference, so that it builds without them.
+OPTIONAL_IMPORTS = ["torch", "dask", "distributed"]
+
+
+def mocked_imports() -> list[str]:
+    """The packages of :data:`OPTIONAL_IMPORTS` that are not installed."""
+    return [name for name in OPTIONAL_IMPORTS if importlib.util.find_spec(name) is None]
+
+
+def _import(modname: str) -> types.ModuleType:
+    """Import a module of the package, with Sphinx's mock of the missing optional imports
+    when Sphinx is there."""
+    try:
+        from sphinx.ext.autodoc.mock import mock
+    except ImportError:
+        return importlib.import_module(modname)
+    with mock(mocked_imports()):
+        return importlib.import_module(modname)
 
 
 def present_modules() -> list[str]:
@@ -195,7 +211,7 @@ def collect(modules: list[str] | None = None) -> Reference:
     ref = Reference(modules)
     found: list[tuple[str, str, object]] = []
     for modname in modules:
-        module = importlib.import_module(modname)
+        module = _import(modname)
         found += [(modname, name, getattr(module, name)) for name in public_names(module)]
     documented: dict[int, str] = {}
     for modname, name, obj in found:  # data documented in the source comes first
@@ -259,7 +275,7 @@ def module_page(ref: Reference, modname: str) -> str:
 
 
 def member_page(entry: Entry) -> str:
-    obj = getattr(importlib.import_module(entry.module), entry.name)
+    obj = getattr(_import(entry.module), entry.name)
     if entry.kind == "data" and not attribute_doc(entry.module, entry.name):
         # no documentation of its own: the value, not the docstring of its type
         value = repr(obj)
