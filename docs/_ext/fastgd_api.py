@@ -280,7 +280,7 @@ def member_page(entry: Entry) -> str:
         # no documentation of its own: the value, not the docstring of its type
         value = repr(obj)
         body = f".. py:data:: {entry.name}\n"
-        if len(value) <= 200 and "\n" not in value:
+        if len(value) <= 200 and "\n" not in value and " at 0x" not in value:
             body += f"   :value: {value}\n"
     else:
         directive = {"class": "autoclass", "exception": "autoexception",

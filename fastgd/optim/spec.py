@@ -147,33 +147,47 @@ class OptimizerSpec:
 
 
 def at_least_zero(name: str, label: str) -> Rule:
-    # `not 0.0 <= x` is torch's test for most hyperparameters; it also rejects NaN.
+    """The rule ``0 <= group[name]``, with torch's message ``Invalid <label>: <value>``.
+
+    ``not 0.0 <= x`` is torch's test for most hyperparameters; it also rejects NaN."""
     return Rule(lambda g: 0.0 <= g[name], "Invalid " + label + ": {" + name + "}")
 
 
 def beta_rule(index: int) -> Rule:
+    """The rule ``0 <= betas[index] < 1``, with torch's message ``Invalid beta parameter
+    at index <index>: <value>``."""
     return Rule(lambda g: 0.0 <= g["betas"][index] < 1.0,
                 "Invalid beta parameter at index " + str(index) + ": {betas[" + str(index) + "]}")
 
 
+#: torch's rule for ``lr``, at least 0, with its message (``Invalid learning rate: -0.1``).
 LR = at_least_zero("lr", "learning rate")
+#: torch's rule for ``eps``, at least 0.
 EPS = at_least_zero("eps", "epsilon value")
+#: torch's rule for ``weight_decay``, at least 0.
 WD = at_least_zero("weight_decay", "weight_decay value")
+#: torch's rule for ``momentum``, at least 0.
 MOMENTUM = at_least_zero("momentum", "momentum value")
 # torch does not validate dampening; a NaN one is rejected here, as NaN is everywhere.
 
 
 def hyper(name: str, default: Any, doc: str, **options: bool) -> Hyperparameter:
+    """A hyperparameter whose kind follows from its default: ``bool`` for a bool,
+    ``betas`` for a pair, ``real`` otherwise; ``options`` are :class:`Hyperparameter`'s
+    flags (``keyword_only=True``, ...)."""
     kind = ("bool" if isinstance(default, bool)
             else "betas" if isinstance(default, tuple) and len(default) == 2 else "real")
     return Hyperparameter(name, default, kind, doc, **options)
 
 
+#: The ``maximize`` flag every optimizer has (keyword-only, default False).
 MAXIMIZE = hyper("maximize", False, "maximize the objective instead of minimizing it",
                keyword_only=True)
 
 
 def pair(name: str, doc: str, default: tuple, **options: bool) -> Hyperparameter:
+    """A hyperparameter of kind ``pair`` (two values, such as Rprop's ``etas``); checked
+    by :func:`pair_of_reals`."""
     return Hyperparameter(name, default, "pair", doc, **options)
 
 
@@ -197,16 +211,19 @@ def pair_of_reals(name: str, first_may_be_none: bool = False) -> Rule:
 
 
 def not_nan(name: str) -> Rule:
-    # torch does not validate these; NaN is rejected here, as NaN is everywhere
+    """The rule ``group[name]`` is not NaN, for hyperparameters torch does not validate
+    (NaN is rejected here, as it is everywhere)."""
     return Rule(lambda g: not math.isnan(g[name]), "Invalid " + name + " value: {"
                 + name + "}")
 
 
+#: torch's rules for ``betas``, each in [0, 1).
 BETAS_RULES = (beta_rule(0), beta_rule(1))
 
 
 def whole_number(name: str, low: int) -> Rule:
-    # A count given as a real number: finite, whole and at least `low` (NaN fails).
+    """The rule for a count given as a real number: finite, whole and at least ``low``
+    (NaN fails)."""
     return Rule(lambda g: math.isfinite(g[name]) and g[name] == math.floor(g[name])
                 and g[name] >= low, "Invalid " + name + " value: {" + name + "}")
 
