@@ -275,3 +275,31 @@ def test_gallery_examples_have_a_title():
         assert doc, f"{path.name}: no docstring"
         title, underline = doc.strip().splitlines()[:2]
         assert set(underline) == {"="} and len(underline) >= len(title), path.name
+
+
+def test_an_optional_module_without_its_package(api_reference, monkeypatch, tmp_path):
+    """An optional module whose third-party package is not installed is documented with
+    the package mocked when Sphinx is there (the documentation build), and left out
+    otherwise; a missing package of a module that is not optional is an error."""
+    api = api_reference[0]
+    package = tmp_path / "fakegd"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""A package."""\n__all__ = ["one"]\n\n'
+                                         'def one():\n    """One."""\n')
+    (package / "extra.py").write_text('"""Needs a package that is not installed."""\n'
+                                      "import not_installed_xyz\n\n__all__ = ['two']\n\n"
+                                      'def two():\n    """Two."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(api, "OPTIONAL_IMPORTS", ["not_installed_xyz"])
+    monkeypatch.setattr(api, "OPTIONAL", {"fakegd.extra"})
+    try:
+        from sphinx.ext.autodoc.mock import mock  # noqa: F401
+        with_sphinx = True
+    except ImportError:
+        with_sphinx = False
+    ref = api.collect(["fakegd", "fakegd.extra"])
+    assert ref.modules == (["fakegd", "fakegd.extra"] if with_sphinx else ["fakegd"])
+    if not with_sphinx:
+        monkeypatch.setattr(api, "OPTIONAL", set())
+        with pytest.raises(ModuleNotFoundError):
+            api.collect(["fakegd", "fakegd.extra"])
