@@ -288,13 +288,13 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
             rng = _ckpt.restore_generator(ex["rng"], rng)
             for row in zip(*(ex["history"][c] for c in history.columns)):
                 history.append(**dict(zip(history.columns, row)))
-            best, no_improve, n_steps, first = (ex["best"], ex["no_improve"], ex["n_steps"],
-                                                ex["epoch"])
+            best, no_improve = float(ex["best"]), int(ex["no_improve"])
+            n_steps, first = int(ex["n_steps"]), int(ex["epoch"])
             elapsed = history.time[-1] if len(history) else 0.0
             history.__dict__.update(converged=ex["converged"], stop_reason=ex["stop_reason"])
     except BaseException:
-        for a, v in before.items():
-            setattr(model, a, v)
+        for attr, val in before.items():
+            setattr(model, attr, val)
         raise
 
     history.__dict__.setdefault("converged", False)
