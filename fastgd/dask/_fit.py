@@ -77,9 +77,10 @@ class _Progress:
 
 def _norm(grads: list) -> float:
     s = 0.0
-    for g in grads:
-        if g is not None:
-            s += float(np.dot(g.ravel(), g.ravel()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for g in grads:
+            if g is not None:
+                s += float(np.dot(g.ravel(), g.ravel()))
     return math.sqrt(s)
 
 
@@ -361,7 +362,10 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
             history.__dict__["n_steps"] = n_steps
             stop = None
             if epoch_sched is not None:
-                epoch_sched.step(epoch_loss) if metric_sched else epoch_sched.step()
+                with warnings.catch_warnings():
+                    # the mini-batch modes step copies of the optimizer on the workers
+                    warnings.filterwarnings("ignore", "Detected call of", UserWarning)
+                    epoch_sched.step(epoch_loss) if metric_sched else epoch_sched.step()
                 if isinstance(epoch_sched, _lrs.AdaptiveLR) and epoch_sched.should_stop:
                     stop = "adaptive"
             if tol is not None and schedule != "adaptive":
