@@ -28,12 +28,26 @@ class Block(NamedTuple):
     ``y`` the targets in the form the loss takes (X's dtype; int64 class indices for
     softmax), ``w`` the sample weights (X's dtype) or None, ``weight`` their sum in
     float64 (the row count without weights), ``problem`` a description of invalid data in
-    the block (None when it is valid; the driver raises it before the model changes)."""
+    the block (None when it is valid; the driver raises it before the model changes).
+
+    Unpickling a block (a block sent to another worker) makes its arrays aligned and
+    C-contiguous again, once: buffers received over the network may start at any byte."""
     X: np.ndarray
     y: np.ndarray
     w: np.ndarray | None
     weight: float
     problem: str | None
+
+    def __reduce__(self):
+        return (_rebuild, tuple(self))
+
+
+def _aligned(a: Any) -> Any:
+    return None if a is None else np.require(a, requirements=("A", "C"))
+
+
+def _rebuild(X, y, w, weight, problem) -> Block:
+    return Block(_aligned(X), _aligned(y), _aligned(w), weight, problem)
 
 
 def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) -> Block:
@@ -42,7 +56,7 @@ def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) ->
     dtype), ``"index"`` (int labels 0 .. k-1), ``"ovr:c"`` (y is 1.0 where it equals
     ``classes[c]``, else 0.0), ``"multinomial"`` (y becomes the int64 index into
     ``classes``, sorted)."""
-    X = np.ascontiguousarray(np.asarray(X), dtype=dtype)
+    X = np.require(np.asarray(X), dtype=dtype, requirements=("A", "C"))
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -71,7 +85,7 @@ def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) ->
             problem = "y must hold integer class labels 0 .. k-1 for softmax_cross_entropy"
         yy = np.ascontiguousarray(yy, dtype=np.int64) if ok else np.zeros(len(yy), np.int64)
     else:
-        yy = np.ascontiguousarray(y, dtype=dtype)
+        yy = np.require(y, dtype=dtype, requirements=("A", "C"))
         bad_y = ~np.isfinite(yy)
         if target in ("log_loss", "hinge"):
             bad_y |= ~((yy == 0) | (yy == 1) | ((yy == -1) if target == "hinge"
@@ -82,7 +96,7 @@ def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) ->
     ww = None
     weight = float(X.shape[0])
     if w is not None:
-        ww = np.ascontiguousarray(np.asarray(w), dtype=dtype)
+        ww = np.require(np.asarray(w), dtype=dtype, requirements=("A", "C"))
         if ww.shape != (X.shape[0],):
             return Block(X, yy, None, 0.0, f"sample_weight's block has shape {ww.shape}, "
                                            f"X's {X.shape}")
@@ -109,8 +123,8 @@ def block_loss_grad(block: Block, loss: str, coef: np.ndarray, intercept: np.nda
     hess_intercept)``; a block of zero weight gives ``(0.0, 0.0, None, ...)``."""
     if block.weight == 0.0:
         return (0.0, 0.0, None, None, None, None)
-    r = loss_grad(loss, block.X, block.y, coef, intercept, sample_weight=block.w,
-                  hessian=hessian, **kw)
+    r = loss_grad(loss, block.X, block.y, _aligned(coef), _aligned(intercept),
+                  sample_weight=block.w, hessian=hessian, **kw)
     return (block.weight, r.loss, r.grad_coef, r.grad_intercept, r.hess_coef,
             r.hess_intercept)
 

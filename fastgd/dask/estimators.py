@@ -30,10 +30,12 @@ _REG_LOSSES = {"squared_error": "half_squared_error", "huber": "huber",
                "epsilon_insensitive": "epsilon_insensitive"}
 
 
-def _array(name: str, a: Any, lengths: bool = False) -> Any:
+def _array(name: str, a: Any) -> Any:
+    """A dask array from a dask array, dataframe or series (its row lengths computed), or
+    a NumPy array (one chunk)."""
     import dask.array as da
     if hasattr(a, "to_dask_array"):
-        return a.to_dask_array(lengths=lengths)
+        return a.to_dask_array(lengths=True)
     if _is_dask(a):
         return a
     if isinstance(a, np.ndarray):
