@@ -135,6 +135,13 @@ def _numpy_blocks(X, y, w, target, classes, block_rows) -> Blocks:
     return Blocks(blocks, None, chunks, dtype)
 
 
+def run_group(fn: Any, blocks: list, args: tuple, seeds: list | None) -> list:
+    """``fn`` on each block of a group, in order (one task's work on a worker)."""
+    if seeds is None:
+        return [fn(b, *args) for b in blocks]
+    return [fn(b, *args, s) for b, s in zip(blocks, seeds)]
+
+
 class Blocks:
     """The blocks of a fit, in row order: on a cluster (``client`` set: ``parts`` are
     futures of persisted :class:`fastgd.dask._blocks.Block` objects) or here (``parts``
@@ -146,6 +153,7 @@ class Blocks:
         self.chunks = tuple(int(c) for c in chunks)
         self.dtype = np.dtype(dtype)
         self.round_trips = 0
+        self.groups: list[list[int]] = []
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -164,19 +172,23 @@ class Blocks:
 
     def map(self, fn: Any, *args: Any, seeds: list | None = None) -> list:
         """``[fn(block, *args) for block in blocks]`` (``fn(block, *args, seed)`` with
-        ``seeds``), in block order: one round trip on a cluster."""
+        ``seeds``), in block order. On a cluster: one task per group of blocks (the blocks
+        a worker held when they were checked; the scheduler runs each task where its
+        blocks are, wherever they are by then) and one round trip."""
         if self.client is None:
             self.round_trips += 1
-            if seeds is None:
-                return [fn(b, *args) for b in self.parts]
-            return [fn(b, *args, s) for b, s in zip(self.parts, seeds)]
+            return run_group(fn, self.parts, args, seeds)
         args = tuple(self._small(a) for a in args)
-        n = len(self.parts)
-        cols = [[a] * n for a in args]
-        if seeds is not None:
-            cols.append(list(seeds))
-        futures = self.client.map(fn, self.parts, *cols, pure=False)
-        return self._gather(futures)
+        groups = self.groups or [list(range(len(self.parts)))]
+        n = len(groups)
+        futures = self.client.map(  # one task graph for all the groups
+            run_group, [fn] * n, [[self.parts[b] for b in g] for g in groups], [args] * n,
+            [None if seeds is None else [seeds[b] for b in g] for g in groups], pure=False)
+        out: list = [None] * len(self.parts)
+        for g, res in zip(groups, self._gather(futures)):
+            for b, r in zip(g, res):
+                out[b] = r
+        return out
 
     def chain(self, fn: Any, state: Any, order: list, spec: Any, seeds: list) -> Any:
         """``state = fn(state, blocks[b], spec, seed)`` for b in ``order``: on a cluster
@@ -193,5 +205,16 @@ class Blocks:
         return self._gather(fut)
 
     def info(self) -> list:
-        """Each block's (rows, n_features, weight, problem, largest label)."""
-        return self.map(_blocks.block_info)
+        """Each block's (rows, n_features, weight, problem, largest label); on a cluster,
+        waits for the blocks and groups them by the worker holding them."""
+        if self.client is None:
+            return self.map(_blocks.block_info)
+        futures = self.client.map(_blocks.block_info, self.parts, pure=False)
+        infos = self._gather(futures)
+        where = self.client.who_has(self.parts)
+        by_worker: dict = {}
+        for b, f in enumerate(self.parts):
+            holders = sorted(where.get(f.key, ())) or [""]
+            by_worker.setdefault(holders[0], []).append(b)
+        self.groups = [by_worker[w] for w in sorted(by_worker)]
+        return infos
