@@ -45,7 +45,7 @@ Dask.
 from __future__ import annotations
 
 try:
-    import dask  # noqa: F401
+    import dask.array  # noqa: F401
 except ImportError as e:  # pragma: no cover - exercised without the extra
     raise ImportError("fastgd.dask needs Dask: pip install fastgd[dask]") from e
 
