@@ -226,3 +226,31 @@ def test_bad_input_is_refused_before_the_model_changes(problem):
     assert _unchanged(m, before)
     with pytest.raises(FloatingPointError, match="diverged"):
         fastgd.dask.fit(models.LinearRegression(), Xd * 1e200, yd, lr=1e10, epochs=5)
+
+
+def test_the_full_batch_optimum_is_dask_glms_and_scikit_learns(problem):
+    """Against independent implementations: dask-glm's lbfgs (on the same dask arrays;
+    its L2 penalty lamduh * |b|^2 / 2 on the sum of the losses is alpha = lamduh / n) and
+    scikit-learn's LogisticRegression (C = 1 / (alpha n))."""
+    from sklearn.linear_model import LogisticRegression as SkLogistic
+    X, y, Xd, yd = problem("binary", chunk=100)
+    alpha = 1e-2
+    m = models.LogisticRegression(penalty="l2", alpha=alpha, fit_intercept=False)
+    fastgd.dask.fit(m, Xd, yd, optimizer="sgd", lr=2.0, epochs=400,
+                    optimizer_kwargs=dict(momentum=0.5))
+    sk = SkLogistic(C=1 / (alpha * X.shape[0]), fit_intercept=False, tol=1e-12,
+                    max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(m.coef_, sk.coef_[0], rtol=1e-6)
+    glm = pytest.importorskip("dask_glm.algorithms")
+    from dask_glm.families import Logistic
+    b = glm.lbfgs(Xd, yd, regularizer="l2", lamduh=alpha * X.shape[0], max_iter=200,
+                  tol=1e-12, family=Logistic, normalize=False)
+    # (normalize=False: dask-glm's default standardises X, which moves the L2 optimum.)
+    # SciPy's L-BFGS under dask-glm stops on its own relative-decrease rule (factr=1e7):
+    # its point is close, and ours at least as good in loss
+    np.testing.assert_allclose(m.coef_, np.asarray(b), rtol=1e-4)
+    ours = m.loss_value(X, y)
+    glm_model = models.LogisticRegression(penalty="l2", alpha=alpha, fit_intercept=False)
+    glm_model.coef_ = np.asarray(b, dtype=np.float64)
+    theirs = glm_model.loss_value(X, y)
+    assert ours <= theirs + 1e-15 and theirs - ours < 1e-6 * ours
