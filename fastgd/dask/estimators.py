@@ -80,7 +80,14 @@ class _DaskMixin:
 
     def _fit_kwargs(self, partial: bool) -> dict:
         s: Any = self
-        return dict(optimizer=s.optimizer, lr=s.lr, mode=s.mode, batch_size=s.batch_size,
+        callbacks: tuple = ()
+        if s.verbose:
+            def _report(epoch, history, _model):
+                print(f"-- Epoch {epoch + 1}: loss {history.loss[-1]:.6g}, "
+                      f"lr {history.lr[-1]:.6g}")
+            callbacks = (_report,)
+        return dict(callbacks=callbacks, optimizer=s.optimizer, lr=s.lr, mode=s.mode,
+                    batch_size=s.batch_size,
                     epochs=1 if partial else s.max_iter, shuffle=bool(s.shuffle),
                     random_state=s._seed(),
                     schedule=None if s.schedule == "constant" else s.schedule,
