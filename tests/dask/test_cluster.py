@@ -95,6 +95,9 @@ def _kill_worker_at(epoch_to_kill, client, killed):
     return cb
 
 
+@pytest.mark.skipif(fastgd.backend() == "numba",
+                    reason="backend-independent; on Numba each new worker process compiles "
+                           "the kernels again (a minute of the suite)")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_a_worker_killed_mid_fit_changes_nothing(problem):
