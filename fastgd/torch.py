@@ -130,7 +130,6 @@ class TorchOptimizer(torch.optim.Optimizer):
         cls([np.zeros(1)], **{k: v for k, v in hyperparameters.items()})
         self._names: tuple[str, ...] = cls.spec.hyperparameter_names
         self._arguments = tuple(h.name for h in cls.spec.hyperparameters if h.argument)
-        self._scalar_keys = frozenset(["step", *cls.spec.scalar_state])
         self._inner: _FastgdOptimizer | None = None
         self._ptrs: list[int] = []
         super().__init__(params, defaults)
@@ -231,7 +230,8 @@ class TorchOptimizer(torch.optim.Optimizer):
     def state(self) -> defaultdict[torch.Tensor, Any]:
         """Each parameter's state: arrays as tensors sharing fastgd's memory; ``step`` a
         0-d tensor of torch's scalar dtype (float32, float64 under a float64 default
-        dtype), other real numbers (ASGD's ``eta`` and ``mu``, ...) 0-d float64 tensors."""
+        dtype); other real numbers (ASGD's ``eta`` and ``mu``, ...) Python floats, which
+        torch's load_state_dict keeps at full precision and torch's optimizers take."""
         state: defaultdict[torch.Tensor, Any] = defaultdict(dict)
         inner = self.__dict__.get("_inner")
         if inner is None:
@@ -239,11 +239,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         params = [p for group in self.param_groups for p in group["params"]]
         scalar_dtype = (torch.float64 if torch.get_default_dtype() == torch.float64
                         else torch.float32)
-        scalars = self._scalar_keys
         for index, entries in inner.state.items():
             state[params[index]] = {
                 key: (torch.tensor(float(value), dtype=scalar_dtype) if key == "step"
-                      else torch.tensor(float(value), dtype=torch.float64) if key in scalars
                       else torch.from_numpy(value) if isinstance(value, np.ndarray)
                       else value)
                 for key, value in entries.items()}
