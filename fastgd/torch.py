@@ -132,6 +132,10 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._arguments = tuple(h.name for h in cls.spec.hyperparameters if h.argument)
         self._inner: _FastgdOptimizer | None = None
         self._ptrs: list[int] = []
+        # per parameter: the gradient tensor of the last step, its address and its view
+        self._grad_seen: list[Any] = []
+        self._grad_ptrs: list[int] = []
+        self._grad_views: list[Any] = []
         super().__init__(params, defaults)
 
     # -- groups -----------------------------------------------------------------------
@@ -158,27 +162,28 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._ptrs.extend(p.data_ptr() for p in group["params"])
 
     def _sync(self, inner: _FastgdOptimizer) -> None:
-        """Hand torch's groups' hyperparameters to the fastgd optimizer, and view again a
-        parameter whose storage was replaced."""
+        """Hand torch's groups' hyperparameters to the fastgd optimizer."""
         groups = self.param_groups
         inner_groups = inner.param_groups
-        if len(groups) != len(inner_groups) or any(
-                len(a["params"]) != len(b["params"]) for a, b in zip(groups, inner_groups)):
+        if len(groups) != len(inner_groups):
             raise ValueError("param_groups was changed other than by add_param_group or "
                              "load_state_dict; add groups with add_param_group")
         names = self._names
         for group, inner_group in zip(groups, inner_groups):
+            if len(group["params"]) != len(inner_group["params"]):
+                raise ValueError("param_groups was changed other than by add_param_group "
+                                 "or load_state_dict; add groups with add_param_group")
             for name in names:
                 inner_group[name] = group[name]
-        ptrs = [p.data_ptr() for group in groups for p in group["params"]]
-        if ptrs != self._ptrs:
-            self._view_again(inner, ptrs)
 
-    def _view_again(self, inner: _FastgdOptimizer, ptrs: list[int]) -> None:
+    def _view_again(self, inner: _FastgdOptimizer, params: list) -> None:
+        """View again the parameters whose storage was replaced since the last step."""
+        ptrs = [p.data_ptr() for p in params]
         index = 0
         replaced = []
-        for group, inner_group in zip(self.param_groups, inner.param_groups):
-            for j, p in enumerate(group["params"]):
+        for inner_group in inner.param_groups:
+            for j in range(len(inner_group["params"])):
+                p = params[index]
                 if ptrs[index] != self._ptrs[index]:
                     old = inner_group["params"][j]
                     view = _view(index, p)
@@ -190,26 +195,57 @@ class TorchOptimizer(torch.optim.Optimizer):
                             f"converting or moving the model")
                     replaced.append((inner_group["params"], j, view))
                 index += 1
-        for params, j, view in replaced:
-            params[j] = view
+        for plist, j, view in replaced:
+            plist[j] = view
         self._ptrs = ptrs
 
     # -- step ---------------------------------------------------------------------------
 
-    def _grads(self) -> list[np.ndarray | None]:
+    def _grads(self, params: list) -> list[np.ndarray | None]:
+        """Each parameter's ``.grad`` as a NumPy view (None where it has none). A gradient
+        tensor seen at the last step (same object, same memory) reuses its view; a new one
+        is viewed (``Tensor.numpy()``, which refuses what cannot be viewed: the parameter
+        is then named). Checks that no parameter's storage was replaced on the way."""
+        seen, seen_ptrs, views = self._grad_seen, self._grad_ptrs, self._grad_views
+        if len(seen) != len(params):
+            seen[:] = views[:] = [None] * len(params)
+            seen_ptrs[:] = [0] * len(params)
+        ptrs = self._ptrs
+        grads: list[np.ndarray | None] = [None] * len(params)
+        moved = False
         try:
-            return [None if (g := p.grad) is None else g.numpy()
-                    for group in self.param_groups for p in group["params"]]
+            for i, p in enumerate(params):
+                if p.data_ptr() != ptrs[i]:
+                    moved = True
+                g = p.grad
+                if g is None:
+                    continue
+                ptr = g.data_ptr()
+                if g is seen[i] and ptr == seen_ptrs[i]:
+                    grads[i] = views[i]
+                else:
+                    grads[i] = views[i] = g.numpy()
+                    seen[i], seen_ptrs[i] = g, ptr
         except (TypeError, RuntimeError) as error:
-            index = 0
-            for group in self.param_groups:
-                for p in group["params"]:
-                    problem = _grad_problem(index, p)
-                    if problem is not None:
-                        raise (TypeError if "dtype" in problem or "device" in problem
-                               else ValueError)(problem) from error
-                    index += 1
+            seen[:] = views[:] = [None] * len(params)
+            for index, p in enumerate(params):
+                problem = _grad_problem(index, p)
+                if problem is not None:
+                    raise (TypeError if "dtype" in problem or "device" in problem
+                           else ValueError)(problem) from error
             raise
+        if moved:
+            assert self._inner is not None
+            self._view_again(self._inner, params)
+        return grads
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """As torch's; with ``set_to_none`` the views of the old gradients are dropped
+        too (so that their memory is freed)."""
+        super().zero_grad(set_to_none)
+        if set_to_none:
+            n = len(self._grad_seen)
+            self._grad_seen[:] = self._grad_views[:] = [None] * n
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter with a ``.grad``; with ``closure``, that is
@@ -221,7 +257,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         inner = self._inner
         assert inner is not None
         self._sync(inner)
-        inner.step(self._grads())
+        inner.step(self._grads([p for group in self.param_groups for p in group["params"]]))
         return loss
 
     # -- state --------------------------------------------------------------------------

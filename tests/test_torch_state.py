@@ -295,3 +295,23 @@ def test_replaced_parameter_storage_is_viewed_again():
     with pytest.raises(ValueError, match="parameter 0 was replaced by a tensor of dtype "
                                          "torch.float32"):
         train(model, opt, 1, first=4)
+
+
+def test_gradient_tensors_kept_between_steps_are_read_afresh():
+    # the view of a gradient tensor seen at the last step is reused: it shares memory,
+    # so in-place changes are seen, and a tensor given other memory is viewed again
+    w = _param(3, dtype=torch.float64)
+    twin = _param(3, dtype=torch.float64)
+    opt, ref = ft.SGD([w], lr=0.1, momentum=0.9), torch.optim.SGD([twin], lr=0.1, momentum=0.9)
+    g = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    w.grad, twin.grad = g, g.clone()
+    for change in (lambda t: t.mul_(2), lambda t: t.set_(torch.tensor([-1.0, 0.5, 2.0],
+                                                                       dtype=torch.float64)),
+                   lambda t: None):
+        opt.step()
+        ref.step()
+        change(w.grad)
+        change(twin.grad)
+    torch.testing.assert_close(w, twin, rtol=1e-15, atol=0)
+    opt.zero_grad()
+    assert w.grad is None and all(v is None for v in opt._grad_views)
