@@ -13,7 +13,9 @@ ratios, as in bench_paired.py. The cases:
   ``fastgd.Adam`` on the same tensors as NumPy arrays, against torch fused;
 - the per-tensor overhead: ``fastgd.Adam``'s step on the 200 arrays against one native
   call of the streaming kernel (a pass reading p, g, m, v and writing p, m, v) over a
-  single array of the same size.
+  single array of the same size; and its parts: the class's step against one bare call
+  of the Adam kernel over the same 200 arrays (the cached step's own cost), and that
+  kernel over one array of all the bytes against the streaming call (the arithmetic).
 
 Both optimizer sides step the same gradients (one backward pass, kept), as torch's own
 step benchmarks do: a step reads ``.grad`` and updates parameters and state in place.
@@ -40,7 +42,14 @@ CASES = {
     "torch-200/torch-fused": ("fastgd-torch", "torch-fused", "200"),
     "numpy-200/torch-fused": ("fastgd-numpy", "torch-fused", "200"),
     "numpy-200/streaming": ("fastgd-numpy", "streaming", "200"),
+    # where that ratio comes from: the class's own overhead over the bare kernel call on
+    # the same 200 arrays, and the Adam kernel's arithmetic on one array of all the bytes
+    "numpy-200/kernel-200": ("fastgd-numpy", "kernel-200", "200"),
+    "kernel-flat/streaming": ("kernel-flat", "streaming", "200"),
 }
+
+_ADAM_SCALARS = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction1=0.1,
+                     bias_correction2_sqrt=0.03)
 
 
 def _tensors(model: str) -> list:
@@ -87,14 +96,26 @@ def _side(kind: str, params: list):
 
         def step():
             opt.step(grads)
-    else:  # the streaming kernel over one array of all the parameters' elements
+    elif kind == "kernel-200":  # one native call of the Adam kernel over the 200 arrays
+        core = _backend.load("cython")
+        ps = [p.detach().numpy() for p in params]
+        gs = [p.grad.numpy() for p in params]
+        ms, vs = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
+
+        def step():
+            core.adam_many(ps, gs, ms, vs, **_ADAM_SCALARS)
+    else:  # the streaming or Adam kernel over one array of all the parameters' elements
         core = _backend.load("cython")
         n = sum(p.numel() for p in params)
         p, g = np.zeros(n, np.float32), np.ones(n, np.float32)
         m, v = np.zeros_like(p), np.zeros_like(p)
 
-        def step():
-            core.stream_many([p], [g], [m], [v])
+        if kind == "kernel-flat":
+            def step():
+                core.adam_many([p], [g], [m], [v], **_ADAM_SCALARS)
+        else:
+            def step():
+                core.stream_many([p], [g], [m], [v])
     step()  # the state, and the cached step
     step()
     return step
