@@ -44,6 +44,7 @@ Example::
 from __future__ import annotations
 
 import inspect
+import operator
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,8 @@ from fastgd.optim.registry import CLASSES as _FASTGD_CLASSES
 __all__ = ["TorchOptimizer", *_FASTGD_CLASSES]
 
 _DTYPES = (torch.float32, torch.float64)
+_GRAD = operator.attrgetter("grad")
+_DATA_PTR = torch.Tensor.data_ptr
 
 
 def _param_problem(index: int, p: Any) -> str | None:
@@ -211,6 +214,14 @@ class TorchOptimizer(torch.optim.Optimizer):
             seen[:] = views[:] = [None] * len(params)
             seen_ptrs[:] = [0] * len(params)
         ptrs = self._ptrs
+        try:  # the usual case, in C loops: the gradient tensors of the last step
+            tensors = list(map(_GRAD, params))
+            if (all(map(operator.is_, tensors, seen))
+                    and list(map(_DATA_PTR, params)) == ptrs
+                    and list(map(_DATA_PTR, tensors)) == seen_ptrs):
+                return list(views)
+        except (TypeError, RuntimeError):  # a None gradient (or a strange one): below
+            pass
         grads: list[np.ndarray | None] = [None] * len(params)
         moved = False
         try:
