@@ -229,3 +229,30 @@ def test_asgd_averaged_and_sophia_update_hessian_take_and_give_tensors():
     ref.update_hessian([np.array([0.25, 0.0625], np.float32)])
     np.testing.assert_array_equal(sophia.state[q]["hessian"].numpy(),
                                   ref.state[0]["hessian"])
+
+
+def test_grad_scaler_drives_it_as_torch():
+    a, opt_a, b, opt_b = pair("Adam", {"lr": 1e-3}, torch.float32)
+    for model, opt in ((a, opt_a), (b, opt_b)):
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8)
+        for s in range(5):
+            X, y = batch(s, torch.float32)
+            opt.zero_grad()
+            scaler.scale(torch.nn.functional.cross_entropy(model(X), y)).backward()
+            if s == 2:  # an infinite gradient: the scaler skips this step
+                next(model.parameters()).grad[0, 0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+        assert scaler.get_scale() == 2.0 ** 7
+    assert rel(flat(a), flat(b)) <= 1e-5
+    assert opt_b.state[next(b.parameters())]["step"].item() == 4  # one step skipped
+
+
+def test_import_fastgd_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, fastgd; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
