@@ -19,6 +19,9 @@ ratios, as in bench_paired.py. The cases:
 
 Both optimizer sides step the same gradients (one backward pass, kept), as torch's own
 step benchmarks do: a step reads ``.grad`` and updates parameters and state in place.
+fastgd.torch reuses its view of a gradient tensor seen at the last step; the case
+``torch-200-new-grads`` gives it new gradient tensors at every step (as a loop with
+``zero_grad(set_to_none=True)`` does), each then viewed with ``Tensor.numpy()``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ ROUNDS = 201
 CASES = {
     "torch-mlp/torch-fused": ("fastgd-torch", "torch-fused", "mlp"),
     "torch-200/torch-fused": ("fastgd-torch", "torch-fused", "200"),
+    # new gradient tensors at every step, as after zero_grad(set_to_none=True)
+    "torch-200-new-grads/torch-fused": ("fastgd-torch-new-grads", "torch-fused", "200"),
     "numpy-200/torch-fused": ("fastgd-numpy", "torch-fused", "200"),
     "numpy-200/streaming": ("fastgd-numpy", "streaming", "200"),
     # where that ratio comes from: the class's own overhead over the bare kernel call on
@@ -89,6 +94,23 @@ def _side(kind: str, params: list):
         step = opt.step
     elif kind == "fastgd-torch":
         step = ft.Adam(params, lr=1e-3).step
+    elif kind == "fastgd-torch-new-grads":
+        opt = ft.Adam(params, lr=1e-3)
+        # two sets of gradient tensors, alternating: each step sees tensors it has not
+        # viewed at the last one (their assignment is outside the timed step)
+        sets = [[p.grad for p in params], [p.grad.clone() for p in params]]
+        opt.step()
+
+        def step():
+            opt.step()
+
+        def prepare():
+            new = sets[prepare.count % 2]
+            prepare.count += 1
+            for p, g in zip(params, new):
+                p.grad = g
+        prepare.count = 0
+        step.prepare = prepare  # type: ignore[attr-defined]
     elif kind == "fastgd-numpy":
         arrays = [p.detach().numpy() for p in params]
         grads = [p.grad.numpy() for p in params]
@@ -135,6 +157,9 @@ def bench_torch_paired(benchmark, case, fastgd_threads, torch_threads):
     clock = time.perf_counter
 
     def pair():
+        for side in (a, b):
+            if hasattr(side, "prepare"):
+                side.prepare()
         first, second = (a, b) if len(ratios) % 2 == 0 else (b, a)
         t0 = clock()
         first()

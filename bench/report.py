@@ -60,6 +60,8 @@ PAIRED_GOALS = [
     ("digits MLP, fastgd.torch.Adam step / torch.optim.Adam(fused=True) step",
      "torch-mlp/torch-fused", 0.3),
     ("200 tensors, fastgd.torch.Adam step / torch fused", "torch-200/torch-fused", 0.25),
+    ("200 tensors, new gradient tensors each step, fastgd.torch.Adam / torch fused",
+     "torch-200-new-grads/torch-fused", 0.25),
     ("200 tensors as arrays, fastgd.Adam step / torch fused", "numpy-200/torch-fused", 0.15),
     ("200 tensors as arrays, fastgd.Adam step / one streaming call over the same bytes",
      "numpy-200/streaming", 1.2),
