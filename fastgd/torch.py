@@ -216,7 +216,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         ptrs = self._ptrs
         try:  # the usual case, in C loops: the gradient tensors of the last step
             tensors = list(map(_GRAD, params))
-            if (all(map(operator.is_, tensors, seen))
+            if (len(seen) == len(params) and all(map(operator.is_, tensors, seen))
                     and list(map(_DATA_PTR, params)) == ptrs
                     and list(map(_DATA_PTR, tensors)) == seen_ptrs):
                 return list(views)

@@ -315,3 +315,13 @@ def test_gradient_tensors_kept_between_steps_are_read_afresh():
     torch.testing.assert_close(w, twin, rtol=1e-15, atol=0)
     opt.zero_grad()
     assert w.grad is None and all(v is None for v in opt._grad_views)
+
+
+def test_parameter_without_requires_grad_but_with_a_grad_is_stepped_as_torch():
+    w = torch.zeros(3, dtype=torch.float64)  # a leaf that does not require grad
+    twin = w.clone()
+    opt, ref = ft.SGD([w], lr=0.5), torch.optim.SGD([twin], lr=0.5)
+    w.grad = twin.grad = torch.ones(3, dtype=torch.float64)
+    opt.step()
+    ref.step()
+    assert torch.equal(w, twin) and w[0].item() == -0.5
