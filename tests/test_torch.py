@@ -23,6 +23,7 @@ from _torch import (
     pair,
     rel,
     torch,
+    torch_class,
     train,
     wide,
     wide_loss,
@@ -60,15 +61,19 @@ def test_digits_mlp_float64_equals_torch(name, options):
 @pytest.mark.parametrize("name, options", TORCH_CASES)
 def test_digits_mlp_float32_close_to_torch(name, options):
     # fastgd's default kernels do not use fused multiply-add and torch's CPU kernels do:
-    # the weights part by a few ulps per step, which training amplifies a little
+    # a few elements part by an ulp per step, which training amplifies a little (measured
+    # after 60 steps: 1e-7 to 1e-6 relative)
     a, opt_a, b, opt_b = pair(name, options, torch.float32)
     train(a, opt_a, 1)
     train(b, opt_b, 1)
     assert rel(flat(a), flat(b)) <= 1e-6
-    losses_a = train(a, opt_a, FLOAT32_STEPS - 1, first=1)
-    losses_b = train(b, opt_b, FLOAT32_STEPS - 1, first=1)
-    assert rel(flat(a), flat(b)) <= 1e-2
-    assert losses_b[-1] == pytest.approx(losses_a[-1], rel=0.05, abs=0.01)
+    train(a, opt_a, FLOAT32_STEPS - 1, first=1)
+    train(b, opt_b, FLOAT32_STEPS - 1, first=1)
+    # no further from torch's float32 run than that is from torch's own float64 one
+    c = mlp(torch.float64)
+    train(c, torch_class(name)(c.parameters(), **options), FLOAT32_STEPS)
+    rounding = rel(flat(c), flat(a).astype(np.float64))
+    assert rel(flat(a), flat(b)) <= max(1e-5, rounding)
 
 
 @pytest.mark.parametrize("name, options", CASES)
