@@ -325,3 +325,23 @@ def test_parameter_without_requires_grad_but_with_a_grad_is_stepped_as_torch():
     opt.step()
     ref.step()
     assert torch.equal(w, twin) and w[0].item() == -0.5
+
+
+def test_a_refused_state_dict_changes_nothing():
+    model = mlp(torch.float64)
+    opt = ft.Adam(model.parameters(), lr=1e-2)
+    train(model, opt, 2)
+    before = copy.deepcopy(opt.state_dict())
+    other = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    train(model, other, 1, first=2)
+    with pytest.raises(ValueError, match="not a state dict of Adam"):
+        opt.load_state_dict(other.state_dict())
+    bad = copy.deepcopy(before)
+    bad["state"][1]["exp_avg"] = torch.zeros(7, dtype=torch.float64)
+    with pytest.raises(ValueError, match="state of parameter 1: exp_avg has shape"):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    for i, entries in before["state"].items():
+        for key, value in entries.items():
+            assert torch.equal(after["state"][i][key], value)
