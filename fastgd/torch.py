@@ -130,7 +130,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         defaults = dict(cls.spec.defaults)
         defaults.update(hyperparameters)
         # the hyperparameters checked as fastgd checks them, before any parameter
-        cls([np.zeros(1)], **{k: v for k, v in hyperparameters.items()})
+        cls([np.zeros(1)], **hyperparameters)
         self._names: tuple[str, ...] = cls.spec.hyperparameter_names
         self._arguments = tuple(h.name for h in cls.spec.hyperparameters if h.argument)
         self._inner: _FastgdOptimizer | None = None
