@@ -1,7 +1,7 @@
 """Tables of ratios and a plot from the pytest-benchmark JSON files of bench/.
 
     python bench/report.py bench/results/step.json bench/results/models.json \\
-        [--plot bench/results/adam.png]
+        [bench/results/paired.json bench/results/torch.json] [--plot bench/results/adam.png]
 
 Prints, as markdown: the goals (ratios fastgd must reach, with the measured value; those
 bench_paired.py measured step against step also as the median of paired ratios), then
@@ -56,6 +56,15 @@ PAIRED_GOALS = [
     ("Numba backend / compiled, Adam float32 N=1e6 (1 thread each)", "numba/cython-1e6-1", 1.5),
     ("Adam float32, N=1e7, all cores / torch fused, all cores", "cython/torch-fused-1e7-all",
      0.8),
+    # bench_torch.py: fastgd.torch in a torch training loop, 1 thread each
+    ("digits MLP, fastgd.torch.Adam step / torch.optim.Adam(fused=True) step",
+     "torch-mlp/torch-fused", 0.3),
+    ("200 tensors, fastgd.torch.Adam step / torch fused", "torch-200/torch-fused", 0.25),
+    ("200 tensors, new gradient tensors each step, fastgd.torch.Adam / torch fused",
+     "torch-200-new-grads/torch-fused", 0.25),
+    ("200 tensors as arrays, fastgd.Adam step / torch fused", "numpy-200/torch-fused", 0.15),
+    ("200 tensors as arrays, fastgd.Adam step / one streaming call over the same bytes",
+     "numpy-200/streaming", 1.2),
 ]
 
 
