@@ -34,6 +34,9 @@ from fastgd.reference.asgd import asgd_schedule as asgd_schedule
 from fastgd.reference.lamb import lamb as lamb
 from fastgd.reference.lars import lars as lars
 from fastgd.reference.lion import lion as lion
+from fastgd.reference.muon import muon as muon
+from fastgd.reference.muon import newton_schulz as newton_schulz
+from fastgd.reference.muon import round_to_bfloat16 as round_to_bfloat16
 from fastgd.reference.nadam import nadam as nadam
 from fastgd.reference.radam import radam as radam
 from fastgd.reference.rmsprop import rmsprop as rmsprop
@@ -69,6 +72,9 @@ __all__ = [
     "sophia_hessian",
     "sgd_schedule_free",
     "adamw_schedule_free",
+    "muon",
+    "newton_schulz",
+    "round_to_bfloat16",
     "bias_corrections",
     "sum_of_squares",
 ]
