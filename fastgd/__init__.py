@@ -69,6 +69,7 @@ from fastgd.optim import (
     Rprop,
     SGDScheduleFree,
     Sophia,
+    SparseAdam,
     Yogi,
 )
 
@@ -85,7 +86,7 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam",
     "RAdam", "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi",
     "Sophia", "SGDScheduleFree", "AdamWScheduleFree",
-    "Muon",
+    "Muon", "SparseAdam",
     # training
     "ParamBuffer", "minimize", "MinimizeResult", "History", "clip_grad_norm_",
     "clip_grad_value_", "fit", "ConvergenceWarning", "LinearModel", "LinearRegression",

@@ -35,6 +35,7 @@ from fastgd.optim.rprop import Rprop  # noqa: E402
 from fastgd.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree  # noqa: E402
 from fastgd.optim.sgd import SGD  # noqa: E402
 from fastgd.optim.sophia import Sophia  # noqa: E402
+from fastgd.optim.sparse_adam import SparseAdam  # noqa: E402
 from fastgd.optim.yogi import Yogi  # noqa: E402
 
 __all__ = [
@@ -42,5 +43,5 @@ __all__ = [
     "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi", "Sophia",
     "SGDScheduleFree", "AdamWScheduleFree",
-    "Muon",
+    "Muon", "SparseAdam",
 ]

@@ -31,6 +31,7 @@ from fastgd.optim import (
     schedule_free,
     sgd,
     sophia,
+    sparse_adam,
     yogi,
 )
 from fastgd.optim.optimizer import Optimizer
@@ -42,7 +43,7 @@ __all__ = ["RULES", "OPTIMIZERS", "TABLE_OPTIMIZERS", "CLASSES", "get", "lookup"
 #: The modules of the update rules, each holding one or more optimizer classes.
 RULES: tuple[ModuleType, ...] = (
     sgd, adam, adagrad, rmsprop, adadelta, adamax, nadam, radam, rprop, asgd, adafactor,
-    lion, adabelief, lamb, lars, yogi, sophia, schedule_free, muon,
+    lion, adabelief, lamb, lars, yogi, sophia, schedule_free, muon, sparse_adam,
 )
 
 

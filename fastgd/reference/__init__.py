@@ -46,6 +46,7 @@ from fastgd.reference.schedule_free import sgd_schedule_free as sgd_schedule_fre
 from fastgd.reference.sgd import sgd as sgd
 from fastgd.reference.sophia import sophia as sophia
 from fastgd.reference.sophia import sophia_hessian as sophia_hessian
+from fastgd.reference.sparse_adam import sparse_adam as sparse_adam
 from fastgd.reference.yogi import yogi as yogi
 
 _declare.seal()
@@ -75,6 +76,7 @@ __all__ = [
     "muon",
     "newton_schulz",
     "round_to_bfloat16",
+    "sparse_adam",
     "bias_corrections",
     "sum_of_squares",
 ]

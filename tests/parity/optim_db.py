@@ -164,6 +164,14 @@ OPTIM_DB: dict[str, tuple[dict, ...]] = {
         {"lr": 0.02, "adjust_lr_fn": "match_rms_adamw", "eps": 1e-5},
         {"lr": 0.02, "adjust_lr_fn": "original", "ns_dtype": "float32"},
     ),
+    # Off the kernel table: tests/parity/test_sparse_adam.py
+    "SparseAdam": (
+        {},
+        {"lr": 0.01},
+        {"lr": 0.04, "betas": (0.5, 0.8)},
+        {"lr": 0.01, "eps": 0.001, "maximize": True},
+        {"lr": 0.01, "betas": (0.0, 0.0)},
+    ),
 }
 
 

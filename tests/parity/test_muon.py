@@ -16,6 +16,7 @@ import inspect
 
 import numpy as np
 import pytest
+from parity._torch_optim_db import check_error_inputs, numpy_value, optim_info
 from parity.optim_db import OPTIM_DB
 
 import fastgd
@@ -24,7 +25,7 @@ torch = pytest.importorskip("torch")
 muon_module = pytest.importorskip("torch.optim._muon")
 
 SHAPES = [(24, 40), (40, 24), (16, 16)]
-STEPS = 12
+STEPS = 6
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 
 
@@ -120,84 +121,15 @@ def test_bfloat16_iteration_matches_torch_within_bfloat16_rounding(options, dtyp
             assert _relative(u, t) < min(0.02, 0.6 * gap), (_relative(u, t), gap)
 
 
-def _optim_info(name):
-    from torch.testing._internal.common_optimizers import optim_db
-    return next(info for info in optim_db if info.optim_cls.__name__ == name)
-
-
-def _numpy_value(value):
-    """A torch value of a configuration as NumPy's: a 1-element tensor lr -> its float."""
-    if isinstance(value, torch.Tensor):
-        return value.numpy() if value.numel() != 1 else np.float64(value.item())
-    return value
-
-
 def test_torch_configurations_pass():
-    configs = _optim_info("Muon").optim_inputs_func("cpu")
+    configs = optim_info("Muon").optim_inputs_func("cpu")
     assert len(configs) >= 7
     for config in configs:
-        options = {k: _numpy_value(v) for k, v in config.kwargs.items()}
+        options = {k: numpy_value(v) for k, v in config.kwargs.items()}
         updates, bufs = _run(options, np.float32, np.random.default_rng(1), "bfloat16")
         _same_buffers(bufs)
         worst = max(_relative(u, t) for step in updates for u, t, _ in step)
         assert worst < 0.02, (config.desc, worst)
-
-
-#: torch's generic error inputs without a NumPy meaning or where fastgd differs on purpose
-#: for every optimizer: named parameters (fastgd has none); the same array twice in a group
-#: (a UserWarning in torch, a ValueError in fastgd); a 2-element array as lr (ValueError in
-#: torch; fastgd's TypeError for a hyperparameter that is not a real number).
-SKIPPED_ERROR_INPUTS = {
-    "all optimizer params should be with/without names",
-    "all optimizer param groups should be with/without names.",
-    "a param group cannot have duplicate parameters",
-    "Tensor lr must be 1-element",
-}
-
-
-def _numpy_params(params):
-    arrays: dict[int, object] = {}  # the same tensor twice is the same array twice
-
-    def convert(p):
-        if isinstance(p, torch.Tensor):
-            if id(p) not in arrays:
-                if p.is_sparse:
-                    sparse = pytest.importorskip("scipy.sparse")
-                    arrays[id(p)] = sparse.csr_matrix(p.to_dense().numpy())
-                else:
-                    arrays[id(p)] = p.detach().numpy().copy()
-            return arrays[id(p)]
-        if isinstance(p, dict):
-            return {k: convert(v) if k == "params" else v for k, v in p.items()}
-        if isinstance(p, (list, tuple)):
-            return [convert(q) for q in p]
-        return p
-    if params is None:
-        return [np.zeros((2, 3))]
-    if isinstance(params, torch.Tensor):
-        return convert(params)
-    return [convert(p) for p in params]
-
-
-def check_error_inputs(name, cls, grad_of):
-    """Each torch error input of ``name`` with a NumPy meaning raises the same class (and,
-    for those of ``name`` itself rather than of every optimizer, torch's message)."""
-    from torch.testing._internal.common_optimizers import get_error_inputs_for_all_optims
-    generic = {e.optimizer_error_input.desc
-               for e in get_error_inputs_for_all_optims("cpu", torch.float64)}
-    checked = 0
-    for error in _optim_info(name).optim_error_inputs_func("cpu", torch.float64):
-        config = error.optimizer_error_input
-        if config.desc in SKIPPED_ERROR_INPUTS:
-            continue
-        params = _numpy_params(config.params)
-        options = {k: _numpy_value(v) for k, v in config.kwargs.items()}
-        match = None if config.desc in generic else error.error_regex
-        with pytest.raises(error.error_type, match=match):
-            opt = cls(params, **options)
-            opt.step([grad_of(p) for g in opt.param_groups for p in g["params"]])
-        checked += 1
-    return checked
 
 
 def test_torch_error_inputs_raise_the_same_errors():
