@@ -148,3 +148,14 @@ def test_lr_zero_and_zero_gradient():
     opt.step([np.zeros_like(p) for p in params])  # the eps floor: no NaN, no step
     for p, b in zip(params, before):
         np.testing.assert_array_equal(p, b)
+
+
+def test_fit_refuses_muon_and_minimize_takes_it():
+    X = np.random.default_rng(4).standard_normal((20, 3))
+    with pytest.raises(ValueError, match="fit does not train with Muon"):
+        fastgd.fit(fastgd.SoftmaxRegression(), X, np.arange(20) % 3, optimizer="muon")
+    target = np.arange(12.0).reshape(4, 3)
+    result = fastgd.minimize(lambda x: (float(np.sum((x - target) ** 2)), 2 * (x - target)),
+                             np.zeros((4, 3)), jac=True, optimizer="muon", lr=0.5,
+                             max_iter=300, weight_decay=0.0)
+    assert result.fun < 0.5

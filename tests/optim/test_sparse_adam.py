@@ -154,3 +154,9 @@ def test_state_dict_and_checkpoint_round_trips(tmp_path):
     np.testing.assert_array_equal(p, twin)
     np.testing.assert_array_equal(p, third)
     assert third_opt.state[0]["step"] == 3
+
+
+def test_fit_refuses_sparse_adam():
+    X = np.random.default_rng(4).standard_normal((20, 3))
+    with pytest.raises(ValueError, match="fit does not train with SparseAdam"):
+        fastgd.fit(fastgd.LinearRegression(), X, X[:, 0], optimizer="SparseAdam")
