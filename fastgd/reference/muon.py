@@ -107,8 +107,8 @@ def newton_schulz(update: np.ndarray, ns_coefficients=(3.4445, -4.775, 2.0315),
     x /= max(norm[0], floor[0])
     rounded(x)
     for _ in range(int(ns_steps)):
-        gram = rounded(x @ x.T)
-        gram_update = gram @ gram
+        gram = rounded(x @ x.T)       # symmetric: NumPy's BLAS call is a syrk (half a gemm)
+        gram_update = gram @ gram.T   # = gram @ gram, and again a syrk
         gram_update *= c
         gram_update += b * gram
         rounded(gram_update)

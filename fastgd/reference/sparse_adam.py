@@ -45,11 +45,15 @@ def coalesce_rows(indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np
     """
     if indices.size < 2 or bool(np.all(indices[1:] > indices[:-1])):
         return indices, rows
-    order = np.argsort(indices, kind="stable")
+    order = np.argsort(indices)  # quicksort: 5x a stable sort's speed
     ordered = indices[order]
     first = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    if first.all():  # distinct: any sort gives this order
+        return ordered, np.take(rows, order, axis=0)
+    order = np.argsort(indices, kind="stable")  # repeats: summed in the order given
+    ordered = indices[order]
     group = np.cumsum(first) - 1
-    sorted_rows = rows[order]
+    sorted_rows = np.take(rows, order, axis=0)
     summed = sorted_rows[first]  # a copy: each index's first row, then the others in turn
     np.add.at(summed, group[~first], sorted_rows[~first])
     return ordered[first], summed
