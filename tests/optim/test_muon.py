@@ -159,3 +159,16 @@ def test_fit_refuses_muon_and_minimize_takes_it():
                              np.zeros((4, 3)), jac=True, optimizer="muon", lr=0.5,
                              max_iter=300, weight_decay=0.0)
     assert result.fun < 0.5
+
+
+def test_cyclic_schedules_drive_lr_and_momentum():
+    w = np.ones((3, 2))
+    opt = fastgd.Muon([w], lr=0.01)
+    sched = fastgd.lr_scheduler.CyclicLR(opt, 0.001, 0.01, step_size_up=2)
+    momenta = []
+    for _ in range(4):
+        opt.step([w * 0.5])
+        sched.step()
+        momenta.append(opt.param_groups[0]["momentum"])
+    np.testing.assert_allclose(momenta, [0.85, 0.8, 0.85, 0.9], rtol=1e-12)
+    assert opt.param_groups[0]["lr"] == 0.001

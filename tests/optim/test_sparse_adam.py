@@ -160,3 +160,16 @@ def test_fit_refuses_sparse_adam():
     X = np.random.default_rng(4).standard_normal((20, 3))
     with pytest.raises(ValueError, match="fit does not train with SparseAdam"):
         fastgd.fit(fastgd.LinearRegression(), X, X[:, 0], optimizer="SparseAdam")
+
+
+def test_cyclic_schedules_drive_lr_and_beta1():
+    w = np.ones((3, 2))
+    opt = fastgd.SparseAdam([w], lr=0.01)
+    sched = fastgd.lr_scheduler.CyclicLR(opt, 0.001, 0.01, step_size_up=2)
+    beta1 = []
+    for _ in range(4):
+        opt.step([([0, 2], w[:2] * 0.5)])
+        sched.step()
+        beta1.append(opt.param_groups[0]["betas"][0])
+    np.testing.assert_allclose(beta1, [0.85, 0.8, 0.85, 0.9], rtol=1e-12)
+    assert opt.param_groups[0]["lr"] == 0.001
