@@ -6,7 +6,7 @@ own configurations and error inputs (``optim_db``); torch's state dicts.
 How close the bfloat16 steps are: torch's CPU bfloat16 products accumulate in float32 in
 their own order and round to bfloat16; ours accumulate in BLAS's order. About one product
 element in 10^4 then rounds to the neighbouring bfloat16, and five Newton-Schulz
-iterations spread these: a step's update differs from torch's by about 0.5% (Frobenius
+iterations spread these: a step's update differs from torch's by 0.2-0.6% (Frobenius
 norm, relative), a third of what separates torch's bfloat16 update from the float32 one.
 """
 

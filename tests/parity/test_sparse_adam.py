@@ -3,10 +3,11 @@ COO gradient with one sparse dimension, as nn.Embedding(sparse=True) gives), ent
 gradients from scipy.sparse (COO with two sparse dimensions), 1-D parameters, repeated
 indices, empty gradients and None; torch's configurations, error inputs and state dicts.
 
-float64 agrees within 1e-12 (relative); float32 to the last bit (torch's float32
-operations round each scalar to float32 and each operation once, as the kernels do), but
-where an index repeats three or more times in one gradient: torch's coalesce then sums
-the rows in the order its sort leaves them, which is not the order given.
+float64 agrees within 1e-12 (relative). float32: the moments to the last bit (torch's
+float32 operations round each scalar to float32 and each operation once, as the kernels
+do), the parameters within float32 rounding (torch's vectorised float32 square root is not
+correctly rounded); but where an index repeats three or more times in one gradient,
+torch's coalesce sums the rows in the order its sort leaves them, not the order given.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ torch = pytest.importorskip("torch")
 sparse = pytest.importorskip("scipy.sparse")
 
 STEPS = 15
-SHAPES = [(40, 6), (30,)]
+SHAPES = [(40, 16), (30,)]
 
 
 def _gradients(rng, dtype, shape, steps=STEPS, repeats=2):
@@ -51,6 +52,8 @@ def _close(ours, theirs, dtype, exact32=True):
     ours, theirs = np.asarray(ours), np.asarray(theirs)
     if dtype == np.float32 and exact32:
         np.testing.assert_array_equal(ours, theirs)
+    elif dtype == np.float32 and exact32 is None:  # within float32 rounding
+        np.testing.assert_allclose(ours, theirs, rtol=2e-6, atol=1e-7)
     elif dtype == np.float32:
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
     else:
@@ -59,7 +62,10 @@ def _close(ours, theirs, dtype, exact32=True):
 
 def _compare(opt, topt, params, tparams, dtype, exact32=True):
     for i, (p, t) in enumerate(zip(params, tparams)):
-        _close(p, t.detach().numpy(), dtype, exact32)
+        # torch's vectorised float32 sqrt is not correctly rounded (about 0.6% of values one
+        # unit in the last place off, on AVX-512); the kernels' is: parameters may differ
+        # in their last bits where the moments agree exactly
+        _close(p, t.detach().numpy(), dtype, None if exact32 else exact32)
         if t in topt.state:
             state = topt.state[t]
             assert opt.state[i]["step"] == state["step"]
