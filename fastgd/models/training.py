@@ -257,8 +257,9 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     model._check_settings()
     cls = lookup(optimizer)
     if not cls.spec.kernel_table:  # Muon, SparseAdam: not a rule for dense 1-D steps
-        raise ValueError(f"fit does not train with {cls.spec.name} ({cls.spec.summary}): it "
-                         f"steps coef_ and intercept_ with dense gradients; run "
+        what = cls.spec.summary.rstrip(".")
+        raise ValueError(f"fit does not train with {cls.spec.name} ({what}): it steps "
+                         f"coef_ and intercept_ with dense gradients; run "
                          f"{cls.spec.name}'s steps in a loop of your own, or minimize()")
     lr = check("lr", lr)
     batch_size = check("batch_size", batch_size)
