@@ -61,6 +61,7 @@ from fastgd.optim import (
     AdamW,
     AdamWScheduleFree,
     Lion,
+    Muon,
     NAdam,
     Optimizer,
     RAdam,
@@ -68,6 +69,7 @@ from fastgd.optim import (
     Rprop,
     SGDScheduleFree,
     Sophia,
+    SparseAdam,
     Yogi,
 )
 
@@ -84,6 +86,7 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam",
     "RAdam", "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi",
     "Sophia", "SGDScheduleFree", "AdamWScheduleFree",
+    "Muon", "SparseAdam",
     # training
     "ParamBuffer", "minimize", "MinimizeResult", "History", "clip_grad_norm_",
     "clip_grad_value_", "fit", "ConvergenceWarning", "LinearModel", "LinearRegression",

@@ -10,7 +10,7 @@ import numpy as np
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 NAMES = list(OPTIMIZERS)
 #: Parameters of the optimizers under test: two groups, two dtypes, a 0-d parameter.

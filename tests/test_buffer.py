@@ -7,7 +7,7 @@ import pytest
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 SHAPES = [(4, 3), (3,), (), (0,), (2, 2, 2)]
 

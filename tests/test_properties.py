@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import fastgd
 from fastgd import backends
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 NAMES = list(OPTIMIZERS)
 

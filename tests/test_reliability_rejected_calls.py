@@ -28,7 +28,7 @@ from _reliability import (
 )
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 # -- the rejected calls ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from fastgd.backends import numba_optim_loops as loops
 from fastgd.backends._many import entry
 from fastgd.reference._checks import dims, scanned_arrays
 from fastgd.reference._common import trust_ratio
+from fastgd.reference.sparse_adam import check_rows
 
 NAME = "numba"
 
@@ -289,6 +290,18 @@ def adamw_schedule_free_many(params, grads, zs, exp_avg_sqs, *, lr, beta1, beta2
         loops.adamw_schedule_free(p, g, z, v, T(beta2), T(1.0 - beta2), T(bias_correction2),
                                   T(eps), c, T(1) - c, T(y_coef), T(lr), T(weight_decay),
                                   weight_decay != 0.0, maximize)
+
+
+def sparse_adam_rows(param, exp_avg, exp_avg_sq, indices, rows, *, one_minus_beta1,
+                     one_minus_beta2, eps, neg_step_size, maximize=False, check_only=False):
+    """SparseAdam's row update (fastgd.reference.sparse_adam.sparse_adam_rows), checked
+    first, then the jitted loop with the scalars rounded to the arrays' dtype."""
+    check_rows(param, exp_avg, exp_avg_sq, indices, rows)
+    if check_only or indices.size == 0:
+        return
+    T = param.dtype.type
+    loops.sparse_adam_rows(param, exp_avg, exp_avg_sq, indices, rows, T(one_minus_beta1),
+                           T(one_minus_beta2), T(eps), T(neg_step_size), bool(maximize))
 
 
 def first_nonfinite(arrays) -> int:

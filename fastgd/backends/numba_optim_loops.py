@@ -535,3 +535,21 @@ def any_nonfinite(x):
         if bad:
             return True
     return False
+
+
+@_jit
+def sparse_adam_rows(p, m, v, indices, rows, w1, w2, eps, neg_step_size, maximize):
+    """SparseAdam's row update (src/optim/sparse_adam.h): rows ``indices`` of the 2-D
+    ``p``, ``m``, ``v``; the scalars already rounded to the arrays' dtype."""
+    width = p.shape[1]
+    for j in range(indices.shape[0]):
+        i = indices[j]
+        for c in range(width):
+            g = -rows[j, c] if maximize else rows[j, c]
+            m_old = m[i, c]
+            v_old = v[i, c]
+            m_new = (g - m_old) * w1 + m_old
+            v_new = (g * g - v_old) * w2 + v_old
+            m[i, c] = m_new
+            v[i, c] = v_new
+            p[i, c] = p[i, c] + neg_step_size * (m_new / (np.sqrt(v_new) + eps))

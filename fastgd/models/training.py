@@ -256,6 +256,11 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         raise TypeError(f"model must be a fastgd.LinearModel, got {type(model).__name__}")
     model._check_settings()
     cls = lookup(optimizer)
+    if not cls.spec.kernel_table:  # Muon, SparseAdam: not a rule for dense 1-D steps
+        what = cls.spec.summary.rstrip(".")
+        raise ValueError(f"fit does not train with {cls.spec.name} ({what}): it steps "
+                         f"coef_ and intercept_ with dense gradients; run "
+                         f"{cls.spec.name}'s steps in a loop of your own, or minimize()")
     lr = check("lr", lr)
     batch_size = check("batch_size", batch_size)
     epochs = check("epochs", epochs)

@@ -25,6 +25,7 @@ from fastgd.optim.asgd import ASGD  # noqa: E402
 from fastgd.optim.lamb import LAMB  # noqa: E402
 from fastgd.optim.lars import LARS  # noqa: E402
 from fastgd.optim.lion import Lion  # noqa: E402
+from fastgd.optim.muon import Muon  # noqa: E402
 from fastgd.optim.nadam import NAdam  # noqa: E402
 from fastgd.optim.optimizer import Optimizer  # noqa: E402
 from fastgd.optim.radam import RAdam  # noqa: E402
@@ -34,6 +35,7 @@ from fastgd.optim.rprop import Rprop  # noqa: E402
 from fastgd.optim.schedule_free import AdamWScheduleFree, SGDScheduleFree  # noqa: E402
 from fastgd.optim.sgd import SGD  # noqa: E402
 from fastgd.optim.sophia import Sophia  # noqa: E402
+from fastgd.optim.sparse_adam import SparseAdam  # noqa: E402
 from fastgd.optim.yogi import Yogi  # noqa: E402
 
 __all__ = [
@@ -41,4 +43,5 @@ __all__ = [
     "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi", "Sophia",
     "SGDScheduleFree", "AdamWScheduleFree",
+    "Muon", "SparseAdam",
 ]

@@ -382,7 +382,7 @@ class Optimizer:
                      lambda i: f"grads[{i}] holds a NaN or an infinity; the step was not "
                                f"applied (nonfinite='raise')"):
             return False
-        if _settings.CACHED_STEP and hasattr(kernels, "FastStep"):
+        if _settings.CACHED_STEP and self.spec.kernel_table and hasattr(kernels, "FastStep"):
             if self._fast_misses % _cached_step.RETRY_EVERY < 2:
                 self._cache_step(kernels, work)
             self._fast_misses += 1  # steps in a row on the general path
@@ -477,7 +477,7 @@ class Optimizer:
             group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"},
                      **self.spec.fixed_on_load}
             for h in self.spec.hyperparameters:  # JSON round trips make pairs lists
-                if h.kind in ("betas", "pair") and isinstance(group.get(h.name), list):
+                if h.kind in ("betas", "pair", "tuple") and isinstance(group.get(h.name), list):
                     group[h.name] = tuple(group[h.name])
             self._check_hyperparameters(group)
             group["params"] = ours["params"]

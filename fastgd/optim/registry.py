@@ -23,6 +23,7 @@ from fastgd.optim import (
     lamb,
     lars,
     lion,
+    muon,
     nadam,
     radam,
     rmsprop,
@@ -30,17 +31,19 @@ from fastgd.optim import (
     schedule_free,
     sgd,
     sophia,
+    sparse_adam,
     yogi,
 )
 from fastgd.optim.optimizer import Optimizer
 from fastgd.optim.spec import OptimizerSpec
 
-__all__ = ["RULES", "OPTIMIZERS", "CLASSES", "get", "lookup", "markdown_table"]
+__all__ = ["RULES", "OPTIMIZERS", "TABLE_OPTIMIZERS", "CLASSES", "get", "lookup",
+           "markdown_table"]
 
 #: The modules of the update rules, each holding one or more optimizer classes.
 RULES: tuple[ModuleType, ...] = (
     sgd, adam, adagrad, rmsprop, adadelta, adamax, nadam, radam, rprop, asgd, adafactor,
-    lion, adabelief, lamb, lars, yogi, sophia, schedule_free,
+    lion, adabelief, lamb, lars, yogi, sophia, schedule_free, muon, sparse_adam,
 )
 
 
@@ -55,6 +58,10 @@ CLASSES: dict[str, type[Optimizer]] = {
     cls.spec.name: cls for module in RULES for cls in _classes_of(module)}
 #: Every optimizer's row, by class name.
 OPTIMIZERS: dict[str, OptimizerSpec] = {name: cls.spec for name, cls in CLASSES.items()}
+#: The rows whose step is one kernel of the element-wise table (``spec.kernel_table``):
+#: those the generic machinery runs (the cached step, fit's fused epochs, flat buffers).
+TABLE_OPTIMIZERS: dict[str, OptimizerSpec] = {
+    name: spec for name, spec in OPTIMIZERS.items() if spec.kernel_table}
 
 
 def get(name: str) -> OptimizerSpec:

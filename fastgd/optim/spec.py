@@ -113,6 +113,18 @@ class OptimizerSpec:
     #: hyperparameters when the state's buffers are chosen (:meth:`buffers`). Every other
     #: option that decides a buffer is a hyperparameter of the kernel's scalar's name.
     parameter_scalars: Callable[[np.ndarray], Mapping[str, Any]] | None = None
+    #: False for an optimizer whose step is not one element-wise kernel of the table
+    #: (:data:`fastgd.reference._declare.KERNELS`): Muon's matrix iteration, SparseAdam's
+    #: rows. ``kernel`` then names only its reference function (the specification, and
+    #: the docstring's math); the class brings its own native calls (:attr:`step_functions`),
+    #: there is no ``<kernel>_many`` and no cached step, and the state holds every buffer.
+    kernel_table: bool = True
+    #: The functions each backend module provides for an optimizer off the kernel table
+    #: (``fastgd.backends.numpy.<name>``, ``numba_optim``'s, ``_core``'s).
+    step_functions: tuple[str, ...] = ()
+    #: The class docstring's ``Example::`` lines, where the generic one (a 1-D array and
+    #: its dense gradient) does not apply.
+    example: tuple[str, ...] = ()
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -138,6 +150,8 @@ class OptimizerSpec:
         (its ``needed``) under the group's hyperparameters, taken as the kernel's scalars
         and flags of the same names, with :attr:`parameter_scalars` of ``p`` over them.
         Without ``p``, where the buffers depend on the parameter: every buffer."""
+        if not self.kernel_table:
+            return self.state
         if self.parameter_scalars is not None:
             if p is None:
                 return self.state
@@ -281,7 +295,8 @@ def class_doc(spec: OptimizerSpec) -> str:
               "use them): " + ", ".join(
         (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
         + [b.name for b in spec.state]) + ".", "",
-        "Example::", "",
+        "Example::", ""]
+    lines += [f"    {line}" for line in spec.example] or [
         "    w = np.array([1.0, -2.0, 0.5])",
         f"    opt = fastgd.{spec.name}([w], lr={spec.defaults['lr']!r})",
         "    for _ in range(3):",

@@ -34,6 +34,9 @@ from fastgd.reference.asgd import asgd_schedule as asgd_schedule
 from fastgd.reference.lamb import lamb as lamb
 from fastgd.reference.lars import lars as lars
 from fastgd.reference.lion import lion as lion
+from fastgd.reference.muon import muon as muon
+from fastgd.reference.muon import newton_schulz as newton_schulz
+from fastgd.reference.muon import round_to_bfloat16 as round_to_bfloat16
 from fastgd.reference.nadam import nadam as nadam
 from fastgd.reference.radam import radam as radam
 from fastgd.reference.rmsprop import rmsprop as rmsprop
@@ -43,6 +46,7 @@ from fastgd.reference.schedule_free import sgd_schedule_free as sgd_schedule_fre
 from fastgd.reference.sgd import sgd as sgd
 from fastgd.reference.sophia import sophia as sophia
 from fastgd.reference.sophia import sophia_hessian as sophia_hessian
+from fastgd.reference.sparse_adam import sparse_adam as sparse_adam
 from fastgd.reference.yogi import yogi as yogi
 
 _declare.seal()
@@ -69,6 +73,10 @@ __all__ = [
     "sophia_hessian",
     "sgd_schedule_free",
     "adamw_schedule_free",
+    "muon",
+    "newton_schulz",
+    "round_to_bfloat16",
+    "sparse_adam",
     "bias_corrections",
     "sum_of_squares",
 ]

@@ -390,6 +390,8 @@ cdef class _Kernel:
 
 # The cached step of an optimizer: FastStep, with its buckets and checks.
 include "fast_step.pxi"
+# SparseAdam's row update, off the kernel table.
+include "sparse_adam.pxi"
 
 
 def first_nonfinite(arrays):

@@ -11,7 +11,7 @@ from _problems import BACKENDS, DTYPES, same
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 # ---------------------------------------------------------------- resuming optimizers
 

@@ -57,7 +57,7 @@ def test_one_cycle_past_total_steps():
                                       "steps is 10")
 
 
-@pytest.mark.parametrize("name", list(fastgd.optim.registry.OPTIMIZERS))
+@pytest.mark.parametrize("name", list(fastgd.optim.registry.TABLE_OPTIMIZERS))
 def test_every_optimizer_takes_every_momentum_schedule(name):
     """OneCycleLR and CyclicLR on each fastgd optimizer: the learning rates are the
     schedule's (the same as on SGD), the momentum goes to ``momentum`` or ``betas[0]``,

@@ -13,7 +13,7 @@ from parity.optim_db import OPTIM_DB
 
 import fastgd
 from fastgd import backends, lr_scheduler, models
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 
 def lstsq(X, y):
@@ -471,7 +471,7 @@ def test_an_invalid_learning_rate_from_a_callback_is_refused_on_the_fused_path_t
 # Sophia's Hessian refreshes, zero-weight batches and short native calls
 
 def _fused_variants():
-    from fastgd.optim.registry import OPTIMIZERS
+    from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
     losses = ["squared_error", "log_loss", "softmax_cross_entropy", "huber"]
     cases, k = [], 0
     for name, spec in OPTIMIZERS.items():

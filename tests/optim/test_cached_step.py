@@ -17,7 +17,7 @@ from parity.optim_db import OPTIM_DB
 import fastgd
 from fastgd import backends, optim
 from fastgd.optim import _cached_step
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 pytestmark = pytest.mark.skipif("cython" not in backends.available(),
                                 reason="the cached step is the compiled backend's")

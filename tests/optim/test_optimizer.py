@@ -11,7 +11,7 @@ from parity.optim_db import OPTIM_DB
 
 import fastgd
 from fastgd import reference
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 NAMES = list(OPTIMIZERS)
 

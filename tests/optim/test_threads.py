@@ -18,7 +18,7 @@ from parity.optim_db import OPTIM_DB
 
 import fastgd
 from fastgd import backends
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 #: Large enough for the compiled core to split the buffers across OpenMP threads.
 BIG = 1 << 16

@@ -152,6 +152,26 @@ OPTIM_DB: dict[str, tuple[dict, ...]] = {
         {"lr": 0.02, "warmup_steps": 8, "eps": 0.001},
         {"lr": 0.01, "maximize": True, "weight_lr_power": 1.0, "betas": (0.95, 0.99)},
     ),
+    # Off the kernel table (OptimizerSpec.kernel_table False): tests/parity/test_muon.py
+    "Muon": (
+        {},
+        {"lr": 0.02},
+        {"lr": 0.02, "weight_decay": 0.2},
+        {"lr": 0.02, "momentum": 0.8},
+        {"lr": 0.02, "nesterov": False},
+        {"lr": 0.02, "ns_steps": 6},
+        {"lr": 0.02, "ns_coefficients": (3.4, -4.7, 2.0)},
+        {"lr": 0.02, "adjust_lr_fn": "match_rms_adamw", "eps": 1e-5},
+        {"lr": 0.02, "adjust_lr_fn": "original", "ns_dtype": "float32"},
+    ),
+    # Off the kernel table: tests/parity/test_sparse_adam.py
+    "SparseAdam": (
+        {},
+        {"lr": 0.01},
+        {"lr": 0.04, "betas": (0.5, 0.8)},
+        {"lr": 0.01, "eps": 0.001, "maximize": True},
+        {"lr": 0.01, "betas": (0.0, 0.0)},
+    ),
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import TABLE_OPTIMIZERS as OPTIMIZERS
 
 torch = pytest.importorskip("torch")
 
