@@ -31,7 +31,9 @@ from fastgd.reference.adam import adam_eps_root as adam_eps_root
 from fastgd.reference.adamax import adamax as adamax
 from fastgd.reference.asgd import asgd as asgd
 from fastgd.reference.asgd import asgd_schedule as asgd_schedule
+from fastgd.reference import lbfgs as lbfgs
 from fastgd.reference.lamb import lamb as lamb
+from fastgd.reference.lbfgs import lbfgs_two_loop as lbfgs_two_loop
 from fastgd.reference.lars import lars as lars
 from fastgd.reference.lion import lion as lion
 from fastgd.reference.nadam import nadam as nadam
@@ -71,4 +73,5 @@ __all__ = [
     "adamw_schedule_free",
     "bias_corrections",
     "sum_of_squares",
+    "lbfgs_two_loop",
 ]

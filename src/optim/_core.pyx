@@ -390,6 +390,7 @@ cdef class _Kernel:
 
 # The cached step of an optimizer: FastStep, with its buckets and checks.
 include "fast_step.pxi"
+include "lbfgs.pxi"
 
 
 def first_nonfinite(arrays):
