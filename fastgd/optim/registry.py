@@ -22,6 +22,7 @@ from fastgd.optim import (
     asgd,
     lamb,
     lars,
+    lbfgs,
     lion,
     nadam,
     radam,
@@ -35,12 +36,13 @@ from fastgd.optim import (
 from fastgd.optim.optimizer import Optimizer
 from fastgd.optim.spec import OptimizerSpec
 
-__all__ = ["RULES", "OPTIMIZERS", "CLASSES", "get", "lookup", "markdown_table"]
+__all__ = ["RULES", "OPTIMIZERS", "GRADIENT_STEP", "CLASSES", "get", "lookup",
+           "markdown_table"]
 
 #: The modules of the update rules, each holding one or more optimizer classes.
 RULES: tuple[ModuleType, ...] = (
     sgd, adam, adagrad, rmsprop, adadelta, adamax, nadam, radam, rprop, asgd, adafactor,
-    lion, adabelief, lamb, lars, yogi, sophia, schedule_free,
+    lion, adabelief, lamb, lars, yogi, sophia, schedule_free, lbfgs,
 )
 
 
@@ -55,6 +57,11 @@ CLASSES: dict[str, type[Optimizer]] = {
     cls.spec.name: cls for module in RULES for cls in _classes_of(module)}
 #: Every optimizer's row, by class name.
 OPTIMIZERS: dict[str, OptimizerSpec] = {name: cls.spec for name, cls in CLASSES.items()}
+#: The rows whose ``step(grads)`` applies a per-element kernel (all but the closure-driven
+#: ones, ``spec.closure``): what the plans, the cached step and the fused training loop
+#: run, and what the tests of those iterate over.
+GRADIENT_STEP: dict[str, OptimizerSpec] = {
+    name: spec for name, spec in OPTIMIZERS.items() if not spec.closure}
 
 
 def get(name: str) -> OptimizerSpec:
@@ -96,7 +103,7 @@ def markdown_table() -> str:
         defaults = ", ".join(f"{h.name}={h.default!r}" for h in spec.hyperparameters
                              if h.argument)
         state = (["step"] if spec.counts_steps else []) + list(spec.scalar_state) + [
-            b.name for b in spec.state]
+            b.name for b in spec.state] + list(spec.global_state)
         rows.append(f"| `{spec.name}` | `{spec.matches}` | `{defaults}` | "
                     f"{', '.join(state) or '-'} |")
     return "\n".join(rows) + "\n"

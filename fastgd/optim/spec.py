@@ -30,8 +30,9 @@ class Hyperparameter:
     """A constructor argument stored in every parameter group.
 
     kind: ``"real"`` (a real number, not bool), ``"real_or_none"``, ``"bool"``, ``"betas"``
-    (a pair of reals in [0, 1) by its rules) or ``"pair"`` (a pair checked by its own rule:
-    Rprop's etas, Adafactor's eps).
+    (a pair of reals in [0, 1) by its rules), ``"pair"`` (a pair checked by its own rule:
+    Rprop's etas, Adafactor's eps), ``"int"`` / ``"int_or_none"`` (a count: L-BFGS's
+    max_iter, max_eval) or ``"str_or_none"`` (a choice by name: L-BFGS's line_search_fn).
     keyword_only: a keyword-only constructor argument (as in torch).
     argument: False for a value fixed by the class (AdamW's decoupled_weight_decay): it is
     in every group, as in torch, but not a constructor argument.
@@ -113,6 +114,20 @@ class OptimizerSpec:
     #: hyperparameters when the state's buffers are chosen (:meth:`buffers`). Every other
     #: option that decides a buffer is a hyperparameter of the kernel's scalar's name.
     parameter_scalars: Callable[[np.ndarray], Mapping[str, Any]] | None = None
+    #: The kind of step. False (every rule but L-BFGS): ``step(grads)`` applies the
+    #: kernel ``kernel`` to each parameter with its gradient, planned per tensor. True:
+    #: ``step(closure)`` evaluates the objective itself, as often as it needs, and works on
+    #: the flat vector of all parameters (L-BFGS); the row has no per-element kernel (no
+    #: plan, no cached step, no fused training loop), ``kernel`` names the reference
+    #: function whose ``.. math::`` block the class docstring shows, and
+    #: :attr:`vector_ops` the backend functions a step runs.
+    closure: bool = False
+    #: The backend functions (``fastgd.backends.<backend>.<name>``, specified by
+    #: ``fastgd.reference.<module>.<name>``) a closure optimizer's step runs.
+    vector_ops: tuple[str, ...] = ()
+    #: State kept once for the whole optimizer rather than per parameter (torch keeps it
+    #: in the first parameter's state, and so does ``state_dict()``).
+    global_state: tuple[str, ...] = ()
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -250,7 +265,11 @@ def class_doc(spec: OptimizerSpec) -> str:
                  f"docstring.")
     lines = [spec.summary, "", match, ""]
     rule = update_rule(spec)
-    if rule:
+    if rule and spec.closure:
+        lines += ["Search direction (the two-loop recursion over the stored pairs; "
+                  ":math:`g` the gradient of all parameters as one flat vector):", "",
+                  rule, ""]
+    elif rule:
         lines += ["Update rule (per element; :math:`\\eta` the learning rate, :math:`g` the "
                   "gradient, :math:`p` the parameter, :math:`t` the step count):", "",
                   rule, ""]
@@ -260,6 +279,17 @@ def class_doc(spec: OptimizerSpec) -> str:
               "list of parameter-group dicts"]
     lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
               if h.argument]
+    if spec.closure:
+        lines += ["", "State (once, in the first parameter's entry, as torch keeps it): "
+                  + ", ".join(spec.global_state) + ".", "",
+                  "Example::", "",
+                  "    w = np.array([1.0, -2.0, 0.5])",
+                  "    def closure():  # the objective and its gradients at the current w",
+                  "        return float(w @ w), [2 * w]",
+                  f"    opt = fastgd.{spec.name}([w])",
+                  "    loss = opt.step(closure)  # w is updated in place; loss at the start",
+                  "    assert loss == 5.25 and float(w @ w) < 1e-12"]
+        return "\n".join(lines)
     lines += ["", "State per parameter (some entries only under the options or shapes that "
               "use them): " + ", ".join(
         (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
