@@ -10,9 +10,9 @@ import numpy as np
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
-NAMES = list(OPTIMIZERS)
+NAMES = list(GRADIENT_STEP)
 #: Parameters of the optimizers under test: two groups, two dtypes, a 0-d parameter.
 SHAPES = [((3, 4), np.float64), ((5,), np.float32), ((), np.float64), ((2, 3), np.float64)]
 GROUPS = [(0, 2), (2, 4)]   # parameter indices of each group
@@ -32,7 +32,7 @@ def _params():
 
 def _make(name, params):
     options = _options(name)
-    lr = options.pop("lr", OPTIMIZERS[name].defaults["lr"])
+    lr = options.pop("lr", GRADIENT_STEP[name].defaults["lr"])
     groups = [{"params": params[a:b]} for a, b in GROUPS]
     groups[1]["lr"] = lr / 2
     return getattr(fastgd, name)(groups, lr=lr, **options)

@@ -7,7 +7,7 @@ import pytest
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 SHAPES = [(4, 3), (3,), (), (0,), (2, 2, 2)]
 
@@ -52,7 +52,7 @@ def test_bad_dtype():
         fastgd.ParamBuffer([(2,)], np.int32)
 
 
-@pytest.mark.parametrize("name", [n for n, s in OPTIMIZERS.items() if s.elementwise])
+@pytest.mark.parametrize("name", [n for n, s in GRADIENT_STEP.items() if s.elementwise])
 def test_a_flat_step_equals_steps_on_the_separate_arrays(name):
     rng = np.random.default_rng(3)
     start = [rng.standard_normal(s) for s in SHAPES]
@@ -72,7 +72,7 @@ def test_a_flat_step_equals_steps_on_the_separate_arrays(name):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("name", [n for n, s in OPTIMIZERS.items() if not s.elementwise])
+@pytest.mark.parametrize("name", [n for n, s in GRADIENT_STEP.items() if not s.elementwise])
 def test_per_tensor_statistics_see_the_flat_buffer_as_one_tensor(name):
     # LAMB's and LARS's trust ratio is per tensor: the flat buffer is one tensor, so its
     # step is that of one parameter holding every value, not that of the separate arrays.

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 import fastgd
 from fastgd import backends
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
-NAMES = list(OPTIMIZERS)
+NAMES = list(GRADIENT_STEP)
 
 
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
@@ -67,7 +67,7 @@ BETAS = st.tuples(_real(0.0, 0.99), _real(0.0, 0.9999))
 def hyperparameters(draw, name):
     """Options for ``name`` from their valid ranges (flags drawn too)."""
     options = {}
-    for h in OPTIMIZERS[name].hyperparameters:
+    for h in GRADIENT_STEP[name].hyperparameters:
         if not h.argument:
             continue
         if h.kind == "bool":
@@ -250,7 +250,7 @@ def test_a_step_with_every_gradient_none_changes_nothing(this_backend, name):
     check()
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "maximize" in OPTIMIZERS[n].defaults])
+@pytest.mark.parametrize("name", [n for n in NAMES if "maximize" in GRADIENT_STEP[n].defaults])
 def test_maximizing_g_is_minimizing_minus_g(this_backend, name):
     @SETTINGS
     @given(options=hyperparameters(name), problem=problems())

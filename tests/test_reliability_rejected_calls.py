@@ -28,7 +28,7 @@ from _reliability import (
 )
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 # -- the rejected calls ---------------------------------------------------------------------
 
@@ -62,7 +62,7 @@ def _group_value(group, key, value):
 def _invalid_hyperparameters(name):
     """(key, value, error) for group 1: NaN for every real, a wrong type for every flag, a
     NaN inside every pair, and torch's usual suspects."""
-    spec = OPTIMIZERS[name]
+    spec = GRADIENT_STEP[name]
     out = [("lr", -1.0, ValueError), ("lr", "0.1", TypeError)]
     for h in spec.hyperparameters:
         if h.kind in ("real", "real_or_none"):
@@ -162,7 +162,7 @@ def _load_rejections(name, params):
     if len(_make_warm_state(name)) > 1:  # (a lone buffer missing is a fresh state)
         mutated("a state entry missing", lambda sd: sd["state"][3].pop(first_array(sd)))
     mutated("no 'state'", lambda sd: sd.pop("state"))
-    if OPTIMIZERS[name].counts_steps:
+    if GRADIENT_STEP[name].counts_steps:
         mutated("a negative step", lambda sd: sd["state"][3].__setitem__("step", -1))
     return out
 
@@ -210,7 +210,7 @@ def _rejected_calls(name, opt, params):
     for key, value, error in _invalid_hyperparameters(name):
         calls.append((f"group 1 {key}={value!r}", _group_value(1, key, value), error,
                       "nan" if value is math.nan else None))
-    if "train_mode" in OPTIMIZERS[name].defaults:
+    if "train_mode" in GRADIENT_STEP[name].defaults:
         calls.append(("a step in eval mode", _group_value(1, "train_mode", False),
                       RuntimeError, "called in eval mode"))
 
@@ -389,7 +389,7 @@ def test_constructor_rejects_bad_parameters(name, case):
 @pytest.mark.parametrize("name", NAMES)
 def test_constructor_rejects_invalid_hyperparameters(name):
     """Every invalid value of the step matrix is refused by the constructor too."""
-    spec = OPTIMIZERS[name]
+    spec = GRADIENT_STEP[name]
     for key, value, error in _invalid_hyperparameters(name):
         options = {key: value}
         if name == "SGD" and key == "nesterov" and value is True:
@@ -471,8 +471,8 @@ def test_adamw_keeps_decoupled_weight_decay_when_it_loads_adam():
 
 def test_the_options_torch_lacks_are_those_its_state_dicts_lack():
     torch = pytest.importorskip("torch")
-    for name, optional in ((n, s.optional_on_load) for n, s in OPTIMIZERS.items()
+    for name, optional in ((n, s.optional_on_load) for n, s in GRADIENT_STEP.items()
                            if s.optional_on_load):
         group = getattr(torch.optim, name)([torch.zeros(2)]).state_dict()["param_groups"][0]
-        ours = set(OPTIMIZERS[name].hyperparameter_names)
+        ours = set(GRADIENT_STEP[name].hyperparameter_names)
         assert ours - set(group) == set(optional), name

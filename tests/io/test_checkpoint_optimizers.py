@@ -11,7 +11,7 @@ from _problems import BACKENDS, DTYPES, same
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 # ---------------------------------------------------------------- resuming optimizers
 
@@ -26,7 +26,7 @@ def _variants():
     run of the suite of its own), the defaults and the registry's last option set."""
     cases = []
     for backend in BACKENDS:
-        for name, spec in OPTIMIZERS.items():
+        for name, spec in GRADIENT_STEP.items():
             variants = ({},) + tuple(OPTIM_DB[spec.name])
             for k, variant in enumerate(variants):
                 if backend == fastgd.backend() or k in (0, len(variants) - 1):
@@ -46,7 +46,7 @@ def _problem(dtype):
 def _build(name, variant, params):
     cls = getattr(fastgd, name)
     options = dict(variant)
-    lr = options.pop("lr", OPTIMIZERS[name].defaults["lr"])
+    lr = options.pop("lr", GRADIENT_STEP[name].defaults["lr"])
     if name == "ASGD":
         options.setdefault("t0", 5.0)  # averaging starts within the run
     return cls([{"params": params[:2]}, {"params": params[2:], "lr": lr * 0.5}], lr=lr,

@@ -13,7 +13,7 @@ from parity.optim_db import OPTIM_DB
 
 import fastgd
 from fastgd import backends, lr_scheduler, models
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 
 def lstsq(X, y):
@@ -313,7 +313,7 @@ def test_validation_of_data():
         fastgd.LinearModel("nope")
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", list(GRADIENT_STEP))
 def test_every_optimizer_runs(name):
     X, y = regression(n=128)
     with warnings.catch_warnings():
@@ -471,10 +471,10 @@ def test_an_invalid_learning_rate_from_a_callback_is_refused_on_the_fused_path_t
 # Sophia's Hessian refreshes, zero-weight batches and short native calls
 
 def _fused_variants():
-    from fastgd.optim.registry import OPTIMIZERS
+    from fastgd.optim.registry import GRADIENT_STEP
     losses = ["squared_error", "log_loss", "softmax_cross_entropy", "huber"]
     cases, k = [], 0
-    for name, spec in OPTIMIZERS.items():
+    for name, spec in GRADIENT_STEP.items():
         for v, variant in enumerate(OPTIM_DB[spec.name]):
             options = dict(variant)
             lr = options.pop("lr", 0.01)

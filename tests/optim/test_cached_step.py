@@ -17,7 +17,7 @@ from parity.optim_db import OPTIM_DB
 import fastgd
 from fastgd import backends, optim
 from fastgd.optim import _cached_step
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 pytestmark = pytest.mark.skipif("cython" not in backends.available(),
                                 reason="the cached step is the compiled backend's")
@@ -34,7 +34,7 @@ def compiled(this_backend):
 
 def _variants():
     cases = []
-    for name, spec in OPTIMIZERS.items():
+    for name, spec in GRADIENT_STEP.items():
         for v, variant in enumerate(OPTIM_DB[spec.name]):
             cases.append(pytest.param(name, dict(variant), (np.float32, np.float64)[v % 2],
                                       id=f"{name}-{v}"))

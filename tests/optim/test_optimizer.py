@@ -11,9 +11,9 @@ from parity.optim_db import OPTIM_DB
 
 import fastgd
 from fastgd import reference
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
-NAMES = list(OPTIMIZERS)
+NAMES = list(GRADIENT_STEP)
 
 
 def _make(name, params, **options):
@@ -21,7 +21,7 @@ def _make(name, params, **options):
 
 
 def _variants():
-    return [(spec.name, v) for spec in OPTIMIZERS.values() for v in OPTIM_DB[spec.name]]
+    return [(spec.name, v) for spec in GRADIENT_STEP.values() for v in OPTIM_DB[spec.name]]
 
 
 VARIANTS = _variants()
@@ -77,7 +77,7 @@ def test_numpy_scalar_hyperparameters_change_no_bits(any_backend):
 @pytest.mark.parametrize("name", NAMES)
 def test_defaults_come_from_the_registry(name):
     opt = _make(name, [np.zeros(3)])
-    spec = OPTIMIZERS[name]
+    spec = GRADIENT_STEP[name]
     assert opt.defaults == spec.defaults
     assert {k: v for k, v in opt.param_groups[0].items() if k != "params"} == spec.defaults
     assert type(opt).__doc__ and spec.matches.removeprefix("paper: ") in type(opt).__doc__
@@ -132,7 +132,7 @@ def test_the_same_array_twice_is_rejected():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_nan_hyperparameters_are_invalid(name):
-    for h in OPTIMIZERS[name].hyperparameters:
+    for h in GRADIENT_STEP[name].hyperparameters:
         if h.kind == "real":
             with pytest.raises(ValueError, match="nan"):
                 _make(name, [np.zeros(2)], **{h.name: math.nan})
@@ -143,7 +143,7 @@ def test_nan_hyperparameters_are_invalid(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_hyperparameters_of_the_wrong_type(name):
-    for h in OPTIMIZERS[name].hyperparameters:
+    for h in GRADIENT_STEP[name].hyperparameters:
         if not h.argument:
             continue
         bad = "0.1" if h.kind != "bool" else 1

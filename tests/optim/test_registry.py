@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import pathlib
+import types
 
 import numpy as np
 import pytest
@@ -21,10 +22,19 @@ def test_every_row_has_a_class_and_kernels(name):
     spec = registry.get(name)
     cls = getattr(fastgd, name)
     assert cls.spec is spec and issubclass(cls, fastgd.Optimizer)
-    assert spec.kernel in ROLES
-    assert callable(getattr(kernels, spec.kernel)) and callable(getattr(reference, spec.kernel))
-    for backend in backends.available():
-        assert callable(getattr(backends.load(backend), f"{spec.kernel}_many"))
+    if spec.closure:  # a step(closure) optimizer: its backend functions, no kernel table
+        assert spec.vector_ops and spec.global_state and callable(getattr(reference,
+                                                                          spec.kernel))
+        assert (name in registry.OPTIMIZERS) and (name not in registry.GRADIENT_STEP)
+        for backend in backends.available():
+            for op in spec.vector_ops:
+                assert callable(getattr(backends.load(backend), op))
+    else:
+        assert spec.kernel in ROLES and name in registry.GRADIENT_STEP
+        assert callable(getattr(kernels, spec.kernel))
+        assert callable(getattr(reference, spec.kernel))
+        for backend in backends.available():
+            assert callable(getattr(backends.load(backend), f"{spec.kernel}_many"))
     params = set(inspect.signature(cls).parameters) - {"params"}
     assert params == {h.name for h in spec.hyperparameters if h.argument}
 
@@ -88,16 +98,18 @@ def _missing_parts(name, kernel_cases, loaded, readme):
     spec = registry.get(name)
     kernel = spec.kernel
     missing = []
-    if kernel not in KERNELS:
+    if spec.closure:
+        missing += _missing_closure_parts(spec, loaded)
+    elif kernel not in KERNELS:
         missing.append(f"kernel {kernel!r} is not declared in fastgd.reference._declare.KERNELS")
     elif KERNELS[kernel].public and kernel not in kernel_cases:
         missing.append(f"KERNEL_CASES[{kernel!r}] in tests/backends/test_parity.py")
     if not callable(getattr(reference, kernel, None)):
         missing.append(f"the reference function fastgd.reference.{kernel}")
     for backend, module in loaded.items():
-        if not callable(getattr(module, f"{kernel}_many", None)):
+        if not spec.closure and not callable(getattr(module, f"{kernel}_many", None)):
             missing.append(f"{kernel}_many in backend {backend!r} ({module.__name__})")
-    if "cython" in loaded:
+    if "cython" in loaded and not spec.closure:
         try:
             loaded["cython"].kernel_address(kernel, False)
         except KeyError:
@@ -119,6 +131,29 @@ def _missing_parts(name, kernel_cases, loaded, readme):
         missing.append(f"parity cases OPTIM_DB[{name!r}] in tests/parity/optim_db.py")
     if f"| `{name}` |" not in readme:
         missing.append(f"a row for `{name}` in the README's optimizer table")
+    return missing
+
+
+def _missing_closure_parts(spec, loaded):
+    """The parts of a closure-driven optimizer (``spec.closure``, L-BFGS): each of its
+    ``vector_ops`` specified in ``fastgd/reference/<rule>.py`` and present in every loadable
+    backend, its C header ``src/optim/<rule>.h`` and first steps by hand in
+    ``tests/reference/test_<rule>.py`` (it has no per-element kernel, so no KERNEL_CASES)."""
+    missing = []
+    module = _rule_module(spec.name)
+    rule = pathlib.Path(module.__file__).stem if module is not None else spec.name.lower()
+    spec_module = getattr(reference, rule, None)
+    if not spec.vector_ops:
+        missing.append("vector_ops naming the backend functions of its step")
+    for op in spec.vector_ops:
+        if not callable(getattr(spec_module, op, None)):
+            missing.append(f"the reference function fastgd.reference.{rule}.{op}")
+        for backend, backend_module in loaded.items():
+            if not callable(getattr(backend_module, op, None)):
+                missing.append(f"{op} in backend {backend!r} ({backend_module.__name__})")
+    for path in (f"src/optim/{rule}.h", f"tests/reference/test_{rule}.py"):
+        if not (ROOT / path).is_file():
+            missing.append(f"the file {path}")
     return missing
 
 
@@ -158,6 +193,13 @@ def test_the_completeness_check_names_what_is_missing():
     missing = _missing_parts(name, cases, _LOADED, readme.replace(f"| `{name}` |", "|"))
     assert any("KERNEL_CASES" in m for m in missing), missing
     assert any("README" in m for m in missing), missing
+    # a closure-driven rule: a backend without one of its vector operations
+    closure = next(n for n, spec in registry.OPTIMIZERS.items() if spec.closure)
+    op = registry.get(closure).vector_ops[0]
+    without = {b: types.SimpleNamespace(**{k: v for k, v in vars(m).items() if k != op})
+               for b, m in _LOADED.items()}
+    missing = _missing_parts(closure, _KERNEL_CASES, without, readme)
+    assert any(op in m and "backend" in m for m in missing), missing
 
 
 _KERNEL_CASES = _kernel_cases()

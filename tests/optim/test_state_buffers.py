@@ -28,7 +28,7 @@ EXTRA = {
 
 
 def _variants():
-    for name in registry.OPTIMIZERS:
+    for name in registry.GRADIENT_STEP:
         for k, options in enumerate(OPTIM_DB[name] + EXTRA.get(name, ())):
             yield pytest.param(name, options, id=f"{name}-{k}")
 
@@ -37,7 +37,7 @@ def _role_to_state(spec):
     return {(b.role or b.name): b.name for b in spec.state}
 
 
-@pytest.mark.parametrize("name", list(registry.OPTIMIZERS))
+@pytest.mark.parametrize("name", list(registry.GRADIENT_STEP))
 def test_state_buffers_are_the_kernels_buffers(name):
     # no buffer the kernel lacks, and every buffer of the kernel kept in the state
     spec = registry.get(name)
@@ -91,7 +91,7 @@ def test_state_holds_what_the_plan_passes_to_the_kernel(name, options, rng):
             np.testing.assert_array_equal(again.state[i][key], value)
 
 
-@pytest.mark.parametrize("name", list(registry.OPTIMIZERS))
+@pytest.mark.parametrize("name", list(registry.GRADIENT_STEP))
 def test_state_before_the_first_step(name):
     # eager rows (Adagrad) hold their buffers from construction; the others hold nothing
     spec = registry.get(name)

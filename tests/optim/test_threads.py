@@ -18,7 +18,7 @@ from parity.optim_db import OPTIM_DB
 
 import fastgd
 from fastgd import backends
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 #: Large enough for the compiled core to split the buffers across OpenMP threads.
 BIG = 1 << 16
@@ -54,7 +54,7 @@ def _state_bytes(sd):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_separate_optimizers_in_threads_give_the_serial_bits(dtype):
-    names = list(OPTIMIZERS)
+    names = list(GRADIENT_STEP)
     jobs = [(name, seed) for seed, name in enumerate(names)]
     serial = {}
     for name, seed in jobs:

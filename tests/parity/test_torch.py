@@ -13,7 +13,7 @@ import pytest
 from parity.optim_db import OPTIM_DB
 
 import fastgd
-from fastgd.optim.registry import OPTIMIZERS
+from fastgd.optim.registry import GRADIENT_STEP
 
 torch = pytest.importorskip("torch")
 
@@ -26,7 +26,7 @@ TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 
 #: The optimizers that claim torch.optim's behaviour (the others are checked against optax).
-TORCH = {name: spec for name, spec in OPTIMIZERS.items()
+TORCH = {name: spec for name, spec in GRADIENT_STEP.items()
          if spec.matches.startswith("torch.optim.")}
 CASES = [(spec.name, variant) for spec in TORCH.values() for variant in OPTIM_DB[spec.name]]
 #: Keyword-only arguments fastgd adds to a torch optimizer, selecting optax's form (their
