@@ -30,7 +30,7 @@
 #define FGD_LBFGS_COMBINE(l) (((l)[0] + (l)[1]) + ((l)[2] + (l)[3])) \
     + (((l)[4] + (l)[5]) + ((l)[6] + (l)[7]))
 
-#define FGD_LBFGS_DEFINE(T, S)                                                              \
+#define FGD_LBFGS_DEFINE(T, S, ABS)                                                            \
 static inline double fgd_lbfgs_dot_##S(ptrdiff_t n, const T *FGD_RESTRICT x,                \
                                        const T *FGD_RESTRICT y)                             \
 {                                                                                           \
@@ -65,16 +65,30 @@ static inline void fgd_lbfgs_axpy_##S(ptrdiff_t n, T *FGD_RESTRICT y, double alp
         y[i] += a * x[i];                                                                   \
 }                                                                                           \
                                                                                             \
+/* Eight lanes of maxima (branch-free, so it vectorises; a maximum is exact in any order); \
+ * NaN, which the comparisons skip, is looked for only when the integer scan of the       \
+ * exponents finds a NaN or an infinity. */                                                \
 static inline double fgd_lbfgs_abs_max_##S(ptrdiff_t n, const T *FGD_RESTRICT x)            \
 {                                                                                           \
-    T m = 0;                                                                                \
-    int nan = 0;                                                                            \
-    for (ptrdiff_t i = 0; i < n; ++i) {                                                     \
-        const T v = x[i] < 0 ? -x[i] : x[i];                                                \
-        m = v > m ? v : m;                                                                  \
-        nan |= v != v;                                                                      \
+    T l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                      \
+    ptrdiff_t i = 0;                                                                        \
+    for (; i + 8 <= n; i += 8)                                                              \
+        for (int j = 0; j < 8; ++j) {                                                       \
+            const T v = ABS(x[i + j]);                                                      \
+            l[j] = v > l[j] ? v : l[j];                                                     \
+        }                                                                                   \
+    for (int j = 0; i + j < n; ++j) {                                                       \
+        const T v = ABS(x[i + j]);                                                          \
+        l[j] = v > l[j] ? v : l[j];                                                         \
     }                                                                                       \
-    return nan ? (double)NAN : (double)m;                                                   \
+    T m = l[0];                                                                             \
+    for (int j = 1; j < 8; ++j)                                                             \
+        m = l[j] > m ? l[j] : m;                                                            \
+    if (fgd_any_nonfinite_##S(n, x))                                                        \
+        for (i = 0; i < n; ++i)                                                             \
+            if (x[i] != x[i])                                                               \
+                return (double)NAN;                                                         \
+    return (double)m;                                                                       \
 }                                                                                           \
                                                                                             \
 static inline double fgd_lbfgs_abs_sum_##S(ptrdiff_t n, const T *FGD_RESTRICT x)            \
@@ -105,31 +119,73 @@ static inline void fgd_lbfgs_memory_##S(ptrdiff_t n, T *FGD_RESTRICT y, T *FGD_R
     *yy = fgd_lbfgs_sumsq_##S(n, y);                                                        \
 }                                                                                           \
                                                                                             \
+/* One pass of the two-loop recursion: d = d + alpha * x (times h when SCALE), rounded   \
+ * as apart, and returns z . d of the new d in the eight-lane order (z NULL: no dot).      \
+ * Fusing the dot of the next pair into the update of this one halves the passes over d    \
+ * and gives the bits of the two passes. */                                                \
+static inline double fgd_lbfgs_pass_##S(ptrdiff_t n, T *FGD_RESTRICT d, double alpha,       \
+                                        const T *FGD_RESTRICT x, const T *FGD_RESTRICT z,   \
+                                        const int scale, const T h)                         \
+{                                                                                           \
+    const T a = (T)alpha;                                                                   \
+    double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                 \
+    ptrdiff_t i = 0;                                                                        \
+    if (z == NULL) {                                                                        \
+        for (; i < n; ++i)                                                                  \
+            d[i] += a * x[i];                                                               \
+        return 0.0;                                                                         \
+    }                                                                                       \
+    for (; i + 8 <= n; i += 8)                                                              \
+        for (int j = 0; j < 8; ++j) {                                                       \
+            T v = d[i + j] + a * x[i + j];                                                  \
+            if (scale)                                                                      \
+                v = v * h;                                                                  \
+            d[i + j] = v;                                                                   \
+            l[j] += (double)z[i + j] * (double)v;                                           \
+        }                                                                                   \
+    for (int j = 0; i + j < n; ++j) {                                                       \
+        T v = d[i + j] + a * x[i + j];                                                      \
+        if (scale)                                                                          \
+            v = v * h;                                                                      \
+        d[i + j] = v;                                                                       \
+        l[j] += (double)z[i + j] * (double)v;                                               \
+    }                                                                                       \
+    return FGD_LBFGS_COMBINE(l);                                                            \
+}                                                                                           \
+                                                                                            \
 /* The two-loop recursion, torch.optim.LBFGS's order: q = -g; for i = m-1 .. 0:            \
  * al[i] = (s_i . q) * ro[i], q += (-al[i]) * y_i; d = q * h_diag; for i = 0 .. m-1:        \
- * be = (y_i . d) * ro[i], d += (al[i] - be) * s_i. q is d's memory throughout. */         \
+ * be = (y_i . d) * ro[i], d += (al[i] - be) * s_i. q is d's memory throughout; each pass   \
+ * updates d and takes the dot the next step needs (fgd_lbfgs_pass). */                    \
 static inline void fgd_lbfgs_two_loop_##S(ptrdiff_t n, T *FGD_RESTRICT d,                   \
                                           const T *FGD_RESTRICT g, ptrdiff_t m,             \
                                           T *const *dirs, T *const *stps,                   \
                                           const double *ro, double h_diag, double *al)      \
 {                                                                                           \
+    const T h = (T)h_diag;                                                                  \
+    if (m == 0) {                                                                           \
+        for (ptrdiff_t i = 0; i < n; ++i)                                                   \
+            d[i] = -g[i] * h;                                                               \
+        return;                                                                             \
+    }                                                                                       \
     for (ptrdiff_t i = 0; i < n; ++i)                                                       \
         d[i] = -g[i];                                                                       \
-    for (ptrdiff_t k = m - 1; k >= 0; --k) {                                                \
-        al[k] = fgd_lbfgs_dot_##S(n, stps[k], d) * ro[k];                                   \
-        fgd_lbfgs_axpy_##S(n, d, -al[k], dirs[k]);                                          \
-    }                                                                                       \
-    const T h = (T)h_diag;                                                                  \
-    for (ptrdiff_t i = 0; i < n; ++i)                                                       \
-        d[i] = d[i] * h;                                                                    \
+    al[m - 1] = fgd_lbfgs_dot_##S(n, stps[m - 1], d) * ro[m - 1];                           \
+    for (ptrdiff_t k = m - 1; k >= 1; --k)                                                  \
+        al[k - 1] = fgd_lbfgs_pass_##S(n, d, -al[k], dirs[k], stps[k - 1], 0, h)            \
+                    * ro[k - 1];                                                            \
+    double be = fgd_lbfgs_pass_##S(n, d, -al[0], dirs[0], dirs[0], 1, h) * ro[0];           \
     for (ptrdiff_t k = 0; k < m; ++k) {                                                     \
-        const double be = fgd_lbfgs_dot_##S(n, dirs[k], d) * ro[k];                         \
-        fgd_lbfgs_axpy_##S(n, d, al[k] - be, stps[k]);                                      \
+        const double alpha = al[k] - be;                                                    \
+        if (k + 1 < m)                                                                      \
+            be = fgd_lbfgs_pass_##S(n, d, alpha, stps[k], dirs[k + 1], 0, h) * ro[k + 1];   \
+        else                                                                                \
+            fgd_lbfgs_pass_##S(n, d, alpha, stps[k], NULL, 0, h);                           \
     }                                                                                       \
 }
 
-FGD_LBFGS_DEFINE(float, f32)
-FGD_LBFGS_DEFINE(double, f64)
+FGD_LBFGS_DEFINE(float, f32, fabsf)
+FGD_LBFGS_DEFINE(double, f64, fabs)
 
 #undef FGD_LBFGS_DEFINE
 
