@@ -125,7 +125,7 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
     if lr is None:
         lr = cls.spec.defaults["lr"] if closure_driven else 0.01
     x = _start(x0)
-    opt = cls([x], lr=lr, **optimizer_kwargs)
+    opt: Any = cls([x], lr=lr, **optimizer_kwargs)
 
     def evaluate() -> tuple[float, np.ndarray]:
         if jac is True:
@@ -158,7 +158,13 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
                        lr=opt.param_groups[0]["lr"], time=time.perf_counter() - start)
         return value, g
 
-    per_step = opt.param_groups[0].get("max_iter") if closure_driven else None
+    per_step: int = opt.param_groups[0]["max_iter"] if closure_driven else 0
+    pending: list[tuple[float, np.ndarray]] = []  # the evaluation at x_k, a step's first
+
+    def closure() -> tuple[float, list[np.ndarray]]:
+        value, g = pending.pop() if pending else counted()
+        return value, [g]
+
     while True:
         value, g = counted()
         gnorm = history.grad_norm[-1]
@@ -184,12 +190,7 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
             opt.step([g])
             nit += 1
             continue
-        first = [(value, g)]  # the evaluation at x_k is the step's first
-
-        def closure() -> tuple[float, list[np.ndarray]]:
-            value, g = first.pop() if first else counted()
-            return value, [g]
-
+        pending[:] = [(value, g)]
         opt.param_groups[0]["max_iter"] = min(per_step, max_iter - nit)
         before, iterations = x.copy(), opt.state.get(0, {}).get("n_iter", 0)
         opt.step(closure)

@@ -6,8 +6,7 @@ import numpy as np
 
 from fastgd import reference
 from fastgd.backends._many import entry
-from fastgd.reference._checks import scanned_arrays, shaped_like_param
-from fastgd.reference._checks import real
+from fastgd.reference._checks import real, scanned_arrays, shaped_like_param
 from fastgd.reference._declare import KERNELS
 from fastgd.reference.lbfgs import check_vector
 

@@ -504,7 +504,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             for p, b in zip(params, backup):
                 np.copyto(b, p)
             if cls.spec.closure:  # its first evaluation is this one, then its own
-                opt.step(_closure(bl, grads, lambda: _models.loss_grad(
+                opt.step(_closure(bl, grads, lambda rows=rows: _models.loss_grad(
                     loss, X, y, coef, intercept, sample_weight=w, rows=rows, grad_coef=gc,
                     grad_intercept=gi, **kw).loss))
             else:

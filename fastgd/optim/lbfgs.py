@@ -207,11 +207,12 @@ class LBFGS(Optimizer):
                 value = value.reshape(()).item()
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
                 raise TypeError(f"LBFGS state {name} must be a number, got {value!r}")
+            x = float(value)
             if whole:
-                if value != int(value) or value < 0:
+                if not (math.isfinite(x) and x == int(x) and x >= 0):
                     raise ValueError(f"LBFGS state {name} must be a count, got {value!r}")
-                return int(value)
-            return float(value)
+                return int(x)
+            return x
 
         out: dict[str, Any] = {}
         for name, value in saved.items():
@@ -371,7 +372,8 @@ class _Run:
             self.opt.state[0] = s
             return orig_loss
 
-        d, t = s.get("d"), s.get("t")
+        d: Any = s.get("d")
+        t = s.get("t")
         old_dirs = list(s.get("old_dirs") or [])
         old_stps = list(s.get("old_stps") or [])
         ro = list(s.get("ro") or [])

@@ -19,6 +19,7 @@ starting at 1, ``wd`` weight decay.
 from __future__ import annotations
 
 from fastgd.reference import _declare
+from fastgd.reference import lbfgs as lbfgs
 from fastgd.reference._common import bias_corrections as bias_corrections
 from fastgd.reference._common import sum_of_squares as sum_of_squares
 from fastgd.reference.adabelief import adabelief as adabelief
@@ -31,10 +32,9 @@ from fastgd.reference.adam import adam_eps_root as adam_eps_root
 from fastgd.reference.adamax import adamax as adamax
 from fastgd.reference.asgd import asgd as asgd
 from fastgd.reference.asgd import asgd_schedule as asgd_schedule
-from fastgd.reference import lbfgs as lbfgs
 from fastgd.reference.lamb import lamb as lamb
-from fastgd.reference.lbfgs import lbfgs_two_loop as lbfgs_two_loop
 from fastgd.reference.lars import lars as lars
+from fastgd.reference.lbfgs import lbfgs_two_loop as lbfgs_two_loop
 from fastgd.reference.lion import lion as lion
 from fastgd.reference.nadam import nadam as nadam
 from fastgd.reference.radam import radam as radam

@@ -170,7 +170,7 @@ def test_history_overflows_as_torch_keeps_it():
     problem = Problem("rosenbrock", N, np.random.default_rng(1))
     options = {"history_size": 3, "max_iter": 12}
     seen = 0
-    for opt, topt, *_ in run_both(problem, options, steps=3):
+    for opt, *_ in run_both(problem, options, steps=3):
         seen = max(seen, opt.state[0]["n_iter"])
         assert len(opt.state[0]["old_dirs"]) == 3
     assert seen > 3 * 3
