@@ -265,6 +265,14 @@ def class_doc(spec: OptimizerSpec) -> str:
                  f"docstring.")
     lines = [spec.summary, "", match, ""]
     rule = update_rule(spec)
+    if spec.closure:
+        lines += ["``loss = opt.step(closure)``: ``closure()`` evaluates the objective at the "
+                  "current values of the parameter arrays (which the optimizer changes in "
+                  "place between calls, as often as it needs) and returns ``(loss, grads)``: "
+                  "a real number and a list of gradients aligned with the parameters (arrays "
+                  "of their shapes and dtypes; None counts as zeros). ``step`` returns the "
+                  "loss of its first evaluation. If the closure raises or returns something "
+                  "malformed, the parameters are put back and the state is unchanged.", ""]
     if rule and spec.closure:
         lines += ["Search direction (the two-loop recursion over the stored pairs; "
                   ":math:`g` the gradient of all parameters as one flat vector):", "",
