@@ -254,3 +254,55 @@ def test_one_group_only_as_torch():
                            {"params": [torch.ones(2, requires_grad=True)]}])
     with pytest.raises(ValueError, match="doesn't support per-parameter options"):
         fastgd.LBFGS([{"params": [a]}, {"params": [b]}])
+
+
+def _torch_optim_db_entry():
+    """torch's OptimizerInfo of LBFGS (its test module needs ``expecttest``)."""
+    try:
+        from torch.testing._internal.common_optimizers import optim_db
+    except ImportError as exc:  # expecttest missing
+        pytest.skip(f"torch's optim_db cannot be imported: {exc}")
+    return next(info for info in optim_db if info.optim_cls is torch.optim.LBFGS)
+
+
+def _numpy_meaning(kwargs):
+    return {k: (np.array(float(v)) if torch.is_tensor(v) else v) for k, v in kwargs.items()}
+
+
+def test_every_torch_optim_input_is_an_option_set_here():
+    info = _torch_optim_db_entry()
+    ours = [{k: (float(v) if isinstance(v, np.ndarray) else v) for k, v in o.items()}
+            for o in OPTIM_DB["LBFGS"]]
+    for optim_input in info.optim_inputs_func("cpu"):
+        meaning = {k: (round(float(v), 6) if isinstance(v, np.ndarray) else v)
+                   for k, v in _numpy_meaning(optim_input.kwargs).items()}
+        assert meaning in ours, (optim_input.desc, meaning)
+
+
+#: torch's error inputs (get_error_inputs_for_all_optims) -> what the NumPy meaning raises
+#: here; None: no NumPy meaning (fastgd's parameters have no names).
+ERROR_INPUTS = {
+    "invalid param type": (lambda p, q: fastgd.LBFGS(p), TypeError),
+    "a param group cannot have duplicate parameters":  # torch warns; see the test above
+        (lambda p, q: fastgd.LBFGS([p, p]), ValueError),
+    "duplicate parameters should not occur across param groups either":
+        (lambda p, q: fastgd.LBFGS([{"params": p}, {"params": p}]), ValueError),
+    "Tensor lr must be 1-element":
+        (lambda p, q: fastgd.LBFGS([p], lr=np.array([0.001, 0.001])), ValueError),
+    "all optimizer params should be with/without names": None,
+    "all optimizer param groups should be with/without names.": None,
+}
+
+
+def test_every_torch_error_input_raises_the_same_class_here():
+    info = _torch_optim_db_entry()
+    for error_input in info.optim_error_inputs_func("cpu", torch.float64):
+        desc = error_input.optimizer_error_input.desc
+        assert desc in ERROR_INPUTS, f"a new error input in torch's optim_db: {desc!r}"
+        if ERROR_INPUTS[desc] is None:
+            continue
+        make, error = ERROR_INPUTS[desc]
+        with pytest.raises(error):
+            make(np.ones((1, 1)), np.ones((1, 1)))
+        if error_input.error_type is not UserWarning:  # torch's own class, the same
+            assert error is error_input.error_type, desc
