@@ -143,7 +143,7 @@ extensions = [
         + [f"src/optim/kernels_{isa}.c" for isa in ISAS],
         include_dirs=["src/common", "src/optim", numpy.get_include()],
         depends=COMMON + sorted(glob.glob(os.path.join("src", "optim", "*.h")))
-        + ["src/optim/fast_step.pxi", "src/optim/sparse_adam.pxi"]
+        + ["src/optim/fast_step.pxi", "src/optim/sparse_adam.pxi", "src/optim/lbfgs.pxi"]
         + ["src/cflags.txt"],
     ),
     Extension(

@@ -51,6 +51,7 @@ from fastgd.optim import (
     ASGD,
     LAMB,
     LARS,
+    LBFGS,
     SGD,
     AdaBelief,
     Adadelta,
@@ -86,7 +87,7 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam",
     "RAdam", "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi",
     "Sophia", "SGDScheduleFree", "AdamWScheduleFree",
-    "Muon", "SparseAdam",
+    "Muon", "SparseAdam", "LBFGS",
     # training
     "ParamBuffer", "minimize", "MinimizeResult", "History", "clip_grad_norm_",
     "clip_grad_value_", "fit", "ConvergenceWarning", "LinearModel", "LinearRegression",

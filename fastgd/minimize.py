@@ -63,7 +63,7 @@ def _start(x0: Any) -> np.ndarray:
 
 
 def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "sgd",
-             lr: float = 0.01, max_iter: int = 1000, tol: float | None = 1e-6,
+             lr: float | None = None, max_iter: int = 1000, tol: float | None = 1e-6,
              callback: Callable | None = None, **optimizer_kwargs: Any) -> MinimizeResult:
     r"""Minimize ``fun`` from ``x0`` by gradient descent with one of fastgd's optimizers.
 
@@ -72,6 +72,14 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
     ``callback(x, f, g)`` returns True, or when ``f`` or the gradient is not finite (the
     step size is too large for the function, usually; success is False). Otherwise the
     optimizer takes :math:`x_{k+1}` = step(:math:`x_k`, :math:`\nabla f(x_k)`).
+
+    With a closure-driven optimizer (``optimizer="lbfgs"``), each step is
+    ``opt.step(closure)``: up to the optimizer's ``max_iter`` L-BFGS iterations (fewer when
+    this run's ``max_iter`` runs out), evaluating ``fun`` as often as its line search needs
+    (the evaluation at :math:`x_k` above is its first); ``nit`` counts L-BFGS iterations,
+    ``nfev`` and ``history`` every evaluation, and ``callback`` runs once per step. A step
+    that makes no progress (the gradient within L-BFGS's ``tolerance_grad``, or the iterate
+    unchanged) ends the run.
 
     The interface follows ``scipy.optimize.minimize`` (``fun``, ``x0``, ``jac``,
     ``callback``; a result with scipy's ``x``, ``fun``, ``jac``, ``nit``, ``nfev``,
@@ -86,7 +94,8 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
         jac: ``jac(x) -> gradient`` (an array of x's shape, cast to x's dtype), or True.
         optimizer: a registry name (``"sgd"``, ``"adam"``, ``"lion"``, ... any case) or an
             optimizer class; ``lr`` and ``optimizer_kwargs`` go to its constructor.
-        lr: the learning rate.
+        lr: the learning rate; None: 0.01, or for a closure-driven optimizer its own
+            default (L-BFGS: 1, the step length tried first).
         max_iter: the most steps to take (>= 0).
         tol: gradient-norm tolerance (>= 0), or None to always take max_iter steps.
         callback: called as ``callback(x, f, g)`` after each evaluation; True stops.
@@ -112,8 +121,11 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
         if not tol >= 0:
             raise ValueError(f"tol must be >= 0 or None, got {tol!r}")
     cls = lookup(optimizer)
+    closure_driven = cls.spec.closure
+    if lr is None:
+        lr = cls.spec.defaults["lr"] if closure_driven else 0.01
     x = _start(x0)
-    opt = cls([x], lr=lr, **optimizer_kwargs)
+    opt: Any = cls([x], lr=lr, **optimizer_kwargs)
 
     def evaluate() -> tuple[float, np.ndarray]:
         if jac is True:
@@ -137,12 +149,25 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
     history = History()
     start = time.perf_counter()
     nit = nfev = 0
-    while True:
+
+    def counted() -> tuple[float, np.ndarray]:
+        nonlocal nfev
         value, g = evaluate()
         nfev += 1
-        gnorm = math.sqrt(sum_of_squares(g))
-        history.append(loss=value, grad_norm=gnorm, lr=opt.param_groups[0]["lr"],
-                       time=time.perf_counter() - start)
+        history.append(loss=value, grad_norm=math.sqrt(sum_of_squares(g)),
+                       lr=opt.param_groups[0]["lr"], time=time.perf_counter() - start)
+        return value, g
+
+    per_step: int = opt.param_groups[0]["max_iter"] if closure_driven else 0
+    pending: list[tuple[float, np.ndarray]] = []  # the evaluation at x_k, a step's first
+
+    def closure() -> tuple[float, list[np.ndarray]]:
+        value, g = pending.pop() if pending else counted()
+        return value, [g]
+
+    while True:
+        value, g = counted()
+        gnorm = history.grad_norm[-1]
         if not (math.isfinite(value) and math.isfinite(gnorm)):
             success = False
             message = (f"diverged at step {nit}: f = {value}, |grad| = {gnorm}; lower the "
@@ -161,7 +186,25 @@ def minimize(fun: Callable, x0: Any, *, jac: Callable | bool, optimizer: Any = "
                        f"max_iter = {max_iter} steps taken without reaching tol = {tol:g} "
                        f"(|grad| = {gnorm:.3g})")
             break
-        opt.step([g])
-        nit += 1
+        if not closure_driven:
+            opt.step([g])
+            nit += 1
+            continue
+        pending[:] = [(value, g)]
+        opt.param_groups[0]["max_iter"] = min(per_step, max_iter - nit)
+        before, iterations = x.copy(), opt.state.get(0, {}).get("n_iter", 0)
+        opt.step(closure)
+        done = opt.state[0]["n_iter"] - iterations
+        nit += done
+        if done == 0 or np.array_equal(x, before):
+            value, g = counted()
+            gnorm = history.grad_norm[-1]
+            success = tol is None or gnorm <= tol
+            message = ("L-BFGS stopped: max |grad| within its tolerance_grad"
+                       if done == 0 else "L-BFGS stopped: the iterate did not change (the "
+                       "directional derivative or the change of f fell below its "
+                       "tolerance_change; lower it for a smaller tol)"
+                       ) + f", |grad| = {gnorm:.3g}"
+            break
     return MinimizeResult(x=x, fun=value, jac=g.copy(), nit=nit, nfev=nfev, success=success,
                           message=message, history=history)

@@ -156,3 +156,44 @@ def test_history_columns():
         _ = h.nope
     assert h.as_dict()["grad_norm"] == [2.0] and "1 rows" in repr(h)
     assert functions.saddle.minimum is None and functions.saddle.minima.shape == (0, 2)
+
+
+# -- a closure-driven optimizer: L-BFGS ---------------------------------------------------
+
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+def test_lbfgs_reaches_the_minimum_in_few_iterations(line_search):
+    for fn, tol in ((example, 1e-9), (rosenbrock, 1e-8)):
+        r = fastgd.minimize(fn.f, fn.x0, jac=fn.grad, optimizer="lbfgs", tol=tol,
+                            line_search_fn=line_search, tolerance_change=0.0,
+                            tolerance_grad=0.0)
+        assert r.success and "converged" in r.message, (fn.name, r.message)
+        np.testing.assert_allclose(r.x, fn.minima[0], atol=1e-6)
+        assert r.nit < 100 and len(r.history) == r.nfev >= r.nit
+
+
+def test_lbfgs_in_minimize_is_the_optimizers_step():
+    """minimize's iterates are those of LBFGS.step(closure) called directly, with the
+    evaluation at each iterate reused as the step's first."""
+    r = fastgd.minimize(rosenbrock.f, rosenbrock.x0, jac=rosenbrock.grad,
+                        optimizer="LBFGS", max_iter=40, tol=None, history_size=5)
+    x = np.array(rosenbrock.x0, dtype=float)
+    opt = fastgd.LBFGS([x], history_size=5)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        return rosenbrock.f(x), [rosenbrock.grad(x)]
+
+    for _ in range(2):  # 2 x 20 iterations
+        opt.step(closure)
+    assert r.nit == 40 and r.x.tobytes() == x.tobytes()
+    assert r.nfev == len(calls) + 1  # and the evaluation at the end
+
+
+def test_lbfgs_stops_when_it_makes_no_progress():
+    r = fastgd.minimize(example.f, example.x0, jac=example.grad, optimizer="lbfgs",
+                        tol=1e-12)
+    assert not r.success and "tolerance_change" in r.message and r.nit < 1000
+    r = fastgd.minimize(lambda x: float(x @ x), np.zeros(3), jac=lambda x: 2 * x,
+                        optimizer="lbfgs", tol=None)
+    assert r.success and "tolerance_grad" in r.message and r.nit == 0 and r.nfev == 2

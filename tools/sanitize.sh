@@ -21,6 +21,7 @@ if [ "$#" -eq 0 ]; then  # the tests that run our C code (not those of the refer
     set -- tests/backends/test_parity.py tests/models/test_losses.py \
         tests/models/test_losses_backends.py tests/models/test_clip.py \
         tests/models/test_linear.py tests/models/test_fit.py tests/test_reliability_*.py \
+        tests/reference/test_lbfgs.py tests/optim/test_lbfgs.py \
         -k "not torch_autograd and not sklearn and not fused_multiply_add"
 fi
 

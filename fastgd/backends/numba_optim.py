@@ -12,6 +12,14 @@ import numpy as np
 
 from fastgd.backends import numba_optim_loops as loops
 from fastgd.backends._many import entry
+from fastgd.backends.numba_lbfgs import (  # noqa: F401  (this backend's L-BFGS operations)
+    lbfgs_abs_max,
+    lbfgs_abs_sum,
+    lbfgs_axpy,
+    lbfgs_dot,
+    lbfgs_memory,
+    lbfgs_two_loop,
+)
 from fastgd.reference._checks import dims, scanned_arrays
 from fastgd.reference._common import trust_ratio
 from fastgd.reference.sparse_adam import check_rows

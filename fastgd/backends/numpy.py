@@ -6,9 +6,10 @@ import numpy as np
 
 from fastgd import reference
 from fastgd.backends._many import entry
-from fastgd.reference._checks import scanned_arrays, shaped_like_param
+from fastgd.reference._checks import real, scanned_arrays, shaped_like_param
 from fastgd.reference._declare import KERNELS
 from fastgd.reference.sparse_adam import sparse_adam_rows as sparse_adam_rows
+from fastgd.reference.lbfgs import check_vector
 
 NAME = "numpy"
 
@@ -38,3 +39,57 @@ def first_nonfinite(arrays) -> int:
         if not np.isfinite(a).all():
             return k
     return -1
+
+
+# L-BFGS's vector operations: the reference functions, after the checks every backend makes.
+
+def lbfgs_dot(x, y) -> float:
+    """:func:`fastgd.reference.lbfgs.lbfgs_dot`, checked."""
+    check_vector("lbfgs_dot", "x", x)
+    return reference.lbfgs.lbfgs_dot(x, check_vector("lbfgs_dot", "y", y, x))
+
+
+def lbfgs_axpy(y, alpha, x) -> None:
+    """:func:`fastgd.reference.lbfgs.lbfgs_axpy`, checked."""
+    a = real("lbfgs_axpy: alpha", alpha)
+    check_vector("lbfgs_axpy", "y", y, write=True)
+    reference.lbfgs.lbfgs_axpy(y, a, check_vector("lbfgs_axpy", "x", x, y))
+
+
+def lbfgs_abs_max(x) -> float:
+    """:func:`fastgd.reference.lbfgs.lbfgs_abs_max`, checked."""
+    return reference.lbfgs.lbfgs_abs_max(check_vector("lbfgs_abs_max", "x", x))
+
+
+def lbfgs_abs_sum(x) -> float:
+    """:func:`fastgd.reference.lbfgs.lbfgs_abs_sum`, checked."""
+    return reference.lbfgs.lbfgs_abs_sum(check_vector("lbfgs_abs_sum", "x", x))
+
+
+def lbfgs_memory(y, s, g, g_prev, d, t) -> tuple[float, float]:
+    """:func:`fastgd.reference.lbfgs.lbfgs_memory`, checked."""
+    tt = real("lbfgs_memory: t", t)
+    check_vector("lbfgs_memory", "g", g)
+    for name, a, write in (("g_prev", g_prev, False), ("d", d, False), ("y", y, True),
+                           ("s", s, True)):
+        check_vector("lbfgs_memory", name, a, g, write)
+    return reference.lbfgs.lbfgs_memory(y, s, g, g_prev, d, tt)
+
+
+def lbfgs_two_loop(d, g, old_dirs, old_stps, ro, h_diag, al) -> None:
+    """:func:`fastgd.reference.lbfgs.lbfgs_two_loop`, checked."""
+    h = real("lbfgs_two_loop: h_diag", h_diag)
+    check_vector("lbfgs_two_loop", "g", g)
+    check_vector("lbfgs_two_loop", "d", d, g, write=True)
+    m = len(old_dirs)
+    if len(old_stps) != m or len(ro) < m:
+        raise ValueError(f"lbfgs_two_loop: {m} old_dirs, {len(old_stps)} old_stps and "
+                         f"{len(ro)} ro")
+    check_vector("lbfgs_two_loop", "al", al, write=True)
+    if al.dtype != np.float64 or al.size < m:
+        raise ValueError(f"lbfgs_two_loop: al must be float64 with at least {m} elements")
+    for k in range(m):
+        check_vector("lbfgs_two_loop", f"old_dirs[{k}]", old_dirs[k], g)
+        check_vector("lbfgs_two_loop", f"old_stps[{k}]", old_stps[k], g)
+    rho = [real(f"lbfgs_two_loop: ro[{k}]", ro[k]) for k in range(m)]
+    reference.lbfgs.lbfgs_two_loop(d, g, old_dirs, old_stps, rho, h, al)

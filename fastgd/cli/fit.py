@@ -144,6 +144,8 @@ def cmd_fit(args) -> int:
             if unknown:
                 message = (f"--opt {unknown.group(1)}=...: {args.optimizer} has no argument "
                            f"{unknown.group(1)!r}")
+            elif "needs the full batch" in message:  # L-BFGS
+                message += "; give --batch-size full"
             raise CLIError(message) from None
     elapsed = time.perf_counter() - start
     for w in caught:

@@ -15,7 +15,9 @@ optimizers, updating ``model.coef_`` and ``model.intercept_`` in place:
 - ``batch_size=None``: batch gradient descent, one step per epoch on all (training) rows;
   ``batch_size=1``: stochastic gradient descent; otherwise mini-batches of
   ``batch_size`` rows (the last one of an epoch is smaller when ``batch_size`` does not
-  divide the number of rows; a ``batch_size`` above it is one full batch).
+  divide the number of rows; a ``batch_size`` above it is one full batch). L-BFGS (a
+  closure-driven optimizer) needs the full batch and no clipping: an epoch is one
+  ``opt.step(closure)``, which evaluates ``loss_grad`` on the same rows as often as it needs.
 - **Random numbers, exactly.** One generator ``rng = np.random.default_rng(random_state)``
   for the run. With ``early_stopping=True`` its first call is ``perm = rng.permutation(n)``:
   the validation rows are ``np.sort(perm[:n_val])``, ``n_val = ceil(validation_fraction * n)``
@@ -173,6 +175,18 @@ def _diverged(epoch, batch, n_steps, lr, loss) -> FloatingPointError:
         f"training diverged. Scale the data (e.g. standardise the features) or lower the "
         f"learning rate (lr={lr}); the model was left at the last parameters with a finite "
         f"batch loss")
+
+
+def _closure(first_loss: float, grads: list, evaluate: Any) -> Any:
+    """The closure of an L-BFGS step: the evaluation already made at the current
+    parameters first, then ``evaluate()`` (the loss; the gradients land in ``grads``)."""
+    calls = []
+
+    def closure() -> tuple[float, list]:
+        calls.append(1)
+        return (first_loss if len(calls) == 1 else evaluate()), grads
+
+    return closure
 
 
 def _batch_weight(w, rows) -> float:
@@ -358,6 +372,10 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             raise ValueError("sample_weight is zero for every validation row "
                              "(early_stopping): the validation loss is undefined")
     bs = n_train if batch_size is None else min(batch_size, n_train)
+    if cls.spec.closure and (bs < n_train or clip_norm is not None or clip_value is not None):
+        raise ValueError(f"optimizer {cls.spec.name} evaluates the loss itself, several times "
+                         f"a step, on the same rows: it needs the full batch "
+                         f"(batch_size=None; got {batch_size}) and no clipping")
 
     # the model's parameters and the optimizer: an error while setting them up (a
     # schedule that fails, ...) leaves the model as it was
@@ -403,7 +421,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     hess_next = False
     fused = _Fused(opt, model, X, params, grads, clip_norm=clip_norm, clip_value=clip_value,
                    step_sched=step_sched, sophia=sophia, record_steps=record_steps,
-                   enabled=FUSED)
+                   enabled=FUSED and not cls.spec.closure)
     group0 = opt.param_groups[0]
 
     columns = ["loss", "grad_norm", "lr", "time"]
@@ -490,7 +508,12 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             step_lr = group0["lr"]
             for p, b in zip(params, backup):
                 np.copyto(b, p)
-            opt.step(grads)
+            if cls.spec.closure:  # its first evaluation is this one, then its own
+                opt.step(_closure(bl, grads, lambda rows=rows: _models.loss_grad(
+                    loss, X, y, coef, intercept, sample_weight=w, rows=rows, grad_coef=gc,
+                    grad_intercept=gi, **kw).loss))
+            else:
+                opt.step(grads)
             n_steps += 1
             if step_sched is not None:
                 step_sched.step()

@@ -24,6 +24,7 @@ from fastgd.optim.adamax import Adamax  # noqa: E402
 from fastgd.optim.asgd import ASGD  # noqa: E402
 from fastgd.optim.lamb import LAMB  # noqa: E402
 from fastgd.optim.lars import LARS  # noqa: E402
+from fastgd.optim.lbfgs import LBFGS  # noqa: E402
 from fastgd.optim.lion import Lion  # noqa: E402
 from fastgd.optim.muon import Muon  # noqa: E402
 from fastgd.optim.nadam import NAdam  # noqa: E402
@@ -43,5 +44,5 @@ __all__ = [
     "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi", "Sophia",
     "SGDScheduleFree", "AdamWScheduleFree",
-    "Muon", "SparseAdam",
+    "Muon", "SparseAdam", "LBFGS",
 ]

@@ -144,6 +144,16 @@ class Optimizer:
             elif h.kind == "bool":
                 if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"{h.name} must be True or False, got {value!r}")
+            elif h.kind in ("int", "int_or_none"):  # a count (L-BFGS's max_iter, ...)
+                if not (value is None and h.kind == "int_or_none") and (
+                        isinstance(value, (bool, np.bool_))
+                        or not isinstance(value, (int, np.integer))):
+                    raise TypeError(f"{h.name} must be an int"
+                                    f"{' or None' if h.kind == 'int_or_none' else ''}, got "
+                                    f"{value!r}")
+            elif h.kind == "str_or_none":  # a choice by name, checked by the row's rules
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"{h.name} must be None or a string, got {value!r}")
             elif h.kind == "betas":  # a pair: betas, Rprop's etas, ...
                 if not isinstance(value, (tuple, list)) or len(value) != 2:
                     raise TypeError(f"{h.name} must be a pair of real numbers, got {value!r}")

@@ -22,6 +22,7 @@ from fastgd.optim import (
     asgd,
     lamb,
     lars,
+    lbfgs,
     lion,
     muon,
     nadam,
@@ -43,7 +44,7 @@ __all__ = ["RULES", "OPTIMIZERS", "TABLE_OPTIMIZERS", "CLASSES", "get", "lookup"
 #: The modules of the update rules, each holding one or more optimizer classes.
 RULES: tuple[ModuleType, ...] = (
     sgd, adam, adagrad, rmsprop, adadelta, adamax, nadam, radam, rprop, asgd, adafactor,
-    lion, adabelief, lamb, lars, yogi, sophia, schedule_free, muon, sparse_adam,
+    lion, adabelief, lamb, lars, yogi, sophia, schedule_free, muon, sparse_adam, lbfgs,
 )
 
 
@@ -104,6 +105,8 @@ def markdown_table() -> str:
                              if h.argument)
         state = (["step"] if spec.counts_steps else []) + list(spec.scalar_state) + [
             b.name for b in spec.state]
+        if spec.global_state:  # kept once, in the first parameter's entry (as torch)
+            state.append(", ".join(spec.global_state) + " (once, not per parameter)")
         rows.append(f"| `{spec.name}` | `{spec.matches}` | `{defaults}` | "
                     f"{', '.join(state) or '-'} |")
     return "\n".join(rows) + "\n"

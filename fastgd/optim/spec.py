@@ -30,8 +30,9 @@ class Hyperparameter:
     """A constructor argument stored in every parameter group.
 
     kind: ``"real"`` (a real number, not bool), ``"real_or_none"``, ``"bool"``, ``"betas"``
-    (a pair of reals in [0, 1) by its rules) or ``"pair"`` (a pair checked by its own rule:
-    Rprop's etas, Adafactor's eps).
+    (a pair of reals in [0, 1) by its rules), ``"pair"`` (a pair checked by its own rule:
+    Rprop's etas, Adafactor's eps), ``"int"`` / ``"int_or_none"`` (a count: L-BFGS's
+    max_iter, max_eval) or ``"str_or_none"`` (a choice by name: L-BFGS's line_search_fn).
     keyword_only: a keyword-only constructor argument (as in torch).
     argument: False for a value fixed by the class (AdamW's decoupled_weight_decay): it is
     in every group, as in torch, but not a constructor argument.
@@ -115,16 +116,25 @@ class OptimizerSpec:
     parameter_scalars: Callable[[np.ndarray], Mapping[str, Any]] | None = None
     #: False for an optimizer whose step is not one element-wise kernel of the table
     #: (:data:`fastgd.reference._declare.KERNELS`): Muon's matrix iteration, SparseAdam's
-    #: rows. ``kernel`` then names only its reference function (the specification, and
-    #: the docstring's math); the class brings its own native calls (:attr:`step_functions`),
-    #: there is no ``<kernel>_many`` and no cached step, and the state holds every buffer.
+    #: rows, L-BFGS's flat-vector work. ``kernel`` then names only its reference function
+    #: (the specification, and the docstring's math); the class brings its own native calls
+    #: (:attr:`step_functions`), there is no ``<kernel>_many`` and no cached step, and the
+    #: state holds every buffer.
     kernel_table: bool = True
     #: The functions each backend module provides for an optimizer off the kernel table
-    #: (``fastgd.backends.numpy.<name>``, ``numba_optim``'s, ``_core``'s).
+    #: (``fastgd.backends.numpy.<name>``, ``numba_optim``'s, ``_core``'s), each specified
+    #: by the function of that name in ``fastgd.reference``.
     step_functions: tuple[str, ...] = ()
     #: The class docstring's ``Example::`` lines, where the generic one (a 1-D array and
     #: its dense gradient) does not apply.
     example: tuple[str, ...] = ()
+    #: The kind of step. False: ``step(grads)``. True: ``step(closure)`` evaluates the
+    #: objective itself, as often as it needs, and works on the flat vector of all
+    #: parameters (L-BFGS; off the kernel table, no fused training loop).
+    closure: bool = False
+    #: State kept once for the whole optimizer rather than per parameter (torch keeps it
+    #: in the first parameter's state, and so does ``state_dict()``).
+    global_state: tuple[str, ...] = ()
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -281,7 +291,19 @@ def class_doc(spec: OptimizerSpec) -> str:
                  f"docstring.")
     lines = [spec.summary, "", match, ""]
     rule = update_rule(spec)
-    if rule:
+    if spec.closure:
+        lines += ["``loss = opt.step(closure)``: ``closure()`` evaluates the objective at the "
+                  "current values of the parameter arrays (which the optimizer changes in "
+                  "place between calls, as often as it needs) and returns ``(loss, grads)``: "
+                  "a real number and a list of gradients aligned with the parameters (arrays "
+                  "of their shapes and dtypes; None counts as zeros). ``step`` returns the "
+                  "loss of its first evaluation. If the closure raises or returns something "
+                  "malformed, the parameters are put back and the state is unchanged.", ""]
+    if rule and spec.closure:
+        lines += ["Search direction (the two-loop recursion over the stored pairs; "
+                  ":math:`g` the gradient of all parameters as one flat vector):", "",
+                  rule, ""]
+    elif rule:
         lines += ["Update rule (per element; :math:`\\eta` the learning rate, :math:`g` the "
                   "gradient, :math:`p` the parameter, :math:`t` the step count):", "",
                   rule, ""]
@@ -291,6 +313,17 @@ def class_doc(spec: OptimizerSpec) -> str:
               "list of parameter-group dicts"]
     lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
               if h.argument]
+    if spec.closure:
+        lines += ["", "State (once, in the first parameter's entry, as torch keeps it): "
+                  + ", ".join(spec.global_state) + ".", "",
+                  "Example::", "",
+                  "    w = np.array([1.0, -2.0, 0.5])",
+                  "    def closure():  # the objective and its gradients at the current w",
+                  "        return float(w @ w), [2 * w]",
+                  f"    opt = fastgd.{spec.name}([w])",
+                  "    loss = opt.step(closure)  # w is updated in place; loss at the start",
+                  "    assert loss == 5.25 and float(w @ w) < 1e-12"]
+        return "\n".join(lines)
     lines += ["", "State per parameter (some entries only under the options or shapes that "
               "use them): " + ", ".join(
         (["step"] if spec.counts_steps else []) + list(spec.scalar_state)

@@ -19,6 +19,7 @@ starting at 1, ``wd`` weight decay.
 from __future__ import annotations
 
 from fastgd.reference import _declare
+from fastgd.reference import lbfgs as lbfgs
 from fastgd.reference._common import bias_corrections as bias_corrections
 from fastgd.reference._common import sum_of_squares as sum_of_squares
 from fastgd.reference.adabelief import adabelief as adabelief
@@ -33,6 +34,7 @@ from fastgd.reference.asgd import asgd as asgd
 from fastgd.reference.asgd import asgd_schedule as asgd_schedule
 from fastgd.reference.lamb import lamb as lamb
 from fastgd.reference.lars import lars as lars
+from fastgd.reference.lbfgs import lbfgs_two_loop as lbfgs_two_loop
 from fastgd.reference.lion import lion as lion
 from fastgd.reference.muon import muon as muon
 from fastgd.reference.muon import newton_schulz as newton_schulz
@@ -79,4 +81,5 @@ __all__ = [
     "sparse_adam",
     "bias_corrections",
     "sum_of_squares",
+    "lbfgs_two_loop",
 ]

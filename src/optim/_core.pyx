@@ -392,6 +392,7 @@ cdef class _Kernel:
 include "fast_step.pxi"
 # SparseAdam's row update, off the kernel table.
 include "sparse_adam.pxi"
+include "lbfgs.pxi"
 
 
 def first_nonfinite(arrays):

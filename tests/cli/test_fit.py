@@ -14,6 +14,7 @@ from cli._commands import (
     fastgd_cmd,
     model_from_npz,
     ok,
+    one_error_line,
     read_csv,
     regression_data,
     standardized,
@@ -177,3 +178,16 @@ def test_fit_is_silent_on_stderr_when_not_a_terminal(tmp_path):
     quiet = ok(fastgd_cmd("fit", "d.csv", "--target", "t", "--standardize", "--quiet",
                           cwd=tmp_path))
     assert quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_fit_with_lbfgs_on_the_full_batch(tmp_path):
+    X, y = regression_data()
+    np.save(tmp_path / "data.npy", np.column_stack([X, y]))
+    fit = ok(fastgd_cmd("fit", "data.npy", "--target", "3", "--optimizer", "lbfgs", "--lr", "1",
+                        "--batch-size", "full", "--epochs", "3", "--opt",
+                        "line_search_fn='strong_wolfe'", "--out", "model.npz", "--quiet",
+                        cwd=tmp_path))
+    model, _ = model_from_npz(tmp_path / "model.npz")
+    assert model.score(X, y) > 0.99, fit.stdout
+    one_error_line(fastgd_cmd("fit", "data.npy", "--target", "3", "--optimizer", "LBFGS",
+                              cwd=tmp_path), 2, "needs the full batch", "--batch-size full")

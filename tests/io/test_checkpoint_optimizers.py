@@ -167,3 +167,35 @@ def test_adafactor_factored_state_shapes(tmp_path):
     assert state[0]["row_var"].shape == (3, 1) and state[0]["col_var"].shape == (1, 4)
     assert state[2]["row_var"].shape == (2, 3, 1) and state[2]["col_var"].shape == (2, 1, 2)
     assert state[1]["variance"].shape == (5,) and state[0]["row_var"].dtype == np.float32
+
+
+@pytest.mark.parametrize("options", [{"history_size": 3, "max_iter": 4},
+                                     {"line_search_fn": "strong_wolfe", "max_iter": 5}])
+def test_lbfgs_checkpoint_resumes_with_the_same_bits(tmp_path, options):
+    """LBFGS's state (flat arrays, lists of them, floats, counts) through save/load: the
+    resumed run continues with the bits of the uninterrupted one."""
+    rng = np.random.default_rng(5)
+    A, b = rng.standard_normal((40, 12)), rng.standard_normal(40)
+
+    def run(params, opt, steps):
+        def closure():
+            x = np.concatenate([p.reshape(-1) for p in params])
+            g = A.T @ (A @ x - b)
+            return 0.5 * float((A @ x - b) @ (A @ x - b)), [g[:4].reshape(2, 2), g[4:]]
+        return [opt.step(closure) for _ in range(steps)]
+
+    start = [rng.standard_normal((2, 2)), rng.standard_normal(8)]
+    params = [p.copy() for p in start]
+    opt = fastgd.LBFGS(params, **options)
+    run(params, opt, 2)
+    fastgd.save(tmp_path / "lbfgs.ckpt", optimizer=opt)
+    losses = run(params, opt, 3)
+    final = [p.copy() for p in params]
+
+    other = [np.zeros_like(p) for p in start]
+    resumed = fastgd.LBFGS(other, **options)
+    fastgd.load(tmp_path / "lbfgs.ckpt").restore(optimizer=resumed)
+    assert run(other, resumed, 3) == losses
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(other, final))
+    with pytest.raises(ValueError, match="LBFGS"):
+        fastgd.load(tmp_path / "lbfgs.ckpt").restore(optimizer=fastgd.Adam(other))

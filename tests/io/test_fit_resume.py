@@ -104,6 +104,8 @@ FIT_CASES = {
                                           o, max_lr=0.3, total_steps=9)),
     "sgd-optimal-no-shuffle": dict(optimizer="sgd", lr=0.01, batch_size=50, shuffle=False,
                                    schedule="optimal"),
+    "lbfgs-full-batch": dict(optimizer="lbfgs", lr=1.0, batch_size=None,
+                             optimizer_kwargs={"history_size": 3, "max_iter": 2}),
 }
 
 

@@ -605,3 +605,58 @@ def test_a_scheduler_error_after_a_step_is_raised_after_that_step(monkeypatch):
                        random_state=0, schedule="invscaling")
         results.append(m.coef_.copy())
     np.testing.assert_array_equal(results[0], results[1])
+
+
+# -- a closure-driven optimizer: L-BFGS on the full batch ---------------------------------
+
+def _lbfgs_data(rng):
+    X = rng.standard_normal((300, 6))
+    y = X @ rng.standard_normal(6) + 0.5 + 0.1 * rng.standard_normal(300)
+    return X, y
+
+
+def test_lbfgs_fit_is_one_closure_step_per_epoch(rng):
+    """fit(optimizer="lbfgs", batch_size=None) gives the bits of a hand-written loop: per
+    epoch one LBFGS.step whose closure evaluates loss_grad on the training rows."""
+    X, y = _lbfgs_data(rng)
+    model = fastgd.LinearRegression()
+    history = model.fit(X, y, optimizer="lbfgs", lr=1.0, batch_size=None, epochs=3,
+                        shuffle=False, optimizer_kwargs={"history_size": 4}).history_
+    coef, intercept = np.zeros(6), np.zeros(1)
+    opt = fastgd.LBFGS([coef, intercept], lr=1.0, history_size=4)
+    rows = np.arange(300, dtype=np.int64)
+    losses = []
+
+    def closure():
+        res = fastgd.models.loss_grad("squared_error", X, y, coef, intercept, rows=rows)
+        return res.loss, [res.grad_coef, res.grad_intercept]
+
+    for _ in range(3):
+        losses.append(opt.step(closure))
+    assert model.coef_.tobytes() == coef.tobytes()
+    assert model.intercept_.tobytes() == intercept.tobytes()
+    assert history.loss == losses and history.n_steps == 3
+
+
+def test_lbfgs_fit_reaches_the_least_squares_solution(rng):
+    X, y = _lbfgs_data(rng)
+    model = fastgd.LinearRegression().fit(X, y, optimizer="LBFGS", lr=1.0, batch_size=None,
+                                          epochs=3, optimizer_kwargs={
+                                              "line_search_fn": "strong_wolfe",
+                                              "tolerance_change": 0.0,
+                                              "tolerance_grad": 1e-13})
+    A = np.hstack([X, np.ones((300, 1))])
+    exact = np.linalg.lstsq(A, y, rcond=None)[0]
+    np.testing.assert_allclose(np.append(model.coef_, model.intercept_), exact, rtol=1e-7)
+
+
+@pytest.mark.parametrize("kwargs", [{"batch_size": 32}, {"batch_size": None, "clip_norm": 1.0},
+                                    {"batch_size": None, "clip_value": 1.0}])
+def test_lbfgs_fit_refuses_mini_batches_and_clipping(rng, kwargs):
+    X, y = _lbfgs_data(rng)
+    model = fastgd.LinearRegression()
+    with pytest.raises(ValueError, match="needs the full batch"):
+        model.fit(X, y, optimizer="lbfgs", **kwargs)
+    assert not hasattr(model, "coef_") or model.coef_ is None
+    # a batch_size of the whole training set is the full batch
+    model.fit(X, y, optimizer="lbfgs", lr=1.0, batch_size=300, epochs=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import pathlib
+import types
 
 import numpy as np
 import pytest
@@ -25,7 +26,9 @@ def test_every_row_has_a_class_and_kernels(name):
     if spec.kernel_table:
         assert spec.kernel in ROLES and callable(getattr(kernels, spec.kernel))
     else:  # its own native calls, in every backend; nothing of it in the kernel table
-        assert spec.kernel not in ROLES
+        assert spec.kernel not in ROLES and name not in registry.TABLE_OPTIMIZERS
+    if spec.closure:  # step(closure): the flat vector's state, kept once
+        assert spec.global_state and not spec.kernel_table
     functions = [f"{spec.kernel}_many"] if spec.kernel_table else list(spec.step_functions)
     for backend in backends.available():
         for function in functions:
@@ -94,16 +97,15 @@ def _missing_parts(name, kernel_cases, loaded, readme):
     kernel = spec.kernel
     missing = []
     if not spec.kernel_table:  # its own native calls (spec.step_functions), no table entry
-        pass
+        missing += _missing_off_table_parts(spec, loaded)
     elif kernel not in KERNELS:
         missing.append(f"kernel {kernel!r} is not declared in fastgd.reference._declare.KERNELS")
     elif KERNELS[kernel].public and kernel not in kernel_cases:
         missing.append(f"KERNEL_CASES[{kernel!r}] in tests/backends/test_parity.py")
     if not callable(getattr(reference, kernel, None)):
         missing.append(f"the reference function fastgd.reference.{kernel}")
-    functions = [f"{kernel}_many"] if spec.kernel_table else list(spec.step_functions)
     for backend, module in loaded.items():
-        for function in functions:
+        for function in ([f"{kernel}_many"] if spec.kernel_table else []):
             if not callable(getattr(module, function, None)):
                 missing.append(f"{function} in backend {backend!r} ({module.__name__})")
     if "cython" in loaded and spec.kernel_table:
@@ -128,6 +130,31 @@ def _missing_parts(name, kernel_cases, loaded, readme):
         missing.append(f"parity cases OPTIM_DB[{name!r}] in tests/parity/optim_db.py")
     if f"| `{name}` |" not in readme:
         missing.append(f"a row for `{name}` in the README's optimizer table")
+    return missing
+
+
+def _missing_off_table_parts(spec, loaded):
+    """The parts of an optimizer off the kernel table (``spec.kernel_table`` False: Muon,
+    SparseAdam, L-BFGS): each of its ``step_functions`` specified in
+    ``fastgd/reference/<rule>.py`` and present in every loadable backend, the C header
+    ``src/optim/<rule>.h`` where the compiled core has one of them, and first steps by
+    hand in ``tests/reference/test_<rule>.py`` (no per-element kernel, so no KERNEL_CASES)."""
+    missing = []
+    module = _rule_module(spec.name)
+    rule = pathlib.Path(module.__file__).stem if module is not None else spec.name.lower()
+    spec_module = importlib.import_module(f"fastgd.reference.{rule}")
+    for op in spec.step_functions:
+        if not callable(getattr(spec_module, op, None)):
+            missing.append(f"the reference function fastgd.reference.{rule}.{op}")
+        for backend, backend_module in loaded.items():
+            if not callable(getattr(backend_module, op, None)):
+                missing.append(f"{op} in backend {backend!r} ({backend_module.__name__})")
+    compiled = "cython" in loaded and any(hasattr(loaded["cython"], op)
+                                           for op in spec.step_functions)
+    paths = [f"tests/reference/test_{rule}.py"] + ([f"src/optim/{rule}.h"] if compiled else [])
+    for path in paths:
+        if not (ROOT / path).is_file():
+            missing.append(f"the file {path}")
     return missing
 
 
@@ -167,6 +194,13 @@ def test_the_completeness_check_names_what_is_missing():
     missing = _missing_parts(name, cases, _LOADED, readme.replace(f"| `{name}` |", "|"))
     assert any("KERNEL_CASES" in m for m in missing), missing
     assert any("README" in m for m in missing), missing
+    # a rule off the kernel table: a backend without one of its step functions
+    closure = next(n for n, spec in registry.OPTIMIZERS.items() if spec.step_functions)
+    op = registry.get(closure).step_functions[0]
+    without = {b: types.SimpleNamespace(**{k: v for k, v in vars(m).items() if k != op})
+               for b, m in _LOADED.items()}
+    missing = _missing_parts(closure, _KERNEL_CASES, without, readme)
+    assert any(op in m and "backend" in m for m in missing), missing
 
 
 _KERNEL_CASES = _kernel_cases()

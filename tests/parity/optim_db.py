@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: optimizer name (as in ``fastgd.optim.registry.OPTIMIZERS``) -> its option sets, each the
 #: keyword arguments of one configuration of the class.
 OPTIM_DB: dict[str, tuple[dict, ...]] = {
@@ -171,6 +173,18 @@ OPTIM_DB: dict[str, tuple[dict, ...]] = {
         {"lr": 0.04, "betas": (0.5, 0.8)},
         {"lr": 0.01, "eps": 0.001, "maximize": True},
         {"lr": 0.01, "betas": (0.0, 0.0)},
+    ),
+    # torch's optim_inputs_func_lbfgs (its 0-d Tensor lr is a 0-d array here), then the
+    # history overflowing (history_size below the iterations), with and without the line
+    # search; run by tests/parity/test_lbfgs.py (closure-driven, not by the step(grads) runs)
+    "LBFGS": (
+        {},
+        {"lr": 0.01},
+        {"lr": np.array(0.001)},
+        {"tolerance_grad": 1e-6},
+        {"line_search_fn": "strong_wolfe"},
+        {"history_size": 3, "max_iter": 12},
+        {"history_size": 2, "max_iter": 10, "line_search_fn": "strong_wolfe", "lr": 0.5},
     ),
 }
 
