@@ -14,9 +14,6 @@ from numba import njit
 from fastgd.reference._checks import real
 from fastgd.reference.lbfgs import check_vector
 
-__all__ = ["lbfgs_dot", "lbfgs_axpy", "lbfgs_abs_max", "lbfgs_abs_sum", "lbfgs_memory",
-           "lbfgs_two_loop"]
-
 _jit = njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 

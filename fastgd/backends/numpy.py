@@ -8,8 +8,8 @@ from fastgd import reference
 from fastgd.backends._many import entry
 from fastgd.reference._checks import real, scanned_arrays, shaped_like_param
 from fastgd.reference._declare import KERNELS
-from fastgd.reference.sparse_adam import sparse_adam_rows as sparse_adam_rows
 from fastgd.reference.lbfgs import check_vector
+from fastgd.reference.sparse_adam import sparse_adam_rows as sparse_adam_rows
 
 NAME = "numpy"
 

@@ -27,8 +27,6 @@ from fastgd import backends
 from fastgd.optim.optimizer import Optimizer
 from fastgd.optim.spec import LR, Hyperparameter, OptimizerSpec, Rule, class_doc, not_nan
 
-__all__ = ["LBFGS", "SPEC"]
-
 #: torch's line search constants (``_strong_wolfe``'s defaults; torch's step passes only
 #: ``max_ls``, so the bracket test uses 1e-9 whatever ``tolerance_change`` is).
 C1, C2, LS_TOLERANCE_CHANGE = 1e-4, 0.9, 1e-9
