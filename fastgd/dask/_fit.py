@@ -186,9 +186,9 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
         shuffle: sequential: a seeded permutation of the blocks and of each block's rows
             every epoch; local_sgd: the batches' rows drawn at random.
         random_state: seed of the run's ``np.random.default_rng``.
-        schedule, clip_norm, clip_value, tol, n_iter_no_change, callbacks,
-            optimizer_kwargs: as :func:`fastgd.fit` (the per-step schedules
-            ``"optimal"`` and ``"invscaling"`` only in full-batch mode).
+        schedule, clip_norm, clip_value, tol, n_iter_no_change, callbacks, optimizer_kwargs:
+            as :func:`fastgd.fit` (the per-step schedules ``"optimal"`` and
+            ``"invscaling"`` only in full-batch mode).
         checkpoint, checkpoint_every: write the run's state with :func:`fastgd.save`
             every ``checkpoint_every`` epochs (and at the last); ``resume``: continue a
             run from such a file (same settings and chunks; else a ValueError).

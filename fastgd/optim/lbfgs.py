@@ -57,11 +57,11 @@ SPEC = OptimizerSpec(
             "with an optional strong-Wolfe line search.",
     hyperparameters=(
         Hyperparameter("lr", 1, "real", "learning rate: the step length tried first "
-                       "(the first iteration scales it by min(1, 1/|g|_1))"),
+                       "(the first iteration scales it by min(1, 1 / sum of abs(g)))"),
         Hyperparameter("max_iter", 20, "int", "maximal number of iterations per step()"),
         Hyperparameter("max_eval", None, "int_or_none", "maximal number of closure "
                        "evaluations per step() (None: max_iter * 5 // 4)"),
-        Hyperparameter("tolerance_grad", 1e-7, "real", "stop when max |g_i| <= this"),
+        Hyperparameter("tolerance_grad", 1e-7, "real", "stop when the largest abs(g_i) <= this"),
         Hyperparameter("tolerance_change", 1e-9, "real", "stop when a step changes the loss, "
                        "or any parameter, by less than this"),
         Hyperparameter("history_size", 100, "int", "number of curvature pairs (s, y) kept"),

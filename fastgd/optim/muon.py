@@ -116,7 +116,7 @@ def _plan_muon(opt, group, items, needed):
     return [_MuonCall("muon", (params, grads, bufs), scalars, updates)]
 
 
-class MuonMethods(MixinBase):
+class _MuonMethods(MixinBase):
     """Muon's check of its parameters: 2-D real arrays only (torch's errors)."""
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
@@ -137,4 +137,4 @@ class MuonMethods(MixinBase):
         Optimizer.add_param_group(self, param_group)  # type: ignore[arg-type]
 
 
-Muon = make_class(SPEC, _plan_muon, (MuonMethods,))
+Muon = make_class(SPEC, _plan_muon, (_MuonMethods,))

@@ -157,7 +157,7 @@ def _plan_sparse_adam(opt, group, items, needed):
     return [_SparseAdamCall("sparse_adam", lists, {}, updates)]
 
 
-class SparseAdamMethods(MixinBase):
+class _SparseAdamMethods(MixinBase):
     """SparseAdam's parameters (dense, real: torch's errors) and its step over sparse
     gradients."""
 
@@ -216,4 +216,4 @@ class SparseAdamMethods(MixinBase):
         return None if nonfinite is None else True
 
 
-SparseAdam = make_class(SPEC, _plan_sparse_adam, (SparseAdamMethods,))
+SparseAdam = make_class(SPEC, _plan_sparse_adam, (_SparseAdamMethods,))

@@ -4,7 +4,7 @@ L-BFGS is not an element-wise rule: a step evaluates the objective several times
 the caller's closure) and works on the flat vector of all parameters. What it does to that
 vector is here, operation for operation as the compiled core (src/optim/lbfgs.h) and the
 Numba backend do it; the step's control flow (line search, history, stopping tests) is the
-optimizer's, in :mod:`fastgd.optim.lbfgs`.
+optimizer's, in :class:`fastgd.LBFGS`.
 
 Every reduction is summed in float64 in one fixed order, that of
 :func:`fastgd.reference.sum_of_squares`: eight lanes, lane ``j`` adding the terms of the
@@ -37,14 +37,14 @@ def _lanes(terms: np.ndarray) -> float:
 
 
 def lbfgs_dot(x: np.ndarray, y: np.ndarray) -> float:
-    """``x . y`` of two 1-D arrays of one dtype, summed in float64 in the eight-lane order
+    """The dot product of two 1-D arrays of one dtype, summed in float64 in the eight-lane order
     (each product ``float64(x_i) * float64(y_i)``, exact for float32)."""
     with np.errstate(all="ignore"):  # inf and NaN propagate silently, as in the kernels
         return _lanes(x.astype(np.float64) * y.astype(np.float64))
 
 
 def lbfgs_axpy(y: np.ndarray, alpha: float, x: np.ndarray) -> None:
-    """``y += alpha * x`` in place, ``alpha`` rounded to ``y``'s dtype (torch's
+    """In place ``y += alpha * x``, with ``alpha`` rounded to ``y``'s dtype (torch's
     ``y.add_(x, alpha=alpha)``)."""
     with np.errstate(all="ignore"):
         y += y.dtype.type(alpha) * x
@@ -66,7 +66,7 @@ def lbfgs_abs_sum(x: np.ndarray) -> float:
 def lbfgs_memory(y: np.ndarray, s: np.ndarray, g: np.ndarray, g_prev: np.ndarray,
                  d: np.ndarray, t: float) -> tuple[float, float]:
     r"""The new curvature pair of the history: ``y = g - g_prev`` and ``s = t d`` written
-    into ``y`` and ``s``, and ``(y . s, y . y)`` returned.
+    into ``y`` and ``s``, and the dot products ``(y·s, y·y)`` returned.
 
     .. math::
 
@@ -81,7 +81,7 @@ def lbfgs_memory(y: np.ndarray, s: np.ndarray, g: np.ndarray, g_prev: np.ndarray
 def lbfgs_two_loop(d: np.ndarray, g: np.ndarray, old_dirs, old_stps, ro, h_diag: float,
                    al: np.ndarray) -> None:
     r"""The L-BFGS direction ``d = -H g`` by the two-loop recursion over the history
-    (``old_dirs`` the ``y_i``, ``old_stps`` the ``s_i``, ``ro[i] = 1 / (y_i . s_i)``, oldest
+    (``old_dirs`` the ``y_i``, ``old_stps`` the ``s_i``, ``ro[i] = 1 / (y_i·s_i)``, oldest
     first), in torch.optim.LBFGS's order. ``d`` is written; ``al`` (float64, at least
     ``len(old_dirs)`` long) receives the first loop's coefficients.
 
