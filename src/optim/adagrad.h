@@ -14,8 +14,8 @@ FGD_INLINE void FGD_SUFFIX(fgd_adagrad_range)(
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
-        const FGD_T si = sum[i] + d * d;
+        if (use_wd) d = FGD_MADD(wd, pi, d);                 /* grad.add(param, alpha=wd) */
+        const FGD_T si = FGD_MADD(d, d, sum[i]);      /* state_sum.addcmul_(grad, grad, value=1) */
         sum[i] = si;
         p[i] = pi + neg_clr * d / (FGD_SQRT(si) + eps);
     }

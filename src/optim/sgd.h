@@ -15,13 +15,14 @@ FGD_INLINE void FGD_SUFFIX(fgd_sgd_range)(
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
+        if (use_wd) d = FGD_MADD(wd, pi, d);                 /* grad.add(param, alpha=wd) */
         if (use_momentum) {
-            FGD_T b = first_step ? d : buf[i] * mom + one_minus_damp * d;
+            /* buf.mul_(momentum).add_(grad, alpha=1 - dampening) */
+            FGD_T b = first_step ? d : FGD_MADD(one_minus_damp, d, buf[i] * mom);
             buf[i] = b;
-            d = nesterov ? d + mom * b : b;
+            d = nesterov ? FGD_MADD(mom, b, d) : b;         /* grad.add(buf, alpha=momentum) */
         }
-        p[i] = pi + neg_lr * d;
+        p[i] = FGD_MADD(neg_lr, d, pi);                      /* param.add_(grad, alpha=-lr) */
     }
 }
 
