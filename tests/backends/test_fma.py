@@ -186,7 +186,6 @@ def test_switching_changes_the_kernels_and_back():
 @needs_core
 @pytest.mark.skipif(not _fma_capable(), reason="needs a CPU with FMA")
 def test_fma_mode_survives_a_change_of_instruction_set():
-    core = _core()
     with _compiled() as core:
         for isa, ok in core.fma_isas().items():
             if ok:
