@@ -16,7 +16,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_adamax_range)(
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
+        if (use_wd) d = FGD_MADD(wd, pi, d);                 /* grad.add(param, alpha=wd) */
         const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
         m[i] = mi;
         /* |d| + eps; the sign of a zero is lost in the sum, a NaN stays NaN */

@@ -15,9 +15,9 @@ FGD_INLINE void FGD_SUFFIX(fgd_asgd_range)(
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
+        if (use_wd) d = FGD_MADD(wd, pi, d);                 /* grad.add(param, alpha=wd) */
         pi = pi * decay;
-        pi = pi + neg_eta * d;
+        pi = FGD_MADD(neg_eta, d, pi);                       /* param.add_(grad, alpha=-eta) */
         p[i] = pi;
         ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;
     }

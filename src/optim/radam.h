@@ -18,9 +18,10 @@ FGD_INLINE void FGD_SUFFIX(fgd_radam_range)(
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
         if (decoupled_wd) pi = pi * decay;
-        if (l2_wd) d = d + wd * pi;
+        if (l2_wd) d = FGD_MADD(wd, pi, d);                  /* grad.add(param, alpha=wd) */
         const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
-        const FGD_T vi = v[i] * b2 + one_minus_b2 * d * d;
+        /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
+        const FGD_T vi = FGD_MADD(one_minus_b2 * d, d, v[i] * b2);
         m[i] = mi;
         v[i] = vi;
         FGD_T step = mi / bc1 * lr;

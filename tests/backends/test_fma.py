@@ -23,10 +23,17 @@ from fastgd import backends
 torch = pytest.importorskip("torch")
 
 #: torch.optim's rules whose float32 steps equal torch's in FMA mode, every option set of
-#: tests/parity/optim_db.py.
-EXACT = ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop")
-CASES = [(name, variant) for name in EXACT for variant in OPTIM_DB[name]]
-IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items())}" for n, o in CASES]
+#: tests/parity/optim_db.py (all of torch's but Adafactor, whose row and column means
+#: torch reduces in its own order).
+EXACT = ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam",
+         "RAdam", "ASGD", "Rprop")
+#: torch's foreach paths of these round differently from its for-loop (which fastgd
+#: follows): NAdam, RAdam and ASGD differ there in 13-99 % of the elements after 100 steps.
+FOREACH_DIFFERS = {"NAdam", "RAdam", "ASGD"}
+CASES = [(name, variant, foreach) for name in EXACT for variant in OPTIM_DB[name]
+         for foreach in (False, True) if not (foreach and name in FOREACH_DIFFERS)]
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items())}-{'foreach' if f else 'for-loop'}"
+       for n, o, f in CASES]
 #: Sizes around the vector widths (16 and 32 float32s per torch iteration), so that both
 #: torch's vectorised loop and its scalar tail run.
 SHAPES = [(1003,), (3, 7), (), (40,), (2, 16)]
@@ -121,8 +128,7 @@ def _assert_same_bits(ours, opt, theirs, topt):
 
 @needs_core
 @torch_fuses
-@pytest.mark.parametrize("foreach", [False, True], ids=["for-loop", "foreach"])
-@pytest.mark.parametrize("name,variant", CASES, ids=IDS)
+@pytest.mark.parametrize("name,variant,foreach", CASES, ids=IDS)
 def test_float32_equals_torch_bit_for_bit(name, variant, foreach):
     params, grads = _problem(7)
     with _compiled():
