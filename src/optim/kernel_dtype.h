@@ -41,6 +41,17 @@
  * of fastgd/reference/; in every other pass the macro is empty. */
 #define FGD_CALL_ARGS(name, roles, scalars, flags)
 
+/* FGD_UNSWITCH(flag, loop): in the fused multiply-add twins, the loop twice, with flag a
+ * constant 1 and a constant 0 (a block-scoped const of the same name), for a run-time flag
+ * that chooses between FGD_MADD results: gcc 12 vectorises no loop that picks between
+ * fmaf results on a run-time flag. The plain kernels keep the one loop. */
+#if FGD_FMA
+#define FGD_UNSWITCH(flag, ...)                                                          \
+    if (flag) { const int flag = 1; __VA_ARGS__ } else { const int flag = 0; __VA_ARGS__ }
+#else
+#define FGD_UNSWITCH(flag, ...) __VA_ARGS__
+#endif
+
 #define FGD_T float
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f32), FGD_ISA_TAG)
 #if FGD_FMA && FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
@@ -100,6 +111,7 @@ FGD_INLINE float fgd_torch_sqrt_f32_avx512(float x)
 #undef FGD_KERNEL
 #undef FGD_CALL
 #undef FGD_CALL_ARGS
+#undef FGD_UNSWITCH
 
 #else /* one element type: the bodies */
 

@@ -14,10 +14,11 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
     int use_wd, int maximize, const int centered, const int use_momentum,
     const int eps_in_sqrt)
 {
+    FGD_UNSWITCH(use_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = FGD_MADD(wd, pi, d);                 /* grad.add(param, alpha=wd) */
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha) */
         const FGD_T si = FGD_MADD(one_minus_a * d, d, sq[i] * a);
         sq[i] = si;
@@ -47,7 +48,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
         } else {
             p[i] = pi + neg_lr * d / avg;
         }
-    }
+    })
 }
 
 /* torch.optim.RMSprop for one tensor (eps_in_sqrt: optax.rmsprop's form, eps inside the
