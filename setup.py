@@ -146,7 +146,8 @@ extensions = [
     Extension(
         "fastgd.backends._core",
         ["src/optim/_core.pyx", "src/optim/kernels.c"]
-        + [f"src/optim/kernels_{unit}.c" for unit in ISAS + FMA_UNITS],
+        + [f"src/optim/kernels_{unit}.c" for unit in ISAS + FMA_UNITS]
+        + ["src/optim/torch_sqrt.c"],
         include_dirs=["src/common", "src/optim", numpy.get_include()],
         depends=COMMON + sorted(glob.glob(os.path.join("src", "optim", "*.h")))
         + ["src/optim/fast_step.pxi"]

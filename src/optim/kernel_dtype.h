@@ -55,24 +55,11 @@
 #define FGD_T float
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f32), FGD_ISA_TAG)
 #if FGD_FMA && FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
-#include <immintrin.h>
-/* torch's float32 sqrt on a CPU with AVX-512F: torch.sqrt runs MKL's vsSqrt, whose
- * AVX-512 code is not correctly rounded; it is, for every positive normal x, the
- * AVX-512 14-bit reciprocal square root estimate y refined once with fused multiply-add,
- * s + (x - s*s)*(y/2) where s = x*y, and the correctly rounded sqrtf for the rest (zero,
- * subnormals, infinity, NaN, negatives). Checked against torch on 1.5 million inputs
- * across the exponent range, every tail length and offset: the same bits (MKL's AVX2
- * code is correctly rounded, so the AVX2 and baseline twins keep sqrtf). Scalar, so these
- * loops do not vectorise. */
-FGD_INLINE float fgd_torch_sqrt_f32_avx512(float x)
-{
-    if (!(x >= 0x1p-126f && x <= 0x1.fffffep127f))
-        return sqrtf(x);
-    const float y = _mm_cvtss_f32(_mm_rsqrt14_ss(_mm_setzero_ps(), _mm_set_ss(x)));
-    const float s = x * y, h = 0.5f * y;
-    return fmaf(fmaf(-s, s, x), h, s);
-}
-#define FGD_SQRT fgd_torch_sqrt_f32_avx512
+/* torch's float32 sqrt on a CPU with AVX-512F (MKL's, not correctly rounded; see
+ * torch_sqrt.c, which defines it and its vector versions for the simd attribute). */
+__attribute__((simd("notinbranch"), const, nothrow)) FGD_HIDDEN float
+fgd_torch_sqrt_f32(float x);
+#define FGD_SQRT fgd_torch_sqrt_f32
 #else
 #define FGD_SQRT sqrtf
 #endif

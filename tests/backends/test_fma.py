@@ -139,6 +139,26 @@ def test_float32_equals_torch_bit_for_bit(name, variant, foreach):
 
 @needs_core
 @torch_fuses
+@pytest.mark.parametrize("name", ["Adagrad", "RMSprop", "Adadelta"])
+def test_square_roots_across_the_exponent_range(name):
+    # torch's float32 sqrt (MKL's on AVX-512 CPUs) at zeros, subnormals, huge values,
+    # infinities and NaN: the state's square roots equal torch's.
+    rng = np.random.default_rng(2)
+    exponents = rng.uniform(-45, 19, 4093).astype(np.float32)
+    grads = (np.float32(10) ** exponents * rng.choice([-1, 1], 4093)).astype(np.float32)
+    grads[:8] = [0.0, -0.0, 1e-45, -1e-40, np.inf, np.nan, 3e19, 1.2e-38]
+    parts = np.split(grads, [1365, 2730])  # three tensors, two groups
+    params = [np.zeros_like(g) for g in parts]
+    with _compiled():
+        ours, _ = _run_fastgd(name, {"lr": 0.01}, params, [parts] * 3)
+    theirs, _ = _run_torch(name, {"lr": 0.01}, params, [parts] * 3, False)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_array_equal(p, t)  # NaN where torch has NaN
+        assert _differing(np.nan_to_num(p), np.nan_to_num(t)) == 0
+
+
+@needs_core
+@torch_fuses
 @pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
 def test_every_twin_of_sgd_equals_torch(isa):
     # SGD takes no square root: every twin (the baseline's with C's fmaf) equals torch
