@@ -151,8 +151,10 @@ def use_fma(flag: bool) -> Iterator[bool]:
 
     Example::
 
-        with fastgd.use_fma(True):
-            opt.step(grads)  # the same float32 bits as torch.optim on a CPU with FMA
+        w = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+        opt = fastgd.Adam([w], lr=0.1)
+        with fastgd.use_fma(True):  # torch.optim.Adam's float32 bits, on a CPU with FMA
+            opt.step([2 * w])
     """
     previous = get_fma()
     set_fma(flag)

@@ -52,13 +52,29 @@ def _fma_capable() -> bool:
     return core is not None and bool(core.fma_isas().get(core.best_isa()))
 
 
+def _twin_like_torch() -> str | None:
+    """The instruction set whose FMA twin takes float32 square roots as this torch does:
+    correctly rounded (MKL's AVX2 code, or torch's own) -> 'avx2' (else 'baseline'); MKL's
+    AVX-512 code, which is not -> 'avx512'. None when this CPU runs neither."""
+    core = _core()
+    if core is None:
+        return None
+    x = np.random.default_rng(0).uniform(0.01, 4.0, 4096).astype(np.float32)
+    rounded = bool(np.array_equal(torch.from_numpy(x).sqrt().numpy(), np.sqrt(x)))
+    runs = core.fma_isas()
+    if rounded:
+        return "avx2" if runs.get("avx2") else "baseline"
+    return "avx512" if runs.get("avx512") else None
+
+
+TWIN = _twin_like_torch()
 needs_core = pytest.mark.skipif(_core() is None, reason="needs the compiled core")
 #: torch fuses in its AVX2/AVX-512 kernels only, and the twins that match it need an FMA
 #: unit; torch's float32 sqrt is MKL's (fastgd's AVX-512 twin takes it as MKL does).
 torch_fuses = pytest.mark.skipif(
     not _fma_capable() or torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512")
-    or not torch.backends.mkl.is_available(),
-    reason="needs a CPU with FMA, torch's AVX2/AVX-512 kernels and torch with MKL")
+    or TWIN is None,
+    reason="needs a CPU with FMA, torch's AVX2/AVX-512 kernels and a twin with its sqrt")
 
 
 @contextlib.contextmanager
@@ -131,7 +147,7 @@ def _assert_same_bits(ours, opt, theirs, topt):
 @pytest.mark.parametrize("name,variant,foreach", CASES, ids=IDS)
 def test_float32_equals_torch_bit_for_bit(name, variant, foreach):
     params, grads = _problem(7)
-    with _compiled():
+    with _compiled(TWIN):
         ours, opt = _run_fastgd(name, variant, params, grads)
     theirs, topt = _run_torch(name, variant, params, grads, foreach)
     _assert_same_bits(ours, opt, theirs, topt)
@@ -149,7 +165,7 @@ def test_square_roots_across_the_exponent_range(name):
     grads[:8] = [0.0, -0.0, 1e-45, -1e-40, np.inf, np.nan, 3e19, 1.2e-38]
     parts = np.split(grads, [1365, 2730])  # three tensors, two groups
     params = [np.zeros_like(g) for g in parts]
-    with _compiled():
+    with _compiled(TWIN):
         ours, _ = _run_fastgd(name, {"lr": 0.01}, params, [parts] * 3)
     theirs, _ = _run_torch(name, {"lr": 0.01}, params, [parts] * 3, False)
     for p, t in zip(ours, theirs):
