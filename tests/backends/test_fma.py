@@ -306,3 +306,45 @@ def test_default_kernels_equal_torch_without_fma():
                   PYTHONPATH=os.pathsep.join(sys.path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "differing: []"
+
+
+
+
+class _Stepper:
+    """An Adam stepping with the same gradient buffers every step (so that its cached
+    step, FastStep, is built and used)."""
+
+    def __init__(self, params):
+        self.params = [p.copy() for p in params]
+        self.grads = [np.empty_like(p) for p in params]
+        self.opt = fastgd.Adam(_groups(self.params, {"lr": 0.01}), lr=0.01)
+
+    def step(self, grads):
+        for out, g, p in zip(self.grads, grads, self.params):
+            np.add(g, np.float32(0.25) * p, out=out)
+        self.opt.step(self.grads)
+
+
+@needs_core
+@pytest.mark.skipif(not _fma_capable(), reason="needs a CPU with FMA")
+def test_the_switch_reaches_an_optimizer_that_already_stepped():
+    # Two equal optimizers step in the default mode, through their cached steps; then one
+    # steps with FMA on, the other off: the first equals a fresh optimizer loaded from the
+    # same state stepping with FMA on, and differs from the second.
+    import copy
+    params, grads = _problem(13)
+    a, b = _Stepper(params), _Stepper(params)
+    with _compiled(fma=False):
+        for step in grads[:20]:
+            a.step(step)
+            b.step(step)
+    assert a.opt._fast is not None  # the cached step runs
+    c = _Stepper(a.params)
+    c.opt.load_state_dict(copy.deepcopy(a.opt.state_dict()))
+    with _compiled(fma=True):
+        a.step(grads[20])
+        c.step(grads[20])
+    with _compiled(fma=False):
+        b.step(grads[20])
+    assert all(_differing(p, q) == 0 for p, q in zip(a.params, c.params))
+    assert sum(_differing(p, q) for p, q in zip(a.params, b.params)) > 0
