@@ -14,7 +14,10 @@ Two extension modules, each a Cython wrapper plus C compilation units: fastgd.ba
 (src/optim: the optimizer kernels) and fastgd.backends._models (src/models: the model
 kernels); both share src/common. Every instruction set's kernels are a unit of their own,
 and the build compiles all units of both modules in parallel, on FASTGD_BUILD_JOBS
-threads (default: one per CPU).
+threads (default: one per CPU). The optimizer kernels of torch.optim's rules are compiled a
+second time per instruction set with fused multiply-add where torch's CPU kernels fuse
+(src/optim/kernels_<isa>_fma.c, for fastgd.set_fma): explicit fmaf/fma calls, the flags
+stay the same.
 """
 
 import glob
@@ -29,6 +32,8 @@ from setuptools.command.build_ext import build_ext
 
 # The instruction sets, one compilation unit each (src/common/fgd_isa.h), widest first.
 ISAS = ("avx512", "avx2", "baseline")
+# The optimizer core's fused multiply-add twins (src/optim/kernels_<isa>_fma.c).
+FMA_UNITS = tuple(f"{isa}_fma" for isa in ISAS)
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The compile flags live in src/cflags.txt, which the build tests read too.
 with open(os.path.join(HERE, "src", "cflags.txt")) as f:
@@ -58,11 +63,12 @@ def build_jobs() -> int:
 
 def compile_rank(source: str) -> int:
     """Slowest first, so that the longest compiles start first: the per-instruction-set
-    units (the widest slowest), then the rest (the Cython modules, the tables)."""
-    for rank, isa in enumerate(ISAS):
-        if source.endswith(f"_{isa}.c"):
+    units (the widest slowest), their fused multiply-add twins (fewer rules), then the
+    rest (the Cython modules, the tables)."""
+    for rank, unit in enumerate(ISAS + FMA_UNITS):
+        if source.endswith(f"_{unit}.c"):
             return rank
-    return len(ISAS)
+    return len(ISAS) + len(FMA_UNITS)
 
 
 def compile_in_parallel(compiler, pool: ThreadPoolExecutor) -> None:
@@ -140,7 +146,8 @@ extensions = [
     Extension(
         "fastgd.backends._core",
         ["src/optim/_core.pyx", "src/optim/kernels.c"]
-        + [f"src/optim/kernels_{isa}.c" for isa in ISAS],
+        + [f"src/optim/kernels_{unit}.c" for unit in ISAS + FMA_UNITS]
+        + ["src/optim/torch_sqrt.c"],
         include_dirs=["src/common", "src/optim", numpy.get_include()],
         depends=COMMON + sorted(glob.glob(os.path.join("src", "optim", "*.h")))
         + ["src/optim/fast_step.pxi", "src/optim/sparse_adam.pxi", "src/optim/lbfgs.pxi"]

@@ -15,7 +15,8 @@ kernels behind the same API.
 - :class:`ParamBuffer`: a model's parameters in one contiguous array, one pass per step.
 - Checkpoints: :func:`save`, :func:`load` (:mod:`fastgd.io.checkpoint`).
 - Settings of the compiled core: :func:`set_num_threads`, :func:`get_num_threads`,
-  :func:`set_parallel_min`, :func:`get_parallel_min`, :func:`show_config`
+  :func:`set_parallel_min`, :func:`get_parallel_min`, :func:`show_config`; torch-exact
+  float32: :func:`set_fma`, :func:`get_fma`, :func:`use_fma`
   (``FASTGD_NUM_THREADS``, ``FASTGD_PARALLEL_MIN`` and ``FASTGD_ISA`` choose at import).
 
 The package is laid out by layer, each importing only from the layers below it:
@@ -26,11 +27,14 @@ optimizers) < ``models``, ``lr_scheduler``, ``io``, ``cli`` and this module.
 from fastgd import functions, io, kernels, lr_scheduler, models, optim, reference
 from fastgd._config import (
     config,
+    get_fma,
     get_num_threads,
     get_parallel_min,
+    set_fma,
     set_num_threads,
     set_parallel_min,
     show_config,
+    use_fma,
 )
 from fastgd.backends import BACKENDS, backend, set_backend, use_backend
 from fastgd.buffer import ParamBuffer
@@ -81,6 +85,7 @@ __all__ = [
     # backends and settings
     "BACKENDS", "backend", "set_backend", "use_backend", "config", "show_config",
     "set_num_threads", "get_num_threads", "set_parallel_min", "get_parallel_min",
+    "set_fma", "get_fma", "use_fma",
     # subpackages and modules
     "kernels", "reference", "optim", "lr_scheduler", "models", "functions", "io",
     # optimizers

@@ -1,7 +1,10 @@
-"""Run-time settings of the compiled core: threads and instruction set; ``show_config``."""
+"""Run-time settings of the compiled core: threads, instruction set and fused multiply-add;
+``show_config``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from numbers import Integral
 from typing import Any
 
@@ -92,6 +95,75 @@ def get_parallel_min() -> int:
     return core.get_parallel_min() if core is not None else 0
 
 
+def set_fma(flag: bool) -> None:
+    """Run torch.optim's update rules with fused multiply-add exactly where torch's CPU
+    kernels use it (``True``: the torch-exact mode), or without any (``False``, the
+    default).
+
+    The default kernels round every product and every sum, on every instruction set and
+    backend alike, and equal torch run with ``ATEN_CPU_CAPABILITY=default`` (and the NumPy
+    reference) bit for bit. With ``set_fma(True)`` the compiled kernels of SGD, Adam,
+    AdamW, Adagrad, RMSprop and torch's other rules fuse ``a*b + c`` where torch's
+    AVX2/AVX-512 kernels do (``add`` with ``alpha``, ``addcmul``, ``lerp``) and take
+    float32 square roots as torch does, so that float32 results equal torch.optim's (its
+    for-loop and foreach paths) bit for bit on a CPU with FMA. Rules torch does not have
+    are unchanged. Only the compiled backend has these kernels: with the Numba or NumPy
+    backend active this raises ValueError, as does :func:`fastgd.set_backend` to either
+    while the mode is on. ``FASTGD_FMA=1`` turns it on at import. Process-wide, from the
+    next step of every optimizer.
+
+    Example::
+
+        fastgd.set_fma(True)
+        print(fastgd.get_fma())  # True
+        fastgd.set_fma(False)
+    """
+    if not isinstance(flag, bool):
+        raise TypeError(f"flag must be True or False, got {flag!r}")
+    core = _core()
+    if flag:
+        name = backends.backend()
+        if name != "cython":
+            raise ValueError(f"fused multiply-add (torch-exact) mode needs the compiled "
+                             f"backend; the active backend is {name!r} (its kernels never "
+                             f"fuse; fastgd.set_backend('cython') first)")
+        if core is None:  # pragma: no cover - the cython backend is the core
+            raise ValueError("fused multiply-add mode needs fastgd's compiled core")
+    if core is not None:
+        core.set_fma(flag)
+
+
+def get_fma() -> bool:
+    """Whether the torch-exact fused multiply-add kernels run (see :func:`set_fma`).
+
+    Example::
+
+        print(fastgd.get_fma())  # False unless set_fma(True) or FASTGD_FMA=1
+    """
+    core = _core()
+    return bool(core.get_fma()) if core is not None else False
+
+
+@contextlib.contextmanager
+def use_fma(flag: bool) -> Iterator[bool]:
+    """Run a block with fused multiply-add on or off (see :func:`set_fma`), then restore
+    the previous setting. Process-wide, not per thread.
+
+    Example::
+
+        w = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+        opt = fastgd.Adam([w], lr=0.1)
+        with fastgd.use_fma(True):  # torch.optim.Adam's float32 bits, on a CPU with FMA
+            opt.step([2 * w])
+    """
+    previous = get_fma()
+    set_fma(flag)
+    try:
+        yield flag
+    finally:
+        set_fma(previous)
+
+
 def config() -> dict[str, Any]:
     """The settings :func:`show_config` prints, as a dict: ``version``, ``backend``,
     ``numpy``, ``numba`` and ``compiled_core`` (None when the compiled core does not load,
@@ -114,6 +186,7 @@ def config() -> dict[str, Any]:
     else:
         info["compiled_core"] = {
             "path": core.__file__, "isa": core.isa(), "isas": core.isas(),
+            "fma": bool(core.get_fma()),
             "openmp": core.OPENMP, "threads": core.get_num_threads(),
             "threads_set_by_fastgd": core.thread_override() > 0,
             "parallel_min_elements": core.get_parallel_min(),
@@ -146,6 +219,7 @@ def show_config() -> None:
     print(f"  compiled core:    {core['path']}")
     print(f"  instruction set:  {core['isa']} (built: {', '.join(core['isas'])}; "
           f"this CPU runs: {', '.join(supported)})")
+    print(f"  fused multiply-add: {'on (torch-exact)' if core['fma'] else 'off'}")
     print(f"  OpenMP:           {'yes' if core['openmp'] else 'no'}; "
           f"{core['threads']} thread(s) for buffers of >= {core['parallel_min_elements']} "
           f"elements" + (" (set by fastgd)" if core["threads_set_by_fastgd"] else ""))

@@ -119,7 +119,12 @@ def set_backend(name: str) -> None:
         fastgd.set_backend(previous)
     """
     global _active
-    _active = load(name)
+    module = load(name)
+    if name != "cython" and fma_in_force():
+        raise ValueError(f"fastgd backend {name!r} has no fused multiply-add kernels and FMA "
+                         f"mode is on (fastgd.set_fma(True) or FASTGD_FMA=1): call "
+                         f"fastgd.set_fma(False) first")
+    _active = module
 
 
 @contextlib.contextmanager
@@ -143,10 +148,28 @@ def use_backend(name: str) -> Iterator[str]:
         _active = previous
 
 
+def fma_in_force() -> bool:
+    """Whether the compiled core runs its fused multiply-add kernels (fastgd.set_fma);
+    False while it is not loaded."""
+    core = _loaded.get("cython")
+    return core is not None and bool(core.get_fma())
+
+
+def _check_fma_request() -> None:
+    """FASTGD_FMA=1 asks for the compiled core's fused multiply-add kernels: refuse any
+    other backend rather than ignore it."""
+    if os.environ.get("FASTGD_FMA", "").strip().lower() in ("1", "true", "yes"):
+        if _active is None or _active.NAME != "cython":
+            name = None if _active is None else _active.NAME
+            raise ImportError(f"FASTGD_FMA=1 needs fastgd's compiled backend, which has the "
+                              f"fused multiply-add kernels; the backend is {name!r}")
+
+
 def _choose_at_import() -> None:
     requested = os.environ.get("FASTGD_BACKEND", "").strip().lower()
     if requested:
         set_backend(requested)
+        _check_fma_request()
         return
     reasons = []
     for name in BACKENDS:
@@ -158,6 +181,7 @@ def _choose_at_import() -> None:
         if reasons:
             warnings.warn(f"fastgd is using the {name!r} backend: " + "; ".join(reasons),
                           RuntimeWarning, stacklevel=3)
+        _check_fma_request()
         return
 
 

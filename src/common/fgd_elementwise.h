@@ -26,10 +26,24 @@ static inline double fgd_step_formula(double beta, double step, int code)
 
 #ifdef FGD_T
 
-/* torch.lerp: start + w*(end - start) for w < 0.5, else end - (end - start)*(1 - w). */
+/* torch.lerp: start + w*(end - start) for w < 0.5, else end - (end - start)*(1 - w), each
+ * one multiply-add (FGD_MADD: fused in the FMA twins, as torch's vectorised lerp is); both
+ * are computed and one is chosen, so that the loops vectorise where FGD_MADD is fmaf. */
 FGD_INLINE FGD_T FGD_SUFFIX(fgd_lerp)(FGD_T start, FGD_T end, FGD_T w, FGD_T one_minus_w)
 {
-    return w < (FGD_T)0.5 ? start + w * (end - start) : end - (end - start) * one_minus_w;
+    const FGD_T diff = end - start;
+    const FGD_T from_start = FGD_MADD(w, diff, start);
+    const FGD_T from_end = FGD_MADD(-one_minus_w, diff, end);
+    return w < (FGD_T)0.5 ? from_start : from_end;
+}
+
+/* a*b + c where cond holds, else c (FGD_MADD for torch's `x.add(y, alpha=a)` under a
+ * run-time flag): the multiply-add is computed either way and then chosen, so that the
+ * loop stays branch-free and vectorises also where FGD_MADD is a call (fmaf). */
+FGD_INLINE FGD_T FGD_SUFFIX(fgd_madd_if)(int cond, FGD_T a, FGD_T b, FGD_T c)
+{
+    const FGD_T r = FGD_MADD(a, b, c);
+    return cond ? r : c;
 }
 
 /* torch.maximum / numpy.maximum: NaN in either argument propagates. */

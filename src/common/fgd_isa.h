@@ -52,25 +52,57 @@ static inline int fgd_isa_supported(int i)
     return i == 0;
 }
 
+/* Whether this CPU runs the fused multiply-add twin of table i in hardware. The baseline
+ * twin runs everywhere (C's fmaf/fma); the AVX2 and AVX-512F twins need the FMA unit. */
+static inline int fgd_fma_supported(int i)
+{
+#if FGD_HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    if (i > 0) return fgd_isa_supported(i) && __builtin_cpu_supports("fma");
+#endif
+    return i == 0;
+}
+
 #endif /* FGD_ISA_H */
 
-/* Per-ISA inclusion (see above), once per compilation unit. */
+/* Per-ISA inclusion (see above), once per compilation unit. A unit that also defines
+ * FGD_FMA 1 compiles the bodies a second time as that instruction set's fused
+ * multiply-add twin (src/optim/kernel_dtype.h: FGD_MADD): tag _<isa>_fma, and for AVX2 and
+ * AVX-512F the target gains "fma"; the baseline twin calls C's fmaf/fma, which round
+ * exactly once on any CPU (in hardware where the CPU has FMA, else in software). */
 #ifdef FGD_ISA_BODY
+#ifndef FGD_FMA
+#define FGD_FMA 0
+#endif
 #if FGD_ISA == 0
+#if FGD_FMA
+#define FGD_ISA_TAG _baseline_fma
+#else
 #define FGD_ISA_TAG _baseline
+#endif
 #include FGD_ISA_BODY
 #undef FGD_ISA_TAG
 #elif FGD_ISA == 1 && FGD_HAVE_X86_VARIANTS
 #pragma GCC push_options
+#if FGD_FMA
+#pragma GCC target("avx2,fma")
+#define FGD_ISA_TAG _avx2_fma
+#else
 #pragma GCC target("avx2")
 #define FGD_ISA_TAG _avx2
+#endif
 #include FGD_ISA_BODY
 #undef FGD_ISA_TAG
 #pragma GCC pop_options
 #elif FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
 #pragma GCC push_options
+#if FGD_FMA
+#pragma GCC target("avx512f,fma")
+#define FGD_ISA_TAG _avx512_fma
+#else
 #pragma GCC target("avx512f")
 #define FGD_ISA_TAG _avx512
+#endif
 #include FGD_ISA_BODY
 #undef FGD_ISA_TAG
 #pragma GCC pop_options

@@ -5,6 +5,7 @@
 
 cdef extern from "fgd_isa.h" nogil:
     int fgd_isa_supported(int i)
+    int fgd_fma_supported(int i)
 
 cdef extern from "fgd_elementwise.h" nogil:
     double fgd_step_formula(double beta, double step, int code)
@@ -18,6 +19,7 @@ cdef extern from "kernels.h" nogil:
         fgd_kernel_fn* f64
 
     const fgd_kernel_table fgd_tables[]
+    const fgd_kernel_table fgd_fma_tables[]
     const char* const fgd_kernel_names[]
     int FGD_N_KERNELS
     int FGD_N_TABLES

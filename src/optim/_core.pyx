@@ -21,6 +21,8 @@ cimport numpy as cnp
 from fgd_kernel cimport (
     FGD_N_KERNELS,
     FGD_N_TABLES,
+    fgd_fma_supported,
+    fgd_fma_tables,
     fgd_isa_supported,
     fgd_kernel_fn,
     fgd_kernel_names,
@@ -66,7 +68,10 @@ MAX_KERNEL_ARGS = MAX_SCALARS
 PARALLEL_MIN = FGD_PARALLEL_MIN
 PARALLEL_MIN_PASSIVE = FGD_PARALLEL_MIN_PASSIVE
 
+# The table in use: fgd_tables[_isa_index], or its fused multiply-add twin when _fma.
 cdef const fgd_kernel_table* _kernels = &fgd_tables[0]
+cdef int _isa_index = 0
+cdef bint _fma = False
 
 
 def isas():
@@ -77,12 +82,33 @@ def isas():
 
 def isa():
     """The instruction set whose kernels run now."""
+    return fgd_tables[_isa_index].name.decode()
+
+
+def table_name():
+    """The name of the table of kernels in use: the instruction set, with ``_fma`` when
+    the fused multiply-add twins run (see set_fma)."""
     return _kernels.name.decode()
 
 
+def fma_isas():
+    """The instruction sets this build has fused multiply-add twins for, and whether this
+    CPU runs each (the baseline twin everywhere: C's fmaf/fma, in software without an FMA
+    unit; the AVX2 and AVX-512F twins on a CPU with FMA)."""
+    return {fgd_tables[i].name.decode(): bool(fgd_fma_supported(i))
+            for i in range(FGD_N_TABLES)}
+
+
+cdef void _choose_table(int index, bint fma):
+    global _kernels, _isa_index, _fma
+    _isa_index = index
+    _fma = fma
+    _kernels = &fgd_fma_tables[index] if fma else &fgd_tables[index]
+
+
 def set_isa(name):
-    """Run the kernels compiled for ``name`` (``'baseline'``, ``'avx2'``, ``'avx512'``)."""
-    global _kernels
+    """Run the kernels compiled for ``name`` (``'baseline'``, ``'avx2'``, ``'avx512'``),
+    as their fused multiply-add twins while set_fma(True) is in force."""
     cdef int i
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {name!r}")
@@ -92,9 +118,30 @@ def set_isa(name):
             if not fgd_isa_supported(i):
                 raise ValueError(f"this CPU cannot run the {name!r} kernels; it can run "
                                  f"{[k for k, ok in isas().items() if ok]}")
-            _kernels = &fgd_tables[i]
+            if _fma and not fgd_fma_supported(i):
+                raise ValueError(f"this CPU has no fused multiply-add unit for the {name!r} "
+                                 f"kernels in FMA mode; call set_fma(False) first or choose "
+                                 f"one of {[k for k, ok in fma_isas().items() if ok]}")
+            _choose_table(i, _fma)
             return
     raise ValueError(f"unknown instruction set {name!r}; this build has {list(isas())}")
+
+
+def set_fma(flag):
+    """Run torch.optim's rules with fused multiply-add where torch's CPU kernels fuse
+    (``True``), or the plain kernels (``False``, the default); the instruction set stays."""
+    if not isinstance(flag, bool):
+        raise TypeError(f"flag must be True or False, got {flag!r}")
+    if flag and not fgd_fma_supported(_isa_index):
+        raise ValueError(f"this CPU has no fused multiply-add unit for the {isa()!r} "
+                         f"kernels; FMA mode can run on "
+                         f"{[k for k, ok in fma_isas().items() if ok]} (set_isa)")
+    _choose_table(_isa_index, flag)
+
+
+def get_fma():
+    """Whether the fused multiply-add twins run (see set_fma)."""
+    return bool(_fma)
 
 
 def best_isa():
@@ -498,12 +545,18 @@ _define_kernels()
 
 
 def _configure_from_environment():
-    """FASTGD_ISA picks the kernels (default: the widest this CPU runs); FASTGD_NUM_THREADS
+    """FASTGD_ISA picks the kernels (default: the widest this CPU runs); FASTGD_FMA=1 their
+    fused multiply-add twins (set_fma; default 0); FASTGD_NUM_THREADS
     the thread count for large buffers (default: OpenMP's); FASTGD_PARALLEL_MIN the
     smallest buffer shared between threads (default: PARALLEL_MIN, or PARALLEL_MIN_PASSIVE
     under OMP_WAIT_POLICY=PASSIVE, where waking the threads costs more)."""
     requested = os.environ.get("FASTGD_ISA", "").strip().lower()
     set_isa(requested or best_isa())
+    fma = os.environ.get("FASTGD_FMA", "").strip().lower()
+    if fma not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise ValueError(f"FASTGD_FMA must be 0 or 1, got {fma!r}")
+    if fma in ("1", "true", "yes"):
+        set_fma(True)
     smallest = _positive_from_environment("FASTGD_PARALLEL_MIN")
     if smallest is not None:
         set_parallel_min(smallest)

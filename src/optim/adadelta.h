@@ -13,17 +13,19 @@ FGD_INLINE void FGD_SUFFIX(fgd_adadelta_range)(
     FGD_T neg_lr, FGD_T rho, FGD_T one_minus_rho, FGD_T eps, FGD_T wd, int use_wd,
     int maximize)
 {
+    FGD_UNSWITCH(use_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
-        const FGD_T si = sq[i] * rho + one_minus_rho * d * d;
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
+        /* square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho) */
+        const FGD_T si = FGD_MADD(one_minus_rho * d, d, sq[i] * rho);
         sq[i] = si;
         const FGD_T std = FGD_SQRT(si + eps);
         const FGD_T delta = FGD_SQRT(acc[i] + eps) / std * d;
-        acc[i] = acc[i] * rho + one_minus_rho * delta * delta;
-        p[i] = pi + neg_lr * delta;
-    }
+        acc[i] = FGD_MADD(one_minus_rho * delta, delta, acc[i] * rho);
+        p[i] = FGD_MADD(neg_lr, delta, pi);                  /* param.add_(delta, alpha=-lr) */
+    })
 }
 
 /* torch.optim.Adadelta for one tensor. */

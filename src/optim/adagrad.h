@@ -11,14 +11,15 @@ FGD_INLINE void FGD_SUFFIX(fgd_adagrad_range)(
     FGD_T *FGD_RESTRICT p, const FGD_T *FGD_RESTRICT g, FGD_T *FGD_RESTRICT sum,
     FGD_T neg_clr, FGD_T eps, FGD_T wd, int use_wd, int maximize)
 {
+    FGD_UNSWITCH(use_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
-        const FGD_T si = sum[i] + d * d;
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
+        const FGD_T si = FGD_MADD(d, d, sum[i]);      /* state_sum.addcmul_(grad, grad, value=1) */
         sum[i] = si;
         p[i] = pi + neg_clr * d / (FGD_SQRT(si) + eps);
-    }
+    })
 }
 
 /* torch.optim.Adagrad for one tensor; clr = lr / (1 + (step - 1) * lr_decay). */

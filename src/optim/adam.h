@@ -14,13 +14,15 @@ FGD_INLINE void FGD_SUFFIX(fgd_adam_range)(
     FGD_T neg_step_size, FGD_T wd, FGD_T decay,
     int l2_wd, int decoupled_wd, int maximize, const int amsgrad)
 {
+    FGD_UNSWITCH(l2_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
         if (decoupled_wd) pi = pi * decay;
-        if (l2_wd) d = d + wd * pi;
+        d = FGD_SUFFIX(fgd_madd_if)(l2_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
-        const FGD_T vi = v[i] * b2 + one_minus_b2 * d * d;
+        /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
+        const FGD_T vi = FGD_MADD(one_minus_b2 * d, d, v[i] * b2);
         m[i] = mi;
         v[i] = vi;
         FGD_T second = vi;
@@ -30,7 +32,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_adam_range)(
         }
         const FGD_T denom = FGD_SQRT(second) / bc2_sqrt + eps;
         p[i] = pi + neg_step_size * mi / denom;
-    }
+    })
 }
 
 /* torch.optim.Adam / AdamW for one tensor; vmax may be NULL unless amsgrad. */
@@ -71,6 +73,7 @@ FGD_CALL(fgd_adam)
 }
 
 /* ------------------------------------------------- Adam, optax's form --- */
+#if !FGD_FMA /* optax's rule: no fused twin */
 
 FGD_INLINE void FGD_SUFFIX(fgd_adam_eps_root_range)(
     ptrdiff_t lo, ptrdiff_t hi,
@@ -135,3 +138,4 @@ FGD_CALL(fgd_adam_eps_root)
                                   (FGD_T *)b[3], (FGD_T *)b[4], s[0], s[1], s[2], s[3], s[4],
                                   s[5], s[6], s[7], f[0], f[1], f[2]);
 }
+#endif /* !FGD_FMA */

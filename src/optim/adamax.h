@@ -13,10 +13,11 @@ FGD_INLINE void FGD_SUFFIX(fgd_adamax_range)(
     FGD_T w1, FGD_T one_minus_w1, FGD_T b2, FGD_T eps, FGD_T neg_clr, FGD_T wd, int use_wd,
     int maximize)
 {
+    FGD_UNSWITCH(use_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
         m[i] = mi;
         /* |d| + eps; the sign of a zero is lost in the sum, a NaN stays NaN */
@@ -24,7 +25,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_adamax_range)(
         const FGD_T ui = FGD_SUFFIX(fgd_max)(u[i] * b2, abs_d + eps);
         u[i] = ui;
         p[i] = pi + neg_clr * mi / ui;
-    }
+    })
 }
 
 /* torch.optim.Adamax for one tensor; bias_correction1 = 1 - beta1**t. */

@@ -12,15 +12,16 @@ FGD_INLINE void FGD_SUFFIX(fgd_asgd_range)(
     FGD_T neg_eta, FGD_T decay, FGD_T wd, FGD_T mu, int use_wd, int maximize,
     const int average)
 {
+    FGD_UNSWITCH(use_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         pi = pi * decay;
-        pi = pi + neg_eta * d;
+        pi = FGD_MADD(neg_eta, d, pi);                       /* param.add_(grad, alpha=-eta) */
         p[i] = pi;
         ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;
-    }
+    })
 }
 
 /* torch.optim.ASGD for one tensor: eta and mu are the parameter's state before the step;

@@ -8,6 +8,12 @@
  *   FGD_SQRT       the square root of that type,
  * and then the element-wise helpers and every rule's header.
  *
+ * FGD_MADD(a, b, c) is a*b + c as torch's CPU kernels compute it where they fuse it: in
+ * the fused multiply-add twins (FGD_FMA 1, units kernels_<isa>_fma.c) one fmaf/fma, a
+ * single rounding; elsewhere a product and a sum, two roundings (-ffp-contract=off keeps
+ * the compiler from fusing anything else). The twins compile only the rules torch.optim
+ * has (FGD_TORCH_RULES), the rest of their tables are the plain entries (kernels.c).
+ *
  * Each kernel has a *_range function, the loop over [lo, hi), and a public entry that
  * splits the buffer into ranges (FGD_CHUNKED). Flags that decide whether a state buffer
  * is written are passed to the range loop as literal constants, so that the compiler
@@ -35,15 +41,40 @@
  * of fastgd/reference/; in every other pass the macro is empty. */
 #define FGD_CALL_ARGS(name, roles, scalars, flags)
 
+/* FGD_UNSWITCH(flag, loop): in the fused multiply-add twins, the loop twice, with flag a
+ * constant 1 and a constant 0 (a block-scoped const of the same name), for a run-time flag
+ * that chooses between FGD_MADD results: gcc 12 vectorises no loop that picks between
+ * fmaf results on a run-time flag. The plain kernels keep the one loop. */
+#if FGD_FMA
+#define FGD_UNSWITCH(flag, ...)                                                          \
+    if (flag) { const int flag = 1; __VA_ARGS__ } else { const int flag = 0; __VA_ARGS__ }
+#else
+#define FGD_UNSWITCH(flag, ...) __VA_ARGS__
+#endif
+
 #define FGD_T float
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f32), FGD_ISA_TAG)
+#if FGD_FMA && FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
+/* torch's float32 sqrt on a CPU with AVX-512F (MKL's, not correctly rounded; see
+ * torch_sqrt.c, which defines it and its vector versions for the simd attribute). */
+__attribute__((simd("notinbranch"), const, nothrow)) FGD_HIDDEN float
+fgd_torch_sqrt_f32(float x);
+#define FGD_SQRT fgd_torch_sqrt_f32
+#else
 #define FGD_SQRT sqrtf
+#endif
+#if FGD_FMA
+#define FGD_MADD(a, b, c) fmaf((a), (b), (c))
+#else
+#define FGD_MADD(a, b, c) ((a) * (b) + (c))
+#endif
 #include "kernel_dtype.h"
 #undef FGD_T
 #undef FGD_SUFFIX
 #undef FGD_SQRT
+#undef FGD_MADD
 
-#if FGD_ISA == 0
+#if FGD_ISA == 0 && !FGD_FMA
 #undef FGD_CALL_ARGS
 #define FGD_CALL_ARGS(name, roles, scalars, flags)                                       \
     FGD_HIDDEN const fgd_kernel_args name##_args = { #roles, #scalars, #flags };
@@ -52,25 +83,33 @@
 #define FGD_T double
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f64), FGD_ISA_TAG)
 #define FGD_SQRT sqrt
+#if FGD_FMA
+#define FGD_MADD(a, b, c) fma((a), (b), (c))
+#else
+#define FGD_MADD(a, b, c) ((a) * (b) + (c))
+#endif
 #include "kernel_dtype.h"
 #undef FGD_T
 #undef FGD_SUFFIX
 #undef FGD_SQRT
+#undef FGD_MADD
 
 #undef FGD_INLINE
 #undef FGD_KERNEL
 #undef FGD_CALL
 #undef FGD_CALL_ARGS
+#undef FGD_UNSWITCH
 
 #else /* one element type: the bodies */
 
 #include "fgd_elementwise.h"
-/* One header per update rule (with its variants), in the order of FGD_KERNEL_LIST. */
+/* One header per update rule (with its variants), in the order of FGD_KERNEL_LIST; the
+ * fused multiply-add twins compile the rules of torch.optim only (FGD_TORCH_KERNEL in
+ * kernels.h). */
 #include "sgd.h"
 #include "adam.h"
 #include "adagrad.h"
 #include "rmsprop.h"
-#include "stream.h"
 #include "adadelta.h"
 #include "adamax.h"
 #include "nadam.h"
@@ -78,6 +117,8 @@
 #include "rprop.h"
 #include "asgd.h"
 #include "adafactor.h"
+#if !FGD_FMA
+#include "stream.h"
 #include "lion.h"
 #include "adabelief.h"
 #include "lamb.h"
@@ -85,5 +126,6 @@
 #include "yogi.h"
 #include "sophia.h"
 #include "schedule_free.h"
+#endif
 
 #endif

@@ -27,11 +27,32 @@ FGD_HIDDEN const fgd_kernel_args *const fgd_kernel_arguments[FGD_N_KERNELS] = {
 #define FGD_TABLE(TAG) { #TAG, { FGD_KERNEL_LIST(FGD_F32_##TAG##_) },             \
                          { FGD_KERNEL_LIST(FGD_F64_##TAG##_) } }
 
+#define FGD_F32_baseline_fma_(k) fgd_##k##_call_f32_baseline_fma,
+#define FGD_F64_baseline_fma_(k) fgd_##k##_call_f64_baseline_fma,
+#define FGD_F32_avx2_fma_(k) fgd_##k##_call_f32_avx2_fma,
+#define FGD_F64_avx2_fma_(k) fgd_##k##_call_f64_avx2_fma,
+#define FGD_F32_avx512_fma_(k) fgd_##k##_call_f32_avx512_fma,
+#define FGD_F64_avx512_fma_(k) fgd_##k##_call_f64_avx512_fma,
+/* A fused multiply-add twin: torch.optim's kernels from the twin's unit, the others the
+ * plain table's entries. */
+#define FGD_FMA_TABLE(TAG) { #TAG "_fma",                                                \
+    { FGD_KERNEL_LIST2(FGD_F32_##TAG##_fma_, FGD_F32_##TAG##_) },                         \
+    { FGD_KERNEL_LIST2(FGD_F64_##TAG##_fma_, FGD_F64_##TAG##_) } }
+
 /* Narrowest first, in the order of fgd_isa_supported. */
 FGD_HIDDEN const fgd_kernel_table fgd_tables[FGD_N_TABLES] = {
     FGD_TABLE(baseline),
 #if FGD_HAVE_X86_VARIANTS
     FGD_TABLE(avx2),
     FGD_TABLE(avx512),
+#endif
+};
+
+/* The twins, in the same order (fgd_fma_supported). */
+FGD_HIDDEN const fgd_kernel_table fgd_fma_tables[FGD_N_TABLES] = {
+    FGD_FMA_TABLE(baseline),
+#if FGD_HAVE_X86_VARIANTS
+    FGD_FMA_TABLE(avx2),
+    FGD_FMA_TABLE(avx512),
 #endif
 };

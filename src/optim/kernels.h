@@ -24,17 +24,21 @@
 
 /* Every kernel, in one list: X(name) for each, matching a declaration in
  * fastgd/reference/ (fastgd.backends._core refuses to load if the two disagree).
+ * FGD_KERNEL_LIST2(T, O) is the same list with T for the kernels of torch.optim's rules
+ * (those with a fused multiply-add twin, FGD_FMA) and O for the others.
  *
  * Adding a kernel: write its *_range loop, its public entry (FGD_KERNEL), its table entry
  * (FGD_CALL) and, just above the entry, the names it reads (FGD_CALL_ARGS) in the rule's
- * <rule>.h, include that file in kernel_dtype.h (once), and add X(name) here. */
-#define FGD_KERNEL_LIST(X)                                          \
-    X(sgd) X(adam) X(adagrad) X(rmsprop) X(stream)                  \
-    X(adadelta) X(adamax) X(nadam) X(radam)                         \
-    X(adam_eps_root)                                                \
-    X(rprop) X(asgd) X(adafactor)                                   \
-    X(lion) X(adabelief) X(lamb) X(lars) X(yogi)                    \
-    X(sophia) X(sophia_hessian) X(sgd_schedule_free) X(adamw_schedule_free)
+ * <rule>.h, include that file in kernel_dtype.h (once), and add it here. */
+#define FGD_KERNEL_LIST2(T, O)                                      \
+    T(sgd) T(adam) T(adagrad) T(rmsprop) O(stream)                  \
+    T(adadelta) T(adamax) T(nadam) T(radam)                         \
+    O(adam_eps_root)                                                \
+    T(rprop) T(asgd) T(adafactor)                                   \
+    O(lion) O(adabelief) O(lamb) O(lars) O(yogi)                    \
+    O(sophia) O(sophia_hessian) O(sgd_schedule_free) O(adamw_schedule_free)
+#define FGD_KERNEL_LIST(X) FGD_KERNEL_LIST2(X, X)
+#define FGD_NOTHING_(k)
 
 typedef void (*fgd_kernel_fn)(ptrdiff_t n, const ptrdiff_t *dims, char *const *b,
                               const double *s, const int *f);
@@ -72,6 +76,10 @@ typedef struct {
 
 #define FGD_N_TABLES FGD_N_ISAS
 extern FGD_HIDDEN const fgd_kernel_table fgd_tables[FGD_N_TABLES];
+/* Their fused multiply-add twins, one per instruction set in the same order (named
+ * "<isa>_fma"): torch.optim's rules fuse a*b + c where torch's CPU kernels do (FGD_MADD),
+ * every other entry is the plain table's. fgd_fma_supported(i) says whether twin i runs. */
+extern FGD_HIDDEN const fgd_kernel_table fgd_fma_tables[FGD_N_TABLES];
 
 /* The table entries (fgd_kernel_fn) each per-instruction-set unit defines with FGD_CALL
  * (kernel_dtype.h): fgd_<name>_call_<f32|f64>_<isa>. */
@@ -83,14 +91,26 @@ extern FGD_HIDDEN const fgd_kernel_table fgd_tables[FGD_N_TABLES];
                                     FGD_CALL_DECL_(k, f64, baseline)
 #define FGD_CALL_DECLS_avx2_(k) FGD_CALL_DECL_(k, f32, avx2) FGD_CALL_DECL_(k, f64, avx2)
 #define FGD_CALL_DECLS_avx512_(k) FGD_CALL_DECL_(k, f32, avx512) FGD_CALL_DECL_(k, f64, avx512)
+#define FGD_CALL_DECLS_baseline_fma_(k) FGD_CALL_DECL_(k, f32, baseline_fma)            \
+                                        FGD_CALL_DECL_(k, f64, baseline_fma)
+#define FGD_CALL_DECLS_avx2_fma_(k) FGD_CALL_DECL_(k, f32, avx2_fma)                    \
+                                    FGD_CALL_DECL_(k, f64, avx2_fma)
+#define FGD_CALL_DECLS_avx512_fma_(k) FGD_CALL_DECL_(k, f32, avx512_fma)                \
+                                      FGD_CALL_DECL_(k, f64, avx512_fma)
 FGD_KERNEL_LIST(FGD_CALL_DECLS_baseline_)
+FGD_KERNEL_LIST2(FGD_CALL_DECLS_baseline_fma_, FGD_NOTHING_)
 #if FGD_HAVE_X86_VARIANTS
 FGD_KERNEL_LIST(FGD_CALL_DECLS_avx2_)
 FGD_KERNEL_LIST(FGD_CALL_DECLS_avx512_)
+FGD_KERNEL_LIST2(FGD_CALL_DECLS_avx2_fma_, FGD_NOTHING_)
+FGD_KERNEL_LIST2(FGD_CALL_DECLS_avx512_fma_, FGD_NOTHING_)
 #endif
 #undef FGD_CALL_DECL_
 #undef FGD_CALL_DECLS_baseline_
 #undef FGD_CALL_DECLS_avx2_
 #undef FGD_CALL_DECLS_avx512_
+#undef FGD_CALL_DECLS_baseline_fma_
+#undef FGD_CALL_DECLS_avx2_fma_
+#undef FGD_CALL_DECLS_avx512_fma_
 
 #endif /* FASTGD_KERNELS_H */

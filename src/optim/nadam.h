@@ -14,19 +14,21 @@ FGD_INLINE void FGD_SUFFIX(fgd_nadam_range)(
     FGD_T grad_coef, FGD_T avg_coef, FGD_T wd, FGD_T decay,
     int l2_wd, int decoupled_wd, int maximize)
 {
+    FGD_UNSWITCH(l2_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
         if (decoupled_wd) pi = pi * decay;
-        if (l2_wd) d = d + wd * pi;
+        d = FGD_SUFFIX(fgd_madd_if)(l2_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
-        const FGD_T vi = v[i] * b2 + one_minus_b2 * d * d;
+        /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
+        const FGD_T vi = FGD_MADD(one_minus_b2 * d, d, v[i] * b2);
         m[i] = mi;
         v[i] = vi;
         const FGD_T denom = FGD_SQRT(vi / bc2) + eps;
         pi = pi + grad_coef * d / denom;  /* torch rounds the two updates one by one */
         p[i] = pi + avg_coef * mi / denom;
-    }
+    })
 }
 
 /* torch.optim.NAdam for one tensor; bias_correction2 = 1 - beta2**t, mu and mu_next the

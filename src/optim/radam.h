@@ -14,13 +14,15 @@ FGD_INLINE void FGD_SUFFIX(fgd_radam_range)(
     FGD_T eps, FGD_T lr, FGD_T rect, FGD_T wd, FGD_T decay,
     int l2_wd, int decoupled_wd, int maximize, const int rectified)
 {
+    FGD_UNSWITCH(l2_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
         if (decoupled_wd) pi = pi * decay;
-        if (l2_wd) d = d + wd * pi;
+        d = FGD_SUFFIX(fgd_madd_if)(l2_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         const FGD_T mi = FGD_SUFFIX(fgd_lerp)(m[i], d, w1, one_minus_w1);
-        const FGD_T vi = v[i] * b2 + one_minus_b2 * d * d;
+        /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) */
+        const FGD_T vi = FGD_MADD(one_minus_b2 * d, d, v[i] * b2);
         m[i] = mi;
         v[i] = vi;
         FGD_T step = mi / bc1 * lr;
@@ -30,7 +32,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_radam_range)(
             step = step * adaptive * rect;
         }
         p[i] = pi - step;
-    }
+    })
 }
 
 /* torch.optim.RAdam for one tensor; bias_correction1 = 1 - beta1**t,

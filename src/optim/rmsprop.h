@@ -14,20 +14,23 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
     int use_wd, int maximize, const int centered, const int use_momentum,
     const int eps_in_sqrt)
 {
+    FGD_UNSWITCH(use_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         const FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
-        const FGD_T si = sq[i] * a + one_minus_a * d * d;
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
+        /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha) */
+        const FGD_T si = FGD_MADD(one_minus_a * d, d, sq[i] * a);
         sq[i] = si;
         FGD_T avg;
         if (centered) {
             const FGD_T ga = FGD_SUFFIX(fgd_lerp)(gavg[i], d, one_minus_a, one_minus_w);
             gavg[i] = ga;
             if (eps_in_sqrt) {
-                avg = FGD_SQRT(si + -ga * ga + eps);
+                avg = FGD_SQRT(FGD_MADD(-ga, ga, si) + eps);
             } else {
-                avg = FGD_SQRT(si + -ga * ga);
+                /* square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_() */
+                avg = FGD_SQRT(FGD_MADD(-ga, ga, si));
                 avg = avg + eps;
             }
         } else {
@@ -41,11 +44,11 @@ FGD_INLINE void FGD_SUFFIX(fgd_rmsprop_range)(
         if (use_momentum) {
             const FGD_T b = buf[i] * mom + d / avg;
             buf[i] = b;
-            p[i] = pi + neg_lr * b;
+            p[i] = FGD_MADD(neg_lr, b, pi);                  /* param.add_(buf, alpha=-lr) */
         } else {
             p[i] = pi + neg_lr * d / avg;
         }
-    }
+    })
 }
 
 /* torch.optim.RMSprop for one tensor (eps_in_sqrt: optax.rmsprop's form, eps inside the

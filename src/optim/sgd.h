@@ -12,17 +12,20 @@ FGD_INLINE void FGD_SUFFIX(fgd_sgd_range)(
     FGD_T neg_lr, FGD_T mom, FGD_T one_minus_damp, FGD_T wd,
     int use_wd, int maximize, int nesterov, const int use_momentum, const int first_step)
 {
+    FGD_UNSWITCH(use_wd, FGD_UNSWITCH(nesterov,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
         FGD_T pi = p[i];
-        if (use_wd) d = d + wd * pi;
+        d = FGD_SUFFIX(fgd_madd_if)(use_wd, wd, pi, d);  /* grad.add(param, alpha=wd) */
         if (use_momentum) {
-            FGD_T b = first_step ? d : buf[i] * mom + one_minus_damp * d;
+            /* buf.mul_(momentum).add_(grad, alpha=1 - dampening) */
+            FGD_T b = first_step ? d : FGD_MADD(one_minus_damp, d, buf[i] * mom);
             buf[i] = b;
-            d = nesterov ? d + mom * b : b;
+            const FGD_T nesterov_d = FGD_MADD(mom, b, d);  /* grad.add(buf, alpha=momentum) */
+            d = nesterov ? nesterov_d : b;
         }
-        p[i] = pi + neg_lr * d;
-    }
+        p[i] = FGD_MADD(neg_lr, d, pi);                      /* param.add_(grad, alpha=-lr) */
+    }))
 }
 
 /* torch.optim.SGD for one tensor; buf may be NULL when momentum == 0. */
