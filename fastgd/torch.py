@@ -27,6 +27,11 @@ What is supported and what is refused:
 - hyperparameters: validated as fastgd validates them (torch's conditions and messages),
   when a group is added or loaded and, after a change by a scheduler or by hand, at the
   next step before anything is modified.
+- the optimizers off the element-wise kernel table: :class:`LBFGS` (a
+  :class:`ClosureOptimizer`) takes torch's ``step(closure)``, the closure required;
+  :class:`Muon` steps matrices only (a ValueError for another parameter, as torch);
+  :class:`SparseAdam` (a :class:`SparseGradOptimizer`) steps sparse COO gradients
+  (``nn.Embedding(sparse=True)``'s) and refuses dense ones as torch does.
 - state: ``opt.state[p]`` holds tensors that share memory with fastgd's state arrays
   (``step`` and the other counters as 0-d tensors, as torch keeps them), made when read;
   ``state_dict()`` has torch's layout and names, and state dicts of ``torch.optim``'s
@@ -52,10 +57,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from fastgd._torch_state import as_arrays as _as_arrays
+from fastgd._torch_state import as_tensors as _as_tensors
+from fastgd._torch_state import sparse_grad as _sparse_grad
 from fastgd.optim import Optimizer as _FastgdOptimizer
 from fastgd.optim.registry import CLASSES as _FASTGD_CLASSES
 
-__all__ = ["TorchOptimizer", *_FASTGD_CLASSES]
+__all__ = ["TorchOptimizer", "ClosureOptimizer", "SparseGradOptimizer", *_FASTGD_CLASSES]
 
 _DTYPES = (torch.float32, torch.float64)
 _GRAD = operator.attrgetter("grad")
@@ -129,8 +137,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         cls = self.fastgd_class
         defaults = dict(cls.spec.defaults)
         defaults.update(hyperparameters)
-        # the hyperparameters checked as fastgd checks them, before any parameter
-        cls([np.zeros(1)], **hyperparameters)
+        # the hyperparameters checked as fastgd checks them, before any parameter (a
+        # matrix: Muon steps nothing else)
+        cls([np.zeros((1, 1))], **hyperparameters)
         self._names: tuple[str, ...] = cls.spec.hyperparameter_names
         self._arguments = tuple(h.name for h in cls.spec.hyperparameters if h.argument)
         self._inner: _FastgdOptimizer | None = None
@@ -389,7 +398,163 @@ def _forward(cls: type[_FastgdOptimizer], name: str) -> Callable[..., Any]:
     return method
 
 
+# -- the optimizers off the element-wise kernel table ---------------------------------------
+
+
+class ClosureOptimizer(TorchOptimizer):
+    """A ``fastgd.torch`` optimizer whose step evaluates the objective itself
+    (``spec.closure``, as L-BFGS): ``step(closure)`` with torch's closure contract. The
+    closure (required) zeroes the gradients, runs ``backward()`` and returns the loss; it
+    is called with gradients enabled, as often as the step needs. The fastgd optimizer's
+    closure gets ``float(loss)`` and views of the ``.grad`` tensors (None for zeros, a
+    sparse gradient made dense). The step returns the first call's loss, as torch's.
+
+    The state is global, kept under the first parameter as torch keeps it, in torch's
+    types: ``d``, ``prev_flat_grad`` and the history ``old_dirs``, ``old_stps`` as
+    tensors (lists of them), ``ro`` a list of 0-d tensors and ``H_diag`` a 0-d tensor of
+    the parameters' dtype, ``t`` and ``prev_loss`` floats, ``func_evals`` and ``n_iter``
+    ints.
+    """
+
+    _TENSORS = frozenset({"d", "prev_flat_grad", "old_dirs", "old_stps", "ro", "H_diag"})
+
+    def __init__(self, params: Any, **hyperparameters: Any) -> None:
+        # the defaults the fastgd class derives (L-BFGS's max_eval from max_iter), in
+        # torch's defaults as torch puts them there
+        derived = self.fastgd_class([np.zeros(1)], **hyperparameters).defaults
+        super().__init__(params, **{h.name: derived[h.name]
+                                    for h in self.fastgd_class.spec.hyperparameters
+                                    if h.argument})
+
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
+        """Run the fastgd optimizer's step with ``closure`` (see the class); return the
+        loss of its first call. All or nothing: when the closure raises, or a gradient
+        cannot be read (an error naming the parameter), the parameters are put back and
+        the state is unchanged."""
+        if not callable(closure):
+            raise TypeError(f"{type(self).__name__}.step needs a closure that zeroes the "
+                            f"gradients, runs backward() and returns the loss, got "
+                            f"{type(closure).__name__}")
+        inner = self._inner
+        assert inner is not None
+        self._sync(inner)
+        params = [p for group in self.param_groups for p in group["params"]]
+        if list(map(_DATA_PTR, params)) != self._ptrs:
+            self._view_again(inner, params)
+        losses: list[Any] = []
+
+        def evaluate() -> tuple[float, list[np.ndarray | None]]:
+            with torch.enable_grad():
+                loss = closure()
+            if not losses:
+                losses.append(loss)
+            value = loss.detach() if isinstance(loss, torch.Tensor) else loss
+            return float(value), [_dense_grad(index, p) for index, p in enumerate(params)]
+
+        inner.step(evaluate)  # type: ignore[arg-type]  # a closure kind: step(closure)
+        return losses[0]
+
+    @property
+    def state(self) -> defaultdict[torch.Tensor, Any]:
+        state: defaultdict[torch.Tensor, Any] = defaultdict(dict)
+        inner = self.__dict__.get("_inner")
+        if inner is None:
+            return state
+        params = [p for group in self.param_groups for p in group["params"]]
+        dtype = params[0].dtype
+        for index, entries in inner.state.items():
+            state[params[index]] = {
+                key: _as_tensors(value, dtype) if key in self._TENSORS else value
+                for key, value in entries.items()}
+        return state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        if self.__dict__.get("_inner") is not None:
+            self._load(self.param_groups, value)
+
+    def _load(self, groups: list[dict[str, Any]], state: Any) -> None:
+        """As :meth:`TorchOptimizer._load`, the lists of tensors (and 0-d ones) of the
+        state made NumPy arrays first."""
+        super()._load(groups, {key: {k: _as_arrays(v) for k, v in entries.items()}
+                               for key, entries in state.items()})
+
+
+def _dense_grad(index: int, p: torch.Tensor) -> np.ndarray | None:
+    """Parameter ``index``'s ``.grad`` as a NumPy view (None where it has none; a sparse
+    gradient made dense first, as torch's L-BFGS does); an error naming the parameter for
+    one that cannot be read."""
+    g = p.grad
+    if g is None:
+        return None
+    if g.layout != torch.strided:
+        g = g.to_dense()
+    elif (problem := _grad_problem(index, p)) is not None:
+        raise (TypeError if "dtype" in problem or "device" in problem
+               else ValueError)(problem)
+    return g.detach().numpy()
+
+
+class SparseGradOptimizer(TorchOptimizer):
+    """A ``fastgd.torch`` optimizer over sparse gradients (SparseAdam): each ``.grad`` is
+    a torch sparse COO tensor (``nn.Embedding(sparse=True)`` gives them), coalesced by
+    torch and handed to the fastgd optimizer as ``(indices, rows)`` (its rows along the
+    first dimension; for a 1-D parameter, its entries); a gradient sparse in both
+    dimensions of a 2-D parameter as its entries. A dense gradient is refused, as torch
+    refuses it (RuntimeError); everything is checked before anything is modified. The
+    state's ``step`` is an int, as torch keeps it."""
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter with a ``.grad`` (see the class); with
+        ``closure``, that is called first (with gradients enabled) and its loss
+        returned."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        inner = self._inner
+        assert inner is not None
+        self._sync(inner)
+        params = [p for group in self.param_groups for p in group["params"]]
+        for p in params:
+            if p.grad is not None and p.grad.layout != torch.sparse_coo:
+                raise RuntimeError(f"{type(self).__name__} does not support dense "
+                                   f"gradients, please consider Adam instead")
+        grads = [_sparse_grad(index, p) for index, p in enumerate(params)]
+        if list(map(_DATA_PTR, params)) != self._ptrs:
+            self._view_again(inner, params)
+        inner.step(grads)
+        return loss
+
+    @property
+    def state(self) -> defaultdict[torch.Tensor, Any]:
+        state = TorchOptimizer.state.fget(self)  # type: ignore[attr-defined]
+        for entries in state.values():
+            if "step" in entries:
+                entries["step"] = int(entries["step"].item())
+        return state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        TorchOptimizer.state.fset(self, value)  # type: ignore[attr-defined]
+
+
+#: The optimizers whose step takes sparse gradients (their specification does not say it).
+_SPARSE_GRADIENTS = frozenset({"SparseAdam"})
+
+
+def _base(cls: type[_FastgdOptimizer]) -> type[TorchOptimizer]:
+    """The ``fastgd.torch`` base class for the fastgd class ``cls``: by the kind of step
+    its specification declares."""
+    if cls.spec.closure:
+        return ClosureOptimizer
+    if not cls.spec.kernel_table and cls.spec.name in _SPARSE_GRADIENTS:
+        return SparseGradOptimizer
+    return TorchOptimizer
+
+
 def _make(cls: type[_FastgdOptimizer]) -> type[TorchOptimizer]:
+    base_class = _base(cls)
     signature = inspect.signature(cls.__init__)
     base = set(dir(_FastgdOptimizer))
     forwarded = {name: _forward(cls, name) for name in dir(cls)
@@ -401,14 +566,17 @@ def _make(cls: type[_FastgdOptimizer]) -> type[TorchOptimizer]:
         arguments = dict(bound.arguments)
         del arguments["self"]
         params = arguments.pop("params")
-        TorchOptimizer.__init__(self, params, **arguments)
+        base_class.__init__(self, params, **arguments)
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     __init__.__qualname__ = f"{cls.__name__}.__init__"
     doc = (f"``fastgd.{cls.__name__}`` as a ``torch.optim.Optimizer`` over CPU float32/"
            f"float64 tensors (see :mod:`fastgd.torch`): the same arguments, defaults, "
-           f"validation and update.\n\n" + (cls.__doc__ or ""))
-    return type(cls.__name__, (TorchOptimizer,),
+           f"validation and update." + (
+               "" if base_class is TorchOptimizer else
+               f" Its step and state as torch's: see :class:`{base_class.__name__}`.")
+           + "\n\n" + (cls.__doc__ or ""))
+    return type(cls.__name__, (base_class,),
                 {"fastgd_class": cls, "__init__": __init__, "__doc__": doc,
                  "__module__": __name__, **forwarded})
 

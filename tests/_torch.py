@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 import fastgd  # noqa: E402
 import fastgd.torch as ft  # noqa: E402
-from fastgd.optim.registry import OPTIMIZERS  # noqa: E402
+from fastgd.optim.registry import OPTIMIZERS, TABLE_OPTIMIZERS  # noqa: E402
 
 BATCH = 32
 
@@ -117,9 +117,14 @@ OPTIONS: dict[str, list[dict]] = {
 }
 
 NAMES = list(OPTIMIZERS)
-TORCH_NAMES = [name for name in NAMES if torch_class(name) is not None]
+#: The optimizers of the element-wise kernel table: each steps every parameter from its
+#: dense ``.grad``, so that the generic tests train the MLP (with its biases) with them.
+#: L-BFGS (closure), Muon (matrices) and SparseAdam (sparse gradients):
+#: test_torch_offtable.py.
+TABLE_NAMES = list(TABLE_OPTIMIZERS)
+TORCH_NAMES = [name for name in TABLE_NAMES if torch_class(name) is not None]
 CASES = [pytest.param(name, options, id=f"{name}-{k}")
-         for name in NAMES for k, options in enumerate(OPTIONS.get(name, [{}]))]
+         for name in TABLE_NAMES for k, options in enumerate(OPTIONS.get(name, [{}]))]
 TORCH_CASES = [case for case in CASES if case.values[0] in TORCH_NAMES]
 
 
@@ -135,5 +140,5 @@ def pair(name: str, options: dict, dtype,
 
 
 __all__ = ["torch", "fastgd", "ft", "digits", "mlp", "wide", "wide_loss", "batch", "train",
-           "flat", "rel", "torch_class", "OPTIONS", "NAMES", "TORCH_NAMES", "CASES",
+           "flat", "rel", "torch_class", "OPTIONS", "NAMES", "TABLE_NAMES", "TORCH_NAMES", "CASES",
            "TORCH_CASES", "pair"]

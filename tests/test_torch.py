@@ -35,13 +35,15 @@ FLOAT32_STEPS = 60
 
 
 def test_every_registry_optimizer_has_a_torch_class():
-    assert set(ft.__all__) == {"TorchOptimizer", *NAMES}
+    assert set(ft.__all__) == {"TorchOptimizer", "ClosureOptimizer", "SparseGradOptimizer",
+                               *NAMES}
     for name in NAMES:
         cls = getattr(ft, name)
         assert issubclass(cls, torch.optim.Optimizer) and cls.__name__ == name
         assert cls.fastgd_class is getattr(fastgd, name)
-        ours = getattr(fastgd, name)([np.zeros(2)])
-        theirs = cls([torch.nn.Parameter(torch.zeros(2))])
+        # a matrix, which every optimizer steps (Muon nothing else)
+        ours = getattr(fastgd, name)([np.zeros((2, 3))])
+        theirs = cls([torch.nn.Parameter(torch.zeros(2, 3))])
         assert {k: v for k, v in theirs.defaults.items()} == ours.defaults
         assert theirs.param_groups[0].keys() - {"params"} == ours.param_groups[0].keys() - {
             "params"}

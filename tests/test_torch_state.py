@@ -11,8 +11,8 @@ import pickle
 import numpy as np
 import pytest
 from _torch import (
-    NAMES,
     OPTIONS,
+    TABLE_NAMES,
     TORCH_NAMES,
     flat,
     ft,
@@ -83,7 +83,7 @@ def test_state_dict_loads_into_torch_and_training_goes_on_equal(name):
     assert rel(flat(a), flat(b)) <= 1e-12
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", TABLE_NAMES)
 def test_state_dict_round_trip_and_pickle_resume_bit_for_bit(name):
     options = _options(name)
     model = mlp(torch.float32)
