@@ -539,16 +539,12 @@ class SparseGradOptimizer(TorchOptimizer):
         TorchOptimizer.state.fset(self, value)  # type: ignore[attr-defined]
 
 
-#: The optimizers whose step takes sparse gradients (their specification does not say it).
-_SPARSE_GRADIENTS = frozenset({"SparseAdam"})
-
-
 def _base(cls: type[_FastgdOptimizer]) -> type[TorchOptimizer]:
     """The ``fastgd.torch`` base class for the fastgd class ``cls``: by the kind of step
     its specification declares."""
     if cls.spec.closure:
         return ClosureOptimizer
-    if not cls.spec.kernel_table and cls.spec.name in _SPARSE_GRADIENTS:
+    if cls.spec.sparse_grads:
         return SparseGradOptimizer
     return TorchOptimizer
 

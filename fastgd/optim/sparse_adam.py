@@ -48,6 +48,7 @@ SPEC = OptimizerSpec(
     ),
     state=(StateBuffer("exp_avg"), StateBuffer("exp_avg_sq")),
     kernel_table=False,
+    sparse_grads=True,
     step_functions=("sparse_adam_rows",),
     example=(
         "emb = np.zeros((1000, 16))  # an embedding table",

@@ -135,6 +135,9 @@ class OptimizerSpec:
     #: State kept once for the whole optimizer rather than per parameter (torch keeps it
     #: in the first parameter's state, and so does ``state_dict()``).
     global_state: tuple[str, ...] = ()
+    #: The gradient is sparse: ``(indices, rows)`` or a ``scipy.sparse`` matrix, never a
+    #: dense array (SparseAdam).
+    sparse_grads: bool = False
 
     @property
     def defaults(self) -> dict[str, Any]:
