@@ -58,8 +58,8 @@
 /* torch's float32 sqrt on a CPU with AVX-512F (MKL's, not correctly rounded; see
  * torch_sqrt.c, which defines it and its vector versions for the simd attribute). */
 __attribute__((simd("notinbranch"), const, nothrow)) FGD_HIDDEN float
-fgd_torch_sqrt_f32(float x);
-#define FGD_SQRT fgd_torch_sqrt_f32
+fgd_torch_sqrt_f32_avx512(float x);
+#define FGD_SQRT fgd_torch_sqrt_f32_avx512
 #else
 #define FGD_SQRT sqrtf
 #endif

@@ -9,7 +9,7 @@
  * every tail length and offset: the same bits. (MKL's AVX2 code is correctly rounded, so
  * the AVX2 and baseline twins keep sqrtf.)
  *
- * The twin declares fgd_torch_sqrt_f32 with gcc's simd attribute, so that its loops
+ * The twin declares fgd_torch_sqrt_f32_avx512 with gcc's simd attribute, so that its loops
  * vectorise and call the vector versions below by the x86-64 vector function ABI names
  * (_ZGV<isa>N<lanes>v_<name>); they are defined here, in a unit of their own, so that gcc
  * does not make clones of its own. Every version computes with the 16-lane AVX-512F code,
@@ -24,7 +24,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
 
-static inline __m512 fgd_torch_sqrt16(__m512 x)
+static inline __m512 fgd_torch_sqrt16_avx512(__m512 x)
 {
     const __m512 y = _mm512_rsqrt14_ps(x);
     const __m512 s = _mm512_mul_ps(x, y);
@@ -36,31 +36,31 @@ static inline __m512 fgd_torch_sqrt16(__m512 x)
     return _mm512_mask_blend_ps(normal, _mm512_sqrt_ps(x), refined);
 }
 
-FGD_HIDDEN float fgd_torch_sqrt_f32(float x)
+FGD_HIDDEN float fgd_torch_sqrt_f32_avx512(float x)
 {
-    return _mm512_cvtss_f32(fgd_torch_sqrt16(_mm512_set1_ps(x)));
+    return _mm512_cvtss_f32(fgd_torch_sqrt16_avx512(_mm512_set1_ps(x)));
 }
 
 /* The vector function ABI's versions: 'b' SSE (4 lanes, xmm), 'c' AVX and 'd' AVX2 (8
  * lanes, ymm), 'e' AVX-512 (16 lanes, zmm); not-in-branch, one vector argument. */
-FGD_HIDDEN __m128 _ZGVbN4v_fgd_torch_sqrt_f32(__m128 x)
+FGD_HIDDEN __m128 _ZGVbN4v_fgd_torch_sqrt_f32_avx512(__m128 x)
 {
-    return _mm512_castps512_ps128(fgd_torch_sqrt16(_mm512_castps128_ps512(x)));
+    return _mm512_castps512_ps128(fgd_torch_sqrt16_avx512(_mm512_castps128_ps512(x)));
 }
 
-FGD_HIDDEN __m256 _ZGVcN8v_fgd_torch_sqrt_f32(__m256 x)
+FGD_HIDDEN __m256 _ZGVcN8v_fgd_torch_sqrt_f32_avx512(__m256 x)
 {
-    return _mm512_castps512_ps256(fgd_torch_sqrt16(_mm512_castps256_ps512(x)));
+    return _mm512_castps512_ps256(fgd_torch_sqrt16_avx512(_mm512_castps256_ps512(x)));
 }
 
-FGD_HIDDEN __m256 _ZGVdN8v_fgd_torch_sqrt_f32(__m256 x)
+FGD_HIDDEN __m256 _ZGVdN8v_fgd_torch_sqrt_f32_avx512(__m256 x)
 {
-    return _mm512_castps512_ps256(fgd_torch_sqrt16(_mm512_castps256_ps512(x)));
+    return _mm512_castps512_ps256(fgd_torch_sqrt16_avx512(_mm512_castps256_ps512(x)));
 }
 
-FGD_HIDDEN __m512 _ZGVeN16v_fgd_torch_sqrt_f32(__m512 x)
+FGD_HIDDEN __m512 _ZGVeN16v_fgd_torch_sqrt_f32_avx512(__m512 x)
 {
-    return fgd_torch_sqrt16(x);
+    return fgd_torch_sqrt16_avx512(x);
 }
 
 #pragma GCC pop_options
