@@ -108,6 +108,9 @@ def test_no_fused_multiply_add_in_the_binary_but_in_the_fma_twins():
     disassembly = subprocess.run(["objdump", "-d", core.__file__], capture_output=True,
                                  text=True, check=True).stdout
     assert "vsqrtps" in disassembly and "zmm" in disassembly  # the wide variants are there
+    if not re.search(r"^[0-9a-f]+ <fgd_\w+>:$", disassembly, re.M):
+        pytest.skip("a stripped binary (the repaired wheel): no function names to attribute "
+                    "its instructions to; the build from the checkout runs this check")
     # Per function (objdump's "<name>:" headers): fused multiply-add only in the twins
     # (fgd_<kernel>_<f32|f64>_<isa>_fma, and their OpenMP bodies) and in torch's AVX-512
     # square root they call (src/optim/torch_sqrt.c), and there in every AVX2/AVX-512
