@@ -261,8 +261,9 @@ def test_set_fma_takes_a_bool(flag):
 def _python(code, **env):
     environ = {k: v for k, v in os.environ.items()
                if k not in ("FASTGD_FMA", "FASTGD_BACKEND", "FASTGD_ISA")}
+    # from "/": the checkout's uncompiled fastgd/ folder must not shadow the installed one
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**environ, **env})
+                          env={**environ, **env}, cwd="/")
 
 
 @needs_core
