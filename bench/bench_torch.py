@@ -8,7 +8,9 @@ thread (torch's and fastgd's), and the ratio reported is the median of the round
 ratios, as in bench_paired.py. The cases:
 
 - the digits MLP (64-256-256-10, 6 tensors, float32): ``fastgd.torch.Adam`` against
-  ``torch.optim.Adam(fused=True)``;
+  ``torch.optim.Adam(fused=True)``; ``fastgd.Adam`` on the same tensors as arrays against
+  torch fused and against one streaming call over the same bytes (the floor: the Adam
+  kernel's own time);
 - 200 tensors (100 x [64x64 weight, 64 bias], float32): ``fastgd.torch.Adam``, and
   ``fastgd.Adam`` on the same tensors as NumPy arrays, against torch fused;
 - the per-tensor overhead: ``fastgd.Adam``'s step on the 200 arrays against one native
@@ -42,6 +44,11 @@ ROUNDS = 201
 #: case -> (numerator, denominator, model); the report matches them to its goals.
 CASES = {
     "torch-mlp/torch-fused": ("fastgd-torch", "torch-fused", "mlp"),
+    # the MLP's floor: fastgd.Adam on the same tensors as arrays (no adapter), and that
+    # step against the streaming pass over the same bytes (the kernel's arithmetic: the
+    # MLP's 85k elements stay in cache, where Adam's divisions and square root dominate)
+    "numpy-mlp/torch-fused": ("fastgd-numpy", "torch-fused", "mlp"),
+    "numpy-mlp/streaming": ("fastgd-numpy", "streaming", "mlp"),
     "torch-200/torch-fused": ("fastgd-torch", "torch-fused", "200"),
     # new gradient tensors at every step, as after zero_grad(set_to_none=True)
     "torch-200-new-grads/torch-fused": ("fastgd-torch-new-grads", "torch-fused", "200"),

@@ -48,7 +48,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Callable
@@ -56,6 +58,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.optim.optimizer as _torch_optimizer
 
 from fastgd._torch_state import as_arrays as _as_arrays
 from fastgd._torch_state import as_tensors as _as_tensors
@@ -68,6 +71,11 @@ __all__ = ["TorchOptimizer", "ClosureOptimizer", "SparseGradOptimizer", *_FASTGD
 _DTYPES = (torch.float32, torch.float64)
 _GRAD = operator.attrgetter("grad")
 _DATA_PTR = torch.Tensor.data_ptr
+#: torch's hooks run around every optimizer's step (torch.optim.optimizer's
+#: register_optimizer_step_pre_hook and _post_hook fill them in place).
+_GLOBAL_PRE_HOOKS: Any = getattr(_torch_optimizer, "_global_optimizer_pre_hooks", {})
+_GLOBAL_POST_HOOKS: Any = getattr(_torch_optimizer, "_global_optimizer_post_hooks", {})
+_PROFILING = torch.autograd._profiler_enabled
 
 
 def _param_problem(index: int, p: Any) -> str | None:
@@ -228,7 +236,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             if (len(seen) == len(params) and all(map(operator.is_, tensors, seen))
                     and list(map(_DATA_PTR, params)) == ptrs
                     and list(map(_DATA_PTR, tensors)) == seen_ptrs):
-                return list(views)
+                return views  # the step only reads it
         except (TypeError, RuntimeError):  # a None gradient (or a strange one): below
             pass
         grads: list[np.ndarray | None] = [None] * len(params)
@@ -267,9 +275,51 @@ class TorchOptimizer(torch.optim.Optimizer):
             n = len(self._grad_seen)
             self._grad_seen[:] = self._grad_views[:] = [None] * n
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def step(self, *args: Any, **kwargs: Any) -> Any:
         """One update of every parameter with a ``.grad``; with ``closure``, that is
-        called first (with gradients enabled) and its loss returned."""
+        called first (with gradients enabled) and its loss returned.
+
+        The step hooks (this optimizer's and torch's global ones) run around it as
+        torch.optim runs them, and under torch's profiler the step is recorded as
+        ``Optimizer.step#<class>.step``; without hooks or profiler the step goes
+        straight to the update (torch.optim's own wrapper of ``step`` costs several
+        microseconds per step even then)."""
+        if ((self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or _GLOBAL_PRE_HOOKS or _GLOBAL_POST_HOOKS or _PROFILING())
+                and type(self).step is TorchOptimizer.step):
+            return self._step_with_hooks(args, kwargs)
+        return self._step(*args, **kwargs)
+
+    # torch.optim.Optimizer wraps the ``step`` of a class without this mark in its hooks'
+    # wrapper; this one runs the hooks itself (a subclass's own ``step`` is wrapped, and
+    # this one then leaves the hooks to that wrapper).
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _step_with_hooks(self, args: tuple, kwargs: dict[str, Any]) -> Any:
+        """The step between the pre-hooks (each may return new ``(args, kwargs)``, args
+        starting with the optimizer) and the post-hooks, recorded under the profiler."""
+        record = (torch.autograd.profiler.record_function(
+                      f"Optimizer.step#{type(self).__name__}.step")
+                  if _PROFILING() else contextlib.nullcontext())
+        with record:
+            args = (self, *args)
+            for hook in itertools.chain(_GLOBAL_PRE_HOOKS.values(),
+                                        self._optimizer_step_pre_hooks.values()):
+                result = hook(self, args, kwargs)
+                if result is None:
+                    continue
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"a step pre-hook must return None or a tuple "
+                                       f"(new_args, new_kwargs), but got {result}")
+                args, kwargs = result
+            out = TorchOptimizer._step(*args, **kwargs)
+            self._optimizer_step_code()
+            for hook in itertools.chain(self._optimizer_step_post_hooks.values(),
+                                        _GLOBAL_POST_HOOKS.values()):
+                hook(self, args, kwargs)
+            return out
+
+    def _step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -277,7 +327,10 @@ class TorchOptimizer(torch.optim.Optimizer):
         inner = self._inner
         assert inner is not None
         self._sync(inner)
-        inner.step(self._grads([p for group in self.param_groups for p in group["params"]]))
+        groups = self.param_groups
+        params = (groups[0]["params"] if len(groups) == 1
+                  else [p for group in groups for p in group["params"]])
+        inner.step(self._grads(params))
         return loss
 
     # -- state --------------------------------------------------------------------------
@@ -352,6 +405,10 @@ class TorchOptimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state,
                 "param_groups": self.param_groups}
+
+
+TorchOptimizer.step.__signature__ = inspect.signature(  # type: ignore[attr-defined]
+    TorchOptimizer._step)
 
 
 #: Methods of the fastgd classes for loops that run the kernels themselves.

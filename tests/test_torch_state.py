@@ -210,6 +210,46 @@ def test_hooks_run_as_torch_runs_them():
     assert loaded == ["pre", "post"]
 
 
+
+def test_hooks_replace_arguments_and_run_once_in_a_subclass():
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    p.grad = torch.ones(3, dtype=torch.float64)
+    opt = ft.SGD([p], lr=0.5)
+    losses = []
+
+    def closure():
+        losses.append(1.0)
+        return torch.tensor(1.0)
+    # a pre-hook's (args, kwargs) replace the step's (args[0]: the optimizer)
+    opt.register_step_pre_hook(lambda o, args, kwargs: ((o,), {"closure": closure}))
+    assert opt.step().item() == 1.0 and losses == [1.0]
+    torch.testing.assert_close(p.detach(), torch.full((3,), 0.5, dtype=torch.float64))
+    opt.register_step_pre_hook(lambda o, args, kwargs: 3)
+    with pytest.raises(RuntimeError, match="must return None or a tuple"):
+        opt.step()
+
+    class Counting(ft.SGD):  # torch's wrapper runs the hooks of its own step
+        def step(self, closure=None):
+            return super().step(closure)
+    q = torch.nn.Parameter(torch.ones(2))
+    q.grad = torch.ones(2)
+    sub = Counting([q], lr=1.0)
+    calls = []
+    sub.register_step_pre_hook(lambda o, args, kwargs: calls.append("pre"))
+    sub.register_step_post_hook(lambda o, args, kwargs: calls.append("post"))
+    sub.step()
+    assert calls == ["pre", "post"]
+    torch.testing.assert_close(q.detach(), torch.zeros(2))
+
+
+def test_the_profiler_records_the_step():
+    model = mlp(torch.float32)
+    opt = ft.Adam(model.parameters())
+    model(torch.ones(2, 64)).sum().backward()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        opt.step()
+    assert "Optimizer.step#Adam.step" in {event.name for event in prof.events()}
+
 def _param(*shape, **options):
     return torch.nn.Parameter(torch.zeros(*shape, **options))
 

@@ -3,6 +3,91 @@
 # defined there. It takes plain data from the optimizer's side
 # (fastgd/optim/_cached_step.py) and never calls into it.
 
+from cpython.dict cimport PyDict_Next, PyDict_SetItem, PyDict_Size
+from cpython.ref cimport PyObject
+from libc.stdlib cimport calloc
+
+cdef extern from *:
+    """
+    /* The cached step's checks of one array, on borrowed references (no reference
+     * counting in the loops over every tensor). A dtype the same object as the one
+     * checked when the step was cached is that dtype (the cache holds a reference to it,
+     * so no other dtype can take its address). */
+
+    /* A gradient: an ndarray of the parameter's dtype, native byte order, aligned and
+     * C-contiguous, of the parameter's shape (ndim, dims). */
+    static inline int fgd_fs_grad_ok(PyObject *o, PyObject *descr, int ndim,
+                                     const npy_intp *dims)
+    {
+        const int need = NPY_ARRAY_ALIGNED | NPY_ARRAY_C_CONTIGUOUS;
+        PyArrayObject *a = (PyArrayObject *)o;
+        if (Py_TYPE(o) != &PyArray_Type || (PyArray_FLAGS(a) & need) != need
+                || PyArray_NDIM(a) != ndim)
+            return 0;
+        if ((PyObject *)PyArray_DESCR(a) != descr
+                && (PyArray_TYPE(a) != ((PyArray_Descr *)descr)->type_num
+                    || !PyArray_ISNOTSWAPPED(a)))
+            return 0;
+        for (int q = 0; q < ndim; ++q)
+            if (PyArray_DIMS(a)[q] != dims[q])
+                return 0;
+        return 1;
+    }
+
+    /* A parameter: of the shape it had (its memory and dtype are checked as written). */
+    static inline int fgd_fs_shape_ok(PyObject *o, int ndim, const npy_intp *dims)
+    {
+        PyArrayObject *a = (PyArrayObject *)o;
+        if (PyArray_NDIM(a) != ndim)
+            return 0;
+        for (int q = 0; q < ndim; ++q)
+            if (PyArray_DIMS(a)[q] != dims[q])
+                return 0;
+        return 1;
+    }
+
+    static inline npy_intp fgd_fs_nbytes(PyObject *o)
+    {
+        PyArrayObject *a = (PyArrayObject *)o;
+        npy_intp size = PyArray_ITEMSIZE(a);
+        for (int q = 0; q < PyArray_NDIM(a); ++q)
+            size *= PyArray_DIMS(a)[q];
+        return size;
+    }
+
+    /* An array the step writes: at address lo, of the dtype descr and count elements,
+     * writable, aligned and C-contiguous. */
+    static inline int fgd_fs_written_ok(PyObject *o, uintptr_t lo, PyObject *descr,
+                                        npy_intp count)
+    {
+        const int need = NPY_ARRAY_WRITEABLE | NPY_ARRAY_ALIGNED | NPY_ARRAY_C_CONTIGUOUS;
+        PyArrayObject *a = (PyArrayObject *)o;
+        if ((uintptr_t)PyArray_DATA(a) != lo || (PyObject *)PyArray_DESCR(a) != descr
+                || (PyArray_FLAGS(a) & need) != need)
+            return 0;
+        npy_intp n = 1;
+        for (int q = 0; q < PyArray_NDIM(a); ++q)
+            n *= PyArray_DIMS(a)[q];
+        return n == count;
+    }
+
+    static inline char *fgd_fs_data(PyObject *o)
+    {
+        return (char *)PyArray_DATA((PyArrayObject *)o);
+    }
+
+    static inline PyObject *fgd_fs_descr(PyObject *o)
+    {
+        return (PyObject *)PyArray_DESCR((PyArrayObject *)o);
+    }
+    """
+    bint fgd_fs_grad_ok(PyObject* o, PyObject* descr, int ndim, const Py_ssize_t* dims) nogil
+    bint fgd_fs_shape_ok(PyObject* o, int ndim, const Py_ssize_t* dims) nogil
+    Py_ssize_t fgd_fs_nbytes(PyObject* o) nogil
+    bint fgd_fs_written_ok(PyObject* o, uintptr_t lo, PyObject* descr, Py_ssize_t count) nogil
+    char* fgd_fs_data(PyObject* o) nogil
+    PyObject* fgd_fs_descr(PyObject* o) nogil
+
 cdef class _FastBucket:
     """Tensors of one group stepped by one native call: same dtype, same state entries and
     the same values of the state's non-array entries (step counts and the like), so the
@@ -10,7 +95,10 @@ cdef class _FastBucket:
     cdef int group
     cdef list members           # positions of the tensors in the flat parameter list
     cdef Py_ssize_t m
+    cdef Py_ssize_t* member_at  # the same, in C (after bind)
     cdef dict scalar_entries    # the non-array state entries, the same objects for all
+    cdef tuple scalar_keys      # their keys, in order, and their values (held by
+    cdef PyObject* scalar_values[MAX_SCALARS]  # scalar_entries) for the C checks
     cdef str entry
     cdef _Kernel kernel
     cdef tuple role_keys        # per role: "" (param, grad), the state key, or None
@@ -22,6 +110,15 @@ cdef class _FastBucket:
     # step count and its per-step scalars are the kernel's STEP_FORMULAS)
     cdef bint reuse
     cdef bint stationary
+
+    def __dealloc__(self):
+        free(self.member_at)
+
+    cdef _mirror(self):
+        """Copy the scalar entries' current objects into ``scalar_values``."""
+        cdef Py_ssize_t i
+        for i in range(len(self.scalar_keys)):
+            self.scalar_values[i] = <PyObject*>self.scalar_entries[self.scalar_keys[i]]
 
 
 cdef inline bint _same_value(object now, object cached):
@@ -112,6 +209,34 @@ cdef class FastStep:
     cdef int* typenum           # of each written array
     cdef Py_ssize_t* dims       # the parameters' shapes, MAX_DIMS per tensor
     cdef int* ndim
+    # Borrowed pointers (held by params, states, written): each tensor's parameter and
+    # state dict (NULL: none), each written array.
+    cdef PyObject** c_params
+    cdef PyObject** c_states
+    cdef PyObject** c_written
+    cdef PyObject** p_descr     # each parameter's dtype (held by the parameter...
+    cdef PyObject** w_descr     # ... and each written array's, held by descrs)
+    cdef Py_ssize_t* w_count    # each written array's element count
+    cdef list descrs
+    # The optimizer's state dict as built, in its order (the C checks compare each run's
+    # with it entry by entry): keys and values, held by state_items.
+    cdef list state_items
+    cdef Py_ssize_t n_state_items
+    cdef PyObject** state_keys
+    cdef PyObject** state_values
+    # Each tensor's state dict as built, in its order: entries ent_start[t] to
+    # ent_start[t + 1] - 1, each a key and where its expected value is (the array's own
+    # slot in ent_value; a scalar entry's in its bucket's scalar_values). Held by
+    # array_entries, ent_keep and the buckets.
+    cdef list ent_keep
+    cdef Py_ssize_t* ent_start
+    cdef PyObject** ent_key
+    cdef PyObject** ent_value
+    cdef PyObject*** ent_expected
+    # The span of each tensor's gradient found disjoint from every written span at the
+    # last run (the written spans never change while the cache holds), or 0, 0.
+    cdef uintptr_t* grad_lo
+    cdef uintptr_t* grad_hi
 
     def __dealloc__(self):
         free(self.lo)
@@ -119,6 +244,20 @@ cdef class FastStep:
         free(self.typenum)
         free(self.dims)
         free(self.ndim)
+        free(self.c_params)
+        free(self.c_states)
+        free(self.c_written)
+        free(self.p_descr)
+        free(self.w_descr)
+        free(self.w_count)
+        free(self.state_keys)
+        free(self.state_values)
+        free(self.ent_start)
+        free(self.ent_key)
+        free(self.ent_value)
+        free(self.ent_expected)
+        free(self.grad_lo)
+        free(self.grad_hi)
 
     def __reduce__(self):  # a copied optimizer builds its own
         return (_no_fast_step, ())
@@ -317,7 +456,92 @@ cdef class FastStep:
             self.ndim[t] = cnp.PyArray_NDIM(a)
             for j in range(self.ndim[t]):
                 self.dims[t * MAX_DIMS + j] = cnp.PyArray_DIMS(a)[j]
+        self._bind_state()
         return self
+
+    cdef _bind_state(self):
+        """The C mirrors of the state dicts that :meth:`_run` compares, entry by entry."""
+        cdef Py_ssize_t t, e, i, n_entries
+        cdef _FastBucket b
+        cdef cnp.ndarray a
+        for b in self.buckets:
+            b.scalar_keys = tuple(b.scalar_entries)
+            if len(b.scalar_keys) > MAX_SCALARS:
+                raise _NotCached
+            b._mirror()
+        self.state_items = list(self.opt_state.items())
+        self.n_state_items = len(self.state_items)
+        n_entries = 0
+        for state in self.states:
+            if state is not None:
+                n_entries += len(<dict>state)
+        self.state_keys = <PyObject**>malloc(max(1, self.n_state_items) * sizeof(PyObject*))
+        self.state_values = <PyObject**>malloc(max(1, self.n_state_items) * sizeof(PyObject*))
+        self.ent_start = <Py_ssize_t*>malloc((self.n + 1) * sizeof(Py_ssize_t))
+        self.ent_key = <PyObject**>malloc(max(1, n_entries) * sizeof(PyObject*))
+        self.ent_value = <PyObject**>malloc(max(1, n_entries) * sizeof(PyObject*))
+        self.ent_expected = <PyObject***>malloc(max(1, n_entries) * sizeof(PyObject**))
+        self.grad_lo = <uintptr_t*>calloc(max(1, self.n), sizeof(uintptr_t))
+        self.grad_hi = <uintptr_t*>calloc(max(1, self.n), sizeof(uintptr_t))
+        self.c_params = <PyObject**>malloc(max(1, self.n) * sizeof(PyObject*))
+        self.c_states = <PyObject**>malloc(max(1, self.n) * sizeof(PyObject*))
+        self.p_descr = <PyObject**>malloc(max(1, self.n) * sizeof(PyObject*))
+        self.c_written = <PyObject**>malloc(max(1, self.n_written) * sizeof(PyObject*))
+        self.w_descr = <PyObject**>malloc(max(1, self.n_written) * sizeof(PyObject*))
+        self.w_count = <Py_ssize_t*>malloc(max(1, self.n_written) * sizeof(Py_ssize_t))
+        if (self.state_keys == NULL or self.state_values == NULL or self.ent_start == NULL
+                or self.ent_key == NULL or self.ent_value == NULL
+                or self.ent_expected == NULL or self.grad_lo == NULL
+                or self.grad_hi == NULL or self.c_params == NULL or self.c_states == NULL
+                or self.p_descr == NULL or self.c_written == NULL or self.w_descr == NULL
+                or self.w_count == NULL):
+            raise MemoryError()
+        self.descrs = []
+        for t in range(self.n):
+            self.c_params[t] = <PyObject*>self.params[t]
+            self.p_descr[t] = fgd_fs_descr(self.c_params[t])
+            self.descrs.append((<cnp.ndarray>self.params[t]).dtype)
+            state = self.states[t]
+            self.c_states[t] = NULL if state is None else <PyObject*>state
+        for i in range(self.n_written):
+            a = <cnp.ndarray>self.written[i]
+            if not _writable_layout(a):
+                raise _NotCached
+            self.c_written[i] = <PyObject*>a
+            self.descrs.append(a.dtype)
+            self.w_descr[i] = fgd_fs_descr(<PyObject*>a)
+            self.w_count[i] = cnp.PyArray_SIZE(a)
+        for b in self.buckets:
+            b.member_at = <Py_ssize_t*>malloc(max(1, b.m) * sizeof(Py_ssize_t))
+            if b.member_at == NULL:
+                raise MemoryError()
+            for i in range(b.m):
+                b.member_at[i] = b.members[i]
+        for i in range(self.n_state_items):
+            key, value = self.state_items[i]
+            self.state_keys[i] = <PyObject*>key
+            self.state_values[i] = <PyObject*>value
+        self.ent_keep = []
+        e = 0
+        for t in range(self.n):
+            self.ent_start[t] = e
+            state = self.states[t]
+            if state is None:
+                continue
+            b = <_FastBucket>self.bucket_of[t]
+            for key, value in (<dict>state).items():
+                self.ent_keep.append(key)
+                self.ent_key[e] = <PyObject*>key
+                self.ent_value[e] = <PyObject*>value
+                if isinstance(value, cnp.ndarray):
+                    self.ent_expected[e] = &self.ent_value[e]
+                else:
+                    i = b.scalar_keys.index(key)
+                    if b.scalar_values[i] != <PyObject*>value:
+                        raise _NotCached
+                    self.ent_expected[e] = &b.scalar_values[i]
+                e += 1
+        self.ent_start[self.n] = e
 
     def run(self, groups, state_dict, grads, nonfinite):
         """Check the step (``groups`` and ``state_dict``: the optimizer's param_groups and
@@ -356,11 +580,16 @@ cdef class FastStep:
         return True
 
     cdef object _run(self, groups, state_dict, grads, nonfinite):
-        cdef Py_ssize_t t, k, j, w, n_groups, lo_i, hi_i, mid, n_roles, q
+        cdef Py_ssize_t t, k, j, w, n_groups, lo_i, hi_i, mid, n_roles, q, i, e, pos
         cdef cnp.ndarray a, g
         cdef _FastBucket b
         cdef list gl, plist, hv
-        cdef dict group, state
+        cdef dict group
+        cdef PyObject* key_p
+        cdef PyObject* value_p
+        cdef PyObject* g_p
+        cdef PyObject* state_p
+        cdef Py_ssize_t* dims
         cdef int scan = 0, bad
         cdef uintptr_t glo, ghi
         cdef fgd_kernel_fn fn
@@ -409,51 +638,46 @@ cdef class FastStep:
                 b.reuse = False
         if state_dict is not self.opt_state:
             return False
+        # The state dict: the entries it had when built, the same objects in the same
+        # order (so each tensor's state is the one cached; none was added or removed).
+        if PyDict_Size(self.opt_state) != self.n_state_items:
+            return False
+        pos = 0
+        for i in range(self.n_state_items):
+            if (not PyDict_Next(self.opt_state, &pos, &key_p, &value_p)
+                    or key_p != self.state_keys[i] or value_p != self.state_values[i]):
+                return False
         # Parameters, gradients and state, tensor by tensor.
         t = 0
         for k in range(n_groups):
             plist = <list>self.param_lists[k]
             for j in range(len(plist)):
-                p_obj = plist[j]
-                if p_obj is not self.params[t]:
+                if <PyObject*>plist[j] != self.c_params[t]:
                     return False
-                a = <cnp.ndarray>p_obj
-                g_obj = gl[t]
-                if not cnp.PyArray_CheckExact(g_obj):
+                g_p = <PyObject*>gl[t]
+                dims = &self.dims[t * MAX_DIMS]
+                if not (fgd_fs_grad_ok(g_p, self.p_descr[t], self.ndim[t], dims)
+                        and fgd_fs_shape_ok(self.c_params[t], self.ndim[t], dims)):
                     return False
-                g = <cnp.ndarray>g_obj
-                if (cnp.PyArray_TYPE(g) != cnp.PyArray_TYPE(a) or not cnp.PyArray_ISNOTSWAPPED(g)
-                        or not cnp.PyArray_IS_C_CONTIGUOUS(g) or not cnp.PyArray_ISALIGNED(g)
-                        or cnp.PyArray_NDIM(g) != self.ndim[t]
-                        or cnp.PyArray_NDIM(a) != self.ndim[t]):
-                    return False
-                for q in range(self.ndim[t]):
-                    if (cnp.PyArray_DIMS(g)[q] != self.dims[t * MAX_DIMS + q]
-                            or cnp.PyArray_DIMS(a)[q] != self.dims[t * MAX_DIMS + q]):
+                state_p = self.c_states[t]
+                if state_p != NULL:
+                    # its entries as cached, in order: the arrays, and the bucket's
+                    # current scalar entries (step counts and the like)
+                    e = self.ent_start[t]
+                    if PyDict_Size(<object>state_p) != self.ent_start[t + 1] - e:
                         return False
-                b = <_FastBucket>self.bucket_of[t]
-                state_obj = self.opt_state.get(t)  # state is keyed by position
-                if state_obj is not self.states[t]:
-                    return False
-                if state_obj is not None:
-                    state = <dict>state_obj
-                    arrays = <tuple>self.array_entries[t]
-                    if len(state) != len(arrays) + len(b.scalar_entries):
-                        return False
-                    for key, value in arrays:
-                        if state.get(key) is not value:
+                    pos = 0
+                    while e < self.ent_start[t + 1]:
+                        if (not PyDict_Next(<object>state_p, &pos, &key_p, &value_p)
+                                or key_p != self.ent_key[e]
+                                or value_p != self.ent_expected[e][0]):
                             return False
-                    for key, value in b.scalar_entries.items():
-                        if state.get(key, _MISSING) is not value:
-                            return False
+                        e += 1
                 t += 1
         # Everything the step writes is where it was, writable; no gradient overlaps it.
         for w in range(self.n_written):
-            a = <cnp.ndarray>self.written[w]
-            if (<uintptr_t>cnp.PyArray_DATA(a) != self.lo[w]
-                    or <uintptr_t>cnp.PyArray_DATA(a) + <uintptr_t>cnp.PyArray_NBYTES(a)
-                    != self.hi[w]
-                    or cnp.PyArray_TYPE(a) != self.typenum[w] or not _writable_layout(a)):
+            if not fgd_fs_written_ok(self.c_written[w], self.lo[w], self.w_descr[w],
+                                     self.w_count[w]):
                 return False
         for x, typenum in self.empty:
             a = <cnp.ndarray>x
@@ -461,12 +685,14 @@ cdef class FastStep:
                     or not _writable_layout(a)):
                 return False
         for t in range(self.n):
-            g = <cnp.ndarray>gl[t]
-            size = cnp.PyArray_NBYTES(g)
+            g_p = <PyObject*>gl[t]
+            size = fgd_fs_nbytes(g_p)
             if size == 0:
                 continue
-            glo = <uintptr_t>cnp.PyArray_DATA(g)
+            glo = <uintptr_t>fgd_fs_data(g_p)
             ghi = glo + <uintptr_t>size
+            if glo == self.grad_lo[t] and ghi == self.grad_hi[t]:
+                continue  # found disjoint at the last run
             # the last written span starting before the gradient ends must end before it
             lo_i, hi_i = 0, self.n_written
             while lo_i < hi_i:
@@ -477,6 +703,7 @@ cdef class FastStep:
                     hi_i = mid
             if lo_i and self.hi[lo_i - 1] > glo:
                 return False
+            self.grad_lo[t], self.grad_hi[t] = glo, ghi
         if scan:
             for t in range(self.n):
                 g = <cnp.ndarray>gl[t]
@@ -565,8 +792,7 @@ cdef class FastStep:
         for b in self.buckets:
             n_roles = len(b.role_keys)
             for j in range(b.m):
-                t = b.members[j]
-                b.table.ptr[j * n_roles + 1] = <char*>cnp.PyArray_DATA(<cnp.ndarray>gl[t])
+                b.table.ptr[j * n_roles + 1] = fgd_fs_data(<PyObject*>gl[b.member_at[j]])
         for b in self.buckets:
             n_roles = len(b.role_keys)
             fn = _kernels.f32[b.kernel.kid] if b.table.is_f32 else _kernels.f64[b.kernel.kid]
@@ -577,9 +803,12 @@ cdef class FastStep:
         # Commit: the same new objects into every state of the bucket.
         for b, entries in zip(self.buckets, bucket_entries):
             if entries:
-                for t in b.members:
-                    (<dict>self.states[t]).update(entries)
+                for key, value in (<dict>entries).items():
+                    for j in range(b.m):
+                        if self.c_states[b.member_at[j]] != NULL:
+                            PyDict_SetItem(<object>self.c_states[b.member_at[j]], key, value)
                 b.scalar_entries.update(entries)
+                b._mirror()
 
 
 cdef inline bint _writable_layout(cnp.ndarray a):
