@@ -240,7 +240,13 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
                              f"{model.alpha}")
     elif not (schedule is None or callable(schedule)):
         raise TypeError(f"schedule must be None, a callable or a name, got {schedule!r}")
-    cls([np.zeros(1)], lr=lr, **optimizer_kwargs)  # the optimizer's own argument checks
+    probe = cls([np.zeros(1)], lr=lr, **optimizer_kwargs)  # the optimizer's own checks
+    if _closure_driven(probe) and (mode != "full_batch" or clip_norm is not None
+                                   or clip_value is not None):
+        raise ValueError(f"optimizer {cls.__name__} evaluates the objective itself, several "
+                         f"times a step, at points of its choosing: it needs "
+                         f"mode='full_batch' (batch_size=None; got mode={mode!r}) and no "
+                         f"clipping (got clip_norm={clip_norm!r}, clip_value={clip_value!r})")
     if checkpoint is not None:
         checkpoint = _ckpt.check_writable_path("checkpoint", checkpoint)
     resumed = None if resume is None else _ckpt.load(resume)

@@ -270,7 +270,8 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         raise TypeError(f"model must be a fastgd.LinearModel, got {type(model).__name__}")
     model._check_settings()
     cls = lookup(optimizer)
-    if not cls.spec.kernel_table:  # Muon, SparseAdam: not a rule for dense 1-D steps
+    if not cls.spec.kernel_table and not cls.spec.closure:  # Muon, SparseAdam: not a
+        # rule for dense 1-D steps (L-BFGS, closure-driven, runs the loop's closure path)
         what = cls.spec.summary.rstrip(".")
         raise ValueError(f"fit does not train with {cls.spec.name} ({what}): it steps "
                          f"coef_ and intercept_ with dense gradients; run "

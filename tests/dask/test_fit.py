@@ -178,6 +178,52 @@ def test_a_closure_driven_optimizer_gets_one_round_trip_per_evaluation(problem):
     assert _rel(m.coef_, ref.coef_) < 1e-10
 
 
+LBFGS_CASES = [  # (model factory, problem kind)
+    (lambda: models.LogisticRegression(penalty="l2", alpha=1e-3), "binary"),
+    (lambda: models.LinearModel("half_squared_error", penalty="l2", alpha=1e-3),
+     "regression"),
+    (lambda: models.SoftmaxRegression(penalty="l2", alpha=1e-3), "multiclass"),
+]
+
+
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+@pytest.mark.parametrize("case", range(len(LBFGS_CASES)))
+def test_lbfgs_equals_the_single_process_lbfgs_fit(problem, case, line_search):
+    make, kind = LBFGS_CASES[case]
+    X, y, Xd, yd = problem(kind, chunk=70)
+    okw = {"line_search_fn": line_search}
+    m, ref = make(), make()
+    h = fastgd.dask.fit(m, Xd, yd, optimizer="lbfgs", lr=1.0, epochs=6,
+                        optimizer_kwargs=okw)
+    href = fastgd.fit(ref, X, y, optimizer="lbfgs", lr=1.0, batch_size=None, epochs=6,
+                      optimizer_kwargs=okw)
+    # one round trip per closure evaluation: more than one per epoch (the line search)
+    assert len(h) == 6 and h.round_trips > 6
+    assert _rel(m.coef_, ref.coef_) < 1e-10
+    assert _rel(m.intercept_, ref.intercept_) < 1e-10
+    np.testing.assert_allclose(h.loss, href.loss, rtol=1e-10)
+    assert h.loss[-1] < h.loss[0]
+
+
+def test_lbfgs_from_the_estimators_and_its_refusals(problem):
+    import fastgd.sklearn
+    X, y, Xd, yd = problem("binary", chunk=70)
+    a = fastgd.dask.GDClassifier(optimizer="lbfgs", lr=1.0, max_iter=10, tol=None).fit(Xd, yd)
+    b = fastgd.sklearn.GDClassifier(optimizer="lbfgs", lr=1.0, batch_size=None, max_iter=10,
+                                    tol=None).fit(X, y)
+    assert _rel(a.coef_, b.coef_) < 1e-10 and _rel(a.intercept_, b.intercept_) < 1e-10
+    X, y, Xd, yd = problem("regression", chunk=70)
+    a = fastgd.dask.GDRegressor(optimizer="lbfgs", lr=1.0, max_iter=10, tol=None).fit(Xd, yd)
+    b = fastgd.sklearn.GDRegressor(optimizer="lbfgs", lr=1.0, batch_size=None, max_iter=10,
+                                   tol=None).fit(X, y)
+    assert _rel(a.coef_, b.coef_) < 1e-10 and _rel(a.intercept_, b.intercept_) < 1e-10
+    m = models.LinearRegression()
+    for kw in (dict(mode="sequential", batch_size=10), dict(clip_norm=1.0)):
+        with pytest.raises(ValueError, match="needs mode='full_batch'"):
+            fastgd.dask.fit(m, Xd, yd, optimizer="lbfgs", epochs=2, **kw)
+    assert m.coef_ is None
+
+
 def test_progress_line_without_tqdm(problem, capsys, monkeypatch):
     import builtins
     real = builtins.__import__
