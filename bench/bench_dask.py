@@ -26,6 +26,10 @@ L2-regularised logistic regression (alpha=1e-4, no intercept, so that dask-glm's
   full-batch first-order methods tried below; dask-glm ``lbfgs`` with the smallest
   ``max_iter`` that reaches the target. The optimum is a long full-batch run's (SciPy's
   L-BFGS on the driver, gradient from fastgd's kernel).
+- with ``--breakdown`` (alone): where an iteration's time goes -- the kernel's wall and
+  CPU time on half the rows in one process and in two at once (no Dask), the round trip of
+  the blocks' loss and gradient and of a no-op, and the CPU time per iteration of each
+  worker thread and of the driver;
 - with ``--break-even``: per-iteration times of fastgd.dask and of one process (1 thread
   and all cores) from 10,000 rows up: the smallest size at which Dask is faster.
 
@@ -310,6 +314,98 @@ def _break_even(client, counter, d):
     return rows
 
 
+def _half_gradient(args):
+    """In a fresh process: loss_grad on ``rows`` x ``d`` rows (1 thread) ``reps`` times
+    from the wall-clock instant ``start``; (median wall, median thread CPU time) in s."""
+    rows, d, reps, start, seed = args
+    fastgd.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rows, d))
+    y = (rng.uniform(size=rows) < 0.5).astype(np.float64)
+    coef = np.zeros(d)
+    while time.time() < start:
+        time.sleep(0.001)
+    wall, cpu = [], []
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        fastgd.models.loss_grad("log_loss", X, y, coef, None, penalty="l2", alpha=ALPHA)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _noop_block(block, *args):
+    return (block.weight, 0.0, None, None, None, None)
+
+
+def _thread_cpu():
+    import threading
+
+    import psutil
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    return {names.get(t.id, str(t.id)): t.user_time + t.system_time
+            for t in psutil.Process().threads()}
+
+
+def breakdown(n=2_000_000, d=32, iters=30):
+    """Where a full-batch iteration's time goes: the kernel on half the rows in one
+    process alone and in two processes at once (no Dask; thread CPU time is what the
+    kernel needs, wall time adds the waits for a core), then on the LocalCluster the
+    round trip of the blocks' loss-and-gradient and of a no-op block function, with the
+    CPU time each worker thread and the driver (client and scheduler) spend per
+    iteration."""
+    import multiprocessing
+
+    import psutil
+
+    from fastgd.dask import _blocks, _data
+    out = [f"load average before: {' '.join(f'{v:.1f}' for v in os.getloadavg())}"]
+    half = n // 2
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        w, c = pool.map(_half_gradient, [(half, d, iters, 0.0, 0)])[0]
+        out.append(f"kernel on {half:,} rows, one process alone: wall {w * 1e3:.1f} ms, "
+                   f"CPU {c * 1e3:.1f} ms")
+        start = time.time() + 3.0
+        r = pool.map(_half_gradient, [(half, d, iters, start, 0), (half, d, iters, start, 1)],
+                     chunksize=1)
+        out.append(f"the same in two processes at once: wall {r[0][0] * 1e3:.1f} / "
+                   f"{r[1][0] * 1e3:.1f} ms, CPU {r[0][1] * 1e3:.1f} / {r[1][1] * 1e3:.1f} ms")
+    c, client = cluster()
+    try:
+        X, y = data(n, d)
+        blocks = _data.as_blocks(X, y, None, target="log_loss", classes=None, client=client,
+                                 block_rows=None)
+        blocks.info()
+        coef = np.zeros(d)
+        kw = dict(penalty="l2", alpha=ALPHA, l1_ratio=0.15, epsilon=None)
+        me = psutil.Process()
+        for name, fn in (("loss and gradient", _blocks.block_loss_grad),
+                         ("no-op", _noop_block)):
+            t0, d0 = client.run(_thread_cpu), me.cpu_times()
+            times = []
+            for _ in range(iters):
+                s = time.perf_counter()
+                blocks.map(fn, "log_loss", coef, None, kw, False)
+                times.append(time.perf_counter() - s)
+            t1, d1 = client.run(_thread_cpu), me.cpu_times()
+            drv = ((d1.user + d1.system) - (d0.user + d0.system)) / iters
+            per = []
+            for wk in t0:
+                busy = {k: (t1[wk].get(k, v) - v) / iters for k, v in t0[wk].items()}
+                per.append(", ".join(f"{k.split('-')[0] if k[0].isdigit() else k} "
+                                     f"{v * 1e3:.1f}" for k, v in sorted(busy.items())
+                                     if v > 5e-5))
+            out.append(f"round trip, {name} on {len(blocks)} blocks: median "
+                       f"{statistics.median(times) * 1e3:.1f} ms (min "
+                       f"{min(times) * 1e3:.1f}); CPU ms per iteration: driver (client and "
+                       f"scheduler) {drv * 1e3:.1f}; worker threads: " + "; ".join(per))
+        out.append(f"load average after: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    finally:
+        client.close()
+        c.close()
+    return "\n".join(out)
+
+
 def table(res):
     ms = 1e3
     lines = [f"LocalCluster 2 processes x 1 thread; logistic regression, {res['rows']:,} x "
@@ -369,6 +465,12 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-tto", action="store_true", help="skip the time-to-optimum row")
     ap.add_argument("--break-even", action="store_true")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="only where an iteration's time goes (kernel alone and in pairs, "
+                         "round trips, CPU per thread)")
     a = ap.parse_args()
+    if a.breakdown:
+        print(breakdown(a.rows, a.features))
+        raise SystemExit
     print(table(measure(a.rows, a.features, a.epochs, tto=not a.no_tto,
                         break_even=a.break_even, rounds=a.rounds)))
