@@ -297,10 +297,10 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
         saved = resumed.extra.get("settings")
         if not isinstance(saved, dict) or resumed.extra.get("writer") != "fastgd.dask.fit":
             raise ValueError(f"resume={resume!r} was not written by fastgd.dask.fit")
-        for key in settings:
-            if saved.get(key) != settings[key]:
+        for key in list(settings) + ["early_stopping", "validation_fraction"]:
+            if saved.get(key) != settings.get(key):
                 raise ValueError(f"resume={resume!r}: the saved run has {key}="
-                                 f"{saved.get(key)!r}, this one {settings[key]!r}")
+                                 f"{saved.get(key)!r}, this one {settings.get(key)!r}")
 
     before = {a: getattr(model, a, None) for a in ("coef_", "intercept_", "n_classes_")}
     try:

@@ -385,6 +385,9 @@ def test_early_stopping_in_the_other_modes_and_with_lbfgs(problem, tmp_path):
     hb = fastgd.dask.fit(models.LinearRegression(), Xd, yd, optimizer="adam", lr=0.05,
                          epochs=8, early_stopping=True, random_state=5, resume=path)
     assert hb.val_loss == ha.val_loss and hb.loss == ha.loss
+    with pytest.raises(ValueError, match="early_stopping"):
+        fastgd.dask.fit(models.LinearRegression(), Xd, yd, optimizer="adam", lr=0.05,
+                        epochs=8, random_state=5, resume=path)
     # no training rows left: refused before the model changes
     c = models.LinearRegression()
     with pytest.raises(ValueError, match="leaves no training rows"):
