@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fastgd.models import loss_grad
+from fastgd.models import loss_grad, loss_value
 
 __all__ = ["Block", "make_block", "block_loss_grad", "combine", "sequential_block",
-           "local_block", "block_info"]
+           "local_block", "block_info", "split_block", "block_val_loss",
+           "combine_validation"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -29,6 +30,9 @@ class Block(NamedTuple):
     softmax), ``w`` the sample weights (X's dtype) or None, ``weight`` their sum in
     float64 (the row count without weights), ``problem`` a description of invalid data in
     the block (None when it is valid; the driver raises it before the model changes).
+    With a validation split (:func:`split_block`): ``rows`` the training rows (sorted
+    int64 indices; None: all rows), ``val_rows`` the validation rows, ``weight`` and
+    ``val_weight`` their weights.
 
     Unpickling a block (a block sent to another worker) makes its arrays aligned and
     C-contiguous again, once: buffers received over the network may start at any byte."""
@@ -37,6 +41,9 @@ class Block(NamedTuple):
     w: np.ndarray | None
     weight: float
     problem: str | None
+    rows: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
+    val_weight: float = 0.0
 
     def __reduce__(self):
         return (_rebuild, tuple(self))
@@ -46,8 +53,31 @@ def _aligned(a: Any) -> Any:
     return None if a is None else np.require(a, requirements=("A", "C"))
 
 
-def _rebuild(X, y, w, weight, problem) -> Block:
-    return Block(_aligned(X), _aligned(y), _aligned(w), weight, problem)
+def _rebuild(X, y, w, weight, problem, rows=None, val_rows=None, val_weight=0.0) -> Block:
+    return Block(_aligned(X), _aligned(y), _aligned(w), weight, problem, _aligned(rows),
+                 _aligned(val_rows), val_weight)
+
+
+def _weight(w: np.ndarray | None, rows: np.ndarray) -> float:
+    """The weight of some rows in float64: their count, or their weights' sum."""
+    return float(rows.shape[0]) if w is None else float(np.sum(w[rows], dtype=np.float64))
+
+
+def split_block(block: Block, fraction: float, seed: Any) -> Block:
+    """The block with a validation split: with ``perm =
+    np.random.default_rng(seed).permutation(n)`` (n the block's rows), the validation rows
+    are ``np.sort(perm[:ceil(fraction * n)])`` and the training rows the others, sorted
+    (as :func:`fastgd.fit` splits its rows, per block). X, y and the weights are not
+    copied."""
+    n = block.X.shape[0] if block.X.ndim == 2 else 0
+    n_val = math.ceil(fraction * n)
+    perm = np.random.default_rng(seed).permutation(n)
+    val = np.sort(perm[:n_val]).astype(np.int64)
+    train = np.sort(perm[n_val:]).astype(np.int64)
+    if block.problem is not None:
+        return block._replace(rows=train, val_rows=val)
+    return block._replace(weight=_weight(block.w, train), rows=train, val_rows=val,
+                          val_weight=_weight(block.w, val))
 
 
 def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) -> Block:
@@ -112,23 +142,50 @@ def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) ->
 
 
 def block_info(block: Block) -> tuple:
-    """What the driver checks of a block: (rows, n_features, weight, problem, max label)."""
+    """What the driver checks of a block: (rows, n_features, weight, problem, max label,
+    validation weight)."""
     top = int(block.y.max()) if block.y.dtype.kind == "i" and block.y.size else -1
     return (block.X.shape[0], block.X.shape[1] if block.X.ndim == 2 else -1, block.weight,
-            block.problem, top)
+            block.problem, top, block.val_weight)
 
 
 def block_loss_grad(block: Block, loss: str, coef: np.ndarray, intercept: np.ndarray | None,
-                    kw: dict, hessian: bool = False) -> tuple:
-    """The block's weight and :func:`fastgd.models.loss_grad` on all its rows at (coef,
-    intercept), penalty included: ``(weight, loss, grad_coef, grad_intercept, hess_coef,
-    hess_intercept)``; a block of zero weight gives ``(0.0, 0.0, None, ...)``."""
+                    kw: dict, hessian: bool = False, validation: bool = False) -> tuple:
+    """The block's weight and :func:`fastgd.models.loss_grad` on its (training) rows at
+    (coef, intercept), penalty included: ``(weight, loss, grad_coef, grad_intercept,
+    hess_coef, hess_intercept)``; a block of zero weight gives ``(0.0, 0.0, None, ...)``.
+    With ``validation``, :func:`block_val_loss`'s two values follow."""
+    val = block_val_loss(block, loss, coef, intercept, kw) if validation else ()
     if block.weight == 0.0:
-        return (0.0, 0.0, None, None, None, None)
+        return (0.0, 0.0, None, None, None, None) + val
     r = loss_grad(loss, block.X, block.y, _aligned(coef), _aligned(intercept),
-                  sample_weight=block.w, hessian=hessian, **kw)
+                  sample_weight=block.w, rows=block.rows, hessian=hessian, **kw)
     return (block.weight, r.loss, r.grad_coef, r.grad_intercept, r.hess_coef,
-            r.hess_intercept)
+            r.hess_intercept) + val
+
+
+def block_val_loss(block: Block, loss: str, coef: np.ndarray, intercept: np.ndarray | None,
+                   kw: dict) -> tuple:
+    """``(validation weight, loss)``: :func:`fastgd.models.loss_value` (penalty included)
+    on the block's validation rows; ``(0.0, 0.0)`` when they weigh nothing."""
+    if block.val_weight == 0.0 or block.val_rows is None:
+        return (0.0, 0.0)
+    return (block.val_weight, loss_value(loss, block.X, block.y, _aligned(coef),
+                                         _aligned(intercept), sample_weight=block.w,
+                                         rows=block.val_rows, **kw))
+
+
+def combine_validation(parts: list, at: int = 0) -> float:
+    r"""The validation loss over all blocks, :math:`\sum_b (V_b / V)\,l_b` folded in block
+    order, from the ``(V_b, l_b)`` pairs at position ``at`` of each part."""
+    total = 0.0
+    for p in parts:
+        total += p[at]
+    out = 0.0
+    for p in parts:
+        if p[at] != 0.0:
+            out += (p[at] / total) * p[at + 1]
+    return out
 
 
 def combine(parts: list, dtype: Any) -> tuple:
@@ -199,10 +256,12 @@ def sequential_block(state: tuple, block: Block, spec: dict, seed: Any) -> tuple
     params = [np.array(p, copy=True, order="C") for p in params]
     if block.weight == 0.0:
         return (params, opt_state, total, wsum, steps)
-    n = block.X.shape[0]
+    n = block.X.shape[0] if block.rows is None else block.rows.shape[0]
     opt = _make_optimizer(spec, params, opt_state)
     order = (np.random.default_rng(seed).permutation(n).astype(np.int64) if spec["shuffle"]
              else np.arange(n, dtype=np.int64))
+    if block.rows is not None:
+        order = block.rows[order]
     bs = spec["batch_size"]
     icpt = params[1] if len(params) > 1 else None
     for j in range(0, n, bs):
@@ -234,7 +293,8 @@ def local_block(block: Block, params: list, spec: dict, seed: Any) -> tuple:
     params = [np.array(p, copy=True, order="C") for p in params]
     opt = _make_optimizer(spec, params, None)
     rng = np.random.default_rng(seed)
-    n = block.X.shape[0]
+    base = block.rows
+    n = block.X.shape[0] if base is None else base.shape[0]
     bs = min(spec["batch_size"], n)
     icpt = params[1] if len(params) > 1 else None
     order = rng.permutation(n).astype(np.int64)
@@ -243,7 +303,7 @@ def local_block(block: Block, params: list, spec: dict, seed: Any) -> tuple:
     for _ in range(spec["local_steps"]):
         if pos + bs > n:
             order, pos = rng.permutation(n).astype(np.int64), 0
-        rows = order[pos:pos + bs]
+        rows = order[pos:pos + bs] if base is None else base[order[pos:pos + bs]]
         pos += bs
         bw = (float(bs) if block.w is None
               else float(np.cumsum(block.w[rows], dtype=np.float64)[-1]))

@@ -204,6 +204,18 @@ class Blocks:
             fut = self.client.submit(fn, fut, self.parts[b], spec, s, pure=False)
         return self._gather(fut)
 
+    def derive(self, fn: Any, *args: Any, seeds: list) -> Blocks:
+        """The blocks ``fn(block, *args, seed)``, made where each block lives (on a
+        cluster: one task per block, kept there as the new blocks; this object's
+        blocks are released when it is)."""
+        if self.client is None:
+            parts = [fn(b, *args, s) for b, s in zip(self.parts, seeds)]
+        else:
+            n = len(self.parts)
+            parts = self.client.map(fn, self.parts, *[[a] * n for a in args], seeds,
+                                    pure=False)
+        return Blocks(parts, self.client, self.chunks, self.dtype)
+
     def info(self) -> list:
         """Each block's (rows, n_features, weight, problem, largest label); on a cluster,
         waits for the blocks and groups them by the worker holding them."""

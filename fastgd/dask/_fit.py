@@ -129,7 +129,7 @@ def _check_blocks(blocks: Blocks, loss: str) -> tuple[int, int]:
     ValueError names the first bad block before anything is fitted."""
     infos = blocks.info()
     d, top, start = -1, -1, 0
-    for b, (rows, nf, _w, problem, mx) in enumerate(infos):
+    for b, (rows, nf, _w, problem, mx, _v) in enumerate(infos):
         if problem is not None:
             raise ValueError(f"block {b} of the data (rows {start} to {start + rows - 1}): "
                              f"{problem}")
@@ -139,9 +139,21 @@ def _check_blocks(blocks: Blocks, loss: str) -> tuple[int, int]:
             raise ValueError(f"block {b} has {nf} features, block 0 has {d}")
         top = max(top, mx)
         start += rows
-    if not any(w > 0 for _r, _n, w, _p, _m in infos):
+    if not any(w > 0 for _r, _n, w, _p, _m, _v in infos):
         raise ValueError("the data has no rows of positive weight: there is nothing to fit")
     return d, (max(top + 1, 2) if loss == "softmax_cross_entropy" else 0)
+
+
+def _check_split(blocks: Blocks, fraction: float) -> None:
+    """A ValueError when the validation split leaves no training or no validation rows
+    of positive weight."""
+    infos = blocks.info()
+    if not any(i[2] > 0 for i in infos):
+        raise ValueError(f"validation_fraction={fraction} leaves no training rows of "
+                         f"positive weight")
+    if not any(i[5] > 0 for i in infos):
+        raise ValueError("the validation rows (early_stopping) weigh nothing: the "
+                         "validation loss is undefined")
 
 
 def _settings(model, cls, lr, mode, batch_size, shuffle, schedule, clip_norm, clip_value,
@@ -163,15 +175,17 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
         shuffle: bool = True, random_state: Any = None, sample_weight: Any = None,
         schedule: Any = None, clip_norm: float | None = None,
         clip_value: float | None = None, tol: float | None = None,
-        n_iter_no_change: int = 5, local_steps: int = 10, callbacks: Any = (),
+        n_iter_no_change: int = 5, early_stopping: bool = False,
+        validation_fraction: float = 0.1, local_steps: int = 10, callbacks: Any = (),
         optimizer_kwargs: dict | None = None, checkpoint: Any = None,
         checkpoint_every: int = 1, resume: Any = None, progress: bool = False,
         client: Any = None, block_rows: int | None = None,
         _target_kind: str | None = None, _classes: Any = None) -> History:
     r"""Train ``model`` (a :class:`fastgd.LinearModel`) in place on row-chunked data and
     return the run's :class:`fastgd.History` (one row per epoch or round: ``loss``,
-    ``grad_norm``, ``lr``, ``time``; plus ``history.round_trips`` (the driver's waits for
-    results during the epochs), ``n_blocks``, ``converged``, ``stop_reason``, ``n_steps``).
+    ``grad_norm``, ``lr``, ``time``, and ``val_loss`` with ``early_stopping``; plus
+    ``history.round_trips`` (the driver's waits for results during the epochs),
+    ``n_blocks``, ``converged``, ``stop_reason``, ``n_steps``).
 
     Args:
         model: its ``coef_``/``intercept_`` are created (zeros) or continued (warm start).
@@ -189,6 +203,16 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
         schedule, clip_norm, clip_value, tol, n_iter_no_change, callbacks, optimizer_kwargs:
             as :func:`fastgd.fit` (the per-step schedules ``"optimal"`` and
             ``"invscaling"`` only in full-batch mode).
+        early_stopping, validation_fraction: hold out ``validation_fraction`` of the
+            rows of every block and monitor their loss (``tol``, ``n_iter_no_change``,
+            the metric schedules) instead of the training loss. The run's generator
+            first draws one seed per block, ``rng.integers(0, 2**63 - 1, size=B)``;
+            block b's validation rows are ``np.sort(perm[:ceil(validation_fraction *
+            n_b)])`` with ``perm = np.random.default_rng(seed_b).permutation(n_b)``, its
+            training rows the others (nothing is copied). Full batch: the validation loss
+            at the end of an epoch comes with the next epoch's evaluation (one round
+            trip per epoch, one more at the end); the other modes and closure-driven
+            optimizers: one more round trip per epoch.
         checkpoint, checkpoint_every: write the run's state with :func:`fastgd.save`
             every ``checkpoint_every`` epochs (and at the last); ``resume``: continue a
             run from such a file (same settings and chunks; else a ValueError).
@@ -217,6 +241,8 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
     clip_value = check("clip_value", clip_value)
     tol = check("tol", tol)
     n_iter_no_change = check("n_iter_no_change", n_iter_no_change)
+    early_stopping = check("early_stopping", early_stopping)
+    validation_fraction = check("validation_fraction", validation_fraction)
     for name, v in (("local_steps", local_steps), ("checkpoint_every", checkpoint_every)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
@@ -240,7 +266,13 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
                              f"{model.alpha}")
     elif not (schedule is None or callable(schedule)):
         raise TypeError(f"schedule must be None, a callable or a name, got {schedule!r}")
-    cls([np.zeros(1)], lr=lr, **optimizer_kwargs)  # the optimizer's own argument checks
+    probe = cls([np.zeros(1)], lr=lr, **optimizer_kwargs)  # the optimizer's own checks
+    if _closure_driven(probe) and (mode != "full_batch" or clip_norm is not None
+                                   or clip_value is not None):
+        raise ValueError(f"optimizer {cls.__name__} evaluates the objective itself, several "
+                         f"times a step, at points of its choosing: it needs "
+                         f"mode='full_batch' (batch_size=None; got mode={mode!r}) and no "
+                         f"clipping (got clip_norm={clip_norm!r}, clip_value={clip_value!r})")
     if checkpoint is not None:
         checkpoint = _ckpt.check_writable_path("checkpoint", checkpoint)
     resumed = None if resume is None else _ckpt.load(resume)
@@ -251,14 +283,24 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
     settings = _settings(model, cls, lr, mode, bs, shuffle, schedule, clip_norm,
                          clip_value, tol, n_iter_no_change, local_steps, optimizer_kwargs,
                          blocks, d)
+    rng = np.random.default_rng(random_state)
+    split_seeds = None
+    if early_stopping:
+        settings.update(early_stopping=True, validation_fraction=float(validation_fraction))
+        split_seeds = _seeds(rng, len(blocks))
+        if resumed is not None and resumed.extra.get("split_seeds") is not None:
+            split_seeds = [int(v) for v in resumed.extra["split_seeds"]]
+        blocks = blocks.derive(_blocks.split_block, float(validation_fraction),
+                               seeds=split_seeds)
+        _check_split(blocks, validation_fraction)
     if resumed is not None:
         saved = resumed.extra.get("settings")
         if not isinstance(saved, dict) or resumed.extra.get("writer") != "fastgd.dask.fit":
             raise ValueError(f"resume={resume!r} was not written by fastgd.dask.fit")
-        for key in settings:
-            if saved.get(key) != settings[key]:
+        for key in list(settings) + ["early_stopping", "validation_fraction"]:
+            if saved.get(key) != settings.get(key):
                 raise ValueError(f"resume={resume!r}: the saved run has {key}="
-                                 f"{saved.get(key)!r}, this one {settings[key]!r}")
+                                 f"{saved.get(key)!r}, this one {settings.get(key)!r}")
 
     before = {a: getattr(model, a, None) for a in ("coef_", "intercept_", "n_classes_")}
     try:
@@ -277,8 +319,8 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
             epoch_sched = _lrs.AdaptiveLR(opt, n_iter_no_change=n_iter_no_change, tol=tol)
         elif callable(schedule):
             epoch_sched = schedule(opt)
-        rng = np.random.default_rng(random_state)
-        history = History(("loss", "grad_norm", "lr", "time"))
+        history = History(("loss", "grad_norm", "lr", "time")
+                          + (("val_loss",) if early_stopping else ()))
         best, no_improve, n_steps, first, elapsed = math.inf, 0, 0, 0, 0.0
         if resumed is not None:
             ex = resumed.extra
@@ -316,10 +358,20 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
     t0 = time.perf_counter() - elapsed
     done = history.converged and resumed is not None
 
-    def evaluate(hessian: bool = False) -> tuple:
+    def evaluate(hessian: bool = False, validation: bool = False) -> tuple:
+        """(loss, weight, grads, hessians, validation loss or NaN): one round trip."""
         icpt = params[1] if len(params) > 1 else None
-        parts = blocks.map(_blocks.block_loss_grad, model.loss, params[0], icpt, kw, hessian)
-        return _blocks.combine(parts, blocks.dtype)
+        parts = blocks.map(_blocks.block_loss_grad, model.loss, params[0], icpt, kw, hessian,
+                           validation)
+        val = _blocks.combine_validation(parts, 6) if validation else math.nan
+        return _blocks.combine(parts, blocks.dtype) + (val,)
+
+    def validation_loss() -> float:
+        icpt = params[1] if len(params) > 1 else None
+        parts = blocks.map(_blocks.block_val_loss, model.loss, params[0], icpt, kw)
+        return _blocks.combine_validation(parts)
+
+    pending: Any = None  # full batch with early stopping: the next epoch's evaluation
 
     try:
         for epoch in range(first, epochs):
@@ -332,7 +384,10 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
                 gnorm = last[0]
                 n_steps += 1
             elif mode == "full_batch":
-                epoch_loss, _w, grads, hess = evaluate(hess_next)
+                if pending is None:
+                    pending = evaluate(hess_next)
+                epoch_loss, _w, grads, hess, _v = pending
+                pending = None
                 if not math.isfinite(epoch_loss):
                     raise FloatingPointError(_diverged(epoch, epoch_loss, lr))
                 grads = [g for g in grads if g is not None]
@@ -357,20 +412,28 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
             else:
                 epoch_loss, gnorm = _local_round(blocks, params, opt, spec, rng)
                 n_steps += int(local_steps) * len(blocks)
-            history.append(loss=epoch_loss, grad_norm=gnorm, lr=step_lr,
-                           time=time.perf_counter() - t0)
+            monitored = epoch_loss
+            entry: dict = dict(loss=epoch_loss, grad_norm=gnorm, lr=step_lr)
+            if early_stopping:
+                if mode == "full_batch" and not closure and epoch + 1 < epochs:
+                    pending = evaluate(hess_next, True)
+                    monitored = pending[4]
+                else:
+                    monitored = validation_loss()
+                entry["val_loss"] = monitored
+            history.append(**entry, time=time.perf_counter() - t0)
             history.__dict__["n_steps"] = n_steps
             stop = None
             if epoch_sched is not None:
                 with warnings.catch_warnings():
                     # the mini-batch modes step copies of the optimizer on the workers
                     warnings.filterwarnings("ignore", "Detected call of", UserWarning)
-                    epoch_sched.step(epoch_loss) if metric_sched else epoch_sched.step()
+                    epoch_sched.step(monitored) if metric_sched else epoch_sched.step()
                 if isinstance(epoch_sched, _lrs.AdaptiveLR) and epoch_sched.should_stop:
                     stop = "adaptive"
             if tol is not None and schedule != "adaptive":
-                no_improve = no_improve + 1 if epoch_loss > best - tol else 0
-                best = min(best, epoch_loss)
+                no_improve = no_improve + 1 if monitored > best - tol else 0
+                best = min(best, monitored)
                 if no_improve >= n_iter_no_change:
                     stop = stop or "tol"
             if stop is not None:
@@ -386,6 +449,7 @@ def fit(model: LinearModel, X: Any, y: Any, *, optimizer: Any = "sgd", lr: float
                 _ckpt.save(checkpoint, optimizer=opt, writer="fastgd.dask.fit",
                            settings=settings, epoch=epoch + 1, best=best,
                            no_improve=no_improve, n_steps=n_steps, hess_next=hess_next,
+                           split_seeds=split_seeds,
                            rng=_ckpt.generator_state(rng), history=history.as_dict(),
                            converged=bool(history.converged),
                            stop_reason=history.stop_reason,
@@ -414,7 +478,7 @@ def _closure(evaluate: Any, last: list, epoch: int, lr: float) -> Any:
     """The closure a closure-driven optimizer calls: one evaluation (one round trip) at
     the current parameters, ``(loss, grads)``; the gradient's 2-norm goes to ``last``."""
     def closure() -> tuple:
-        loss, _w, grads, _h = evaluate()
+        loss, _w, grads, _h, _v = evaluate()
         if not math.isfinite(loss):
             raise FloatingPointError(_diverged(epoch, loss, lr))
         last[0] = _norm(grads)

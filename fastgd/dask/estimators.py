@@ -8,9 +8,11 @@ plus ``mode`` (``"full_batch"``, ``"sequential"``, ``"local_sgd"``; None picks
 (:func:`fastgd.dask.fit` documents them). ``fit``/``partial_fit``/``score`` take dask
 arrays or dataframes chunked by rows (X and y with the same row chunks); ``predict``,
 ``decision_function`` and ``predict_proba`` return dask arrays, computed block by block
-where X's blocks live (X is never gathered). ``early_stopping=True`` is not supported
-(a ValueError). The cluster is the current ``distributed`` client, if any; otherwise
-Dask's current scheduler computes the blocks and the fit runs in this process.
+where X's blocks live (X is never gathered). ``early_stopping=True`` holds out
+``validation_fraction`` of the rows of every block (a seeded selection, the same for the
+same ``random_state`` and chunks; :func:`fastgd.dask.fit` gives the rule) and stops on
+their loss. The cluster is the current ``distributed`` client, if any; otherwise Dask's
+current scheduler computes the blocks and the fit runs in this process.
 """
 
 from __future__ import annotations
@@ -73,11 +75,6 @@ def _proba_block(X: np.ndarray, coef_t: np.ndarray, intercept: np.ndarray) -> np
 class _DaskMixin:
     """The Dask side shared by both estimators."""
 
-    def _check_dask_params(self) -> None:
-        if self.early_stopping:  # type: ignore[attr-defined]
-            raise ValueError("early_stopping=True is not supported by fastgd.dask's "
-                             "estimators")
-
     def _fit_kwargs(self, partial: bool) -> dict:
         s: Any = self
         callbacks: tuple = ()
@@ -92,6 +89,8 @@ class _DaskMixin:
                     random_state=s._seed(),
                     schedule=None if s.schedule == "constant" else s.schedule,
                     tol=None if partial else s.tol, n_iter_no_change=s.n_iter_no_change,
+                    early_stopping=bool(s.early_stopping),
+                    validation_fraction=s.validation_fraction,
                     local_steps=s.local_steps, optimizer_kwargs=s.optimizer_kwargs,
                     checkpoint=s.checkpoint, checkpoint_every=s.checkpoint_every,
                     progress=bool(s.progress))
@@ -175,7 +174,6 @@ class GDRegressor(_DaskMixin, _SkRegressor):
 
     def _fit(self, X, y, sample_weight, *, partial):
         self._validate_params()
-        self._check_dask_params()
         first = not (partial and hasattr(self, "coef_"))
         self._features(X, first)
         warm = hasattr(self, "coef_") and (partial or self.warm_start)
@@ -251,7 +249,6 @@ class GDClassifier(_DaskMixin, _SkClassifier):
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
         self._validate_params()
-        self._check_dask_params()
         first = not (partial and hasattr(self, "coef_"))
         self._features(X, first)
         warm_ok = True

@@ -50,6 +50,12 @@ def test_two_workers_give_the_sync_bits_with_one_graph_per_epoch(problem, inproc
     seq, _ = _fit(Xd, yd, epochs=3, batch_size=16, random_state=2)
     seq_ref, _ = _fit(X, y, epochs=3, batch_size=16, random_state=2, block_rows=70)
     assert np.array_equal(seq.coef_, seq_ref.coef_)
+    # early stopping: the split made where the blocks live, one graph per epoch (+1)
+    before = counter.graphs
+    es, h = _fit(Xd, yd, epochs=6, early_stopping=True, random_state=4)
+    assert counter.graphs - before == 2 + 2 + 6 + 1  # persisted, checked, split, checked
+    es_ref, h_ref = _fit(X, y, epochs=6, early_stopping=True, random_state=4, block_rows=70)
+    assert np.array_equal(es.coef_, es_ref.coef_) and h.val_loss == h_ref.val_loss
 
 
 def test_estimators_on_a_cluster(problem, inproc_client):

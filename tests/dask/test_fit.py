@@ -178,6 +178,52 @@ def test_a_closure_driven_optimizer_gets_one_round_trip_per_evaluation(problem):
     assert _rel(m.coef_, ref.coef_) < 1e-10
 
 
+LBFGS_CASES = [  # (model factory, problem kind)
+    (lambda: models.LogisticRegression(penalty="l2", alpha=1e-3), "binary"),
+    (lambda: models.LinearModel("half_squared_error", penalty="l2", alpha=1e-3),
+     "regression"),
+    (lambda: models.SoftmaxRegression(penalty="l2", alpha=1e-3), "multiclass"),
+]
+
+
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+@pytest.mark.parametrize("case", range(len(LBFGS_CASES)))
+def test_lbfgs_equals_the_single_process_lbfgs_fit(problem, case, line_search):
+    make, kind = LBFGS_CASES[case]
+    X, y, Xd, yd = problem(kind, chunk=70)
+    okw = {"line_search_fn": line_search}
+    m, ref = make(), make()
+    h = fastgd.dask.fit(m, Xd, yd, optimizer="lbfgs", lr=1.0, epochs=6,
+                        optimizer_kwargs=okw)
+    href = fastgd.fit(ref, X, y, optimizer="lbfgs", lr=1.0, batch_size=None, epochs=6,
+                      optimizer_kwargs=okw)
+    # one round trip per closure evaluation: more than one per epoch (the line search)
+    assert len(h) == 6 and h.round_trips > 6
+    assert _rel(m.coef_, ref.coef_) < 1e-10
+    assert _rel(m.intercept_, ref.intercept_) < 1e-10
+    np.testing.assert_allclose(h.loss, href.loss, rtol=1e-10)
+    assert h.loss[-1] < h.loss[0]
+
+
+def test_lbfgs_from_the_estimators_and_its_refusals(problem):
+    import fastgd.sklearn
+    X, y, Xd, yd = problem("binary", chunk=70)
+    a = fastgd.dask.GDClassifier(optimizer="lbfgs", lr=1.0, max_iter=10, tol=None).fit(Xd, yd)
+    b = fastgd.sklearn.GDClassifier(optimizer="lbfgs", lr=1.0, batch_size=None, max_iter=10,
+                                    tol=None).fit(X, y)
+    assert _rel(a.coef_, b.coef_) < 1e-10 and _rel(a.intercept_, b.intercept_) < 1e-10
+    X, y, Xd, yd = problem("regression", chunk=70)
+    a = fastgd.dask.GDRegressor(optimizer="lbfgs", lr=1.0, max_iter=10, tol=None).fit(Xd, yd)
+    b = fastgd.sklearn.GDRegressor(optimizer="lbfgs", lr=1.0, batch_size=None, max_iter=10,
+                                   tol=None).fit(X, y)
+    assert _rel(a.coef_, b.coef_) < 1e-10 and _rel(a.intercept_, b.intercept_) < 1e-10
+    m = models.LinearRegression()
+    for kw in (dict(mode="sequential", batch_size=10), dict(clip_norm=1.0)):
+        with pytest.raises(ValueError, match="needs mode='full_batch'"):
+            fastgd.dask.fit(m, Xd, yd, optimizer="lbfgs", epochs=2, **kw)
+    assert m.coef_ is None
+
+
 def test_progress_line_without_tqdm(problem, capsys, monkeypatch):
     import builtins
     real = builtins.__import__
@@ -254,3 +300,109 @@ def test_the_full_batch_optimum_is_dask_glms_and_scikit_learns(problem):
     glm_model.coef_ = np.asarray(b, dtype=np.float64)
     theirs = glm_model.loss_value(X, y)
     assert ours <= theirs + 1e-15 and theirs - ours < 1e-6 * ours
+
+
+def _split(chunks, fraction, random_state):
+    """The documented validation split: one seed per block drawn first from the run's
+    generator, then each block's permutation."""
+    seeds = np.random.default_rng(random_state).integers(0, 2**63 - 1, size=len(chunks),
+                                                         dtype=np.int64)
+    train, val, start = [], [], 0
+    for n_b, s in zip(chunks, seeds):
+        perm = np.random.default_rng(int(s)).permutation(n_b)
+        k = int(np.ceil(fraction * n_b))
+        val.append(start + np.sort(perm[:k]))
+        train.append(start + np.sort(perm[k:]))
+        start += n_b
+    return np.concatenate(train), np.concatenate(val)
+
+
+def test_early_stopping_equals_the_single_process_fit_on_the_training_rows(problem):
+    X, y, Xd, yd = problem("binary", chunk=70)  # blocks of 70 rows, the last of 50
+    kw = dict(optimizer="adam", lr=0.5, tol=1e-3, n_iter_no_change=3)
+    m = models.LogisticRegression(penalty="l2", alpha=1e-3)
+    h = fastgd.dask.fit(m, Xd, yd, epochs=200, early_stopping=True,
+                        validation_fraction=0.2, random_state=7, **kw)
+    assert h.stop_reason == "tol" and 3 < len(h) < 200
+    assert h.round_trips == len(h) + 1  # the validation loss rides on the next evaluation
+    train, val = _split(Xd.chunks[0], 0.2, 7)
+    assert len(val) == sum(int(np.ceil(0.2 * c)) for c in Xd.chunks[0])
+    ref = models.LogisticRegression(penalty="l2", alpha=1e-3)
+    seen = []
+    href = fastgd.fit(ref, X[train], y[train], batch_size=None, epochs=len(h),
+                      callbacks=lambda e, hist, mod: seen.append(mod.loss_value(X[val],
+                                                                                y[val])),
+                      **dict(kw, tol=None))
+    assert _rel(m.coef_, ref.coef_) < 1e-10 and _rel(m.intercept_, ref.intercept_) < 1e-10
+    np.testing.assert_allclose(h.loss, href.loss, rtol=1e-10)
+    np.testing.assert_allclose(h.val_loss, seen, rtol=1e-10)
+    # the stop is scikit-learn's rule on the validation loss
+    best, bad, stopped = np.inf, 0, None
+    for e, v in enumerate(h.val_loss):
+        bad = bad + 1 if v > best - 1e-3 else 0
+        best = min(best, v)
+        if bad >= 3 and stopped is None:
+            stopped = e + 1
+    assert stopped == len(h)
+    # the same bits with the same partition in this process (NumPy input)
+    m2 = models.LogisticRegression(penalty="l2", alpha=1e-3)
+    fastgd.dask.fit(m2, X, y, epochs=200, early_stopping=True, validation_fraction=0.2,
+                    random_state=7, block_rows=70, **kw)
+    assert np.array_equal(m2.coef_, m.coef_)
+
+
+def test_early_stopping_in_the_other_modes_and_with_lbfgs(problem, tmp_path):
+    X, y, Xd, yd = problem("regression", chunk=100)
+    train, val = _split(Xd.chunks[0], 0.25, 3)
+    for kw, trips in ((dict(optimizer="lbfgs", lr=1.0), None),
+                      (dict(optimizer="sgd", lr=0.01, batch_size=20), 2),
+                      (dict(optimizer="sgd", lr=0.01, batch_size=20, mode="local_sgd",
+                            local_steps=3), 2)):
+        m = models.LinearRegression()
+        h = fastgd.dask.fit(m, Xd, yd, epochs=5, early_stopping=True,
+                            validation_fraction=0.25, random_state=3, **kw)
+        assert len(h.val_loss) == 5
+        assert h.val_loss[-1] == pytest.approx(m.loss_value(X[val], y[val]), rel=1e-12)
+        if trips is not None:
+            assert h.round_trips == trips * 5
+    # the sequential chain runs on the training rows only: with shuffle=False and blocks
+    # whose training rows are one batch each, it is fastgd.fit on those rows in order
+    m = models.LinearRegression()
+    fastgd.dask.fit(m, Xd, yd, optimizer="sgd", lr=0.01, batch_size=75, epochs=3,
+                    shuffle=False, early_stopping=True, validation_fraction=0.25,
+                    random_state=3)
+    ref = models.LinearRegression()
+    fastgd.fit(ref, X[train], y[train], optimizer="sgd", lr=0.01, batch_size=75, epochs=3,
+               shuffle=False)
+    assert _rel(m.coef_, ref.coef_) < 1e-12
+    # checkpoint and resume keep the split
+    path = tmp_path / "es.ckpt"
+    a, b = models.LinearRegression(), models.LinearRegression()
+    ha = fastgd.dask.fit(a, Xd, yd, optimizer="adam", lr=0.05, epochs=8, early_stopping=True,
+                         random_state=5)
+    fastgd.dask.fit(b, Xd, yd, optimizer="adam", lr=0.05, epochs=4, early_stopping=True,
+                    random_state=5, checkpoint=path)
+    hb = fastgd.dask.fit(models.LinearRegression(), Xd, yd, optimizer="adam", lr=0.05,
+                         epochs=8, early_stopping=True, random_state=5, resume=path)
+    assert hb.val_loss == ha.val_loss and hb.loss == ha.loss
+    with pytest.raises(ValueError, match="early_stopping"):
+        fastgd.dask.fit(models.LinearRegression(), Xd, yd, optimizer="adam", lr=0.05,
+                        epochs=8, random_state=5, resume=path)
+    # no training rows left: refused before the model changes
+    c = models.LinearRegression()
+    with pytest.raises(ValueError, match="leaves no training rows"):
+        fastgd.dask.fit(c, Xd, yd, epochs=2, early_stopping=True, validation_fraction=0.999)
+    assert c.coef_ is None
+
+
+def test_early_stopping_from_the_estimators(problem):
+    X, y, Xd, yd = problem("binary", chunk=100)
+    clf = fastgd.dask.GDClassifier(optimizer="adam", lr=0.1, max_iter=300, tol=1e-3,
+                                   early_stopping=True, validation_fraction=0.2,
+                                   random_state=0).fit(Xd, yd)
+    assert clf.n_iter_ < 300 and len(clf.history_.val_loss) == clf.n_iter_
+    assert clf.score(Xd, yd) > 0.8
+    reg = fastgd.dask.GDRegressor(optimizer="adam", lr=0.1, max_iter=300, tol=1e-4,
+                                  early_stopping=True, random_state=0)
+    _X, _y, Xr, yr = problem("regression", chunk=100)
+    assert reg.fit(Xr, yr).n_iter_ < 300 and reg.score(Xr, yr) > 0.8
