@@ -114,9 +114,10 @@ def set_fma(flag: bool) -> None:
 
     Example::
 
-        fastgd.set_fma(True)
-        print(fastgd.get_fma())  # True
-        fastgd.set_fma(False)
+        with fastgd.use_backend("cython"):  # the compiled core's mode
+            fastgd.set_fma(True)
+            print(fastgd.get_fma())  # True
+            fastgd.set_fma(False)
     """
     if not isinstance(flag, bool):
         raise TypeError(f"flag must be True or False, got {flag!r}")
@@ -153,7 +154,7 @@ def use_fma(flag: bool) -> Iterator[bool]:
 
         w = np.array([1.0, -2.0, 0.5], dtype=np.float32)
         opt = fastgd.Adam([w], lr=0.1)
-        with fastgd.use_fma(True):  # torch.optim.Adam's float32 bits, on a CPU with FMA
+        with fastgd.use_backend("cython"), fastgd.use_fma(True):  # torch's float32 bits
             opt.step([2 * w])
     """
     previous = get_fma()
