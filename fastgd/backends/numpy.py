@@ -8,7 +8,7 @@ from fastgd import reference
 from fastgd.backends._many import entry
 from fastgd.reference._checks import real, scanned_arrays, shaped_like_param
 from fastgd.reference._declare import KERNELS
-from fastgd.reference.lbfgs import check_vector
+from fastgd.reference.lbfgs import check_two_loop, check_vector
 from fastgd.reference.sparse_adam import sparse_adam_rows as sparse_adam_rows
 
 NAME = "numpy"
@@ -78,18 +78,5 @@ def lbfgs_memory(y, s, g, g_prev, d, t) -> tuple[float, float]:
 
 def lbfgs_two_loop(d, g, old_dirs, old_stps, ro, h_diag, al) -> None:
     """:func:`fastgd.reference.lbfgs.lbfgs_two_loop`, checked."""
-    h = real("lbfgs_two_loop: h_diag", h_diag)
-    check_vector("lbfgs_two_loop", "g", g)
-    check_vector("lbfgs_two_loop", "d", d, g, write=True)
-    m = len(old_dirs)
-    if len(old_stps) != m or len(ro) < m:
-        raise ValueError(f"lbfgs_two_loop: {m} old_dirs, {len(old_stps)} old_stps and "
-                         f"{len(ro)} ro")
-    check_vector("lbfgs_two_loop", "al", al, write=True)
-    if al.dtype != np.float64 or al.size < m:
-        raise ValueError(f"lbfgs_two_loop: al must be float64 with at least {m} elements")
-    for k in range(m):
-        check_vector("lbfgs_two_loop", f"old_dirs[{k}]", old_dirs[k], g)
-        check_vector("lbfgs_two_loop", f"old_stps[{k}]", old_stps[k], g)
-    rho = [real(f"lbfgs_two_loop: ro[{k}]", ro[k]) for k in range(m)]
+    h, rho = check_two_loop(d, g, old_dirs, old_stps, ro, h_diag, al)
     reference.lbfgs.lbfgs_two_loop(d, g, old_dirs, old_stps, rho, h, al)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastgd.reference._checks import real
+
 __all__ = ["lbfgs_dot", "lbfgs_axpy", "lbfgs_abs_max", "lbfgs_abs_sum", "lbfgs_memory",
            "lbfgs_two_loop"]
 
@@ -130,3 +132,22 @@ def check_vector(fn: str, name: str, a, like: np.ndarray | None = None,
     if write and not a.flags.writeable:
         raise ValueError(f"{fn}: {name} is read-only")
     return a
+
+
+def check_two_loop(d, g, old_dirs, old_stps, ro, h_diag, al) -> tuple[float, list[float]]:
+    """The arguments of :func:`lbfgs_two_loop`, checked as each backend's entry checks
+    them (before ``d`` or ``al`` is written); returns ``h_diag`` and ``ro[:m]`` as reals."""
+    h = real("lbfgs_two_loop: h_diag", h_diag)
+    check_vector("lbfgs_two_loop", "g", g)
+    check_vector("lbfgs_two_loop", "d", d, g, write=True)
+    m = len(old_dirs)
+    if len(old_stps) != m or len(ro) < m:
+        raise ValueError(f"lbfgs_two_loop: {m} old_dirs, {len(old_stps)} old_stps and "
+                         f"{len(ro)} ro")
+    check_vector("lbfgs_two_loop", "al", al, write=True)
+    if al.dtype != np.float64 or al.size < m:
+        raise ValueError(f"lbfgs_two_loop: al must be float64 with at least {m} elements")
+    for k in range(m):
+        check_vector("lbfgs_two_loop", f"old_dirs[{k}]", old_dirs[k], g)
+        check_vector("lbfgs_two_loop", f"old_stps[{k}]", old_stps[k], g)
+    return h, [real(f"lbfgs_two_loop: ro[{k}]", ro[k]) for k in range(m)]
