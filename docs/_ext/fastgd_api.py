@@ -41,6 +41,7 @@ MODULES = [
     "fastgd.models.losses",
     "fastgd.models.linear",
     "fastgd.models.clip",
+    "fastgd.models.sparse",
     "fastgd.sklearn",
     "fastgd.minimize",
     "fastgd.functions",
