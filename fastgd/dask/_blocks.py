@@ -245,6 +245,26 @@ def _params(coef: np.ndarray, intercept: np.ndarray | None) -> list:
     return [c] if intercept is None else [c, np.array(intercept, copy=True, order="C")]
 
 
+def _batch_step(block: Block, spec: dict, opt: Any, params: list, rows: np.ndarray,
+                where: str) -> tuple | None:
+    """One optimizer step on the block's ``rows``: ``(loss x batch weight, batch weight)``,
+    or None (no step) when the rows weigh nothing. A non-finite loss raises
+    FloatingPointError naming ``where`` the run diverged."""
+    bw = (float(rows.shape[0]) if block.w is None
+          else float(np.cumsum(block.w[rows], dtype=np.float64)[-1]))
+    if bw == 0.0:
+        return None
+    icpt = params[1] if len(params) > 1 else None
+    r = loss_grad(spec["loss"], block.X, block.y, params[0], icpt, sample_weight=block.w,
+                  rows=rows, **spec["kw"])
+    if not math.isfinite(r.loss):
+        raise FloatingPointError(f"the loss became {r.loss} {where}: training diverged; "
+                                 f"lower the learning rate")
+    grads = [r.grad_coef] if icpt is None else [r.grad_coef, r.grad_intercept]
+    _step(opt, grads, spec)
+    return (r.loss * bw, bw)
+
+
 def sequential_block(state: tuple, block: Block, spec: dict, seed: Any) -> tuple:
     """One pass of mini-batch steps over a block, continuing a chain. ``state`` is
     ``(params, optimizer state_dict or None, loss total, weight total, steps)``; the
@@ -263,23 +283,13 @@ def sequential_block(state: tuple, block: Block, spec: dict, seed: Any) -> tuple
     if block.rows is not None:
         order = block.rows[order]
     bs = spec["batch_size"]
-    icpt = params[1] if len(params) > 1 else None
     for j in range(0, n, bs):
-        rows = order[j:j + bs]
-        bw = (float(rows.shape[0]) if block.w is None
-              else float(np.cumsum(block.w[rows], dtype=np.float64)[-1]))
-        if bw == 0.0:
-            continue
-        r = loss_grad(spec["loss"], block.X, block.y, params[0], icpt, sample_weight=block.w,
-                      rows=rows, **spec["kw"])
-        if not math.isfinite(r.loss):
-            raise FloatingPointError(f"the loss became {r.loss} at step {steps + 1}: "
-                                     f"training diverged; lower the learning rate")
-        total += r.loss * bw
-        wsum += bw
-        grads = [r.grad_coef] if icpt is None else [r.grad_coef, r.grad_intercept]
-        _step(opt, grads, spec)
-        steps += 1
+        done = _batch_step(block, spec, opt, params, order[j:j + bs],
+                           f"at step {steps + 1}")
+        if done is not None:
+            total += done[0]
+            wsum += done[1]
+            steps += 1
     return (params, opt.state_dict(), total, wsum, steps)
 
 
@@ -296,7 +306,6 @@ def local_block(block: Block, params: list, spec: dict, seed: Any) -> tuple:
     base = block.rows
     n = block.X.shape[0] if base is None else base.shape[0]
     bs = min(spec["batch_size"], n)
-    icpt = params[1] if len(params) > 1 else None
     order = rng.permutation(n).astype(np.int64)
     pos = 0
     total = wsum = 0.0
@@ -305,19 +314,10 @@ def local_block(block: Block, params: list, spec: dict, seed: Any) -> tuple:
             order, pos = rng.permutation(n).astype(np.int64), 0
         rows = order[pos:pos + bs] if base is None else base[order[pos:pos + bs]]
         pos += bs
-        bw = (float(bs) if block.w is None
-              else float(np.cumsum(block.w[rows], dtype=np.float64)[-1]))
-        if bw == 0.0:
-            continue
-        r = loss_grad(spec["loss"], block.X, block.y, params[0], icpt, sample_weight=block.w,
-                      rows=rows, **spec["kw"])
-        if not math.isfinite(r.loss):
-            raise FloatingPointError(f"the loss became {r.loss} in a local step: training "
-                                     f"diverged; lower the learning rate")
-        total += r.loss * bw
-        wsum += bw
-        grads = [r.grad_coef] if icpt is None else [r.grad_coef, r.grad_intercept]
-        _step(opt, grads, spec)
+        done = _batch_step(block, spec, opt, params, rows, "in a local step")
+        if done is not None:
+            total += done[0]
+            wsum += done[1]
     if hasattr(opt, "train") and hasattr(opt, "eval"):
         opt.eval()
     return (block.weight, params, total / wsum if wsum else 0.0)
