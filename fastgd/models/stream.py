@@ -190,6 +190,24 @@ class PartialFit:
             self._elapsed += time.perf_counter() - start
         return self
 
+    def fit_epochs(self, X: Any, y: Any, *, epochs: int, sample_weight: Any = None,
+                   **fit_kwargs: Any) -> History:
+        """Start the run with :func:`fastgd.fit`'s whole loop on (X, y) for up to
+        ``epochs`` epochs (``fit_kwargs``: more of ``fit``'s arguments, e.g. ``tol``,
+        ``early_stopping``, overriding the run's), with the run's generator; return fit's
+        History. :meth:`partial_fit` then continues that run (optimizer state, schedules,
+        step count). Only before the first chunk."""
+        if self.optimizer is not None:
+            raise RuntimeError("fit_epochs starts a run: this one has started already")
+        args = dict(self._fit_args, callbacks=self.callbacks)
+        args.update(fit_kwargs)
+        self._chunk = False
+        try:
+            return fit(self.model, X, y, epochs=epochs, random_state=self._rng,
+                       sample_weight=sample_weight, _stream=self, **args)
+        finally:
+            self._chunk = True
+
     def end_epoch(self) -> bool:
         """Close the epoch made of the chunks since the last call: append its history row
         (``loss``: the mean of its batch losses weighted by their row counts or sample
