@@ -112,6 +112,11 @@ _CLF_LOSSES = ("log_loss", "hinge")
 _RUN_PARAMS = ("loss", "optimizer", "lr", "batch_size", "penalty", "alpha", "l1_ratio",
                "epsilon", "fit_intercept", "shuffle", "random_state", "schedule",
                "optimizer_kwargs", "n_iter_no_change", "tol")
+def _report_epoch(epoch, history, _model):
+    """``verbose``'s line after each epoch (a module function: estimators pickle)."""
+    print(f"-- Epoch {epoch + 1}: loss {history.loss[-1]:.6g}, lr {history.lr[-1]:.6g}")
+
+
 class _BaseGD(BaseEstimator):
     """Shared parameters, validation and training loop."""
 
@@ -203,12 +208,7 @@ class _BaseGD(BaseEstimator):
 
     def _new_run(self, model, seed) -> PartialFit:
         """The run (optimizer, schedule, generator) that trains ``model``."""
-        callbacks: tuple = ()
-        if self.verbose:
-            def _report(epoch, history, _model):
-                print(f"-- Epoch {epoch + 1}: loss {history.loss[-1]:.6g}, "
-                      f"lr {history.lr[-1]:.6g}")
-            callbacks = (_report,)
+        callbacks = (_report_epoch,) if self.verbose else ()
         return PartialFit(model, optimizer=self.optimizer, lr=self.lr,
                           batch_size=self.batch_size, shuffle=bool(self.shuffle),
                           random_state=seed,

@@ -119,7 +119,7 @@ def test_pickle_between_chunks_gives_the_bits_of_the_run_not_stopped(kind):
     cls, kw, X, y = _problem(kind)
     classes = None if cls is GDRegressor else np.unique(y)
     params = dict(kw, optimizer="adam", lr=0.01, batch_size=8, schedule="invscaling",
-                  random_state=2)
+                  random_state=2, verbose=1)
     full = _partial(cls(**params), X, y, classes=classes)
     est = _partial(cls(**params), X, y, chunks=CHUNKS[:3], classes=classes)
     est = pickle.loads(pickle.dumps(est))
