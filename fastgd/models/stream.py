@@ -84,7 +84,8 @@ class PartialFit:
 
         rng = np.random.default_rng(0)
         X = rng.standard_normal((600, 4)); y = X @ np.arange(4.0) + 1
-        run = PartialFit(fastgd.LinearRegression(), optimizer="adam", lr=0.05, batch_size=20)
+        run = fastgd.models.PartialFit(fastgd.LinearRegression(), optimizer="adam", lr=0.05,
+                                       batch_size=20)
         for epoch in range(20):
             for i in range(0, 600, 200):
                 run.partial_fit(X[i:i + 200], y[i:i + 200])
