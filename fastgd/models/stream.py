@@ -35,9 +35,16 @@ are those of the first chunk: a chunk that differs, or a model whose ``coef_`` o
 in place is fine), is refused with a ValueError before anything changes. A
 FloatingPointError (divergence) ends the run: later calls raise RuntimeError.
 
-**Checkpoints.** A :class:`PartialFit` pickles with its model, optimizer, schedulers and
-generator (the optimizer keeps the model's arrays as its parameters through the pickle):
-unpickling it between two chunks and going on gives the bits of the run not stopped.
+**Checkpoints.** Between two chunks, :meth:`PartialFit.save` writes the run with
+:func:`fastgd.save` (atomically; no pickle): the model's parameters, the optimizer's
+state, the schedulers' ``state_dict()``, the generator's state, the counters, the open
+epoch's sums and the history. :meth:`PartialFit.restore` puts it back into a new
+:class:`PartialFit` built with the same model settings and arguments (``random_state``
+and ``callbacks`` may differ; anything else is refused with a ValueError naming it,
+before the model changes). A :class:`PartialFit` also pickles with its model,
+optimizer, schedulers and generator (the optimizer keeps the model's arrays as its
+parameters through the pickle). Either way, going on gives the bits of the run not
+stopped.
 """
 
 from __future__ import annotations
@@ -51,9 +58,10 @@ import numpy as np
 
 from fastgd import lr_scheduler as _lrs
 from fastgd.history import History
+from fastgd.io import checkpoint as _ckpt
 from fastgd.models.linear import LinearModel
 from fastgd.models.params import SCHEDULES, check
-from fastgd.models.training import fit
+from fastgd.models.training import _schedulers, fit
 from fastgd.optim.registry import lookup
 
 __all__ = ["PartialFit"]
@@ -66,8 +74,9 @@ class PartialFit:
     Args:
         model: the :class:`fastgd.LinearModel` trained in place (its ``coef_`` and
             ``intercept_`` are continued when set, as by ``fit``).
-        optimizer, lr, batch_size, shuffle, schedule, clip_norm, clip_value,
-            n_iter_no_change, optimizer_kwargs: as for :func:`fastgd.fit`.
+        optimizer: as for :func:`fastgd.fit`, and so are ``lr``, ``batch_size``,
+            ``shuffle``, ``schedule``, ``clip_norm``, ``clip_value``,
+            ``n_iter_no_change`` and ``optimizer_kwargs``.
         random_state: None, an int, a SeedSequence or a Generator: the run's generator
             (made once; a Generator is used and advanced).
         tol: scikit-learn's rule on the epochs' training losses, checked by
@@ -248,6 +257,112 @@ class PartialFit:
                 history.__dict__["stop_reason"] = "callback"
         self.epoch += 1
         return stop is not None
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def _settings(self) -> dict:
+        """What a restored run must share with the saved one."""
+        m, a = self.model, self._fit_args
+        schedule = a["schedule"]
+        return {
+            "model": type(m).__name__, "loss": m.loss, "penalty": m.penalty,
+            "alpha": float(m.alpha), "l1_ratio": float(m.l1_ratio),
+            "epsilon": None if m.epsilon is None else float(m.epsilon),
+            "fit_intercept": bool(m.fit_intercept),
+            "optimizer": lookup(a["optimizer"]).__name__, "lr": a["lr"],
+            "batch_size": a["batch_size"], "shuffle": a["shuffle"],
+            "schedule": schedule if schedule is None or isinstance(schedule, str)
+            else "a callable", "clip_norm": a["clip_norm"], "clip_value": a["clip_value"],
+            "tol": a["tol"], "n_iter_no_change": a["n_iter_no_change"],
+            "optimizer_kwargs": dict(a["optimizer_kwargs"] or {}),
+        }
+
+    def save(self, path: Any) -> None:
+        """Write the run, between two chunks, to ``path`` with :func:`fastgd.save`
+        (atomically); :meth:`restore` reads it back."""
+        if self.optimizer is None:
+            raise RuntimeError("save: the run has not started (no chunk yet)")
+        scheds = {kind: None if sched is None else
+                  [type(sched).__name__, _ckpt.scheduler_state(sched)]
+                  for kind, sched in (("step", self._step_sched),
+                                      ("epoch", self._epoch_sched))}
+        h = self.history
+        state = {
+            "settings": self._settings(), "n_steps": self.n_steps, "epoch": self.epoch,
+            "hess_next": bool(self.hess_next), "totals": [float(v) for v in self._totals],
+            "best": float(self._best), "no_improve": self._no_improve,
+            "elapsed": self._elapsed, "history": h.as_dict(),
+            "converged": bool(h.converged), "stop_reason": h.stop_reason,
+            "rng": _ckpt.generator_state(self._rng), "schedulers": scheds,
+        }
+        _ckpt.save(path, optimizer=self.optimizer, stream=state)
+
+    def restore(self, path: Any) -> PartialFit:
+        """Continue the run saved by :meth:`save` in ``path``: this run (not started, built
+        with the saved run's model settings and arguments) gets its parameters, optimizer
+        and scheduler states, generator, counters and history. Returns self."""
+        if self.optimizer is not None:
+            raise RuntimeError("restore: this run has started; restore into a new one")
+        ckpt = _ckpt.load(path)
+        path = ckpt.path
+        state = ckpt.extra.get("stream")
+        keys = ("settings", "n_steps", "epoch", "hess_next", "totals", "best",
+                "no_improve", "elapsed", "history", "converged", "stop_reason", "rng",
+                "schedulers")
+        if not isinstance(state, dict) or not all(k in state for k in keys) \
+                or ckpt.optimizer_state is None or not ckpt._params_of_optimizer:
+            raise ValueError(f"{path!r} is not a run written by PartialFit.save")
+        mine = self._settings()
+        for key, value in mine.items():
+            if state["settings"].get(key, "(unset)") != value:
+                raise ValueError(f"{path!r} was written by a run with {key}="
+                                 f"{state['settings'].get(key, '(unset)')!r}; this run has "
+                                 f"{key}={value!r}")
+        _ckpt.check_generator_state(state["rng"], repr(path))
+        m = self.model
+        shapes = [(p.shape, p.dtype) for p in ckpt.params]
+        if len(shapes) != (2 if m.fit_intercept else 1) or len(shapes[0][0]) != (
+                2 if m.loss == "softmax_cross_entropy" else 1):
+            raise ValueError(f"{path!r}: the saved parameters {shapes} are not this "
+                             f"model's")
+        saved = {k: getattr(m, k, None) for k in ("coef_", "intercept_", "n_classes_")}
+        try:
+            m.coef_ = np.zeros(*shapes[0])
+            m.intercept_ = np.zeros(*shapes[1]) if m.fit_intercept else None
+            if m.coef_.ndim == 2:
+                m.n_classes_ = m.coef_.shape[1]
+            params = [m.coef_] if m.intercept_ is None else [m.coef_, m.intercept_]
+            a = self._fit_args
+            opt = lookup(a["optimizer"])(params, lr=a["lr"], **(a["optimizer_kwargs"] or {}))
+            step_sched, epoch_sched = _schedulers(a["schedule"], opt, m,
+                                                  a["n_iter_no_change"], a["tol"])
+            for kind, sched in (("step", step_sched), ("epoch", epoch_sched)):
+                theirs = state["schedulers"].get(kind)
+                if (None if sched is None else type(sched).__name__) != (
+                        None if theirs is None else theirs[0]):
+                    raise ValueError(f"{path!r}: the run's {kind} scheduler was "
+                                     f"{None if theirs is None else theirs[0]}")
+            ckpt.restore(optimizer=opt)
+            for kind, sched in (("step", step_sched), ("epoch", epoch_sched)):
+                if sched is not None:
+                    sched.load_state_dict(state["schedulers"][kind][1])
+        except BaseException:
+            for k, v in saved.items():
+                setattr(m, k, v)
+            raise
+        self.optimizer, self._step_sched, self._epoch_sched = opt, step_sched, epoch_sched
+        self._rng = _ckpt.restore_generator(state["rng"], self._rng)
+        self.n_steps, self.epoch = int(state["n_steps"]), int(state["epoch"])
+        self.hess_next = bool(state["hess_next"])
+        self._totals = tuple(state["totals"])
+        self._best, self._no_improve = float(state["best"]), int(state["no_improve"])
+        self._elapsed = float(state["elapsed"])
+        rows: dict = state["history"]
+        for i in range(len(rows.get("loss", []))):
+            self.history.append(**{c: v[i] for c, v in rows.items()})
+        self.history.__dict__.update(converged=state["converged"],
+                                     stop_reason=state["stop_reason"], n_steps=self.n_steps)
+        return self
 
     def __repr__(self) -> str:
         return (f"PartialFit({self.model!r}, optimizer={self._fit_args['optimizer']!r}, "

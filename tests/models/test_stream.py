@@ -224,3 +224,65 @@ def test_schedule_free_chunks_match_to_rounding():
         run.partial_fit(X[s], y[s])
     np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-12, atol=1e-14)
     assert math.isfinite(run.end_epoch() or 0.0)
+
+
+@pytest.mark.parametrize("opt,schedule", [("adam", "invscaling"), ("sophia", None),
+                                          ("sgd", "adaptive")])
+def test_save_between_chunks_and_restore_gives_the_bits_of_the_run_not_stopped(
+        tmp_path, opt, schedule):
+    model, X, y = _data("softmax")
+    kw = dict(optimizer=opt, lr=0.01, batch_size=8, schedule=schedule, tol=1e-3,
+              optimizer_kwargs={"momentum": 0.5} if opt == "sgd" else None)
+    full = PartialFit(model, random_state=4, **kw)
+    parts = _chunks(len(y), [80, 80, 80])
+    for _ in range(2):
+        for s in parts:
+            full.partial_fit(X[s], y[s])
+        full.end_epoch()
+    stopped = PartialFit(fastgd.SoftmaxRegression(penalty="l2", alpha=1e-3), random_state=4,
+                         **kw)
+    for s in parts:
+        stopped.partial_fit(X[s], y[s])
+    stopped.end_epoch()
+    stopped.partial_fit(X[parts[0]], y[parts[0]])      # in the middle of an epoch
+    path = tmp_path / "run.ckpt"
+    stopped.save(path)
+    other = fastgd.SoftmaxRegression(penalty="l2", alpha=1e-3)
+    run = PartialFit(other, random_state=99, **kw).restore(path)   # the saved generator
+    assert run.n_steps == stopped.n_steps and run.epoch == 1
+    for s in parts[1:]:
+        run.partial_fit(X[s], y[s])
+    run.end_epoch()
+    np.testing.assert_array_equal(other.coef_, model.coef_)
+    np.testing.assert_array_equal(other.intercept_, model.intercept_)
+    _same_state(full.optimizer.state_dict()["state"], run.optimizer)
+    assert run.history.loss == full.history.loss and run.history.lr == full.history.lr
+    assert run.optimizer.param_groups[0]["lr"] == full.optimizer.param_groups[0]["lr"]
+
+
+def test_restore_refuses_other_settings_before_changing_the_model(tmp_path):
+    model, X, y = _data("linear")
+    run = PartialFit(model, optimizer="adam", lr=0.01, batch_size=8)
+    with pytest.raises(RuntimeError, match="not started"):
+        run.save(tmp_path / "none.ckpt")
+    run.partial_fit(X, y)
+    run.save(tmp_path / "run.ckpt")
+    with pytest.raises(RuntimeError, match="has started"):
+        run.restore(tmp_path / "run.ckpt")
+    for other, kw, what in [
+        (fastgd.LinearRegression(penalty="l2", alpha=1e-3), dict(optimizer="sgd"),
+         "optimizer='Adam'"),
+        (fastgd.LinearRegression(penalty="l2", alpha=1e-3), dict(optimizer="adam", lr=0.1),
+         "lr=0.01"),
+        (fastgd.LinearRegression(penalty="l1", alpha=1e-3), dict(optimizer="adam"),
+         "penalty='l2'"),
+    ]:
+        kw = dict(dict(lr=0.01, batch_size=8), **kw)
+        fresh = PartialFit(other, **kw)
+        with pytest.raises(ValueError, match=what):
+            fresh.restore(tmp_path / "run.ckpt")
+        assert other.coef_ is None and fresh.optimizer is None
+    fastgd.save(tmp_path / "plain.ckpt", optimizer=run.optimizer)
+    with pytest.raises(ValueError, match="not a run written by PartialFit.save"):
+        PartialFit(fastgd.LinearRegression(), optimizer="adam").restore(
+            tmp_path / "plain.ckpt")
