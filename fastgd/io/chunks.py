@@ -114,16 +114,89 @@ def _parse_line(line: str, path: str, number: int) -> tuple[float, list[int], li
     return label, indices, values
 
 
-def _lines(path: str) -> Iterator[tuple[int, float, list[int], list[float]]]:
-    """(line number, label, indices, values) of each sample line of ``path``."""
+@dataclass
+class _Block:
+    """Parsed sample lines: their line numbers, labels, and the CSR arrays with the
+    indices as written."""
+
+    numbers: list[int]
+    labels: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+
+def _sample_lines(path: str, rows: int) -> Iterator[list[tuple[int, str]]]:
+    """Blocks of ``rows`` (line number, text before any ``#``) of the sample lines."""
+    block: list[tuple[int, str]] = []
     with _open_text(path) as f:
         try:
             for number, line in enumerate(f, 1):
-                parsed = _parse_line(line, path, number)
-                if parsed is not None:
-                    yield (number, *parsed)
+                body = line.split("#", 1)[0]
+                if body.strip():
+                    block.append((number, body))
+                    if len(block) == rows:
+                        yield block
+                        block = []
         except UnicodeDecodeError:
             raise DataError(f"{path}: not a UTF-8 text file") from None
+    if block:
+        yield block
+
+
+def _parse_fast(block: list[tuple[int, str]]) -> _Block:
+    """The block parsed by NumPy's string conversions; ValueError (or OverflowError) on
+    anything unexpected, for :func:`_parse_block` to find and name by the line parser."""
+    labels: list[str] = []
+    tokens: list[str] = []
+    counts: list[int] = []
+    for _number, body in block:
+        parts = body.split()
+        if len(parts) > 1 and parts[1].startswith("qid:"):
+            del parts[1]
+        labels.append(parts[0])
+        tokens += parts[1:]
+        counts.append(len(parts) - 1)
+    lab = np.array(list(map(float, labels)))
+    if tokens:
+        kv = np.char.partition(np.array(tokens), ":")
+        keys, seps, vals = kv[:, 0], kv[:, 1], kv[:, 2]
+        if not (np.all(seps == ":") and np.all(np.char.str_len(keys) > 0)
+                and np.all(np.char.str_len(vals) > 0) and np.all(np.char.find(vals, ":") < 0)):
+            raise ValueError("a token is not <index>:<value>")
+        # Python's int and float (as the line parser), mapped over the column of strings
+        idx = np.array(list(map(int, keys.tolist())), dtype=np.int64)
+        val = np.array(list(map(float, vals.tolist())), dtype=np.float64)
+    else:
+        idx, val = np.zeros(0, np.int64), np.zeros(0)
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    same_row = np.ones(max(idx.size - 1, 0), dtype=bool)
+    starts = indptr[1:-1]
+    same_row[starts[(starts > 0) & (starts < idx.size)] - 1] = False
+    if not (np.all(np.isfinite(lab)) and np.all(np.isfinite(val)) and np.all(idx >= 0)
+            and not np.any((np.diff(idx) <= 0) & same_row)):
+        raise ValueError("a value to check line by line")
+    return _Block([n for n, _ in block], lab, indptr, idx, val)
+
+
+def _parse_block(block: list[tuple[int, str]], path: str) -> _Block:
+    """The block parsed; a DataError naming the file and line for a bad line."""
+    try:
+        return _parse_fast(block)
+    except (ValueError, OverflowError):
+        pass
+    labels, indptr, indices, values = [], [0], [], []
+    for number, body in block:   # the line parser finds and names the bad line
+        parsed = _parse_line(body, path, number)
+        assert parsed is not None
+        labels.append(parsed[0])
+        indices += parsed[1]
+        values += parsed[2]
+        indptr.append(len(indices))
+    return _Block([n for n, _ in block], np.array(labels, dtype=np.float64),
+                  np.array(indptr, dtype=np.int64), np.array(indices, dtype=np.int64),
+                  np.array(values, dtype=np.float64))
 
 
 @dataclass
@@ -146,17 +219,26 @@ def scan_svmlight(path: str, *, n_features: int | None = None,
     """Read ``path`` once, checking every line (see :mod:`fastgd.io.chunks`), and return
     its :class:`SvmlightInfo`. ``n_features``: the number of features, which every index
     must fit (None: the largest index + 1)."""
+    return _scan(path, n_features, zero_based, None)
+
+
+def _scan(path: str, n_features: Any, zero_based: Any, keep: list | None) -> SvmlightInfo:
+    """:func:`scan_svmlight`, appending the parsed blocks to ``keep`` (unless None)."""
     _check_zero_based(zero_based)
     if n_features is not None and (isinstance(n_features, bool) or
                                    not isinstance(n_features, (int, np.integer))
                                    or n_features < 1):
         raise ValueError(f"n_features must be a positive int or None, got {n_features!r}")
     rows, low, high = 0, None, -1
-    for _number, _label, indices, _values in _lines(path):
-        rows += 1
-        if indices:
-            low = indices[0] if low is None else min(low, indices[0])
-            high = max(high, indices[-1])
+    for lines in _sample_lines(path, 8192):
+        block = _parse_block(lines, path)
+        if keep is not None:
+            keep.append(block)
+        rows += len(block.numbers)
+        if block.indices.size:
+            first = int(block.indices.min())
+            low = first if low is None else min(low, first)
+            high = max(high, int(block.indices.max()))
     if rows == 0:
         raise DataError(f"{path}: no samples (every line is blank or a comment)")
     # scikit-learn's "auto": one-based when there are indices and none is 0
@@ -166,16 +248,24 @@ def scan_svmlight(path: str, *, n_features: int | None = None,
     top = high + (1 if zb else 0)
     if n_features is not None:
         if top > n_features:
-            _first_out_of_range(path, n_features, zb)
+            _first_out_of_range(path, int(n_features), zb)
         top = int(n_features)
     return SvmlightInfo(rows, max(top, 1), zb)
 
 
 def _first_out_of_range(path: str, n_features: int, zero_based: bool) -> None:
-    for number, _label, indices, _values in _lines(path):
-        if indices and indices[-1] - (0 if zero_based else 1) >= n_features:
-            raise DataError(f"{path}, line {number}: index {indices[-1]} is out of range for "
-                            f"{n_features} features ({'zero' if zero_based else 'one'}-based)")
+    for lines in _sample_lines(path, 8192):
+        _check_range(_parse_block(lines, path), path, n_features, 0 if zero_based else 1)
+
+
+def _check_range(block: _Block, path: str, n_features: int, shift: int) -> None:
+    """DataError naming the first line with an index beyond ``n_features``."""
+    if block.indices.size and block.indices.max() - shift >= n_features:
+        at = int(np.argmax(block.indices - shift >= n_features))
+        row = int(np.searchsorted(block.indptr, at, side="right")) - 1
+        raise DataError(f"{path}, line {block.numbers[row]}: index {block.indices[at]} is out "
+                        f"of range for {n_features} features "
+                        f"({'one' if shift else 'zero'}-based)")
 
 
 def iter_svmlight(path: str, chunk_rows: int, *, n_features: int | None = None,
@@ -189,41 +279,36 @@ def iter_svmlight(path: str, chunk_rows: int, *, n_features: int | None = None,
         info = scan_svmlight(path, n_features=n_features, zero_based=zero_based)
     sparse = _scipy_sparse(path)
     shift = 0 if info.zero_based else 1
-    labels: list[float] = []
-    indptr = [0]
-    indices: list[int] = []
-    values: list[float] = []
-    for number, label, idx, vals in _lines(path):
-        if idx and idx[-1] - shift >= info.n_features:
-            raise DataError(f"{path}, line {number}: index {idx[-1]} is out of range for "
-                            f"{info.n_features} features")
-        labels.append(label)
-        indices.extend(idx)
-        values.extend(vals)
-        indptr.append(len(indices))
-        if len(labels) == chunk_rows:
-            yield _csr(sparse, labels, indptr, indices, values, shift, info, dtype)
-            labels, indptr, indices, values = [], [0], [], []
-    if labels:
-        yield _csr(sparse, labels, indptr, indices, values, shift, info, dtype)
+    for lines in _sample_lines(path, chunk_rows):
+        block = _parse_block(lines, path)
+        _check_range(block, path, info.n_features, shift)
+        yield _csr(sparse, block, shift, info.n_features, dtype)
 
 
-def _csr(sparse, labels, indptr, indices, values, shift, info, dtype):
-    nnz = len(indices)
-    index_dtype = np.int32 if max(nnz, info.n_features) < 2**31 else np.int64
-    ind = np.array(indices, dtype=index_dtype) - index_dtype(shift) if shift else \
-        np.array(indices, dtype=index_dtype)
-    X = sparse.csr_matrix((np.array(values, dtype=dtype), ind,
-                           np.array(indptr, dtype=index_dtype)),
-                          shape=(len(labels), info.n_features))
-    return X, np.array(labels, dtype=np.float64)
+def _csr(sparse: Any, block: _Block, shift: int, n_features: int,
+         dtype: Any) -> tuple[Any, np.ndarray]:
+    index_dtype = np.int32 if max(block.indices.size, n_features) < 2**31 else np.int64
+    X = sparse.csr_matrix((block.values.astype(dtype), (block.indices - shift).astype(
+        index_dtype), block.indptr.astype(index_dtype)),
+        shape=(len(block.numbers), n_features))
+    return X, block.labels
 
 
 def read_svmlight(path: str, *, n_features: int | None = None, zero_based: Any = "auto",
                   dtype: Any = np.float64) -> tuple[Any, np.ndarray]:
-    """The whole svmlight file: ``(X, y)``, ``X`` a CSR matrix, ``y`` float64."""
-    info = scan_svmlight(path, n_features=n_features, zero_based=zero_based)
-    return next(iter_svmlight(path, info.n_rows, dtype=dtype, info=info))
+    """The whole svmlight file (read once): ``(X, y)``, ``X`` a CSR matrix, ``y``
+    float64."""
+    blocks: list[_Block] = []
+    info = _scan(path, n_features, zero_based, blocks)
+    ends = np.cumsum([0] + [b.indices.size for b in blocks[:-1]])
+    whole = _Block([n for b in blocks for n in b.numbers],
+                   np.concatenate([b.labels for b in blocks]),
+                   np.concatenate([blocks[0].indptr[:1]] + [b.indptr[1:] + e
+                                                             for b, e in zip(blocks, ends)]),
+                   np.concatenate([b.indices for b in blocks]),
+                   np.concatenate([b.values for b in blocks]))
+    return _csr(_scipy_sparse(path), whole, 0 if info.zero_based else 1, info.n_features,
+                dtype)
 
 
 # -- .npz members read in order ---------------------------------------------------------------

@@ -81,22 +81,22 @@ def test_svmlight_chunks_have_the_asked_size_and_join_to_the_file(tmp_path, chun
 
 
 def test_chunked_readers_hold_one_chunk(tmp_path, monkeypatch):
-    """The svmlight reader parses lines as it goes: after the first chunk it has read
-    only the lines of that chunk (besides the first scan)."""
+    """The svmlight reader parses lines as it goes: when the first chunk comes, it has
+    parsed only the lines of that chunk (besides the first scan)."""
     from fastgd.io import chunks
     M, y = _random_csr(n=200)
     path = _write_svmlight(tmp_path / "d.svm", M, y, comments=False)
     info = scan_svmlight(path)
     seen = []
-    real = chunks._parse_line
+    real = chunks._parse_block
 
-    def counting(line, p, number):
-        seen.append(number)
-        return real(line, p, number)
-    monkeypatch.setattr(chunks, "_parse_line", counting)
+    def spy(lines, p):
+        seen.append([number for number, _ in lines])
+        return real(lines, p)
+    monkeypatch.setattr(chunks, "_parse_block", spy)
     it = iter_chunks(path, 25, info=info)
     next(it)
-    assert max(seen) <= 26          # the 25 lines of the chunk, and the next one's read
+    assert seen == [list(range(1, 26))]
     # .npy: the chunks come from a memory map, one block of rows at a time
     a = np.arange(600.0).reshape(100, 6)
     np.save(tmp_path / "a.npy", a)
@@ -219,3 +219,34 @@ def test_non_finite_values_in_binary_files_name_the_row(tmp_path):
     with pytest.raises(DataError, match="row 13"):
         list(iter_chunks(str(tmp_path / "m.npz"), 4, target="0"))
     assert not os.path.exists(tmp_path / "x.npz") and not is_sparse_npz(str(tmp_path / "x"))
+
+
+def test_fast_block_parser_agrees_with_the_line_parser(tmp_path):
+    """Valid blocks go through NumPy's conversions (the fast path), with the arrays the
+    line-by-line parser gives; a bad line makes the fast path give up."""
+    from fastgd.io import chunks
+    M, y = _random_csr(n=60)
+    path = _write_svmlight(tmp_path / "d.svm", M, y)
+    (lines,) = list(chunks._sample_lines(path, 1000))
+    fast = chunks._parse_fast(lines)
+    slow = [chunks._parse_line(body, path, number) for number, body in lines]
+    np.testing.assert_array_equal(fast.labels, [label for label, _, _ in slow])
+    np.testing.assert_array_equal(fast.indices, np.concatenate([i for _, i, _ in slow]))
+    np.testing.assert_array_equal(fast.values, np.concatenate([v for _, _, v in slow]))
+    np.testing.assert_array_equal(np.diff(fast.indptr), [len(i) for _, i, _ in slow])
+    assert fast.numbers == [number for number, _ in lines]
+    for bad in ("1 3:1 2:4", "1 1:nan", "x 1:1", "1 -1:2", "1 3", "1 1:2:3", "1 a:1"):
+        with pytest.raises((ValueError, OverflowError)):
+            chunks._parse_fast([*lines[:3], (99, bad)])
+
+
+def test_read_svmlight_of_several_blocks(tmp_path, monkeypatch):
+    """A file longer than a block of the reader is joined back in order."""
+    from fastgd.io import chunks
+    M, y = _random_csr(n=53)
+    path = _write_svmlight(tmp_path / "d.svm", M, y)
+    real = chunks._sample_lines
+    monkeypatch.setattr(chunks, "_sample_lines", lambda p, rows: real(p, min(rows, 10)))
+    X, yy = read_svmlight(path)
+    np.testing.assert_array_equal(X.toarray(), M.toarray())
+    np.testing.assert_array_equal(yy, y)
