@@ -26,7 +26,7 @@
   writes the model (``--out``, see :func:`fastgd.io.model_file.save_model`) and the
   metrics with the history per epoch (``--metrics``, JSON). ``--chunk-rows N`` streams
   the file N rows at a time through :class:`fastgd.models.PartialFit` for ``--epochs``
-  passes, holding one chunk in memory (:mod:`fastgd.cli.fit_stream`).
+  passes, holding one chunk in memory (``fastgd.cli.fit_stream``).
 - ``predict`` applies a saved model to a CSV file (features matched by name; other
   columns are ignored), a ``.npy`` or an ``.npz`` file; writes CSV (or ``.npy``).
 - ``bench`` times one optimizer step on fastgd's backends and, when torch is installed,
