@@ -201,8 +201,9 @@ def _parse_block(block: list[tuple[int, str]], path: str) -> _Block:
 
 @dataclass
 class SvmlightInfo:
-    """What :func:`scan_svmlight` finds: the sample count, the number of features (after
-    the shift of one-based indices) and whether the indices are taken as zero-based."""
+    """What :func:`scan_svmlight` finds: the sample count (-1: not counted), the number of
+    features (after the shift of one-based indices) and whether the indices are taken as
+    zero-based."""
 
     n_rows: int
     n_features: int
@@ -259,7 +260,13 @@ def _first_out_of_range(path: str, n_features: int, zero_based: bool) -> None:
 
 
 def _check_range(block: _Block, path: str, n_features: int, shift: int) -> None:
-    """DataError naming the first line with an index beyond ``n_features``."""
+    """DataError naming the first line with an index beyond ``n_features`` (or 0 in a
+    one-based file)."""
+    if shift and block.indices.size and block.indices.min() == 0:
+        row = int(np.searchsorted(block.indptr, int(np.argmin(block.indices)),
+                                  side="right")) - 1
+        raise DataError(f"{path}, line {block.numbers[row]}: index 0 in a file read as "
+                        f"one-based (zero_based=False)")
     if block.indices.size and block.indices.max() - shift >= n_features:
         at = int(np.argmax(block.indices - shift >= n_features))
         row = int(np.searchsorted(block.indptr, at, side="right")) - 1
@@ -273,8 +280,16 @@ def iter_svmlight(path: str, chunk_rows: int, *, n_features: int | None = None,
                   info: SvmlightInfo | None = None) -> Iterator[tuple[Any, np.ndarray]]:
     """Yield ``(X, y)`` chunks of ``chunk_rows`` samples of an svmlight file: ``X`` a
     ``scipy.sparse`` CSR matrix ``(rows, n_features)`` of ``dtype``, ``y`` float64. The
-    file is scanned first (:func:`scan_svmlight`) unless ``info`` (from it) is given."""
+    file is scanned first (:func:`scan_svmlight`) unless ``info`` (from it) is given, or
+    both ``n_features`` and ``zero_based`` (True or False) are: then the lines are
+    checked as they come (an error may come after some chunks)."""
     chunk_rows = _check_chunk_rows(chunk_rows)
+    if info is None and n_features is not None and zero_based in (True, False):
+        if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) \
+                or n_features < 1:
+            raise ValueError(f"n_features must be a positive int or None, got "
+                             f"{n_features!r}")
+        info = SvmlightInfo(-1, int(n_features), bool(zero_based))
     if info is None:
         info = scan_svmlight(path, n_features=n_features, zero_based=zero_based)
     sparse = _scipy_sparse(path)

@@ -250,3 +250,26 @@ def test_read_svmlight_of_several_blocks(tmp_path, monkeypatch):
     X, yy = read_svmlight(path)
     np.testing.assert_array_equal(X.toarray(), M.toarray())
     np.testing.assert_array_equal(yy, y)
+
+
+def test_svmlight_without_a_scan_when_width_and_indexing_are_given(tmp_path, monkeypatch):
+    from fastgd.io import chunks
+    M, y = _random_csr(n=40)
+    path = _write_svmlight(tmp_path / "d.svm", M, y)
+
+    def no_scan(*args, **kw):
+        raise AssertionError("scanned")
+    monkeypatch.setattr(chunks, "scan_svmlight", no_scan)
+    parts = list(iter_chunks(path, 16, n_features=20, zero_based=False))
+    assert [X.shape for X, _ in parts] == [(16, 20), (16, 20), (8, 20)]
+    np.testing.assert_array_equal(sparse.vstack([X for X, _ in parts]).toarray()[:, :17],
+                                  M.toarray())
+    bad = tmp_path / "bad.svm"
+    bad.write_text("1 1:1\n1 2:1\n0 0:1 3:1\n")
+    chunked = iter_chunks(str(bad), 2, n_features=5, zero_based=False)
+    assert next(chunked)[0].shape == (2, 5)      # checked as the lines come
+    with pytest.raises(DataError, match="line 3: index 0 in a file read as one-based"):
+        next(chunked)
+    with pytest.raises(DataError, match="line 3: index 9 is out of range for 5"):
+        bad.write_text("1 1:1\n1 2:1\n0 9:1\n")
+        list(iter_chunks(str(bad), 2, n_features=5, zero_based=True))
