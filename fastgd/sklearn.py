@@ -233,10 +233,14 @@ class _BaseGD(BaseEstimator):
     def _runs_to_continue(self, partial, first, count):
         """The runs a partial_fit continues (None: start new ones)."""
         runs = getattr(self, "_runs", None)
-        if not partial or first or runs is None or len(runs) != count \
-                or self._run_key != {k: getattr(self, k) for k in _RUN_PARAMS}:
+        if not partial or first or runs is None or len(runs) != count:
             return None
-        return runs
+        key = {k: getattr(self, k) for k in _RUN_PARAMS}
+        try:
+            same = bool(self._run_key == key)
+        except (TypeError, ValueError):  # values that do not compare (arrays): changed
+            same = False
+        return runs if same else None
 
     def _keep_runs(self, runs):
         self._runs = runs
