@@ -35,12 +35,35 @@ Differences from scikit-learn's SGD estimators:
   the path, differ from those of repeated rows, but the fitted optimum agrees (scikit-learn
   marks its SGD estimators' sample-weight-equivalence checks as expected failures; the
   dense one passes here). Sparse input is not accepted.
-- ``t_`` is 1 + the number of optimizer steps (weight updates) since ``fit`` started (or
-  since the first ``partial_fit``, accumulated over calls); with ``batch_size=1`` it is
-  scikit-learn's ``n_iter_ * n_samples + 1``.
-- ``partial_fit`` runs one epoch (no stopping rule, no warning); the optimizer's state
-  (momentum, Adam's moments) is not kept between calls, nor between warm-started fits:
-  only ``coef_`` and ``intercept_`` carry over.
+- ``t_`` is 1 + the number of optimizer steps (weight updates) of the run: since ``fit``
+  started, accumulated over the ``partial_fit`` calls that continue it (or since the
+  first ``partial_fit``); with ``batch_size=1`` it is scikit-learn's ``n_iter_ *
+  n_samples + 1``.
+
+**Streaming: partial_fit.** Each call runs one epoch over the chunk (no stopping rule, no
+warning; ``n_iter_`` is 1) and **continues the run**: the optimizer's state (momentum,
+Adam's moments and step count, ...), the per-step schedule (``"optimal"``,
+``"invscaling"``: its step count, ``t_``, goes on), the generator and the step count are
+kept between calls, with :class:`fastgd.models.PartialFit` (whose rule is exact: see
+:mod:`fastgd.models.stream`). So with ``shuffle=False`` and the schedules ``"constant"``,
+``"optimal"`` or ``"invscaling"``, chunks whose row counts (but the last's) are multiples
+of ``batch_size`` give through ``partial_fit`` the bits of one epoch of ``fit`` over their
+concatenation (``max_iter=1, tol=None``); a per-epoch schedule (``"adaptive"``, a
+callable) is stepped once per call. With ``shuffle=True``, each call's rows are permuted
+by the run's generator (made from ``random_state`` at the first call, advanced by every
+call; for one-vs-rest one per class, from seeds spawned from it). A ``partial_fit`` after
+``fit`` continues fit's run. The coefficients are taken as they are at each call (values
+set in ``coef_`` are continued). ``set_params`` of a parameter that builds the run
+(``optimizer``, ``lr``, ``batch_size``, ``schedule``, ``penalty``, ``alpha``,
+``random_state``, ...) makes the next ``partial_fit`` start a new run from the current
+coefficients. The coefficients' dtype is that of the first call's X (later chunks are
+converted to it). Estimators pickle with their run: unpickled between two calls, they go
+on with the bits of the one not stopped.
+
+**warm_start.** ``fit`` with ``warm_start=True`` starts from the current ``coef_`` and
+``intercept_`` (for a classifier, when the classes are the same) with a **new** optimizer
+state and schedule (``t_`` restarts at 1), as scikit-learn's; without it, ``fit`` starts
+from zeros. Either way ``fit`` starts a new run, which later ``partial_fit`` calls continue.
 
 **Classification.** Labels are any values (``classes_``, sorted). Two classes: one binary
 model with ``loss="log_loss"`` or ``"hinge"`` on the labels mapped to 0/1 (``classes_[1]``
@@ -75,8 +98,8 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 from fastgd.models.linear import LinearModel
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
+from fastgd.models.stream import PartialFit
 from fastgd.models.training import ConvergenceWarning
-from fastgd.models.training import fit as fastgd_fit
 from fastgd.optim.registry import lookup
 
 __all__ = ["GDRegressor", "GDClassifier"]
@@ -84,6 +107,16 @@ __all__ = ["GDRegressor", "GDClassifier"]
 _REG_LOSSES = {"squared_error": "half_squared_error", "huber": "huber",
                "epsilon_insensitive": "epsilon_insensitive"}
 _CLF_LOSSES = ("log_loss", "hinge")
+# the parameters a run's optimizer and model are built from: partial_fit continues the run
+# while they are unchanged (set_params of another value starts a new one)
+_RUN_PARAMS = ("loss", "optimizer", "lr", "batch_size", "penalty", "alpha", "l1_ratio",
+               "epsilon", "fit_intercept", "shuffle", "random_state", "schedule",
+               "optimizer_kwargs", "n_iter_no_change", "tol")
+def _report_epoch(epoch, history, _model):
+    """``verbose``'s line after each epoch (a module function: estimators pickle)."""
+    print(f"-- Epoch {epoch + 1}: loss {history.loss[-1]:.6g}, lr {history.lr[-1]:.6g}")
+
+
 class _BaseGD(BaseEstimator):
     """Shared parameters, validation and training loop."""
 
@@ -147,6 +180,11 @@ class _BaseGD(BaseEstimator):
             raise ValueError("Sample weights must contain at least one non-zero number.")
         return w
 
+    def _dtypes(self, first):
+        """float64 or float32 as X is, but the dtype of the coefficients that a
+        partial_fit continues."""
+        return [np.float64, np.float32] if first else self.coef_.dtype
+
     def _seed(self):
         rs = self.random_state
         if rs is None or isinstance(rs, numbers.Integral):
@@ -168,25 +206,45 @@ class _BaseGD(BaseEstimator):
                 m.intercept_ = np.array(intercept, dtype=X.dtype, order="C")
         return m
 
-    def _run(self, model, X, y, w, *, epochs, tol, seed):
-        callbacks = ()
-        if self.verbose:
-            def _report(epoch, history, _model):
-                print(f"-- Epoch {epoch + 1}: loss {history.loss[-1]:.6g}, "
-                      f"lr {history.lr[-1]:.6g}")
-            callbacks = (_report,)
+    def _new_run(self, model, seed) -> PartialFit:
+        """The run (optimizer, schedule, generator) that trains ``model``."""
+        callbacks = (_report_epoch,) if self.verbose else ()
+        return PartialFit(model, optimizer=self.optimizer, lr=self.lr,
+                          batch_size=self.batch_size, shuffle=bool(self.shuffle),
+                          random_state=seed,
+                          schedule=None if self.schedule == "constant" else self.schedule,
+                          tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                          callbacks=callbacks,
+                          optimizer_kwargs=self.optimizer_kwargs)
+
+    def _run(self, run, X, y, w, *, partial, tol=None):
+        """``fit``'s epochs (``max_iter``, the stopping rules) or, with ``partial``, one
+        epoch over (X, y) continuing the run; returns the History."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            h = fastgd_fit(
-                model, X, y, optimizer=self.optimizer, lr=self.lr,
-                batch_size=self.batch_size, epochs=epochs, shuffle=bool(self.shuffle),
-                random_state=seed, sample_weight=w,
-                schedule=None if self.schedule == "constant" else self.schedule,
-                tol=tol, n_iter_no_change=self.n_iter_no_change,
-                early_stopping=bool(self.early_stopping),
-                validation_fraction=self.validation_fraction, callbacks=callbacks,
-                optimizer_kwargs=self.optimizer_kwargs)
-        return h
+            if partial:
+                run.partial_fit(X, y, sample_weight=w)
+                run.end_epoch()
+                return run.history
+            return run.fit_epochs(X, y, epochs=self.max_iter, sample_weight=w, tol=tol,
+                                  early_stopping=bool(self.early_stopping),
+                                  validation_fraction=self.validation_fraction)
+
+    def _runs_to_continue(self, partial, first, count):
+        """The runs a partial_fit continues (None: start new ones)."""
+        runs = getattr(self, "_runs", None)
+        if not partial or first or runs is None or len(runs) != count:
+            return None
+        key = {k: getattr(self, k) for k in _RUN_PARAMS}
+        try:
+            same = bool(self._run_key == key)
+        except (TypeError, ValueError):  # values that do not compare (arrays): changed
+            same = False
+        return runs if same else None
+
+    def _keep_runs(self, runs):
+        self._runs = runs
+        self._run_key = {k: getattr(self, k) for k in _RUN_PARAMS}
 
     def _warn_convergence(self, histories, tol):
         if tol is not None and any(h.stop_reason == "epochs" for h in histories):
@@ -194,11 +252,10 @@ class _BaseGD(BaseEstimator):
                           "Consider increasing max_iter to improve the fit.",
                           _SkConvergenceWarning, stacklevel=1)
 
-    def _finish(self, histories, *, reset_t):
-        n_iter = max(len(h) for h in histories)
-        steps = max(h.n_steps for h in histories)
-        self.n_iter_ = n_iter
-        self.t_ = float((1.0 if reset_t else self.t_) + steps)
+    def _finish(self, histories, runs, *, partial):
+        self.n_iter_ = 1 if partial else max(len(h) for h in histories)
+        self.t_ = float(1 + max(run.n_steps for run in runs))
+        self._keep_runs(runs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -270,24 +327,30 @@ class GDRegressor(RegressorMixin, _BaseGD):
     def _fit(self, X, y, sample_weight, *, partial):
         self._validate_params()
         first = not (partial and hasattr(self, "coef_"))
-        X, y = _validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32],
+        X, y = _validate_data(self, X, y, reset=first, dtype=self._dtypes(first),
                               order="C", y_numeric=True)
         y = np.ascontiguousarray(y, dtype=X.dtype)
         w = self._check_weights(sample_weight, X)
         warm = hasattr(self, "coef_") and (partial or self.warm_start)
-        model = self._model(_REG_LOSSES[self.loss], X,
-                            self.coef_ if warm else None,
-                            self.intercept_ if warm else None)
-        tol = None if partial else self.tol
-        h = self._run(model, X, y, w, epochs=1 if partial else self.max_iter, tol=tol,
-                      seed=self._seed())
+        runs = self._runs_to_continue(partial, first, 1)
+        if runs is not None:   # the coefficients as they are now (set or unpickled)
+            model = runs[0].model
+            np.copyto(model.coef_, self.coef_)
+            if self.fit_intercept:
+                np.copyto(model.intercept_, self.intercept_)
+        else:
+            model = self._model(_REG_LOSSES[self.loss], X,
+                                self.coef_ if warm else None,
+                                self.intercept_ if warm else None)
+            runs = [self._new_run(model, self._seed())]
+        h = self._run(runs[0], X, y, w, partial=partial, tol=self.tol)
         self.coef_ = model.coef_
         self.intercept_ = (model.intercept_ if self.fit_intercept
                            else np.zeros(1, dtype=X.dtype))
         self.history_ = h
-        self._finish([h], reset_t=not (partial and hasattr(self, "t_")))
+        self._finish([h], runs, partial=partial)
         if not partial:
-            self._warn_convergence([h], tol)
+            self._warn_convergence([h], self.tol)
         return self
 
     def fit(self, X: ArrayLike, y: ArrayLike,
@@ -350,7 +413,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
         self._validate_params()
         first = not (partial and hasattr(self, "coef_"))
-        X, y = _validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32],
+        X, y = _validate_data(self, X, y, reset=first, dtype=self._dtypes(first),
                               order="C")
         check_classification_targets(y)
         warm_ok = True
@@ -382,51 +445,59 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         warm = hasattr(self, "coef_") and (
             partial or (self.warm_start and warm_ok)) and self.coef_.shape[0] == (
                 1 if k == 2 else k)
-        seed = self._seed()
-        tol = None if partial else self.tol
-        epochs = 1 if partial else self.max_iter
         d = X.shape[1]
-        if k == 2 or self.loss == "log_loss":
+        ovr = k > 2 and self.loss != "log_loss"
+        runs = self._runs_to_continue(partial, first, k if ovr else 1)
+        if runs is not None:   # the coefficients as they are now (set or unpickled)
+            for c, run in enumerate(runs):
+                m = run.model
+                np.copyto(m.coef_, self.coef_[c] if ovr or k == 2 else self.coef_.T)
+                if self.fit_intercept:
+                    np.copyto(m.intercept_, self.intercept_[c:c + 1] if ovr
+                              else self.intercept_)
+        if not ovr:
             if k == 2:
                 loss, yy = self.loss, (idx == 1).astype(X.dtype)
                 coef = self.coef_[0] if warm else None
-                icpt = self.intercept_ if warm else None
             else:
                 loss, yy = "softmax_cross_entropy", idx.astype(np.int64)
                 coef = self.coef_.T if warm else None
-                icpt = self.intercept_ if warm else None
-            model = self._model(loss, X, coef, icpt)
-            if not warm and loss == "softmax_cross_entropy":
-                model.coef_ = np.zeros((d, k), dtype=X.dtype)
-                model.intercept_ = np.zeros(k, dtype=X.dtype) if self.fit_intercept else None
-            h = self._run(model, X, yy, w, epochs=epochs, tol=tol, seed=seed)
+            if runs is None:
+                model = self._model(loss, X, coef, self.intercept_ if warm else None)
+                if not warm and loss == "softmax_cross_entropy":
+                    model.coef_ = np.zeros((d, k), dtype=X.dtype)
+                    model.intercept_ = (np.zeros(k, dtype=X.dtype) if self.fit_intercept
+                                        else None)
+                runs = [self._new_run(model, self._seed())]
+            model = runs[0].model
+            h = self._run(runs[0], X, yy, w, partial=partial, tol=self.tol)
             coef_ = model.coef_.reshape(1, d) if k == 2 else np.ascontiguousarray(model.coef_.T)
             icpt_ = model.intercept_ if self.fit_intercept else np.zeros(
                 1 if k == 2 else k, dtype=X.dtype)
             hists = [h]
             self.history_ = h
         else:  # hinge, one-vs-rest
-            if seed is None:
-                seeds = [None] * k
-            else:
-                seeds = np.random.SeedSequence(seed).spawn(k)
+            if runs is None:
+                seed = self._seed()
+                seeds = [None] * k if seed is None else np.random.SeedSequence(seed).spawn(k)
+                runs = [self._new_run(self._model(
+                    "hinge", X, self.coef_[c] if warm else None,
+                    self.intercept_[c:c + 1] if warm else None), seeds[c]) for c in range(k)]
             coef_ = np.zeros((k, d), dtype=X.dtype)
             icpt_ = np.zeros(k, dtype=X.dtype)
             hists = []
-            for c in range(k):
-                model = self._model("hinge", X, self.coef_[c] if warm else None,
-                                    self.intercept_[c:c + 1] if warm else None)
-                hists.append(self._run(model, X, (idx == c).astype(X.dtype), w,
-                                       epochs=epochs, tol=tol, seed=seeds[c]))
-                coef_[c] = model.coef_
+            for c, run in enumerate(runs):
+                hists.append(self._run(run, X, (idx == c).astype(X.dtype), w,
+                                       partial=partial, tol=self.tol))
+                coef_[c] = run.model.coef_
                 if self.fit_intercept:
-                    icpt_[c] = model.intercept_[0]
+                    icpt_[c] = run.model.intercept_[0]
             self.history_ = hists
         self.coef_ = coef_
         self.intercept_ = np.ascontiguousarray(icpt_)
-        self._finish(hists, reset_t=not (partial and hasattr(self, "t_")))
+        self._finish(hists, runs, partial=partial)
         if not partial:
-            self._warn_convergence(hists, tol)
+            self._warn_convergence(hists, self.tol)
         return self
 
     def fit(self, X: ArrayLike, y: ArrayLike,

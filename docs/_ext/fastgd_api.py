@@ -38,6 +38,7 @@ MODULES = [
     "fastgd.lr_scheduler.base",
     "fastgd.models",
     "fastgd.models.training",
+    "fastgd.models.stream",
     "fastgd.models.losses",
     "fastgd.models.linear",
     "fastgd.models.clip",
@@ -51,6 +52,7 @@ MODULES = [
     "fastgd.io.checkpoint",
     "fastgd.io.fit_resume",
     "fastgd.io.data",
+    "fastgd.io.chunks",
     "fastgd.io.model_file",
     "fastgd.kernels",
     "fastgd.reference",
@@ -72,6 +74,7 @@ NOT_IN_REFERENCE = {
     "fastgd.cli.bench": "the commands' code: the command line is in the user guide",
     "fastgd.cli.demo": "the commands' code: the command line is in the user guide",
     "fastgd.cli.fit": "the commands' code: the command line is in the user guide",
+    "fastgd.cli.fit_stream": "the commands' code: the command line is in the user guide",
     "fastgd.cli.plot": "the commands' code: the command line is in the user guide",
     "fastgd.models.params": "the argument rules that fit, the estimators and the command "
                             "line share; each documents its own arguments",

@@ -19,10 +19,14 @@
   effect (too small, right, too large). ``--plot DIR`` also draws the pictures.
 - ``fit`` trains a linear model (:func:`fastgd.fit`) on a CSV file (a header row; the
   target named or numbered by ``--target``), a 2-D ``.npy`` array (``--target``: the
-  target column's index) or an ``.npz`` file (arrays ``X`` and ``y``, or those named by
-  ``--x-key``/``--y-key``); writes the model (``--out``, see
-  :func:`fastgd.io.model_file.save_model`) and the metrics with the history per epoch
-  (``--metrics``, JSON).
+  target column's index), an ``.npz`` file (arrays ``X`` and ``y``, or those named by
+  ``--x-key``/``--y-key``), a ``scipy.sparse.save_npz`` archive (its ``y`` array, or
+  ``--target`` a column index) or an svmlight/libsvm file (``.svm``, ``.svmlight``,
+  ``.libsvm``; ``--n-features``), the sparse ones as CSR (:mod:`fastgd.io.chunks`);
+  writes the model (``--out``, see :func:`fastgd.io.model_file.save_model`) and the
+  metrics with the history per epoch (``--metrics``, JSON). ``--chunk-rows N`` streams
+  the file N rows at a time through :class:`fastgd.models.PartialFit` for ``--epochs``
+  passes, holding one chunk in memory (``fastgd.cli.fit_stream``).
 - ``predict`` applies a saved model to a CSV file (features matched by name; other
   columns are ignored), a ``.npy`` or an ``.npz`` file; writes CSV (or ``.npy``).
 - ``bench`` times one optimizer step on fastgd's backends and, when torch is installed,
@@ -143,14 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("fit", parents=[common, backend],
-                       help="train a linear model on a CSV, .npy or .npz file",
+                       help="train a linear model on a CSV, .npy, .npz or svmlight file",
                        description="Train a linear model with fastgd.fit on a data file: a "
-                       "CSV file with a header row, a 2-D .npy array, or an .npz file with "
-                       "arrays X and y. Defaults are fastgd.fit's.")
-    p.add_argument("data", metavar="DATA", help="a .csv, .npy or .npz file")
+                       "CSV file with a header row, a 2-D .npy array, an .npz file with "
+                       "arrays X and y, a scipy.sparse .npz (save_npz) or an svmlight/libsvm "
+                       "file (.svm, .svmlight, .libsvm). With --chunk-rows, the file is "
+                       "streamed in chunks (never read whole) through "
+                       "fastgd.models.PartialFit. Defaults are fastgd.fit's.")
+    p.add_argument("data", metavar="DATA",
+                   help="a .csv, .npy, .npz, .svm, .svmlight or .libsvm file")
     p.add_argument("--target", metavar="COL",
-                   help="the target column: a name (CSV) or an index (CSV, .npy; -1 is the "
-                        "last); required for CSV and .npy")
+                   help="the target column: a name (CSV) or an index (CSV, .npy, sparse "
+                        ".npz; -1 is the last); required for CSV and .npy")
     p.add_argument("--x-key", default="X", help=".npz: the features array (default X)")
     p.add_argument("--y-key", default="y", help=".npz: the target array (default y)")
     p.add_argument("--model", choices=MODELS, default="linear",
@@ -194,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--standardize", action="store_true",
                    help="scale each feature to mean 0 and standard deviation 1 (saved with "
                         "the model and applied by predict)")
+    p.add_argument("--chunk-rows", type=_positive_int, metavar="N",
+                   help="stream the file N rows at a time (each chunk through partial_fit, "
+                        "--epochs passes); memory holds one chunk")
+    p.add_argument("--n-features", type=_positive_int, metavar="D",
+                   help="svmlight: the number of features (default: the largest index + 1)")
     p.add_argument("--out", metavar="MODEL.npz", help="write the model")
     p.add_argument("--metrics", metavar="FILE.json",
                    help="write the final metrics and the history per epoch")

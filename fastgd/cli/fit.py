@@ -70,16 +70,24 @@ def _schedule(name: str | None, epochs: int):
 
 
 def cmd_fit(args) -> int:
+    if args.chunk_rows is not None:
+        from fastgd.cli.fit_stream import cmd_fit_stream
+        return cmd_fit_stream(args)
     _set_backend(args)
     _check_writable(args.out, (".npz",), "--out")
     _check_writable(args.metrics, (".json",), "--metrics")
     if _kind(args.data) in ("csv", "npy") and args.target is None:
         raise CLIError(f"--target is required for {args.data} (the target column's name "
                        f"or index)")
-    table = read_data(args.data, target=args.target, x_key=args.x_key, y_key=args.y_key)
+    table = read_data(args.data, target=args.target, x_key=args.x_key, y_key=args.y_key,
+                      n_features=args.n_features)
     # a target was named, so read_data returned the features and the target
     assert table.X is not None and table.y is not None
     X, (y, classes) = table.X, _labels(table.y, args.model, args.data)
+    sparse = not isinstance(X, np.ndarray)
+    if sparse and args.standardize:
+        raise CLIError(f"--standardize centres each feature, which makes sparse data "
+                       f"({args.data}) dense; scale the values beforehand")
     penalty = None if args.penalty == "none" else args.penalty
     if penalty is None and args.alpha:
         raise CLIError(f"--alpha {args.alpha} needs a --penalty (l2, l1 or elasticnet)")
@@ -146,6 +154,9 @@ def cmd_fit(args) -> int:
                            f"{unknown.group(1)!r}")
             elif "needs the full batch" in message:  # L-BFGS
                 message += "; give --batch-size full"
+            elif sparse:
+                message = (f"{args.data} is sparse (read as scipy.sparse CSR) and "
+                           f"fastgd.fit did not take it: {message}")
             raise CLIError(message) from None
     elapsed = time.perf_counter() - start
     for w in caught:
@@ -231,7 +242,8 @@ def cmd_predict(args) -> int:
     if kind == "csv":
         X = _csv_features(read_data(args.data), names)
     else:
-        table = read_data(args.data, x_key=args.x_key, y_key=None)
+        table = read_data(args.data, x_key=args.x_key, y_key=None,
+                          n_features=len(names) if kind == "svmlight" else None)
         assert table.X is not None  # only a CSV file for predict leaves X None
         X = table.X
         if kind == "npy" and X.shape[1] == len(names) + 1 \

@@ -1,6 +1,7 @@
 """The data files of the command line (``fastgd fit``, ``fastgd predict``): CSV, ``.npy``
-and ``.npz`` readers, with one-line errors (:class:`DataError`) naming the file, line
-and column."""
+and ``.npz`` readers, and through :mod:`fastgd.io.chunks` svmlight/libsvm and
+scipy.sparse ``.npz`` files (as CSR), with one-line errors (:class:`DataError`) naming the
+file, line and column."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import csv
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +29,9 @@ class DataError(ValueError):
 class Table:
     """Features, target and names read by :func:`read_data`."""
 
-    #: None for a CSV file read for ``predict`` (its columns are in ``csv_rows``)
-    X: np.ndarray | None
+    #: None for a CSV file read for ``predict`` (its columns are in ``csv_rows``); a
+    #: scipy.sparse CSR matrix for svmlight and scipy.sparse ``.npz`` files
+    X: Any
     y: np.ndarray | None
     feature_names: list[str]
     target: str | None = None
@@ -44,8 +47,11 @@ def _kind(path: str) -> str:
         return "csv"
     if suffix in (".npy", ".npz"):
         return suffix[1:]
+    if suffix in (".svm", ".svmlight", ".libsvm"):
+        return "svmlight"
     raise DataError(f"{path}: unknown data format {suffix or '(no suffix)'!s}; use a .csv "
-                   f"(header row), .npy (2-D array) or .npz (arrays X and y) file")
+                   f"(header row), .npy (2-D array), .npz (arrays X and y, or a "
+                   f"scipy.sparse matrix) or svmlight (.svm, .svmlight, .libsvm) file")
 
 
 def _read_csv(path: str) -> tuple[list[str], list[list[str]], list[int]]:
@@ -164,7 +170,7 @@ def _numeric_matrix(a: np.ndarray, what: str) -> np.ndarray:
 
 
 def read_data(path: str, *, target: str | None = None, x_key: str = "X",
-              y_key: str | None = "y") -> Table:
+              y_key: str | None = "y", n_features: int | None = None) -> Table:
     """Read a data file for ``fit`` (``target`` given, or ``y_key`` for ``.npz``) or for
     ``predict`` (no target: every column, with its name).
 
@@ -175,12 +181,19 @@ def read_data(path: str, *, target: str | None = None, x_key: str = "X",
     - ``.npy``: a 2-D numeric array; ``target`` is the target column's index. The
       features are named ``x0``, ``x1``, ... by their index among the array's columns.
     - ``.npz``: ``X`` (2-D) and ``y`` (1-D), or the arrays named by ``x_key``/``y_key``;
-      optional ``feature_names`` (strings).
+      optional ``feature_names`` (strings). Or a ``scipy.sparse.save_npz`` archive: X as
+      CSR, the target its ``y_key`` array or, with ``target``, that column's index.
+    - svmlight/libsvm (``.svm``, ``.svmlight``, ``.libsvm``): X as CSR with
+      ``n_features`` columns (default: the largest index + 1), y the labels.
+
+    The sparse formats are read by :mod:`fastgd.io.chunks` (they need scipy).
 
     Raises :class:`DataError` (one line naming the file, and the line and column where it
     applies) for anything unreadable.
     """
     kind = _kind(path)
+    if kind == "svmlight" or (kind == "npz" and _sparse_npz(path)):
+        return _sparse_table(path, kind, target, y_key, n_features)
     if kind == "csv":
         header, rows, lines = _read_csv(path)
         if target is None:
@@ -249,6 +262,30 @@ def read_data(path: str, *, target: str | None = None, x_key: str = "X",
         feature_names = [f"x{i}" for i in range(X.shape[1])]
     return Table(X=X, y=y, feature_names=feature_names, target=y_key if y is not None
                  else None)
+
+
+def _sparse_npz(path: str) -> bool:
+    from fastgd.io.chunks import is_sparse_npz
+    return is_sparse_npz(path)
+
+
+def _sparse_table(path, kind, target, y_key, n_features) -> Table:
+    """An svmlight file or a scipy.sparse ``.npz`` archive: X as CSR."""
+    from fastgd.io import chunks
+    if kind == "svmlight":
+        if target is not None:
+            raise DataError(f"--target is for CSV, .npy and sparse .npz files; the target "
+                            f"of {path} is each line's label")
+        X, labels = chunks.read_svmlight(path, n_features=n_features)
+        return Table(X=X, y=labels, feature_names=[f"x{i}" for i in range(X.shape[1])],
+                     target="label", target_index=-1)
+    X, y = chunks.read_sparse_npz(path, target=target, y_key=y_key)
+    if target is None:
+        return Table(X=X, y=y, feature_names=[f"x{i}" for i in range(X.shape[1])],
+                     target=y_key if y is not None else None, target_index=-1)
+    t = chunks._sparse_target(path, target, X.shape[1] + 1)
+    names = [f"x{i}" for i in range(X.shape[1] + 1) if i != t]
+    return Table(X=X, y=y, feature_names=names, target=f"x{t}", target_index=t)
 
 
 def _csv_table(path, header, rows, lines) -> Table:

@@ -19,7 +19,29 @@ from fastgd.io.checkpoint import (
     scheduler_state,
 )
 
-__all__ = ["save_fit", "FitResume"]
+__all__ = ["run_settings", "save_fit", "FitResume"]
+
+
+def run_settings(model, X, w, cls, lr, batch_size, shuffle, schedule, clip_norm,
+                 clip_value, tol, n_iter_no_change, gtol, early_stopping,
+                 validation_fraction, record_steps, optimizer_kwargs) -> dict:
+    """What a run resumed from a checkpoint must share with the run that wrote it (the
+    model, the data's shape and dtype, every argument of :func:`fastgd.fit` but ``epochs``,
+    ``random_state``, ``callbacks``, ``checkpoint`` and ``resume``)."""
+    return {
+        "model": type(model).__name__, "loss": model.loss, "penalty": model.penalty,
+        "alpha": float(model.alpha), "l1_ratio": float(model.l1_ratio),
+        "epsilon": None if model.epsilon is None else float(model.epsilon),
+        "fit_intercept": bool(model.fit_intercept),
+        "n_samples": X.shape[0], "n_features": X.shape[1], "dtype": X.dtype.name,
+        "sample_weight": w is not None, "optimizer": cls.__name__, "lr": lr,
+        "batch_size": batch_size, "shuffle": shuffle,
+        "schedule": schedule if isinstance(schedule, str) or schedule is None
+        else "a callable", "clip_norm": clip_norm, "clip_value": clip_value, "tol": tol,
+        "n_iter_no_change": n_iter_no_change, "gtol": gtol,
+        "early_stopping": early_stopping, "validation_fraction": validation_fraction,
+        "record_steps": record_steps, "optimizer_kwargs": dict(optimizer_kwargs),
+    }
 
 
 def save_fit(path: str, opt: Any, params: list, *, settings: dict, epoch: int,

@@ -1,7 +1,8 @@
 """Linear models trained by gradient descent: the losses and their gradients on a batch
 (:mod:`fastgd.models.losses`), gradient clipping (:mod:`fastgd.models.clip`), the model
 classes (:mod:`fastgd.models.linear`) and their training loop, :func:`fastgd.fit`
-(:mod:`fastgd.models.training`, which documents it exactly).
+(:mod:`fastgd.models.training`, which documents it exactly), continued over chunks of data
+by :class:`PartialFit` (:mod:`fastgd.models.stream`).
 
 ``fastgd.models.fit`` is the function (``fastgd.fit``); its module is
 ``fastgd.models.training`` (where ``FUSED`` lives), named apart so that neither hides the
@@ -37,9 +38,10 @@ from fastgd.models.losses import (
     predict,
     predict_proba,
 )
+from fastgd.models.stream import PartialFit
 from fastgd.models.training import ConvergenceWarning, fit
 
 __all__ = ["LOSSES", "PENALTIES", "LossGrad", "loss_grad", "loss_value", "decision_function",
            "predict", "predict_proba", "clip_grad_norm_", "clip_grad_value_", "LinearModel",
            "LinearRegression", "LogisticRegression", "SoftmaxRegression", "ConvergenceWarning",
-           "fit"]
+           "fit", "PartialFit"]

@@ -202,7 +202,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         early_stopping: bool = False, validation_fraction: float = 0.1,
         callbacks: Any = (), record_steps: bool = False,
         optimizer_kwargs: dict | None = None, checkpoint: Any = None,
-        resume: Any = None) -> History:
+        resume: Any = None, _stream: Any = None) -> History:
     r"""Train ``model`` (a :class:`LinearModel`) in place on (X, y) by (mini-)batch
     gradient descent; return the run's :class:`fastgd.History`.
 
@@ -241,6 +241,8 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             callbacks): see "Checkpoints" in :mod:`fastgd.models.training`.
         resume: a file written by ``checkpoint=``: the run continues from it, with the
             bits of the uninterrupted run; ``epochs`` counts the epochs of the whole run.
+        _stream: a :class:`fastgd.models.stream.PartialFit` whose optimizer, schedulers,
+            step count and epoch this call continues (its own argument; see there).
 
     Raises:
         TypeError, ValueError: an invalid argument (named with its value), or a
@@ -342,9 +344,10 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     # A trial model for the optimizer's own validation of its arguments.
     probe = [np.zeros(1, dtype=X.dtype)]
     cls(probe, lr=lr, **optimizer_kwargs)
-    settings = _run_settings(model, X, w, cls, lr, batch_size, shuffle, schedule, clip_norm,
-                             clip_value, tol, n_iter_no_change, gtol, early_stopping,
-                             validation_fraction, record_steps, optimizer_kwargs)
+    settings = _resume.run_settings(model, X, w, cls, lr, batch_size, shuffle, schedule,
+                                    clip_norm, clip_value, tol, n_iter_no_change, gtol,
+                                    early_stopping, validation_fraction, record_steps,
+                                    optimizer_kwargs)
     if checkpoint is not None:
         checkpoint = _ckpt.check_writable_path("checkpoint", checkpoint)
         _ckpt.check_saveable(optimizer_kwargs, "optimizer_kwargs")
@@ -385,24 +388,15 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         model._prepare(X, y)
         coef, intercept = model._fitted(), model.intercept_
         params = [coef] if intercept is None else [coef, intercept]
-        opt: Any = cls(params, lr=lr, **optimizer_kwargs)  # Sophia's methods too
+        opt: Any
+        if _stream is not None and _stream.optimizer is not None:  # continue its run
+            opt, step_sched, epoch_sched = _stream._continued(params)
+        else:
+            opt = cls(params, lr=lr, **optimizer_kwargs)  # Sophia's methods too
+            step_sched, epoch_sched = _schedulers(schedule, opt, model, n_iter_no_change, tol)
         if hasattr(opt, "train") and hasattr(opt, "eval"):
             opt.train()
         sophia = hasattr(opt, "update_hessian") and hasattr(opt, "hessian_due")
-
-        step_sched: Any = None
-        epoch_sched: Any = None
-        if isinstance(schedule, str):
-            if schedule == "optimal":
-                step_sched = _lrs.OptimalLR(opt, alpha=model.alpha)
-            elif schedule == "invscaling":
-                step_sched = _lrs.InvScalingLR(opt, power_t=0.5 if model.is_classifier else 0.25)
-            elif schedule == "adaptive":
-                epoch_sched = _lrs.AdaptiveLR(opt, n_iter_no_change=n_iter_no_change, tol=tol)
-        elif schedule is not None:
-            epoch_sched = schedule(opt)
-            if not hasattr(epoch_sched, "step"):
-                raise TypeError(f"schedule(opt) must return a scheduler, got {epoch_sched!r}")
         if checkpoint is not None:
             for sched in (step_sched, epoch_sched):
                 if sched is not None:
@@ -444,6 +438,11 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
          elapsed) = resumed.continue_run(history, steps, epochs)
         t0 -= elapsed
         rng = resumed.generator(rng)
+    if _stream is not None:
+        _stream._started(opt, step_sched, epoch_sched)
+        n_steps, hess_next = _stream.n_steps, _stream.hess_next
+        if _stream._chunk:  # one pass over the rows; the stream ends its epochs
+            first_epoch, epochs = _stream.epoch, _stream.epoch + 1
     for epoch in range(first_epoch, epochs):
         if not shuffle:
             order = train_rows
@@ -453,6 +452,8 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             order = train_rows[rng.permutation(n_train)]
         total = weight_sum = 0.0
         gnorm = math.nan
+        if _stream is not None and _stream._chunk:
+            total, weight_sum, gnorm, step_lr = _stream._totals
         n_batches = (n_train + bs - 1) // bs
         j = -1
         while j + 1 < n_batches:
@@ -520,6 +521,9 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
                 step_sched.step()
             if sophia and opt.hessian_due():
                 hess_next = True
+        if _stream is not None and _stream._chunk:
+            _stream._totals = (total, weight_sum, gnorm, step_lr)
+            break
         epoch_loss = total / weight_sum
         row = dict(loss=epoch_loss, grad_norm=gnorm, lr=step_lr,
                    time=time.perf_counter() - t0)
@@ -577,26 +581,25 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
                           f"check the learning rate", ConvergenceWarning, stacklevel=2)
     if hasattr(opt, "train") and hasattr(opt, "eval"):
         opt.eval()
+    if _stream is not None:
+        _stream._ran(n_steps, hess_next, len(history))
+    history.__dict__["n_steps"] = n_steps
     return history
 
 
-def _run_settings(model, X, w, cls, lr, batch_size, shuffle, schedule, clip_norm,
-                  clip_value, tol, n_iter_no_change, gtol, early_stopping,
-                  validation_fraction, record_steps, optimizer_kwargs) -> dict:
-    """What a run resumed from a checkpoint must share with the run that wrote it (the
-    model, the data's shape and dtype, every argument of :func:`fit` but ``epochs``,
-    ``random_state``, ``callbacks``, ``checkpoint`` and ``resume``)."""
-    return {
-        "model": type(model).__name__, "loss": model.loss, "penalty": model.penalty,
-        "alpha": float(model.alpha), "l1_ratio": float(model.l1_ratio),
-        "epsilon": None if model.epsilon is None else float(model.epsilon),
-        "fit_intercept": bool(model.fit_intercept),
-        "n_samples": X.shape[0], "n_features": X.shape[1], "dtype": X.dtype.name,
-        "sample_weight": w is not None, "optimizer": cls.__name__, "lr": lr,
-        "batch_size": batch_size, "shuffle": shuffle,
-        "schedule": schedule if isinstance(schedule, str) or schedule is None
-        else "a callable", "clip_norm": clip_norm, "clip_value": clip_value, "tol": tol,
-        "n_iter_no_change": n_iter_no_change, "gtol": gtol,
-        "early_stopping": early_stopping, "validation_fraction": validation_fraction,
-        "record_steps": record_steps, "optimizer_kwargs": dict(optimizer_kwargs),
-    }
+def _schedulers(schedule, opt, model, n_iter_no_change, tol) -> tuple[Any, Any]:
+    """The run's (per-step, per-epoch) schedulers for ``schedule`` (either may be None)."""
+    step_sched: Any = None
+    epoch_sched: Any = None
+    if isinstance(schedule, str):
+        if schedule == "optimal":
+            step_sched = _lrs.OptimalLR(opt, alpha=model.alpha)
+        elif schedule == "invscaling":
+            step_sched = _lrs.InvScalingLR(opt, power_t=0.5 if model.is_classifier else 0.25)
+        elif schedule == "adaptive":
+            epoch_sched = _lrs.AdaptiveLR(opt, n_iter_no_change=n_iter_no_change, tol=tol)
+    elif schedule is not None:
+        epoch_sched = schedule(opt)
+        if not hasattr(epoch_sched, "step"):
+            raise TypeError(f"schedule(opt) must return a scheduler, got {epoch_sched!r}")
+    return step_sched, epoch_sched
