@@ -12,7 +12,9 @@ where X's blocks live (X is never gathered). ``early_stopping=True`` holds out
 ``validation_fraction`` of the rows of every block (a seeded selection, the same for the
 same ``random_state`` and chunks; :func:`fastgd.dask.fit` gives the rule) and stops on
 their loss. The cluster is the current ``distributed`` client, if any; otherwise Dask's
-current scheduler computes the blocks and the fit runs in this process.
+current scheduler computes the blocks and the fit runs in this process. ``partial_fit``
+runs one epoch over the blocks from the current coefficients with a new optimizer state
+(:mod:`fastgd.sklearn`'s in-memory estimators keep the optimizer's state between calls).
 """
 
 from __future__ import annotations
@@ -94,6 +96,15 @@ class _DaskMixin:
                     local_steps=s.local_steps, optimizer_kwargs=s.optimizer_kwargs,
                     checkpoint=s.checkpoint, checkpoint_every=s.checkpoint_every,
                     progress=bool(s.progress))
+
+    def _count(self, histories: list, *, reset_t: bool) -> None:
+        """``n_iter_`` (the most epochs of the runs) and ``t_`` (1 + the steps since
+        ``fit``, accumulated over ``partial_fit`` calls). Each call here is a run of
+        :func:`fastgd.dask.fit`: ``partial_fit`` continues the coefficients, not the
+        optimizer's state (unlike :mod:`fastgd.sklearn`'s in-memory estimators)."""
+        s: Any = self
+        s.n_iter_ = max(len(h) for h in histories)
+        s.t_ = float((1.0 if reset_t else s.t_) + max(h.n_steps for h in histories))
 
     def _features(self, X: Any, first: bool) -> Any:
         Xa = _array("X", X)
@@ -185,7 +196,7 @@ class GDRegressor(_DaskMixin, _SkRegressor):
         self.intercept_ = (model.intercept_ if self.fit_intercept
                            else np.zeros(1, dtype=dtype))
         self.history_ = h
-        self._finish([h], reset_t=not (partial and hasattr(self, "t_")))
+        self._count([h], reset_t=not (partial and hasattr(self, "t_")))
         if not partial:
             self._warn_convergence([h], self.tol)
         return self
@@ -305,7 +316,7 @@ class GDClassifier(_DaskMixin, _SkClassifier):
             self.history_ = hists
         self.coef_ = coef_
         self.intercept_ = np.ascontiguousarray(icpt_)
-        self._finish(hists, reset_t=not (partial and hasattr(self, "t_")))
+        self._count(hists, reset_t=not (partial and hasattr(self, "t_")))
         if not partial:
             self._warn_convergence(hists, self.tol)
         return self
