@@ -54,6 +54,7 @@ MODULES = [
     "fastgd.kernels",
     "fastgd.reference",
     "fastgd.reference.lbfgs",
+    "fastgd.reference.lowp",
     "fastgd.reference.muon",
     "fastgd.reference.sparse_adam",
     "fastgd.backends",

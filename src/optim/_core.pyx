@@ -34,6 +34,7 @@ from fgd_kernel cimport (
 from fastgd.reference._checks import real as _real
 from fastgd.reference._checks import scanned_arrays as _scanned_arrays
 from fastgd.reference._declare import KERNELS, STEP_FORMULAS
+from fastgd.reference import lowp as _lowp
 
 cnp.import_array()
 
@@ -47,6 +48,10 @@ cdef extern from "fgd_parallel.h" nogil:
     int fgd_any_nonfinite_f32(Py_ssize_t n, const float* x)
     int fgd_any_nonfinite_f64(Py_ssize_t n, const double* x)
     Py_ssize_t FGD_SCAN_BLOCK
+
+cdef extern from "lowp.h" nogil:
+    void fgd_bf16_widen(Py_ssize_t n, const unsigned short* src, float* dst)
+    void fgd_bf16_narrow(Py_ssize_t n, const float* src, unsigned short* dst, long long key)
 
 cdef extern from "kernels.h" nogil:
     ctypedef struct fgd_kernel_args:
@@ -472,6 +477,38 @@ def first_nonfinite(arrays):
         if bad:
             return k
     return -1
+
+
+def lowp_widen(src, out):
+    """:func:`fastgd.reference.lowp.widen` in C (float16 by NumPy's conversion), checked."""
+    cdef Py_ssize_t n
+    cdef const unsigned short* s
+    cdef float* d
+    if not _lowp.check_conversion("widen", src, out):
+        _lowp.widen(src, out)
+        return
+    n = (<cnp.ndarray>src).size
+    s = <const unsigned short*>cnp.PyArray_DATA(<cnp.ndarray>src)
+    d = <float*>cnp.PyArray_DATA(<cnp.ndarray>out)
+    with nogil:
+        fgd_bf16_widen(n, s, d)
+
+
+def lowp_narrow(src, out, key=-1):
+    """:func:`fastgd.reference.lowp.narrow` in C (float16 by NumPy's conversion), checked."""
+    cdef Py_ssize_t n
+    cdef const float* s
+    cdef unsigned short* d
+    cdef long long k
+    if not _lowp.check_conversion("narrow", src, out, key):
+        _lowp.narrow(src, out, int(key))
+        return
+    n = (<cnp.ndarray>src).size
+    k = int(key)
+    s = <const float*>cnp.PyArray_DATA(<cnp.ndarray>src)
+    d = <unsigned short*>cnp.PyArray_DATA(<cnp.ndarray>out)
+    with nogil:
+        fgd_bf16_narrow(n, s, d, k)
 
 
 def kernel_address(str name, bint f32):
