@@ -46,6 +46,7 @@ MODULES = [
     "fastgd.functions",
     "fastgd.history",
     "fastgd.buffer",
+    "fastgd.mlp",
     "fastgd.io",
     "fastgd.io.checkpoint",
     "fastgd.io.fit_resume",

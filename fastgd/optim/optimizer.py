@@ -404,20 +404,22 @@ class Optimizer:
             self._recheck_params()
             raise
         kernels = backends.active()
-        narrowing: list = []
+        low: dict = {}
         if any(p.dtype.itemsize == 2 for *_, items in work for _, p, _ in items):
-            work, narrowing = _lowp.widen_work(kernels, work)
+            work, low = _lowp.stand_in_work(self, kernels, work, nonfinite)
         unalias(self.state, work)
         plan = self._plan
         calls = [call for k, group, items in work if items
                  for call in plan(self, group, items, self._needed[k])]
+        if low:
+            narrowing = _lowp.route(kernels, calls, low, self._rounding)
         scanned = ([(i, g) for *_, items in work for i, _, g in items]
                    if nonfinite is not None else ())
         if not apply(calls, kernels, self.state, nonfinite, scanned,
                      lambda i: f"grads[{i}] holds a NaN or an infinity; the step was not "
                                f"applied (nonfinite='raise')"):
             return False
-        if narrowing:  # each float32 copy rounded once into its 16-bit parameter
+        if low:  # the float32 copies rounded once into their 16-bit parameters
             _lowp.narrow_back(kernels, self._rounding, narrowing)
             return None if nonfinite is None else True
         if _settings.CACHED_STEP and self.spec.kernel_table and hasattr(kernels, "FastStep"):

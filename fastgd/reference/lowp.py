@@ -28,12 +28,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LOW_PRECISION_NAMES", "is_low_precision", "widen", "narrow", "hash32",
-           "check_conversion",
-           "stochastic_key", "bfloat16_bits_nearest", "bfloat16_bits_stochastic"]
+__all__ = ["LOW_PRECISION_NAMES", "NOT_ELEMENTWISE", "is_low_precision", "widen", "narrow",
+           "hash32", "check_conversion", "stochastic_key", "bfloat16_bits_nearest",
+           "bfloat16_bits_stochastic"]
 
 #: The names of the parameter dtypes stored in 16 bits and stepped in float32.
 LOW_PRECISION_NAMES = ("bfloat16", "float16")
+
+#: The table kernels whose update of an element reads the whole tensor (LAMB's and LARS's
+#: trust ratios, Adafactor's factored second moment): a backend may step the others on a
+#: 16-bit parameter chunk by chunk, these only on a whole float32 copy.
+NOT_ELEMENTWISE = frozenset({"lamb", "lars", "adafactor"})
 
 _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF

@@ -94,6 +94,39 @@ def test_step_is_float32_step_rounded_once(this_backend, rng, name, options, dty
     _assert_same(params, expected, opt, ref)
 
 
+@pytest.mark.parametrize("name", list(TABLE_OPTIMIZERS))
+def test_large_tensors_chunk_by_chunk(this_backend, threads, rng, name):
+    """Tensors of several of the compiled core's chunks (4096 elements), shared between
+    threads: the same bits as the whole float32 copy stepped at once."""
+    before = fastgd.get_parallel_min()
+    fastgd.set_parallel_min(2048)
+    try:
+        options = dict(OPTIM_DB[name][0])
+        shapes = [(9001,), (3, 2)]
+        for dtype, sr in ((BF16, True), (BF16, False)):
+            init, grads = _problem(rng, dtype, np.float32 if sr else dtype, 2, shapes)
+            params, opt = _run(name, options, init, grads, stochastic_rounding=sr, seed=2)
+            expected, ref = _emulated(name, options, init, grads, sr=sr, seed=2)
+            _assert_same(params, expected, opt, ref)
+    finally:
+        fastgd.set_parallel_min(before)
+
+
+def test_gradient_over_its_parameter(this_backend, rng):
+    """A gradient that is (a view of) a 16-bit parameter is read as it was passed."""
+    init, _ = _problem(rng, BF16, shapes=[(9000,)])
+    w = init[0].copy()
+    opt = fastgd.Adam([w], lr=0.01, stochastic_rounding=True, seed=1)
+    for _ in range(2):
+        opt.step([w])
+    grads = []
+    expected = init[0].copy()
+    for _ in range(2):
+        grads.append([expected.copy()])
+        expected = _emulated("Adam", {"lr": 0.01}, init, grads, sr=True, seed=1)[0][0]
+    np.testing.assert_array_equal(w.view(np.uint16), expected.view(np.uint16))
+
+
 @pytest.mark.parametrize("grad_dtype", [np.float32, F16])
 def test_gradients_of_other_dtypes(this_backend, rng, grad_dtype):
     init, grads = _problem(rng, BF16, grad_dtype)
@@ -275,3 +308,23 @@ def test_schedule_free_modes_and_sophia_hessian(this_backend, rng):
     assert sophia.state[0]["hessian"].dtype == np.float32
     np.testing.assert_array_equal(sophia.state[0]["hessian"],
                                   np.float32(1 - 0.99) * np.float32(2.0))
+
+
+def test_compiled_core_steps_elementwise_rules_chunk_by_chunk(this_backend, monkeypatch, rng):
+    """On the compiled core, once the state exists, an element-wise rule on a bfloat16
+    parameter widens nothing in Python (the chunks are widened in C); LAMB, whose trust
+    ratio reads the whole tensor, and float16 parameters step a float32 copy."""
+    if fastgd.backend() != "cython":
+        pytest.skip("the chunked steps are the compiled core's")
+    from fastgd import backends
+    core = backends.load("cython")
+    calls = []
+    widen = core.lowp_widen
+    monkeypatch.setattr(core, "lowp_widen", lambda *a: (calls.append(a[0].dtype), widen(*a)))
+    for name, dtype, copies in (("AdamW", BF16, 0), ("LAMB", BF16, 2), ("AdamW", F16, 2)):
+        w = rng.standard_normal(5000).astype(dtype)
+        opt = getattr(fastgd, name)([w], lr=1e-3)
+        opt.step([np.ones(5000, np.float32)])  # the first step makes the state from w
+        calls.clear()
+        opt.step([np.ones(5000, dtype)])
+        assert len(calls) == copies, (name, dtype, calls)
