@@ -11,6 +11,7 @@ import pytest
 from parity.optim_db import OPTIM_DB
 
 import fastgd
+from fastgd import backends
 from fastgd.optim.registry import OPTIMIZERS, TABLE_OPTIMIZERS
 from fastgd.reference import lowp
 
@@ -87,7 +88,9 @@ def _cases():
 
 
 @pytest.mark.parametrize("name, options, dtype, sr", _cases())
-def test_step_is_float32_step_rounded_once(this_backend, rng, name, options, dtype, sr):
+def test_step_is_float32_step_rounded_once(rng, name, options, dtype, sr):
+    """On the active backend (its default instruction set: the others run the large
+    tensors below)."""
     init, grads = _problem(rng, dtype)
     params, opt = _run(name, options, init, grads, stochastic_rounding=sr, seed=11)
     expected, ref = _emulated(name, options, init, grads, sr=sr, seed=11)
@@ -95,11 +98,14 @@ def test_step_is_float32_step_rounded_once(this_backend, rng, name, options, dty
 
 
 @pytest.mark.parametrize("name", list(TABLE_OPTIMIZERS))
-def test_large_tensors_chunk_by_chunk(this_backend, threads, rng, name):
+def test_large_tensors_chunk_by_chunk(this_backend, rng, name):
     """Tensors of several of the compiled core's chunks (4096 elements), shared between
-    threads: the same bits as the whole float32 copy stepped at once."""
-    before = fastgd.get_parallel_min()
+    two threads: the same bits as the whole float32 copy stepped at once."""
+    before = fastgd.get_parallel_min(), backends.load("cython").thread_override() \
+        if fastgd.backend() == "cython" else 0
     fastgd.set_parallel_min(2048)
+    if fastgd.backend() == "cython":
+        fastgd.set_num_threads(2)
     try:
         options = dict(OPTIM_DB[name][0])
         shapes = [(9001,), (3, 2)]
@@ -109,7 +115,9 @@ def test_large_tensors_chunk_by_chunk(this_backend, threads, rng, name):
             expected, ref = _emulated(name, options, init, grads, sr=sr, seed=2)
             _assert_same(params, expected, opt, ref)
     finally:
-        fastgd.set_parallel_min(before)
+        fastgd.set_parallel_min(before[0])
+        if fastgd.backend() == "cython":
+            backends.load("cython").set_num_threads(before[1])
 
 
 def test_gradient_over_its_parameter(this_backend, rng):
@@ -316,7 +324,6 @@ def test_compiled_core_steps_elementwise_rules_chunk_by_chunk(this_backend, monk
     ratio reads the whole tensor, and float16 parameters step a float32 copy."""
     if fastgd.backend() != "cython":
         pytest.skip("the chunked steps are the compiled core's")
-    from fastgd import backends
     core = backends.load("cython")
     calls = []
     widen = core.lowp_widen
