@@ -23,6 +23,12 @@ Differences from torch.optim, on purpose:
   they propagate as in torch and ``step`` returns None;
 - ``load_state_dict`` refuses a state dict of another optimizer (but Adam's and AdamW's,
   which have the same layout).
+- bfloat16 (``ml_dtypes.bfloat16``) and float16 parameters of the element-wise optimizers
+  keep float32 state; each step computes in float32 and rounds once to the parameter's
+  dtype, to nearest even or, with ``stochastic_rounding=True`` (and ``seed=``),
+  stochastically for bfloat16 (:mod:`fastgd.reference.lowp`);
+  ``state_dict()`` then has a ``rounding`` entry (the mode, the seed and the count of
+  rounding steps).
 
 An optimizer is not thread-safe: calls on one optimizer from several threads at once must
 be serialised by the caller (separate optimizers in separate threads are fine).
