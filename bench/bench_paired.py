@@ -36,6 +36,10 @@ CASES = {
     "cython/torch-fused-1e7-all": ("cython", "torch-fused", 10**7, ALL),
     # the floor of the previous ratio for any kernel with Adam's memory traffic
     "streaming-limit/torch-fused-1e7-all": ("streaming-limit", "torch-fused", 10**7, ALL),
+    # bfloat16 parameters (and gradients) against float32 ones, AdamW on the compiled core
+    "adamw-bf16/f32-2^24-1": ("adamw-bf16", "adamw-f32", 2**24, 1),
+    "adamw-bf16/f32-2^24-all": ("adamw-bf16", "adamw-f32", 2**24, ALL),
+    "adamw-bf16-sr/f32-2^24-all": ("adamw-bf16-sr", "adamw-f32", 2**24, ALL),
 }
 
 
@@ -49,6 +53,20 @@ def _side(kind, w, g, threads):
         def step():
             core.set_num_threads(threads)
             core.stream_many([p], [grad], [m], [v])
+    elif kind.startswith("adamw-"):  # AdamW on the compiled core, float32 or bfloat16
+        import ml_dtypes
+
+        dtype = np.float32 if kind == "adamw-f32" else ml_dtypes.bfloat16
+        p, grad = w.astype(dtype), g.astype(dtype)
+        core = _backend.load("cython")
+        with fastgd.use_backend("cython"):
+            opt = fastgd.AdamW([p], lr=1e-3, stochastic_rounding=kind.endswith("-sr"),
+                               seed=0)
+
+        def step():
+            core.set_num_threads(threads)
+            with fastgd.use_backend("cython"):
+                opt.step([grad])
     elif kind == "torch-fused":
         tw = torch.from_numpy(w.copy()).requires_grad_()
         tw.grad = torch.from_numpy(g.copy())
@@ -79,7 +97,7 @@ def bench_paired(benchmark, case, arrays, fastgd_threads, torch_threads):
     for kind in (num, den):
         if kind == "torch-fused" and torch is None:
             pytest.skip("torch is not installed")
-        backend = "cython" if kind == "streaming-limit" else kind
+        backend = "cython" if kind == "streaming-limit" or kind.startswith("adamw-") else kind
         if kind != "torch-fused" and backend not in _backend.available():
             pytest.skip(f"the {backend} backend is not installed")
     w, g = arrays([(n,), (n,)], np.float32)

@@ -355,7 +355,7 @@ BAD_PARAMS = {
     "uint8": ([np.zeros(3, np.uint8)], TypeError, "dtype uint8"),
     "complex": ([np.zeros(3, np.complex128)], TypeError, "dtype complex128"),
     "object": ([np.zeros(3, object)], TypeError, "dtype object"),
-    "float16": ([np.zeros(3, np.float16)], TypeError, "dtype float16"),
+    "int16": ([np.zeros(3, np.int16)], TypeError, "dtype int16"),
     "longdouble": ([np.zeros(3, np.longdouble)], TypeError, "dtype"),
     "bool": ([np.zeros(3, bool)], TypeError, "dtype bool"),
     "big-endian": ([np.zeros(3, ">f8")], TypeError, "dtype >f8"),

@@ -20,6 +20,7 @@ from fastgd.backends.numba_lbfgs import (  # noqa: F401  (this backend's L-BFGS 
     lbfgs_memory,
     lbfgs_two_loop,
 )
+from fastgd.reference import lowp
 from fastgd.reference._checks import dims, scanned_arrays
 from fastgd.reference._common import trust_ratio
 from fastgd.reference.sparse_adam import check_rows
@@ -319,3 +320,22 @@ def first_nonfinite(arrays) -> int:
         if a.size and loops.any_nonfinite(a.ravel(order="K")):
             return k
     return -1
+
+
+def lowp_widen(src, out) -> None:
+    """:func:`fastgd.reference.lowp.widen` by a jitted loop (float16 by NumPy's
+    conversion), checked."""
+    if not lowp.check_conversion("widen", src, out):
+        lowp.widen(src, out)
+        return
+    loops.bf16_widen(src.reshape(-1).view(np.uint16), out.reshape(-1).view(np.uint32))
+
+
+def lowp_narrow(src, out, key=-1) -> None:
+    """:func:`fastgd.reference.lowp.narrow` by a jitted loop (float16 by NumPy's
+    conversion), checked."""
+    if not lowp.check_conversion("narrow", src, out, key):
+        lowp.narrow(src, out, int(key))
+        return
+    loops.bf16_narrow(src.reshape(-1).view(np.uint32), out.reshape(-1).view(np.uint16),
+                      int(key))

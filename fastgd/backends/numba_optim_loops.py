@@ -553,3 +553,51 @@ def sparse_adam_rows(p, m, v, indices, rows, w1, w2, eps, neg_step_size, maximiz
             m[i, c] = m_new
             v[i, c] = v_new
             p[i, c] = p[i, c] + neg_step_size * (m_new / (np.sqrt(v_new) + eps))
+
+
+# Low-precision parameters (fastgd.reference.lowp; src/optim/lowp.h): bfloat16 bits as
+# uint16, integer arithmetic in uint64 masked to 32 bits.
+
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+@_jit
+def _hash32(x):
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x7FEB352D)) & _M32
+    x ^= x >> np.uint64(15)
+    x = (x * np.uint64(0x846CA68B)) & _M32
+    x ^= x >> np.uint64(16)
+    return x
+
+
+@_jit
+def _bf16_fix_nan(b, rounded):
+    if (b & np.uint64(0x7FFFFFFF)) > np.uint64(0x7F800000):
+        return ((b >> np.uint64(16)) & np.uint64(0x8000)) | np.uint64(0x7FC0)
+    return rounded
+
+
+@_jit
+def bf16_widen(src, dst):
+    """src: bfloat16 bits (uint16); dst: float32 bits (uint32)."""
+    for i in range(src.size):
+        dst[i] = np.uint32(src[i]) << np.uint32(16)
+
+
+@_jit
+def bf16_narrow(src, dst, key):
+    """src: float32 bits (uint32); dst: bfloat16 bits (uint16); key < 0 to nearest even."""
+    k = np.uint64(key) & _M32 if key >= 0 else np.uint64(0)
+    for i in range(src.size):
+        b = np.uint64(src[i])
+        if key < 0:
+            rounded = (b + np.uint64(0x7FFF) + ((b >> np.uint64(16)) & np.uint64(1))) \
+                >> np.uint64(16)
+        else:
+            ui = np.uint64(i)
+            x = (ui & _M32) ^ k ^ (((ui >> np.uint64(32)) * np.uint64(0x9E3779B9)) & _M32)
+            r = _hash32(x) >> np.uint64(16)
+            rounded = (b >> np.uint64(16)) + (np.uint64(1) if r < (b & np.uint64(0xFFFF))
+                                             else np.uint64(0))
+        dst[i] = np.uint16(_bf16_fix_nan(b, rounded) & np.uint64(0xFFFF))

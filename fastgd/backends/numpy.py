@@ -6,6 +6,7 @@ import numpy as np
 
 from fastgd import reference
 from fastgd.backends._many import entry
+from fastgd.reference import lowp
 from fastgd.reference._checks import real, scanned_arrays, shaped_like_param
 from fastgd.reference._declare import KERNELS
 from fastgd.reference.lbfgs import check_two_loop, check_vector
@@ -80,3 +81,15 @@ def lbfgs_two_loop(d, g, old_dirs, old_stps, ro, h_diag, al) -> None:
     """:func:`fastgd.reference.lbfgs.lbfgs_two_loop`, checked."""
     h, rho = check_two_loop(d, g, old_dirs, old_stps, ro, h_diag, al)
     reference.lbfgs.lbfgs_two_loop(d, g, old_dirs, old_stps, rho, h, al)
+
+
+def lowp_widen(src, out) -> None:
+    """:func:`fastgd.reference.lowp.widen`, checked."""
+    lowp.check_conversion("widen", src, out)
+    lowp.widen(src, out)
+
+
+def lowp_narrow(src, out, key=-1) -> None:
+    """:func:`fastgd.reference.lowp.narrow`, checked."""
+    lowp.check_conversion("narrow", src, out, key)
+    lowp.narrow(src, out, int(key))

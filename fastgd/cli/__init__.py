@@ -274,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'fastgd bench --json' output or a pytest-benchmark JSON of bench/")
     q.add_argument("--optimizer", default="Adam", help="which optimizer's timings (Adam)")
     q.add_argument("--dtype", default="float32", help="which dtype's timings (float32)")
+    q = kinds.add_parser("histories", parents=[common, picture],
+                         help="one column of recorded histories per epoch, one line per "
+                              "file")
+    q.add_argument("history_files", metavar="JSON", nargs="+",
+                   help="a JSON file with a 'history' object of columns ('fastgd fit "
+                        "--metrics' output, bench/bench_lowp_accuracy.py's files); its "
+                        "'label' names the line (default: the file name)")
+    q.add_argument("--column", default="loss", help="the column to draw (loss)")
     q = kinds.add_parser("all", parents=[common, backend, picture],
                          help="losses, trajectories and lr (and bench with --bench) into "
                               "a folder (--out, default the current one)")

@@ -20,6 +20,33 @@ from fastgd.cli.demo import (
 __all__ = ["cmd_plot"]
 
 
+def _read_histories(paths, column: str) -> dict[str, list]:
+    """``{label: values}``: the ``history[column]`` of each JSON file, labelled by its
+    ``label`` entry or its name (CLIError naming a file that is not such a history)."""
+    curves: dict[str, list] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            raise CLIError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CLIError(f"{path}: not readable JSON ({exc})") from None
+        history = data.get("history") if isinstance(data, dict) else None
+        if not isinstance(history, dict) or column not in history:
+            raise CLIError(f"{path}: no history with a {column!r} column (expected a JSON "
+                           f"object with 'history': {{{column!r}: [...], ...}})")
+        values = history[column]
+        if not isinstance(values, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise CLIError(f"{path}: history[{column!r}] must be a list of numbers")
+        label = data.get("label")
+        if not isinstance(label, str):
+            label = os.path.splitext(os.path.basename(path))[0]
+        curves[label] = values
+    return curves
+
+
 def cmd_plot(args) -> int:
     from fastgd import plot
     _set_backend(args)
@@ -43,6 +70,7 @@ def cmd_plot(args) -> int:
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         _check_writable(path, (), "--out")
+    curves = _read_histories(args.history_files, args.column) if what == "histories" else {}
     bench_file = getattr(args, "json_file", None) or getattr(args, "bench_json", None)
     times = None
     if "bench" in targets:
@@ -76,6 +104,9 @@ def cmd_plot(args) -> int:
                 plot.trajectories(getattr(fastgd.functions, args.function),
                                   trajectory_runs(args.function, args.steps), path,
                                   bounds=bounds, fmt=fmt)
+            elif kind == "histories":
+                plot.loss_curves(curves, path, title=f"{args.column} per epoch",
+                                 ylabel=args.column, log="loss" in args.column, fmt=fmt)
             elif kind == "lr":
                 Xr, yr = regression_problem()
                 _, effect = lr_effect(Xr, yr)

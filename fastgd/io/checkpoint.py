@@ -24,7 +24,8 @@ opens it) read with ``allow_pickle=False``, so loading one runs no code. Its ent
 Values keep their types through the file: Python ``int``, ``float`` (all 17 digits; NaN
 and infinities too), ``bool``, ``str`` and None, tuples and lists, dicts (any hashable
 keys of these types; other mappings become dicts, but a ``collections.Counter`` stays one),
-NumPy arrays (numeric, bool and string dtypes) and NumPy scalars, nested freely. Anything
+NumPy arrays (numeric, bool and string dtypes, and ml_dtypes' bfloat16, kept as its bits) and
+NumPy scalars, nested freely. Anything
 else (functions, objects) is refused by :func:`save` with a TypeError naming where it is,
 before anything is written.
 
@@ -73,7 +74,8 @@ VERSION = 1
 # objects, which would need pickle).
 _ARRAY_KINDS = "biufcSU"
 # The tags of encoded values: a JSON object with exactly one of these keys.
-_TAGS = ("__array__", "__scalar__", "__tuple__", "__dict__", "__counter__", "__float__")
+_TAGS = ("__array__", "__scalar__", "__tuple__", "__dict__", "__counter__", "__float__",
+         "__bfloat16__", "__bfloat16_scalar__")
 # The bit generators a checkpoint may name (fastgd.fit's shuffling generator).
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -91,6 +93,11 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
         return str(value)
     if isinstance(value, (np.ndarray, np.generic)):
         arr = np.asarray(value)
+        if _is_bfloat16(arr.dtype):  # ml_dtypes' bfloat16: its bits, as uint16
+            name = f"a{len(arrays)}"
+            arrays[name] = np.array(arr, order="C").view(np.uint16)
+            return {"__bfloat16__" if isinstance(value, np.ndarray)
+                    else "__bfloat16_scalar__": name}
         if arr.dtype.kind not in _ARRAY_KINDS or arr.dtype.fields is not None:
             raise TypeError(f"{where}: an array of dtype {arr.dtype} cannot be saved (a "
                             f"checkpoint holds bool, integer, float, complex, bytes and str "
@@ -145,6 +152,13 @@ def _decode(value: Any, arrays: Mapping[str, np.ndarray]) -> Any:
             if arr.shape != ():
                 raise ValueError(f"entry {inner!r} should be a scalar, has shape {arr.shape}")
             return arr[()]
+        if tag in ("__bfloat16__", "__bfloat16_scalar__"):
+            bits = arrays[inner]
+            if bits.dtype != np.uint16:
+                raise ValueError(f"entry {inner!r} should hold bfloat16 bits (uint16), has "
+                                 f"dtype {bits.dtype}")
+            arr = bits.view(_bfloat16())
+            return arr if tag == "__bfloat16__" else arr[()]
         if tag == "__tuple__":
             return tuple(_decode(v, arrays) for v in inner)
         if tag == "__float__":
@@ -153,6 +167,29 @@ def _decode(value: Any, arrays: Mapping[str, np.ndarray]) -> Any:
             out = {_decode(k, arrays): _decode(v, arrays) for k, v in inner}
             return Counter(out) if tag == "__counter__" else out
     return {k: _decode(v, arrays) for k, v in value.items()}
+
+
+def _is_bfloat16(dtype: np.dtype) -> bool:
+    return dtype.name == "bfloat16" and dtype.kind == "V" and dtype.itemsize == 2
+
+
+def _bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16 (ValueError when ml_dtypes is not installed)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ValueError("the checkpoint holds bfloat16 arrays, which need the ml_dtypes "
+                         "package (pip install ml_dtypes)") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """How a parameter's dtype is written: ``dtype.str``, or "bfloat16"."""
+    return "bfloat16" if _is_bfloat16(dtype) else dtype.str
+
+
+def _dtype_of(name: str) -> np.dtype:
+    return _bfloat16() if name == "bfloat16" else np.dtype(name)
 
 
 def _json_bytes(obj: Any) -> np.ndarray:
@@ -305,7 +342,7 @@ def save(path: str | os.PathLike, *, optimizer: Any = None,
         state = optimizer.state_dict()
         meta["optimizer"] = {
             "class": _optimizer_name(optimizer),
-            "params": [[list(p.shape), p.dtype.str] for p in opt_params],
+            "params": [[list(p.shape), _dtype_name(p.dtype)] for p in opt_params],
             "state_dict": _encode(state, arrays, "optimizer.state_dict()"),
         }
     meta["extra"] = {k: _encode(v, arrays, k) for k, v in extra.items()}
@@ -406,9 +443,9 @@ class Checkpoint:
                                  f"groups of sizes {sizes}, this one has {ours}")
             opt_params = [p for g in optimizer.param_groups for p in g["params"]]
             for k, (p, (shape, dtype)) in enumerate(zip(opt_params, self._optimizer_params)):
-                if p.shape != tuple(shape) or p.dtype != np.dtype(dtype):
+                if p.shape != tuple(shape) or p.dtype != _dtype_of(dtype):
                     raise ValueError(f"checkpoint {self.path!r}: the optimizer's parameter "
-                                     f"{k} was {np.dtype(dtype)} of shape {tuple(shape)}, "
+                                     f"{k} was {_dtype_of(dtype)} of shape {tuple(shape)}, "
                                      f"this one's is {p.dtype} of shape {p.shape}")
             if params is None and self._params_of_optimizer:
                 params = opt_params

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from fastgd.optim.spec import OptimizerSpec
+from fastgd.reference.lowp import is_low_precision
 
 __all__ = ["check_saved_group_keys", "loaded_state", "loaded_step"]
 
@@ -60,7 +61,7 @@ def loaded_state(spec: OptimizerSpec, index: int, group: Mapping, p: np.ndarray,
             if shape_rule is None and arr.shape != p.shape:
                 raise ValueError(f"state of parameter {index}: {key} has shape "
                                  f"{arr.shape}, but the parameter has shape {p.shape}")
-            state[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+            state[key] = np.array(arr, dtype=_state_dtype(p.dtype), order="C", copy=True)
         elif spec.parameter_scalars is not None:
             names = ((["step"] if spec.counts_steps else [])
                      + list(spec.scalar_state) + [b.name for b in holds])
@@ -77,6 +78,11 @@ def loaded_state(spec: OptimizerSpec, index: int, group: Mapping, p: np.ndarray,
     if missing and state:
         raise ValueError(f"state of parameter {index} lacks {', '.join(missing)}")
     return state
+
+
+def _state_dtype(dtype: np.dtype) -> np.dtype:
+    """float32 for a bfloat16 or float16 parameter, its own dtype otherwise."""
+    return np.dtype(np.float32) if is_low_precision(dtype) else dtype
 
 
 def _all_hyperparameters() -> frozenset[str]:

@@ -24,18 +24,23 @@ class Call:
     """One native call of a step (a kernel over a bucket of tensors), and the state entries
     it commits once every call of the step has run."""
 
-    __slots__ = ("kernel", "entry", "lists", "scalars", "updates")
+    __slots__ = ("kernel", "entry", "lists", "scalars", "updates", "lowp")
 
     def __init__(self, kernel: str, lists: tuple, scalars: dict, updates: list) -> None:
         self.kernel = kernel
         self.entry = f"{kernel}_many"
         self.lists, self.scalars, self.updates = lists, scalars, updates
+        #: None, or per tensor None or (bfloat16 param, grad, key) for the compiled core's
+        #: chunked steps (fastgd.optim._lowp)
+        self.lowp: list | None = None
 
     def run(self, kernels: Any, check_only: bool = False) -> None:
+        extra = {} if self.lowp is None else {"lowp": self.lowp}
         if check_only:
-            getattr(kernels, self.entry)(*self.lists, check_only=True, **self.scalars)
+            getattr(kernels, self.entry)(*self.lists, check_only=True, **extra,
+                                         **self.scalars)
         else:
-            getattr(kernels, self.entry)(*self.lists, **self.scalars)
+            getattr(kernels, self.entry)(*self.lists, **extra, **self.scalars)
 
     def commit(self, state: dict) -> None:
         for index, entries in self.updates:

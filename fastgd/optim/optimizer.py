@@ -23,6 +23,12 @@ Differences from torch.optim, on purpose:
   they propagate as in torch and ``step`` returns None;
 - ``load_state_dict`` refuses a state dict of another optimizer (but Adam's and AdamW's,
   which have the same layout).
+- bfloat16 (``ml_dtypes.bfloat16``) and float16 parameters of the element-wise optimizers
+  keep float32 state; each step computes in float32 and rounds once to the parameter's
+  dtype, to nearest even or, with ``stochastic_rounding=True`` (and ``seed=``),
+  stochastically for bfloat16 (:mod:`fastgd.reference.lowp`);
+  ``state_dict()`` then has a ``rounding`` entry (the mode, the seed and the count of
+  rounding steps).
 
 An optimizer is not thread-safe: calls on one optimizer from several threads at once must
 be serialised by the caller (separate optimizers in separate threads are fine).
@@ -40,7 +46,7 @@ import numpy as np
 
 import fastgd.optim as _settings
 from fastgd import backends
-from fastgd.optim import _cached_step
+from fastgd.optim import _cached_step, _lowp
 from fastgd.optim._aliasing import byte_bounds, unalias
 from fastgd.optim._loading import check_saved_group_keys, loaded_state
 from fastgd.optim._planning import apply
@@ -51,13 +57,27 @@ from fastgd.reference._declare import FLOAT_DTYPES
 __all__ = ["Optimizer", "make_class", "check_nonfinite_option"]
 
 
-def _check_param(index: int, p: Any) -> None:
+def _check_param(index: int, p: Any, spec: OptimizerSpec | None = None,
+                 rounding: Mapping[str, Any] | None = None) -> None:
+    """TypeError/ValueError naming parameter ``index`` unless ``p`` is an array the
+    optimizer of ``spec`` can update in place (bfloat16 and float16 too where its step is
+    element-wise; float16 not under stochastic rounding)."""
     if not isinstance(p, np.ndarray):
         raise TypeError(f"optimizer can only optimize numpy arrays, but parameter {index} is "
                         f"a {type(p).__name__}")
     if p.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"parameter {index} has dtype {p.dtype}; fastgd optimizes float32 "
-                        f"or float64 arrays")
+        if not _lowp.is_low_precision(p.dtype):
+            raise TypeError(f"parameter {index} has dtype {p.dtype}; fastgd optimizes "
+                            f"float32 or float64 arrays, and bfloat16 or float16 ones with "
+                            f"the element-wise optimizers")
+        if spec is not None and not spec.kernel_table:
+            raise TypeError(f"parameter {index} has dtype {p.dtype}; {spec.name} optimizes "
+                            f"float32 or float64 arrays (bfloat16 and float16 parameters "
+                            f"take the element-wise optimizers)")
+        if p.dtype == np.float16 and rounding is not None and rounding["stochastic"]:
+            raise TypeError(f"parameter {index} has dtype float16; stochastic_rounding=True "
+                            f"rounds bfloat16 parameters only (float16 ones round to "
+                            f"nearest: pass stochastic_rounding=False, or use bfloat16)")
     if not p.flags.c_contiguous:
         raise ValueError(f"parameter {index} (shape {p.shape}) is not C-contiguous; pass "
                          f"np.ascontiguousarray(p) and keep that array")
@@ -96,7 +116,11 @@ class Optimizer:
     #: The rule's plan: ``plan(opt, group, items, needed)`` -> the step's native calls.
     _plan: ClassVar[Callable[..., list]]
 
-    def __init__(self, params: Any, **hyperparameters: Any) -> None:
+    def __init__(self, params: Any, *, stochastic_rounding: bool = False,
+                 seed: int | None = None, **hyperparameters: Any) -> None:
+        # bfloat16/float16 parameters: the rounding mode, its seed and count of steps
+        self._rounding: dict[str, Any] = _lowp.check_rounding_options(stochastic_rounding,
+                                                                      seed)
         self.defaults: dict[str, Any] = dict(self.spec.defaults)
         self.defaults.update(hyperparameters)
         self._check_hyperparameters(self.defaults)
@@ -198,7 +222,7 @@ class Optimizer:
             params = list(params)
         first = sum(len(g["params"]) for g in self.param_groups)
         for k, p in enumerate(params):
-            _check_param(first + k, p)
+            _check_param(first + k, p, self.spec, self._rounding)
         group = dict(self.defaults)
         group.update({k: v for k, v in param_group.items() if k != "params"})
         for name in self.spec.defaults:
@@ -249,6 +273,8 @@ class Optimizer:
         """The entries ``group``'s options need for ``p`` that ``state`` lacks, at their
         start values (SGD's momentum buffer is made by its first step instead)."""
         fresh: dict[str, Any] = {}
+        if p.dtype.itemsize == 2:  # bfloat16, float16: float32 state
+            p = _lowp.widened(backends.active(), p)
         if self.spec.counts_steps and "step" not in state:
             fresh["step"] = 0
         for name, start in self.spec.scalar_state.items():
@@ -289,7 +315,9 @@ class Optimizer:
                 raise TypeError(f"grads[{index}] must be a numpy.ndarray or None, got "
                                 f"{type(g).__name__}")
             g = np.asarray(g)  # a NumPy scalar, as arithmetic on 0-d arrays returns
-        if g.dtype != p.dtype:
+        if g.dtype != p.dtype and not (
+                _lowp.is_low_precision(p.dtype)
+                and (g.dtype == np.float32 or _lowp.is_low_precision(g.dtype))):
             raise TypeError(f"grads[{index}] has dtype {g.dtype} but its parameter has dtype "
                             f"{p.dtype}")
         if g.shape != p.shape:
@@ -297,14 +325,14 @@ class Optimizer:
                              f"{p.shape}")
         return np.asarray(g)
 
-    def _recheck_params(self) -> None:
+    def _recheck_params(self, rounding: Mapping[str, Any] | None = None) -> None:
         """The checks of the constructor, again, on every parameter now in the groups: a
         clear error for a parameter replaced in ``param_groups[k]["params"]`` by something
         else than an array the optimizer can update."""
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
-                _check_param(index, p)
+                _check_param(index, p, self.spec, rounding or self._rounding)
                 index += 1
 
     def _revalidate_groups(self) -> None:
@@ -381,17 +409,25 @@ class Optimizer:
         except AttributeError:  # a parameter replaced in a group by something else
             self._recheck_params()
             raise
+        kernels = backends.active()
+        low: dict = {}
+        if any(p.dtype.itemsize == 2 for *_, items in work for _, p, _ in items):
+            work, low = _lowp.stand_in_work(self, kernels, work, nonfinite)
         unalias(self.state, work)
         plan = self._plan
         calls = [call for k, group, items in work if items
                  for call in plan(self, group, items, self._needed[k])]
-        kernels = backends.active()
+        if low:
+            narrowing = _lowp.route(kernels, calls, low, self._rounding)
         scanned = ([(i, g) for *_, items in work for i, _, g in items]
                    if nonfinite is not None else ())
         if not apply(calls, kernels, self.state, nonfinite, scanned,
                      lambda i: f"grads[{i}] holds a NaN or an infinity; the step was not "
                                f"applied (nonfinite='raise')"):
             return False
+        if low:  # the float32 copies rounded once into their 16-bit parameters
+            _lowp.narrow_back(kernels, self._rounding, narrowing)
+            return None if nonfinite is None else True
         if _settings.CACHED_STEP and self.spec.kernel_table and hasattr(kernels, "FastStep"):
             if self._fast_misses % _cached_step.RETRY_EVERY < 2:
                 self._cache_step(kernels, work)
@@ -452,7 +488,11 @@ class Optimizer:
             groups.append(packed)
         state = {i: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in s.items()}
                  for i, s in self.state.items()}
-        return {"state": state, "param_groups": groups}
+        out = {"state": state, "param_groups": groups}
+        if self._rounding["stochastic"] or any(
+                p.dtype.itemsize == 2 for g in self.param_groups for p in g["params"]):
+            out["rounding"] = dict(self._rounding)
+        return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a :meth:`state_dict`; everything is checked before anything is replaced.
@@ -467,6 +507,10 @@ class Optimizer:
         """
         if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
+        rounding = (_lowp.check_rounding_state(state_dict["rounding"])
+                    if "rounding" in state_dict else None)
+        if rounding is not None:
+            self._recheck_params(rounding)
         if not isinstance(state_dict["state"], Mapping):
             raise TypeError(f"state_dict['state'] must be a dict keyed by parameter id, got "
                             f"{type(state_dict['state']).__name__}")
@@ -512,6 +556,8 @@ class Optimizer:
         self._validated = [self._snapshot(g) for g in new_groups]
         self._needed = [self._needed_state(g) for g in new_groups]
         self.state = new_state
+        if rounding is not None:
+            self._rounding = rounding
         self._fast = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -543,7 +589,11 @@ def make_class(spec: OptimizerSpec, plan: Callable[..., list],
         + [inspect.Parameter(h.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=h.default)
            for h in spec.hyperparameters if h.argument and not h.keyword_only]
         + [inspect.Parameter(h.name, inspect.Parameter.KEYWORD_ONLY, default=h.default)
-           for h in spec.hyperparameters if h.argument and h.keyword_only])
+           for h in spec.hyperparameters if h.argument and h.keyword_only]
+        + ([inspect.Parameter("stochastic_rounding", inspect.Parameter.KEYWORD_ONLY,
+                              default=False),
+            inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=None)]
+           if spec.kernel_table else []))
 
     def __init__(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastgd import backends
+from fastgd.optim._lowp import compute_dtype, widened
 from fastgd.optim._planning import Call, MixinBase, buckets, state_or_fresh
 from fastgd.optim.optimizer import make_class
 from fastgd.optim.spec import (
@@ -199,18 +201,25 @@ class _ScheduleFreeMixin(MixinBase):
                 state = self.state.get(index)
                 if group["train_mode"] != train and state is not None and "z" in state:
                     z = state["z"]
+                    dtype = compute_dtype(p.dtype)
                     if not isinstance(z, np.ndarray) or z.shape != p.shape \
-                            or z.dtype != p.dtype:
+                            or z.dtype != dtype:
                         raise ValueError(f"state of parameter {index}: z must be an array "
                                          f"of the parameter's shape {p.shape} and dtype "
-                                         f"{p.dtype}")
+                                         f"{dtype}")
                     if not p.flags.writeable:
                         raise ValueError(f"parameter {index} is read-only; the optimizer "
                                          f"updates it in place")
                     moves.append((p, z, 1 - beta if train else 1 - 1 / beta))
                 index += 1
+        kernels = backends.active()
         for p, z, weight in moves:
-            _torch_lerp_(p, z, weight)
+            if p.dtype.itemsize == 2:  # bfloat16, float16: in float32, rounded to nearest
+                wide = widened(kernels, p)
+                _torch_lerp_(wide, z, weight)
+                kernels.lowp_narrow(wide, p, -1)
+            else:
+                _torch_lerp_(p, z, weight)
         for group in self.param_groups:
             group["train_mode"] = train
 

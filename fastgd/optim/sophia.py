@@ -6,6 +6,7 @@ import numpy as np
 
 from fastgd import backends
 from fastgd.optim._aliasing import overlapping_by_bounds
+from fastgd.optim._lowp import compute_dtype, is_low_precision, widened
 from fastgd.optim._planning import Call, MixinBase, apply, buckets, state_or_fresh, stepwise
 from fastgd.optim.optimizer import check_nonfinite_option, make_class
 from fastgd.optim.spec import (
@@ -125,8 +126,13 @@ class _SophiaMixin(MixinBase):
                 if e is not None:
                     e = _checked_estimate(index, p, e)
                     state, fresh = state_or_fresh(self, group, index, p, self._needed[k])
-                    work.append((group, p.dtype, index, state["hessian"], e, fresh))
+                    work.append((group, compute_dtype(p.dtype), index, state["hessian"], e,
+                                 fresh))
                 index += 1
+        kernels = backends.active()
+        for k, (group, dtype, index, h, e, fresh) in enumerate(work):
+            if e.dtype != dtype:  # a 16-bit estimate of a 16-bit parameter
+                work[k] = (group, dtype, index, h, widened(kernels, e), fresh)
         overlapping = overlapping_by_bounds([e for *_, e, _ in work],
                                              [h for *_, h, _, _ in work])
         for k in overlapping:  # read an estimate that is some average as it was passed
@@ -141,7 +147,7 @@ class _SophiaMixin(MixinBase):
                                dict(beta2=group["betas"][1]),
                                [(i, fresh) for _, _, i, _, _, fresh in bucket if fresh]))
         scanned = [(i, e) for _, _, i, _, e, _ in work]
-        if not apply(calls, backends.active(), self.state, nonfinite, scanned,
+        if not apply(calls, kernels, self.state, nonfinite, scanned,
                      lambda i: f"estimates[{i}] holds a NaN or an infinity; the Hessian "
                                f"averages were not updated (nonfinite='raise')"):
             return False
@@ -182,7 +188,8 @@ def _checked_estimate(index: int, p: np.ndarray, e) -> np.ndarray:
         raise TypeError(f"estimates[{index}] must be a numpy.ndarray or None, got "
                         f"{type(e).__name__}")
     e = np.asarray(e)
-    if e.dtype != p.dtype:
+    if e.dtype != p.dtype and not (is_low_precision(p.dtype) and (
+            e.dtype == np.float32 or is_low_precision(e.dtype))):
         raise TypeError(f"estimates[{index}] has dtype {e.dtype} but its parameter has dtype "
                         f"{p.dtype}")
     if e.shape != p.shape:

@@ -312,10 +312,17 @@ def class_doc(spec: OptimizerSpec) -> str:
                   rule, ""]
     lines += [f"The reference implementation, with the rounding details, is "
               f":func:`fastgd.reference.{spec.kernel}`.", "", "Args:",
-              "    params: a list of arrays (C-contiguous float32/float64, any shape), or a "
-              "list of parameter-group dicts"]
+              "    params: a list of arrays (C-contiguous float32/float64"
+              + (", or bfloat16/float16 with float32 state" if spec.kernel_table else "")
+              + ", any shape), or a list of parameter-group dicts"]
     lines += [f"    {h.name}: {h.doc} (default {h.default!r})" for h in spec.hyperparameters
               if h.argument]
+    if spec.kernel_table:
+        lines += ["    stochastic_rounding: round bfloat16 parameters stochastically (unbiased) "
+                  "instead of to nearest even (default False): a 16-bit parameter is stepped "
+                  "in float32 and rounded once per step (:mod:`fastgd.reference.lowp`)",
+                  "    seed: the stochastic rounding's random numbers (default None: drawn "
+                  "from the operating system; kept in ``state_dict()['rounding']``)"]
     if spec.closure:
         lines += ["", "State (once, in the first parameter's entry, as torch keeps it): "
                   + ", ".join(spec.global_state) + ".", "",

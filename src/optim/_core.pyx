@@ -34,6 +34,7 @@ from fgd_kernel cimport (
 from fastgd.reference._checks import real as _real
 from fastgd.reference._checks import scanned_arrays as _scanned_arrays
 from fastgd.reference._declare import KERNELS, STEP_FORMULAS
+from fastgd.reference import lowp as _lowp
 
 cnp.import_array()
 
@@ -55,11 +56,23 @@ cdef extern from "kernels.h" nogil:
         const char* flags
     const fgd_kernel_args* fgd_kernel_arguments[]
 
+cdef extern from "lowp.h" nogil:
+    void fgd_bf16_widen(Py_ssize_t n, const unsigned short* src, float* dst)
+    void fgd_bf16_narrow(Py_ssize_t n, const float* src, unsigned short* dst, long long key)
+    void fgd_lowp_run(fgd_kernel_fn fn, Py_ssize_t n, int n_roles, char* const* b,
+                      const double* s, const int* f, unsigned short* p16, const float* g32,
+                      const unsigned short* g16, long long key)
+    int FGD_LOWP_CHUNK
+
 cdef enum:
     MAX_SCALARS = 32
     MAX_DIMS = 8     # parameters of more dimensions take the general path
 
 NAME = "cython"
+#: The element-wise kernels run on bfloat16 parameters chunk by chunk (``lowp=``).
+LOWP_CHUNKED = True
+#: Elements per chunk of those steps (each thread's float32 scratch holds one).
+LOWP_CHUNK = FGD_LOWP_CHUNK
 OPENMP = bool(fgd_openmp_enabled())
 #: The most scalars, flags or buffers one kernel takes.
 MAX_KERNEL_ARGS = MAX_SCALARS
@@ -336,6 +349,7 @@ cdef class _Kernel:
     cdef object decl
     cdef tuple roles, writable, size_codes, scalar_names, scalar_defaults, flag_names
     cdef frozenset known
+    cdef readonly bint elementwise  # no reduction over the tensor: runs chunk by chunk
     # STEP_FORMULAS: scalar fk[q] = 1 - scalar fb[q] ** step (its square root if fcode 2)
     cdef bint has_formulas
     cdef int n_formulas
@@ -354,6 +368,8 @@ cdef class _Kernel:
         self.scalar_defaults = tuple(decl.scalars.values())
         self.flag_names = tuple(decl.flags)
         self.known = frozenset(self.scalar_names + self.flag_names)
+        self.elementwise = (all(code == 0 for code in self.size_codes)
+                            and name not in _lowp.NOT_ELEMENTWISE)
         if len(self.scalar_names) > MAX_SCALARS or len(self.flag_names) > MAX_SCALARS \
                 or len(self.roles) > MAX_SCALARS:
             raise ValueError(f"kernel {name!r} has too many arguments for the core")
@@ -413,12 +429,13 @@ cdef class _Kernel:
             return (True,) * len(self.roles)
         return tuple(self.decl.needed(values))
 
-    def __call__(self, *lists, bint check_only=False, **scalars):
+    def __call__(self, *lists, bint check_only=False, lowp=None, **scalars):
         cdef double s[MAX_SCALARS]
         cdef int f[MAX_SCALARS]
         cdef Py_ssize_t t
         cdef fgd_kernel_fn fn
         cdef _Table tb
+        cdef _Lowp lw
         cdef Py_ssize_t n_roles = len(self.roles)
         if len(lists) > n_roles:
             raise TypeError(f"{self.name}_many() takes at most {n_roles} buffer lists, "
@@ -427,12 +444,120 @@ cdef class _Kernel:
             lists = lists + (None,) * (n_roles - len(lists))
         needed = self._parse(scalars, s, f)
         tb = _collect(self.name, self.roles, lists, self.writable, needed, self.size_codes)
+        if lowp is not None:
+            lw = _collect_lowp(self, tb, lowp)
         if check_only:
             return
         fn = _kernels.f32[self.kid] if tb.is_f32 else _kernels.f64[self.kid]
+        if lowp is None:
+            with nogil:
+                for t in range(tb.n):
+                    fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
+            return
         with nogil:
             for t in range(tb.n):
-                fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
+                if lw.p16[t] != NULL:
+                    fgd_lowp_run(fn, tb.size[t], <int>n_roles, &tb.ptr[t * n_roles], s, f,
+                                 lw.p16[t], lw.g32[t], lw.g16[t], lw.key[t])
+                else:
+                    fn(tb.size[t], &tb.dims[3 * t], &tb.ptr[t * n_roles], s, f)
+
+
+cdef class _Lowp:
+    """Per tensor of a call: its bfloat16 parameter and its gradient (float32 or bfloat16)
+    in place of the float32 stand-ins of the table, and the rounding key (NULL: a float32
+    tensor, run as usual)."""
+    cdef unsigned short** p16
+    cdef const float** g32
+    cdef const unsigned short** g16
+    cdef long long* key
+    cdef list keep
+
+    def __dealloc__(self):
+        free(self.p16)
+        free(self.g32)
+        free(self.g16)
+        free(self.key)
+
+
+cdef bint _overlap(cnp.ndarray a, char* ptr, Py_ssize_t nbytes):
+    cdef uintptr_t lo = <uintptr_t>cnp.PyArray_DATA(a)
+    cdef uintptr_t hi = lo + <uintptr_t>cnp.PyArray_NBYTES(a)
+    cdef uintptr_t lo2 = <uintptr_t>ptr
+    return ptr != NULL and nbytes > 0 and lo < lo2 + <uintptr_t>nbytes and lo2 < hi
+
+
+cdef _Lowp _collect_lowp(_Kernel k, _Table tb, lowp):
+    """Check ``lowp`` (per tensor None, or ``(param, grad, key)``: a bfloat16 parameter,
+    its float32 or bfloat16 gradient, -1 or a 32-bit rounding key) against the table, whose
+    float32 parameter and gradient of those tensors are stand-ins of the same shape."""
+    cdef _Lowp lw = _Lowp.__new__(_Lowp)
+    cdef Py_ssize_t t, n = tb.n
+    cdef int r
+    cdef cnp.ndarray p, g
+    cdef str where
+    if not k.elementwise:
+        raise ValueError(f"{k.name}: its update is not element-wise; a bfloat16 parameter "
+                         f"takes a float32 copy")
+    if not isinstance(lowp, (list, tuple)) or len(lowp) != n:
+        raise ValueError(f"{k.name}: lowp must be a list of {n} entries (None or "
+                         f"(param, grad, key))")
+    if n and not tb.is_f32:
+        raise TypeError(f"{k.name}: bfloat16 parameters take float32 state")
+    lw.keep = []
+    lw.p16 = <unsigned short**>malloc(max(1, n) * sizeof(void*))
+    lw.g32 = <const float**>malloc(max(1, n) * sizeof(void*))
+    lw.g16 = <const unsigned short**>malloc(max(1, n) * sizeof(void*))
+    lw.key = <long long*>malloc(max(1, n) * sizeof(long long))
+    if lw.p16 == NULL or lw.g32 == NULL or lw.g16 == NULL or lw.key == NULL:
+        raise MemoryError()
+    for t in range(n):
+        lw.p16[t] = NULL
+        lw.g32[t] = NULL
+        lw.g16[t] = NULL
+        lw.key[t] = -1
+    for t in range(n):
+        entry = lowp[t]
+        if entry is None:
+            continue
+        where = f"{k.name}: tensor {t}"
+        if not isinstance(entry, tuple) or len(entry) != 3:
+            raise TypeError(f"{where}: a lowp entry must be None or (param, grad, key)")
+        param, grad, key = entry
+        if not (cnp.PyArray_Check(param) and cnp.PyArray_Check(grad)):
+            raise TypeError(f"{where}: param and grad must be numpy arrays")
+        p = <cnp.ndarray>param
+        g = <cnp.ndarray>grad
+        if not (_lowp.is_low_precision(p.dtype) and p.dtype != np.float16):
+            raise TypeError(f"{where}: param has dtype {p.dtype}, expected bfloat16")
+        if g.dtype != np.float32 and not (_lowp.is_low_precision(g.dtype)
+                                          and g.dtype != np.float16):
+            raise TypeError(f"{where}: grad has dtype {g.dtype}, expected float32 or "
+                            f"bfloat16")
+        for name, a in (("param", p), ("grad", g)):
+            if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)):
+                raise ValueError(f"{where}: {name} must be C-contiguous and aligned")
+            if cnp.PyArray_SIZE(a) != tb.size[t]:
+                raise ValueError(f"{where}: {name} has {cnp.PyArray_SIZE(a)} elements, "
+                                 f"expected {tb.size[t]}")
+        if not cnp.PyArray_ISWRITEABLE(p):
+            raise ValueError(f"{where}: param is read-only")
+        if isinstance(key, bool) or not isinstance(key, int) or not -1 <= key < 2**32:
+            raise ValueError(f"{where}: key must be -1 or an int in [0, 2**32), got {key!r}")
+        if _overlap(p, <char*>cnp.PyArray_DATA(g), cnp.PyArray_NBYTES(g)):
+            raise ValueError(f"{where}: param shares memory with grad; pass separate arrays")
+        for r in range(2, tb.n_roles):
+            if _overlap(p, tb.ptr[t * tb.n_roles + r], tb.size[t] * 4):
+                raise ValueError(f"{where}: param shares memory with a state buffer")
+        lw.keep.append(p)
+        lw.keep.append(g)
+        lw.p16[t] = <unsigned short*>cnp.PyArray_DATA(p)
+        if g.dtype == np.float32:
+            lw.g32[t] = <const float*>cnp.PyArray_DATA(g)
+        else:
+            lw.g16[t] = <const unsigned short*>cnp.PyArray_DATA(g)
+        lw.key[t] = key
+    return lw
 
 
 # The cached step of an optimizer: FastStep, with its buckets and checks.
@@ -472,6 +597,38 @@ def first_nonfinite(arrays):
         if bad:
             return k
     return -1
+
+
+def lowp_widen(src, out):
+    """:func:`fastgd.reference.lowp.widen` in C (float16 by NumPy's conversion), checked."""
+    cdef Py_ssize_t n
+    cdef const unsigned short* s
+    cdef float* d
+    if not _lowp.check_conversion("widen", src, out):
+        _lowp.widen(src, out)
+        return
+    n = (<cnp.ndarray>src).size
+    s = <const unsigned short*>cnp.PyArray_DATA(<cnp.ndarray>src)
+    d = <float*>cnp.PyArray_DATA(<cnp.ndarray>out)
+    with nogil:
+        fgd_bf16_widen(n, s, d)
+
+
+def lowp_narrow(src, out, key=-1):
+    """:func:`fastgd.reference.lowp.narrow` in C (float16 by NumPy's conversion), checked."""
+    cdef Py_ssize_t n
+    cdef const float* s
+    cdef unsigned short* d
+    cdef long long k
+    if not _lowp.check_conversion("narrow", src, out, key):
+        _lowp.narrow(src, out, int(key))
+        return
+    n = (<cnp.ndarray>src).size
+    k = int(key)
+    s = <const float*>cnp.PyArray_DATA(<cnp.ndarray>src)
+    d = <unsigned short*>cnp.PyArray_DATA(<cnp.ndarray>out)
+    with nogil:
+        fgd_bf16_narrow(n, s, d, k)
 
 
 def kernel_address(str name, bint f32):

@@ -100,3 +100,24 @@ def test_plot_functions_in_process(tmp_path):
     with pytest.raises(ValueError, match="no Adam float64"):
         plot.bench_chart({("fastgd-cython", "Adam", "float32", 1000, 1): 1e-5},
                          tmp_path / "b.png", dtype="float64")
+
+
+@needs_matplotlib
+def test_plot_histories(tmp_path, capsys):
+    """``fastgd plot histories``: one line per history file, labelled by its 'label'."""
+    for name, label, losses in (("a.json", "float32", [2.0, 1.0, 0.5]),
+                                ("b.json", None, [2.0, 1.5, 1.2])):
+        data = {"history": {"loss": losses, "test_accuracy": [0.1, 0.5, 0.9]}}
+        if label:
+            data["label"] = label
+        (tmp_path / name).write_text(json.dumps(data))
+    out = tmp_path / "curves.png"
+    assert cli.main(["plot", "histories", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                     "-o", str(out)]) == 0
+    read_png_size(out)
+    assert cli.main(["plot", "histories", str(tmp_path / "a.json"), "--column",
+                     "test_accuracy", "-o", str(tmp_path / "acc.svg")]) == 0
+    ET.parse(tmp_path / "acc.svg")
+    assert cli.main(["plot", "histories", str(tmp_path / "a.json"), "--column", "nope",
+                     "-o", str(out)]) == 2
+    assert "no history with a 'nope' column" in capsys.readouterr().err
