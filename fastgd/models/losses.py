@@ -116,8 +116,10 @@ from typing import NamedTuple
 import numpy as np
 
 from fastgd import backends
+from fastgd.models import _sparse_losses as _sparse
 from fastgd.models.params import PENALTIES
 from fastgd.reference.models import (
+    BAD_INDEX,
     BAD_LABEL,
     BAD_ROW,
     BAD_WEIGHT,
@@ -219,6 +221,9 @@ def _loss_kind(loss):
 
 
 def _check_X(X):
+    """A dense X checked (returned as is), or a sparse one as a CSR."""
+    if not isinstance(X, np.ndarray):
+        return _sparse.csr_X(X)
     _array("X", X)
     if X.dtype is not _F64 and X.dtype is not _F32 and X.dtype not in (_F64, _F32):
         raise TypeError(f"X has dtype {X.dtype}; fastgd models take float32 or float64")
@@ -234,6 +239,7 @@ def _check_X(X):
         raise ValueError(f"X must be C- or F-ordered (one unit stride, strides >= 0), got "
                          f"strides {X.strides} for shape {X.shape}; pass "
                          f"np.ascontiguousarray(X)")
+    return X
 
 
 def _check_model(loss, X, coef, intercept):
@@ -381,6 +387,8 @@ def _raise_status(status, pos, loss, X, y, sample_weight, rows, k):
     if status == ZERO_WEIGHT:
         raise ValueError("sample_weight sums to 0 over the batch: the weighted mean loss is "
                          "undefined")
+    if status == BAD_INDEX:
+        raise _sparse.bad_row(X, pos, rows)
     if status == NO_MEMORY:
         raise MemoryError("fastgd.models: out of memory for the partial sums")
     raise RuntimeError(f"fastgd.models: unexpected status {status}")
@@ -389,7 +397,7 @@ def _raise_status(status, pos, loss, X, y, sample_weight, rows, k):
 def _run(loss, X, y, coef, intercept, sample_weight, rows, penalty, alpha, l1_ratio,
          epsilon, grad_coef, grad_intercept, hessian, hess_coef, hess_intercept, want_grad):
     kind = _loss_kind(loss)
-    _check_X(X)
+    X = _check_X(X)
     k = _check_model(loss, X, coef, intercept)
     _check_batch(loss, kind, X, y, sample_weight, rows)
     a1, a2 = _penalty_weights(penalty, alpha, l1_ratio)
@@ -414,8 +422,14 @@ def _run(loss, X, y, coef, intercept, sample_weight, rows, penalty, alpha, l1_ra
             hc, _ = _output("hess_coef", hess_coef, coef, given)
             if intercept is not None:
                 hi, _ = _output("hess_intercept", hess_intercept, intercept, given)
-    status, pos, value = _impl().loss_grad(kind, X, y, coef, intercept, sample_weight, rows,
-                                           a1, a2, eps, gc, gi, hc, hi)
+    if isinstance(X, np.ndarray):
+        status, pos, value = _impl().loss_grad(kind, X, y, coef, intercept, sample_weight,
+                                               rows, a1, a2, eps, gc, gi, hc, hi)
+    else:
+        status, pos, value = _impl().csr_loss_grad(kind, X.data, X.indices, X.indptr,
+                                                   X.shape[1], y, coef, intercept,
+                                                   sample_weight, rows, a1, a2, eps, gc, gi,
+                                                   hc, hi)
     if status != OK:
         _raise_status(status, pos, loss, X, y, sample_weight, rows, k)
     return LossGrad(float(value), gc, gi, hc, hi)
@@ -524,7 +538,7 @@ def decision_function(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | N
         z = fastgd.models.decision_function(X, np.array([1.0, -1.0]), np.array([0.5]))
         assert z.tolist() == [-0.5, -0.5]
     """
-    _check_X(X)
+    X = _check_X(X)
     loss = "softmax_cross_entropy" if isinstance(coef, np.ndarray) and coef.ndim == 2 \
         else "squared_error"
     _check_model(loss, X, coef, intercept)
@@ -538,6 +552,9 @@ def decision_function(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray | N
             pos = int(np.flatnonzero(bad)[0])
             raise ValueError(f"rows[{pos}] = {rows[pos]} is out of range for X with "
                              f"{X.shape[0]} rows (0 <= row < {X.shape[0]})")
+    if not isinstance(X, np.ndarray):
+        return _sparse.decision(X, coef, intercept, rows)
+    if rows is not None:
         X = X[rows]
     z = X @ coef
     if intercept is not None:
