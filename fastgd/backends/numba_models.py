@@ -681,6 +681,7 @@ def _csr_chunk(kind, data, indices, indptr, k, m, y, labels, ys, sw, ss, has_sw,
                has_rows, coef, intercept, has_b, eps, lo, hi, part, want_grad, want_hess,
                work):
     """fgdm_csr_chunk (targets in y, or int64 labels for softmax)."""
+    rowx = work[4 * k:]
     G0 = 2 + 2 * k
     H0 = G0 + m
     L = 0.0
@@ -711,7 +712,10 @@ def _csr_chunk(kind, data, indices, indptr, k, m, y, labels, ys, sw, ss, has_sw,
                 hw = wi * h
                 hbs += hw
                 for v in range(s, e):
-                    xv = np.float64(data[v])
+                    rowx[indices[v]] += np.float64(data[v])
+                for v in range(s, e):
+                    xv = rowx[indices[v]]
+                    rowx[indices[v]] = 0.0
                     part[H0 + indices[v]] += hw * (xv * xv)
         part[2] = gbs
         part[3] = hbs
@@ -750,7 +754,10 @@ def _csr_chunk(kind, data, indices, indptr, k, m, y, labels, ys, sw, ss, has_sw,
                 for c in range(k):
                     part[2 + k + c] += hh[c]
                 for v in range(s, e):
-                    xv = np.float64(data[v])
+                    rowx[indices[v]] += np.float64(data[v])
+                for v in range(s, e):
+                    xv = rowx[indices[v]]
+                    rowx[indices[v]] = 0.0
                     x2 = xv * xv
                     base = H0 + np.int64(indices[v]) * k
                     for c in range(k):
@@ -779,7 +786,7 @@ def _csr_loss_grad(kind, n_samples, n, d, k, data, indices, indptr, cap, y, labe
     nchunks = n_chunks(n, m)
     per = (n + nchunks - 1) // nchunks
     part = np.zeros((nchunks + 1 if nchunks > 1 else 1) * P)
-    work = np.empty(4 * k)
+    work = np.zeros(4 * k + (d if want_hess else 0))
     for c in range(nchunks):
         lo = c * per
         hi_ = lo + per if lo + per < n else n

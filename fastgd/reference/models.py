@@ -327,9 +327,11 @@ def csr_loss_grad(kind, data, indices, indptr, n_cols, y, coef, intercept, sampl
             if a2 != 0.0:
                 gc = gc + a2 * beta
             gb = g.sum(axis=0) / W
-        if hess_coef is not None:
+        if hess_coef is not None:   # repeated columns of a row add before squaring
+            key, merged = np.unique(owner * n_cols + cols, return_inverse=True)
+            xsum = np.bincount(merged, weights=vals, minlength=key.shape[0])
             hc = np.zeros((n_cols, k))
-            np.add.at(hc, cols, (vals * vals)[:, None] * hw[owner])
+            np.add.at(hc, key % n_cols, (xsum * xsum)[:, None] * hw[key // n_cols])
             hc = hc / W
             if a2 != 0.0:
                 hc = hc + a2

@@ -24,7 +24,10 @@ static ptrdiff_t FGDM_SI(fgdm_csr_bad_row)(const fgdm_args *a)
 }
 
 /* Batch positions [lo, hi) into part (see fgdm_csr_finish for its layout). work: 4k
- * doubles (z, e, g, hh) for softmax. */
+ * doubles (z, e, g, hh) for softmax, then (for the Hessian) d doubles that are zero on
+ * entry and on return: a row's values summed per column there (repeated columns add
+ * before squaring, as in the dense row), each column's x^2 taken at its first entry in
+ * storage order and its slot cleared (a repeat then adds h * 0). */
 FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdiff_t hi,
                                          double *FGDM_RESTRICT part, double *work,
                                          const int want_grad, const int want_hess)
@@ -40,6 +43,7 @@ FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdi
     double *FGDM_RESTRICT Hb = part + 2 + k;
     double *FGDM_RESTRICT G = part + 2 + 2 * k;
     double *FGDM_RESTRICT H = G + m;
+    double *FGDM_RESTRICT rowx = work + 4 * k;
     double L = 0.0, W = 0.0;
     if (a->kind != FGDM_SOFTMAX) {
         const FGDM_T *FGDM_RESTRICT y = (const FGDM_T *)a->y;
@@ -65,8 +69,10 @@ FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdi
             if (want_hess) {
                 const double hw = wi * h;
                 hbs += hw;
+                for (ptrdiff_t v = s; v < e; ++v) rowx[ind[v]] += (double)X[v];
                 for (ptrdiff_t v = s; v < e; ++v) {
-                    const double xv = (double)X[v];
+                    const double xv = rowx[ind[v]];
+                    rowx[ind[v]] = 0.0;
                     H[ind[v]] += hw * (xv * xv);
                 }
             }
@@ -102,8 +108,10 @@ FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdi
             }
             if (want_hess) {
                 for (ptrdiff_t c = 0; c < k; ++c) Hb[c] += hh[c];
+                for (ptrdiff_t v = s; v < e; ++v) rowx[ind[v]] += (double)X[v];
                 for (ptrdiff_t v = s; v < e; ++v) {
-                    const double xv = (double)X[v], x2 = xv * xv;
+                    const double xv = rowx[ind[v]], x2 = xv * xv;
+                    rowx[ind[v]] = 0.0;
                     double *FGDM_RESTRICT Hv = H + (ptrdiff_t)ind[v] * k;
                     for (ptrdiff_t c = 0; c < k; ++c) Hv[c] += hh[c] * x2;
                 }
@@ -158,7 +166,7 @@ FGD_HIDDEN int FGDM_SI(fgdm_csr_loss_grad)(fgdm_args *a)
     }
     const ptrdiff_t nchunks = fgdm_n_chunks(n, m), P = 2 + 2 * k + 2 * m;
     const ptrdiff_t per = (n + nchunks - 1) / nchunks;
-    const size_t work_bytes = (size_t)(4 * k) * sizeof(double);
+    const size_t work_doubles = (size_t)(4 * k + (want_hess ? a->d : 0));
     double *part = (double *)calloc((size_t)((nchunks > 1 ? nchunks + 1 : 1) * P),
                                     sizeof(double));
     if (!part) return FGDM_NO_MEMORY;
@@ -167,7 +175,7 @@ FGD_HIDDEN int FGDM_SI(fgdm_csr_loss_grad)(fgdm_args *a)
     if (nt > 1) {
 FGDM_OMP(omp parallel num_threads(nt))
         {
-            double *work = (double *)malloc(work_bytes);
+            double *work = (double *)calloc(work_doubles, sizeof(double));
 FGDM_OMP(omp for schedule(static))
             for (ptrdiff_t c = 0; c < nchunks; ++c) {
                 const ptrdiff_t lo = c * per, hi = lo + per < n ? lo + per : n;
@@ -183,7 +191,7 @@ FGDM_OMP(omp atomic write)
             free(work);
         }
     } else {  /* one thread: the same chunks in the same order */
-        double *work = (double *)malloc(work_bytes);
+        double *work = (double *)calloc(work_doubles, sizeof(double));
         if (!work) {
             failed = 1;
         } else {
