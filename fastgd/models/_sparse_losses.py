@@ -29,8 +29,8 @@ def csr_X(X: Any) -> CSR:
     """X as a :class:`CSR` the kernels can read, or TypeError/ValueError naming it."""
     if type(X) is not CSR:
         if not is_sparse(X):
-            raise TypeError(f"X must be a numpy.ndarray or a scipy.sparse matrix, got "
-                            f"{type(X).__name__}")
+            raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__} (or, "
+                            f"sparse, a scipy.sparse matrix or array)")
         return as_csr(X)
     data, indices, indptr, shape = X
     for name, a in (("data", data), ("indices", indices), ("indptr", indptr)):
