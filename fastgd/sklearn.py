@@ -79,8 +79,8 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 from fastgd.models.linear import LinearModel
 from fastgd.models.losses import decision_function
-from fastgd.models.sparse import as_csr, is_sparse
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
+from fastgd.models.sparse import as_csr, is_sparse
 from fastgd.models.training import ConvergenceWarning
 from fastgd.models.training import fit as fastgd_fit
 from fastgd.optim.registry import lookup
