@@ -90,6 +90,14 @@ any non-negative stride; ``y`` has X's dtype (int64 labels for softmax),
 ``intercept`` and the outputs: X's dtype, C-contiguous. Everything is computed in
 float64 and rounded once to the dtype of the outputs; the loss is a Python float.
 
+**Sparse X.** ``X`` may be a ``scipy.sparse`` matrix or array (any format; checked and
+brought to CSR by :func:`fastgd.models.sparse.as_csr`) or a
+:class:`~fastgd.models.sparse.CSR`: the same mathematics, computed over the stored values
+only by the backend's CSR kernels (float64 sums in storage order; repeated entries add;
+the Hessian diagonal squares a row's summed repeats), agreeing with the dense path on
+``X.toarray()`` to rounding. The gradient is returned dense. See the guide's "Sparse
+data" page for what costs O(nnz) and what O(d).
+
 **Non-finite values.** NaN or inf in ``X``, ``coef``, ``intercept`` or regression
 targets is not checked: it propagates to the loss and the gradients as IEEE arithmetic
 does (a NaN decision value gives a NaN loss and NaN gradients). Classification targets
@@ -229,7 +237,8 @@ def loss_grad(loss: str, X: np.ndarray, y: np.ndarray, coef: np.ndarray,
 
     Args:
         loss: one of :data:`LOSSES`.
-        X: ``(n_samples, d)`` float32 or float64, C- or F-ordered (not copied).
+        X: ``(n_samples, d)`` float32 or float64, C- or F-ordered (not copied); or
+            sparse (a ``scipy.sparse`` matrix or a :class:`~fastgd.models.sparse.CSR`).
         y: ``(n_samples,)`` targets of X's dtype; int64 class labels for
             ``softmax_cross_entropy``; 0/1 (or [0, 1]) for ``log_loss``; 0/1 or -1/1 for
             ``hinge``.

@@ -45,11 +45,14 @@ static void FGDM_S(fgdm_csr_penalty_sums)(ptrdiff_t m, const FGDM_T *w, double *
     *s2 = FGDM_COMBINE8(l2, 1);
 }
 
-/* The outputs from the summed partials tot (layout of fgdm_csr_chunk: [0] loss, [1]
- * weights, [2, 2+k) intercept gradient, [2+k, 2+2k) its Hessian, [2+2k, 2+2k+m) coef
- * gradient, then its Hessian); returns FGDM_ZERO_WEIGHT having written nothing, or
- * FGDM_OK. One pass over the m outputs. */
-static int FGDM_S(fgdm_csr_finish)(fgdm_args *a, const double *tot)
+/* The outputs from the summed partials: tot [0] loss, [1] weights, [2, 2+k) intercept
+ * gradient, [2+k, 2+2k) its Hessian; G the coef gradient (m values), then its Hessian
+ * (m more). touched (nt columns) or NULL: G is zero outside those columns (a
+ * mini-batch), and without a penalty only they are computed, the rest of the outputs
+ * set to zero (the same bits: 0 / W is +0). Returns FGDM_ZERO_WEIGHT having written
+ * nothing, or FGDM_OK. */
+static int FGDM_S(fgdm_csr_finish)(fgdm_args *a, const double *tot, const double *G,
+                                   const int64_t *touched, ptrdiff_t nt)
 {
     const ptrdiff_t k = a->k, m = a->d * a->k;
     const FGDM_T *coef = (const FGDM_T *)a->coef;
@@ -65,8 +68,13 @@ static int FGDM_S(fgdm_csr_finish)(fgdm_args *a, const double *tot)
     a->loss = loss;
     if (a->grad_coef) {
         FGDM_T *gc = (FGDM_T *)a->grad_coef, *gi = (FGDM_T *)a->grad_intercept;
-        const double *G = tot + 2 + 2 * k;
-        if (a1 == 0.0 && a2 == 0.0) {
+        if (touched && a1 == 0.0 && a2 == 0.0) {
+            memset(gc, 0, (size_t)m * sizeof(FGDM_T));
+            for (ptrdiff_t t = 0; t < nt; ++t) {
+                const ptrdiff_t j0 = (ptrdiff_t)touched[t] * k;
+                for (ptrdiff_t c = 0; c < k; ++c) gc[j0 + c] = (FGDM_T)(G[j0 + c] / W);
+            }
+        } else if (a1 == 0.0 && a2 == 0.0) {
             for (ptrdiff_t j = 0; j < m; ++j) gc[j] = (FGDM_T)(G[j] / W);
         } else {
             for (ptrdiff_t j = 0; j < m; ++j) {
@@ -82,7 +90,7 @@ static int FGDM_S(fgdm_csr_finish)(fgdm_args *a, const double *tot)
     }
     if (a->hess_coef) {
         FGDM_T *hc = (FGDM_T *)a->hess_coef, *hi = (FGDM_T *)a->hess_intercept;
-        const double *H = tot + 2 + 2 * k + m;
+        const double *H = G + m;
         for (ptrdiff_t j = 0; j < m; ++j) {
             double v = H[j] / W;
             if (a2 != 0.0) v = v + a2;
@@ -93,6 +101,54 @@ static int FGDM_S(fgdm_csr_finish)(fgdm_args *a, const double *tot)
     }
     return FGDM_OK;
 }
+
+#ifndef FGDM_CSR_SCRATCH
+#define FGDM_CSR_SCRATCH
+/* Each thread's scratch for mini-batch gradients, kept between calls (grown, never
+ * shrunk; held until the process ends): acc, m doubles, zero between calls; stamp, one
+ * per column, marks the columns seen in the call numbered epoch; cols lists them. */
+static __thread struct {
+    double *acc;
+    uint32_t *stamp;
+    int64_t *cols;
+    size_t acc_n, stamp_n, cols_n;
+    uint32_t epoch;
+} fgdm_csr_ws;
+
+static inline void *fgdm_grow(void *p, size_t *have, size_t want, size_t size, int zero)
+{
+    if (*have >= want) return p;
+    void *q = zero ? calloc(want, size) : malloc(want * size);
+    if (!q) return NULL;
+    free(p);
+    *have = want;
+    return q;
+}
+
+/* The scratch for d columns of k classes and up to nnz_b entries, zeroed where needed,
+ * a new epoch started; NULL when out of memory. */
+static inline double *fgdm_csr_scratch(ptrdiff_t d, ptrdiff_t k, ptrdiff_t nnz_b)
+{
+    void *p;
+    p = fgdm_grow(fgdm_csr_ws.acc, &fgdm_csr_ws.acc_n, (size_t)(d * k), sizeof(double), 1);
+    if (!p) return NULL;
+    fgdm_csr_ws.acc = (double *)p;
+    const size_t old_n = fgdm_csr_ws.stamp_n;
+    p = fgdm_grow(fgdm_csr_ws.stamp, &fgdm_csr_ws.stamp_n, (size_t)d, sizeof(uint32_t), 1);
+    if (!p) return NULL;
+    if (p != fgdm_csr_ws.stamp || fgdm_csr_ws.stamp_n != old_n) fgdm_csr_ws.epoch = 0;
+    fgdm_csr_ws.stamp = (uint32_t *)p;
+    p = fgdm_grow(fgdm_csr_ws.cols, &fgdm_csr_ws.cols_n, (size_t)(nnz_b > 0 ? nnz_b : 1),
+                  sizeof(int64_t), 0);
+    if (!p) return NULL;
+    fgdm_csr_ws.cols = (int64_t *)p;
+    if (++fgdm_csr_ws.epoch == 0) {   /* wrapped: no stamp may match an old epoch */
+        memset(fgdm_csr_ws.stamp, 0, fgdm_csr_ws.stamp_n * sizeof(uint32_t));
+        fgdm_csr_ws.epoch = 1;
+    }
+    return fgdm_csr_ws.acc;
+}
+#endif
 
 #define FGDM_SI(name) FGD_CAT(FGD_CAT(FGD_CAT(name, FGDM_TSUF), FGDM_ISUF), FGD_ISA_TAG)
 

@@ -29,8 +29,9 @@ static ptrdiff_t FGDM_SI(fgdm_csr_bad_row)(const fgdm_args *a)
  * before squaring, as in the dense row), each column's x^2 taken at its first entry in
  * storage order and its slot cleared (a repeat then adds h * 0). */
 FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdiff_t hi,
-                                         double *FGDM_RESTRICT part, double *work,
-                                         const int want_grad, const int want_hess)
+                                         double *FGDM_RESTRICT part, double *FGDM_RESTRICT G,
+                                         double *work, const int want_grad,
+                                         const int want_hess)
 {
     const FGDM_T *FGDM_RESTRICT X = (const FGDM_T *)a->X;
     const FGDM_I *FGDM_RESTRICT ind = (const FGDM_I *)a->indices;
@@ -41,7 +42,6 @@ FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdi
     const ptrdiff_t k = a->k, m = a->d * k;
     double *FGDM_RESTRICT Gb = part + 2;
     double *FGDM_RESTRICT Hb = part + 2 + k;
-    double *FGDM_RESTRICT G = part + 2 + 2 * k;
     double *FGDM_RESTRICT H = G + m;
     double *FGDM_RESTRICT rowx = work + 4 * k;
     double L = 0.0, W = 0.0;
@@ -123,13 +123,65 @@ FGDM_INLINE void FGDM_SI(fgdm_csr_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdi
 }
 
 static void FGDM_SI(fgdm_csr_run_chunk)(const fgdm_args *a, ptrdiff_t lo, ptrdiff_t hi,
-                                        double *part, double *work, int want_grad,
-                                        int want_hess)
+                                        double *part, double *G, double *work,
+                                        int want_grad, int want_hess)
 {
     /* each combination of flags is its own loop (the flags are literal constants) */
-    if (want_hess) FGDM_SI(fgdm_csr_chunk)(a, lo, hi, part, work, 1, 1);
-    else if (want_grad) FGDM_SI(fgdm_csr_chunk)(a, lo, hi, part, work, 1, 0);
-    else FGDM_SI(fgdm_csr_chunk)(a, lo, hi, part, work, 0, 0);
+    if (want_hess) FGDM_SI(fgdm_csr_chunk)(a, lo, hi, part, G, work, 1, 1);
+    else if (want_grad) FGDM_SI(fgdm_csr_chunk)(a, lo, hi, part, G, work, 1, 0);
+    else FGDM_SI(fgdm_csr_chunk)(a, lo, hi, part, G, work, 0, 0);
+}
+
+/* One chunk without the Hessian (a mini-batch): the gradient is summed into this
+ * thread's scratch (fgdm_csr_scratch, zero between calls) and only the batch's columns
+ * are touched: O(nnz_b * k) besides writing the outputs once. Returns a status. */
+static int FGDM_SI(fgdm_csr_one_chunk)(fgdm_args *a, const int want_grad)
+{
+    const ptrdiff_t n = a->n, k = a->k, d = a->d;
+    const FGDM_I *FGDM_RESTRICT ind = (const FGDM_I *)a->indices;
+    const FGDM_I *FGDM_RESTRICT ptr = (const FGDM_I *)a->indptr;
+    double *head = (double *)calloc((size_t)(6 * k + 2), sizeof(double));
+    if (!head) return FGDM_NO_MEMORY;
+    double *work = head + 2 + 2 * k;
+    double *G = NULL;
+    int64_t *touched = NULL;
+    ptrdiff_t nt = 0;
+    if (want_grad) {
+        ptrdiff_t nnz_b = 0;
+        for (ptrdiff_t p = 0; p < n; ++p) {
+            const ptrdiff_t r = a->rows ? (ptrdiff_t)a->rows[p * a->rs] : p;
+            nnz_b += (ptrdiff_t)ptr[r + 1] - (ptrdiff_t)ptr[r];
+        }
+        G = fgdm_csr_scratch(d, k, nnz_b);
+        if (!G) {
+            free(head);
+            return FGDM_NO_MEMORY;
+        }
+        /* the batch's distinct columns, in order of first appearance */
+        touched = fgdm_csr_ws.cols;
+        const uint32_t epoch = fgdm_csr_ws.epoch;
+        uint32_t *FGDM_RESTRICT stamp = fgdm_csr_ws.stamp;
+        for (ptrdiff_t p = 0; p < n; ++p) {
+            const ptrdiff_t r = a->rows ? (ptrdiff_t)a->rows[p * a->rs] : p;
+            for (ptrdiff_t v = (ptrdiff_t)ptr[r]; v < (ptrdiff_t)ptr[r + 1]; ++v) {
+                const ptrdiff_t j = (ptrdiff_t)ind[v];
+                if (stamp[j] != epoch) {
+                    stamp[j] = epoch;
+                    touched[nt++] = (int64_t)j;
+                }
+            }
+        }
+        FGDM_SI(fgdm_csr_run_chunk)(a, 0, n, head, G, work, 1, 0);
+    } else {
+        double dummy = 0.0;
+        FGDM_SI(fgdm_csr_run_chunk)(a, 0, n, head, &dummy, work, 0, 0);
+    }
+    const int status = FGDM_S(fgdm_csr_finish)(a, head, G, touched, nt);
+    if (G)
+        for (ptrdiff_t t = 0; t < nt; ++t)   /* the scratch back to zero */
+            memset(G + touched[t] * k, 0, (size_t)k * sizeof(double));
+    free(head);
+    return status;
 }
 
 /* The threads to use for n rows of about nnz_row stored entries each (1 below
@@ -165,6 +217,7 @@ FGD_HIDDEN int FGDM_SI(fgdm_csr_loss_grad)(fgdm_args *a)
         return FGDM_BAD_INDEX;
     }
     const ptrdiff_t nchunks = fgdm_n_chunks(n, m), P = 2 + 2 * k + 2 * m;
+    if (nchunks == 1 && !want_hess) return FGDM_SI(fgdm_csr_one_chunk)(a, want_grad);
     const ptrdiff_t per = (n + nchunks - 1) / nchunks;
     const size_t work_doubles = (size_t)(4 * k + (want_hess ? a->d : 0));
     double *part = (double *)calloc((size_t)((nchunks > 1 ? nchunks + 1 : 1) * P),
@@ -185,7 +238,8 @@ FGDM_OMP(omp atomic write)
                     continue;
                 }
                 if (lo < hi)
-                    FGDM_SI(fgdm_csr_run_chunk)(a, lo, hi, part + c * P, work, want_grad,
+                    FGDM_SI(fgdm_csr_run_chunk)(a, lo, hi, part + c * P,
+                                                part + c * P + 2 + 2 * k, work, want_grad,
                                                 want_hess);
             }
             free(work);
@@ -198,7 +252,8 @@ FGDM_OMP(omp atomic write)
             for (ptrdiff_t c = 0; c < nchunks; ++c) {
                 const ptrdiff_t lo = c * per, hi = lo + per < n ? lo + per : n;
                 if (lo < hi)
-                    FGDM_SI(fgdm_csr_run_chunk)(a, lo, hi, part + c * P, work, want_grad,
+                    FGDM_SI(fgdm_csr_run_chunk)(a, lo, hi, part + c * P,
+                                                part + c * P + 2 + 2 * k, work, want_grad,
                                                 want_hess);
             }
         }
@@ -216,7 +271,7 @@ FGDM_OMP(omp atomic write)
             for (ptrdiff_t t = 0; t < P; ++t) tot[t] += pc[t];
         }
     }
-    status = FGDM_S(fgdm_csr_finish)(a, tot);
+    status = FGDM_S(fgdm_csr_finish)(a, tot, tot + 2 + 2 * k, NULL, 0);
     free(part);
     return status;
 }
