@@ -264,11 +264,20 @@ FGDM_OMP(omp atomic write)
         return FGDM_NO_MEMORY;
     }
     double *tot = part;
-    if (nchunks > 1) {  /* the chunks' partials, added in chunk order */
+    if (nchunks > 1) {
+        /* the chunks' partials, added in chunk order for each entry (the Hessian's half
+         * only when asked for): in blocks of entries, split across the threads, which
+         * does not change the order of any entry's sum */
         tot = part + nchunks * P;
-        for (ptrdiff_t c = 0; c < nchunks; ++c) {
-            const double *pc = part + c * P;
-            for (ptrdiff_t t = 0; t < P; ++t) tot[t] += pc[t];
+        const ptrdiff_t used = want_hess ? P : 2 + 2 * k + m, B = 4096;
+        const ptrdiff_t nblocks = (used + B - 1) / B;
+FGDM_OMP(omp parallel for schedule(static) num_threads(nt) if(nt > 1))
+        for (ptrdiff_t blk = 0; blk < nblocks; ++blk) {
+            const ptrdiff_t t0 = blk * B, t1 = t0 + B < used ? t0 + B : used;
+            for (ptrdiff_t c = 0; c < nchunks; ++c) {
+                const double *FGDM_RESTRICT pc = part + c * P;
+                for (ptrdiff_t t = t0; t < t1; ++t) tot[t] += pc[t];
+            }
         }
     }
     status = FGDM_S(fgdm_csr_finish)(a, tot, tot + 2 + 2 * k, NULL, 0);
