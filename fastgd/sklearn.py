@@ -34,7 +34,11 @@ Differences from scikit-learn's SGD estimators:
 - ``sample_weight`` weights the batch means (``sum(w l) / sum(w)``): the batches, hence
   the path, differ from those of repeated rows, but the fitted optimum agrees (scikit-learn
   marks its SGD estimators' sample-weight-equivalence checks as expected failures; the
-  dense one passes here). Sparse input is not accepted.
+  dense one passes here).
+- Sparse ``X`` (any ``scipy.sparse`` format; CSR is used as it is, others converted once)
+  trains on fastgd's exact CSR path: the same model as on ``X.toarray()``, without ever
+  densifying ``X`` (see the guide's "Sparse data" page). scikit-learn's
+  ``SPARSE_INTERCEPT_DECAY`` is not applied.
 - ``t_`` is 1 + the number of optimizer steps (weight updates) of the run: since ``fit``
   started, accumulated over the ``partial_fit`` calls that continue it (or since the
   first ``partial_fit``); with ``batch_size=1`` it is scikit-learn's ``n_iter_ *
@@ -97,7 +101,9 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return est._validate_data(*args, **kwargs)
 
 from fastgd.models.linear import LinearModel
+from fastgd.models.losses import decision_function
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
+from fastgd.models.sparse import as_csr, is_sparse
 from fastgd.models.stream import PartialFit
 from fastgd.models.training import ConvergenceWarning
 from fastgd.optim.registry import lookup
@@ -259,19 +265,32 @@ class _BaseGD(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"_xfail_checks": _XFAIL}
 
 
-_XFAIL = {
-    # scikit-learn marks both for its SGD estimators; the dense one passes here (the fits
-    # converge to the same optimum within the check's tolerance). Sparse input is refused.
-    "check_sample_weight_equivalence_on_sparse_data":
-        "sample_weight is not equivalent to removing/repeating samples.",
-}
+def _as_trainable(X):
+    """A sparse X as a checked CSR, once for all the fits of one call (one-vs-rest runs
+    one per class); a dense X as it is."""
+    return as_csr(X) if is_sparse(X) else X
+
+
+def _sparse_decision(X, coef, intercept):
+    """``X @ coef + intercept`` of a sparse X (coef ``(d,)`` or ``(d, k)``) by fastgd's
+    CSR kernel, in X's dtype."""
+    csr = as_csr(X)
+    dtype = csr.dtype
+    return decision_function(csr, np.ascontiguousarray(coef, dtype=dtype),
+                             np.ascontiguousarray(intercept, dtype=dtype))
+
+
+# scikit-learn marks check_sample_weight_equivalence_on_dense_data and _on_sparse_data as
+# expected failures for its SGD estimators; both pass here (the fits converge to the same
+# optimum within the checks' tolerance, and sparse X trains exactly as dense X).
+_XFAIL: dict[str, str] = {}
 
 
 def expected_failed_checks(estimator):
@@ -328,9 +347,11 @@ class GDRegressor(RegressorMixin, _BaseGD):
         self._validate_params()
         first = not (partial and hasattr(self, "coef_"))
         X, y = _validate_data(self, X, y, reset=first, dtype=self._dtypes(first),
+                              accept_sparse="csr",
                               order="C", y_numeric=True)
         y = np.ascontiguousarray(y, dtype=X.dtype)
         w = self._check_weights(sample_weight, X)
+        X = _as_trainable(X)
         warm = hasattr(self, "coef_") and (partial or self.warm_start)
         runs = self._runs_to_continue(partial, first, 1)
         if runs is not None:   # the coefficients as they are now (set or unpickled)
@@ -367,7 +388,10 @@ class GDRegressor(RegressorMixin, _BaseGD):
         """``X @ coef_ + intercept_``."""
         check_is_fitted(self)
         Xa: np.ndarray = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                                        accept_sparse="csr",
                                         order="C")
+        if is_sparse(Xa):
+            return _sparse_decision(Xa, self.coef_, self.intercept_)
         return Xa @ self.coef_.astype(Xa.dtype, copy=False) + self.intercept_[0]
 
 
@@ -414,6 +438,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         self._validate_params()
         first = not (partial and hasattr(self, "coef_"))
         X, y = _validate_data(self, X, y, reset=first, dtype=self._dtypes(first),
+                              accept_sparse="csr",
                               order="C")
         check_classification_targets(y)
         warm_ok = True
@@ -440,6 +465,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                 warm_ok = False
             self.classes_ = classes_
         w = self._check_weights(sample_weight, X)
+        X = _as_trainable(X)
         k = len(self.classes_)
         idx = np.searchsorted(self.classes_, y)
         warm = hasattr(self, "coef_") and (
@@ -516,8 +542,12 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         ``classes_[1]``), else ``(n, n_classes)``."""
         check_is_fitted(self)
         Xa: np.ndarray = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                                        accept_sparse="csr",
                                         order="C")
-        z = Xa @ self.coef_.T.astype(Xa.dtype, copy=False) + self.intercept_
+        if is_sparse(Xa):
+            z = _sparse_decision(Xa, self.coef_.T, self.intercept_)
+        else:
+            z = Xa @ self.coef_.T.astype(Xa.dtype, copy=False) + self.intercept_
         return z[:, 0] if z.shape[1] == 1 else z
 
     def predict(self, X: ArrayLike) -> np.ndarray:

@@ -195,3 +195,60 @@ def test_schedules_early_stopping_verbose_and_optimizers(capsys):
     est = GDClassifier(fit_intercept=False, batch_size=None, random_state=0,
                        max_iter=20).fit(X, y > 0)
     np.testing.assert_array_equal(est.intercept_, [0.0])
+
+
+# -- sparse X ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: GDRegressor(optimizer="adam", lr=0.05, max_iter=4, tol=None, random_state=0),
+    lambda: GDRegressor(loss="huber", penalty="elasticnet", max_iter=4, random_state=0),
+    lambda: GDClassifier(max_iter=4, tol=None, random_state=0),              # binary
+    lambda: GDClassifier(max_iter=4, tol=None, random_state=0, early_stopping=True),
+    lambda: GDClassifier(loss="hinge", max_iter=4, tol=None, random_state=0),
+], ids=["adam", "huber-elasticnet", "log_loss", "early-stopping", "hinge"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_sparse_x_fits_as_its_dense_form(make, n_classes):
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(n_classes)
+    X = sp.random(80, 30, density=0.2, format="csc", random_state=1,
+                  data_rvs=rng.standard_normal)
+    z = X @ rng.standard_normal(30)
+    est = make()
+    if isinstance(est, GDClassifier):
+        y = np.digitize(z, np.quantile(z, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    elif n_classes == 3:
+        pytest.skip("regression has no classes")
+    else:
+        y = z
+    w = np.linspace(0.5, 2.0, 80)
+    a, b = make().fit(X, y, sample_weight=w), make().fit(X.toarray(), y, sample_weight=w)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=1e-10, atol=1e-12)
+    assert a.n_iter_ == b.n_iter_ and a.t_ == b.t_
+    Xt = X.tocsr()[:10].tocoo()
+    np.testing.assert_allclose(getattr(a, "decision_function", a.predict)(Xt),
+                               getattr(b, "decision_function", b.predict)(Xt.toarray()),
+                               rtol=1e-10, atol=1e-12)
+    assert a.score(X, y) == pytest.approx(b.score(X.toarray(), y), abs=1e-12)
+    if isinstance(a, GDClassifier) and a.loss == "log_loss":
+        np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X.toarray()),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_bad_sparse_x_is_refused_before_the_estimator_changes():
+    sp = pytest.importorskip("scipy.sparse")
+    X = sp.random(40, 6, density=0.5, format="csr", random_state=0)
+    y = np.arange(40) % 2
+    est = GDClassifier(max_iter=2, tol=None, random_state=0).fit(X, y)
+    coef = est.coef_.copy()
+    nan = X.copy()
+    nan.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(nan, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples|Found input"):
+        est.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="sample_weight"):
+        est.fit(X, y, sample_weight=np.ones(39))
+    np.testing.assert_array_equal(est.coef_, coef)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(sp.random(3, 7, density=0.5, format="csr"))

@@ -655,3 +655,17 @@ def clamp(x, lo, hi):
     """``x = min(max(x, lo), hi)`` in place, NaN kept; bounds rounded to x's dtype."""
     T = x.dtype.type
     _clamp(x, T(lo), T(hi))
+
+
+# ------------------------------------------------------------------------- CSR X ---
+
+def csr_loss_grad(*args):
+    """The compiled core's ``csr_loss_grad`` (fastgd.backends.numba_sparse)."""
+    from fastgd.backends import numba_sparse
+    return numba_sparse.csr_loss_grad(*args)
+
+
+def csr_decision(*args):
+    """The compiled core's ``csr_decision`` (fastgd.backends.numba_sparse)."""
+    from fastgd.backends import numba_sparse
+    return numba_sparse.csr_decision(*args)

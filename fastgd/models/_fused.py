@@ -35,7 +35,8 @@ class _Fused:
     taken. An optimizer whose plan commits nothing (SGD, Lion, LARS once their buffers
     exist) with no per-step schedule is planned once. Off without the compiled backend,
     with ``record_steps`` (per-step history rows), with more than one parameter group, or
-    when ``enabled`` is False (:data:`fastgd.models.training.FUSED`).
+    when ``enabled`` is False (:data:`fastgd.models.training.FUSED`), and for a sparse X
+    (its batches run through :func:`fastgd.models.loss_grad`'s CSR kernel).
     """
 
     #: the most steps per native call (bounds the tables and the replay after a stop)
@@ -45,7 +46,7 @@ class _Fused:
                  sophia, record_steps, enabled=True):
         self.ok = False
         if not enabled or record_steps or backends.backend() != "cython" \
-                or len(opt.param_groups) != 1:
+                or len(opt.param_groups) != 1 or not isinstance(X, np.ndarray):
             return
         core = backends.load("cython")
         self.core = core

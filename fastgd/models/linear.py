@@ -131,26 +131,26 @@ class LinearModel:
     def decision_function(self, X) -> np.ndarray:
         """``X @ coef_ + intercept_``: ``(n,)``, or ``(n, n_classes)`` for softmax."""
         coef = self._fitted()
-        return _models.decision_function(_check_X(X).astype(coef.dtype, copy=False),
+        return _models.decision_function(_check_X(X, coef.dtype),
                                          coef, self.intercept_)
 
     def predict(self, X) -> np.ndarray:
         """Decision values (regression) or int64 labels (classification), as
         :func:`fastgd.models.predict`."""
         coef = self._fitted()
-        return _models.predict(self.loss, _check_X(X).astype(coef.dtype, copy=False),
+        return _models.predict(self.loss, _check_X(X, coef.dtype),
                                coef, self.intercept_)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (``log_loss``: ``(n, 2)``; softmax: ``(n, k)``)."""
         coef = self._fitted()
-        return _models.predict_proba(self.loss, _check_X(X).astype(coef.dtype, copy=False),
+        return _models.predict_proba(self.loss, _check_X(X, coef.dtype),
                                      coef, self.intercept_)
 
     def loss_value(self, X, y, sample_weight=None) -> float:
         """The training objective (weighted mean loss + penalty) on (X, y)."""
         coef = self._fitted()
-        X = _check_X(X).astype(coef.dtype, copy=False)
+        X = _check_X(X, coef.dtype)
         return _models.loss_value(self.loss, X, _check_y(self.loss, X, y), coef,
                                   self.intercept_,
                                   sample_weight=_check_sample_weight(sample_weight, X),

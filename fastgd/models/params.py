@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import backends
+from fastgd.models.sparse import CSR, as_csr, is_sparse
 
 __all__ = ["Interval", "RULES", "ESTIMATOR_RULES", "PENALTIES", "SCHEDULES",
            "CLASSIFICATION", "check", "check_estimator", "cli_type", "cli_converter"]
@@ -229,7 +230,13 @@ def cli_type(name: str, none_words: tuple[str, ...] = ()) -> Callable[[str], Any
     return cli_converter(constraint, none_words if allow_none else ())
 
 
-def _check_X(X):
+def _check_X(X, dtype=None):
+    """X checked for training or prediction: a dense array (integers become float64,
+    ``dtype`` if given), or a ``scipy.sparse`` matrix or :class:`~fastgd.models.sparse.CSR`
+    as a checked CSR (:func:`fastgd.models.sparse.as_csr`: finite values, valid indices;
+    never densified)."""
+    if not isinstance(X, np.ndarray) and (is_sparse(X) or isinstance(X, CSR)):
+        return as_csr(X, dtype=dtype)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -245,7 +252,7 @@ def _check_X(X):
             or (min(s) >= 0 and X.itemsize in s)) or not X.flags.aligned \
             or not X.dtype.isnative:
         X = np.array(X, dtype=X.dtype.newbyteorder("="), order="C", copy=True)
-    return X
+    return X if dtype is None else X.astype(dtype, copy=False)
 
 
 def _check_y(loss, X, y):
@@ -271,8 +278,9 @@ def _check_y(loss, X, y):
 
 def _check_finite(X, y) -> None:
     """Training data must be finite (a NaN or an infinity would only make the first loss
-    non-finite, after the model had changed): ValueError naming the first bad row."""
-    bad = _first_nonfinite_row(X)
+    non-finite, after the model had changed): ValueError naming the first bad row. (A
+    sparse X was checked by :func:`_check_X`.)"""
+    bad = -1 if isinstance(X, CSR) else _first_nonfinite_row(X)
     if bad >= 0:
         raise ValueError(f"X must be finite, but row {bad} holds a NaN or an infinity")
     bad = _first_nonfinite_row(y)

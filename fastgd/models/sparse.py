@@ -107,7 +107,8 @@ def as_csr(X: Any, *, dtype: Any = None, name: str = "X") -> CSR:
     """Check a ``scipy.sparse`` matrix or array and return its :class:`CSR` arrays.
 
     Args:
-        X: any ``scipy.sparse`` matrix or array (see the module's docstring).
+        X: any ``scipy.sparse`` matrix or array (see the module's docstring), or a
+            :class:`CSR` (its arrays checked again).
         dtype: the values' dtype, float32 or float64; None keeps X's (integers and
             booleans become float64).
         name: the argument's name in error messages.
@@ -120,10 +121,15 @@ def as_csr(X: Any, *, dtype: Any = None, name: str = "X") -> CSR:
         ValueError: a malformed matrix: shape, index pointer, column indices out of range,
             NaN or infinite values.
     """
-    if not is_sparse(X):
+    if isinstance(X, CSR):
+        for nm in ("data", "indices", "indptr"):
+            if not isinstance(getattr(X, nm), np.ndarray):
+                raise TypeError(f"{name}.{nm} must be a numpy.ndarray, got "
+                                f"{type(getattr(X, nm)).__name__}")
+    elif not is_sparse(X):
         raise TypeError(f"{name} must be a scipy.sparse matrix or array, got "
                         f"{type(X).__name__}")
-    shape = X.shape
+    shape = tuple(X.shape)
     if len(shape) != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {shape}")
     n_rows, n_cols = int(shape[0]), int(shape[1])
@@ -131,7 +137,7 @@ def as_csr(X: Any, *, dtype: Any = None, name: str = "X") -> CSR:
         raise ValueError(f"{name} must have at least one row and one column, got shape "
                          f"{shape}")
     want = _float_dtype(X, dtype, name)
-    if X.format != "csr":
+    if not isinstance(X, CSR) and X.format != "csr":
         X = X.tocsr()      # a new matrix: the caller's is untouched
     data, indices, indptr = X.data, X.indices, X.indptr
     indices, indptr = _index_arrays(indices, indptr)
@@ -168,4 +174,6 @@ def as_csr(X: Any, *, dtype: Any = None, name: str = "X") -> CSR:
         row = int(np.searchsorted(indptr, pos, side="right") - 1)
         raise ValueError(f"{name} has a non-finite value ({data[pos]}) in row {row}, "
                          f"column {int(indices[pos])}")
+    # the kernels read the three arrays as contiguous runs (a copy only for a strided view)
+    data, indices, indptr = (np.ascontiguousarray(a) for a in (data, indices, indptr))
     return CSR(data, indices, indptr, (n_rows, n_cols))

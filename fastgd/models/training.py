@@ -213,7 +213,9 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         model: a :class:`LinearModel` (or subclass); its ``coef_``/``intercept_`` are
             created (zeros) or continued (warm start) and updated in place.
         X: ``(n_samples, n_features)`` float32/float64 (integers become float64); not
-            copied.
+            copied. Or sparse (any ``scipy.sparse`` format, or a
+            :class:`fastgd.models.sparse.CSR`): checked once, never densified, the same
+            training as on ``X.toarray()`` (the guide's "Sparse data" page).
         y: targets (X's dtype), 0/1 labels (log_loss, hinge: or -1/1), int labels 0..k-1
             (softmax).
         optimizer: a registry name (any case) or an optimizer class.

@@ -41,8 +41,9 @@ KINDS = ("squared_error", "half_squared_error", "huber", "epsilon_insensitive", 
          "hinge", "softmax_cross_entropy")
 SOFTMAX = KINDS.index("softmax_cross_entropy")
 
-#: What a loss call returns (status codes of src/models/models.h).
-OK, BAD_ROW, BAD_LABEL, BAD_WEIGHT, ZERO_WEIGHT, NO_MEMORY = range(6)
+#: What a loss call returns (status codes of src/models/models.h); BAD_INDEX: a CSR row
+#: read by the batch has a malformed index pointer or a column out of range.
+OK, BAD_ROW, BAD_LABEL, BAD_WEIGHT, ZERO_WEIGHT, NO_MEMORY, BAD_INDEX = range(7)
 
 #: Norm modes of :func:`norm_part` (FGDM_NORM_* in src/models/models.h).
 NORM_SUMSQ, NORM_SUMABS, NORM_MAXABS, NORM_MINABS, NORM_COUNT, NORM_SUMPOW = range(6)
@@ -243,6 +244,128 @@ def loss_grad(kind, X, y, coef, intercept, sample_weight, rows, a1, a2, eps,
         if hess_intercept is not None:
             hess_intercept[...] = np.reshape(hb, hess_intercept.shape)
     return OK, -1, loss
+
+
+# ------------------------------------------------------------------------- CSR X ---
+
+def _csr_entries(indices, indptr, n_cols, cap, index):
+    """The stored entries of the batch's rows ``index``: (positions in data/indices, batch
+    position owning each), or (None, p) with p the first batch position whose row has a
+    malformed index pointer (not ``0 <= start <= end <= cap``) or a column outside
+    ``[0, n_cols)``."""
+    s = indptr[index].astype(np.int64)
+    e = indptr[index + 1].astype(np.int64)
+    bad = (s < 0) | (e < s) | (e > cap)
+    lens = np.where(bad, 0, e - s)
+    owner = np.repeat(np.arange(index.shape[0]), lens)
+    pos = np.arange(owner.shape[0]) + np.repeat(s - (np.cumsum(lens) - lens), lens)
+    cols = indices[pos]
+    bad_col = (cols < 0) | (cols >= n_cols)
+    if bad_col.any():
+        bad[owner[bad_col]] = True
+    if bad.any():
+        return None, int(np.argmax(bad))
+    return pos, owner
+
+
+def csr_loss_grad(kind, data, indices, indptr, n_cols, y, coef, intercept, sample_weight,
+                  rows, a1, a2, eps, grad_coef, grad_intercept, hess_coef, hess_intercept):
+    r""":func:`loss_grad` for X in compressed-sparse-row form: the values ``data``, their
+    column ``indices`` and the row pointers ``indptr`` (row ``i`` holds
+    ``data[indptr[i]:indptr[i+1]]``; repeated columns add) of an X with ``n_cols``
+    columns; the same mathematics, the same status codes, plus ``BAD_INDEX`` (checked
+    after the rows, targets and weights) for a row of the batch whose index pointer or
+    columns are malformed.
+
+    .. math::
+        z_i = \sum_{v \in \mathrm{row}\ i} x_v\,\beta_{j_v} + b, \qquad
+        \nabla_\beta L = \frac{1}{W}\sum_i w_i \ell'_i \sum_{v \in \mathrm{row}\ i}
+        x_v e_{j_v} + \nabla R(\beta)
+    """
+    n_samples = indptr.shape[0] - 1
+    k = coef.shape[1] if coef.ndim == 2 else 1
+    shape_only = np.empty((n_samples, 0))
+    status, pos = first_error(kind, shape_only, y, sample_weight, rows, k)
+    if status != OK:
+        return status, pos, 0.0
+    index = np.arange(n_samples) if rows is None else rows
+    at, owner = _csr_entries(indices, indptr, n_cols, min(data.shape[0], indices.shape[0]),
+                             index)
+    if at is None:
+        return BAD_INDEX, owner, 0.0
+    vals = data[at].astype(np.float64)
+    cols = indices[at].astype(np.int64)
+    n = index.shape[0]
+    yb = y[index]
+    wb = np.ones(n) if sample_weight is None else sample_weight[index].astype(np.float64)
+    W = float(wb.sum())
+    if W == 0.0:
+        return ZERO_WEIGHT, -1, 0.0
+    beta = coef.astype(np.float64).reshape(n_cols, k)
+    with np.errstate(all="ignore"):
+        z = np.zeros((n, k))
+        np.add.at(z, owner, vals[:, None] * beta[cols])
+        if intercept is not None:
+            z = z + intercept.astype(np.float64).reshape(-1)
+        if kind == SOFTMAX:
+            losses, dl, h = _softmax(z, yb)
+        else:
+            losses, dl, h = _POINTS[kind](z[:, 0], yb.astype(np.float64), eps)
+            dl, h = dl[:, None], h[:, None]
+        g, hw = wb[:, None] * dl, wb[:, None] * h
+        loss = float(np.sum(wb * losses) / W)
+        if a1 != 0.0:
+            loss += a1 * float(np.sum(np.abs(beta)))
+        if a2 != 0.0:
+            loss += 0.5 * a2 * float(np.sum(beta * beta))
+        if grad_coef is not None:
+            gc = np.zeros((n_cols, k))
+            np.add.at(gc, cols, vals[:, None] * g[owner])
+            gc = gc / W
+            if a1 != 0.0:
+                gc = gc + a1 * np.sign(beta)
+            if a2 != 0.0:
+                gc = gc + a2 * beta
+            gb = g.sum(axis=0) / W
+        if hess_coef is not None:   # repeated columns of a row add before squaring
+            key, merged = np.unique(owner * n_cols + cols, return_inverse=True)
+            xsum = np.bincount(merged, weights=vals, minlength=key.shape[0])
+            hc = np.zeros((n_cols, k))
+            np.add.at(hc, key % n_cols, (xsum * xsum)[:, None] * hw[key // n_cols])
+            hc = hc / W
+            if a2 != 0.0:
+                hc = hc + a2
+            hb = hw.sum(axis=0) / W
+    if grad_coef is not None:
+        grad_coef[...] = gc.reshape(grad_coef.shape)
+        if grad_intercept is not None:
+            grad_intercept[...] = np.reshape(gb, grad_intercept.shape)
+    if hess_coef is not None:
+        hess_coef[...] = hc.reshape(hess_coef.shape)
+        if hess_intercept is not None:
+            hess_intercept[...] = np.reshape(hb, hess_intercept.shape)
+    return OK, -1, loss
+
+
+def csr_decision(data, indices, indptr, n_cols, coef, intercept, rows, out):
+    """The decision values ``X[rows] @ coef + intercept`` of a CSR X into ``out``
+    (``(n,)`` or ``(n, k)``, X's dtype; computed in float64, rounded once); returns
+    ``(status, batch position)``: OK, or BAD_INDEX for a malformed row (nothing written)."""
+    n_samples = indptr.shape[0] - 1
+    k = coef.shape[1] if coef.ndim == 2 else 1
+    index = np.arange(n_samples) if rows is None else rows
+    at, owner = _csr_entries(indices, indptr, n_cols, min(data.shape[0], indices.shape[0]),
+                             index)
+    if at is None:
+        return BAD_INDEX, owner
+    beta = coef.astype(np.float64).reshape(n_cols, k)
+    z = np.zeros((index.shape[0], k))
+    with np.errstate(all="ignore"):
+        np.add.at(z, owner, data[at].astype(np.float64)[:, None] * beta[indices[at]])
+        if intercept is not None:
+            z = z + intercept.astype(np.float64).reshape(-1)
+    out[...] = z.reshape(out.shape)
+    return OK, -1
 
 
 # ----------------------------------------------------------------------- clipping ---

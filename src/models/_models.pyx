@@ -42,10 +42,14 @@ cdef extern from "models.h" nogil:
         void *hess_coef
         void *hess_intercept
         int nthreads
+        const void *indices
+        const void *indptr
+        Py_ssize_t nnz_cap
         double loss
         Py_ssize_t err_pos
 
     ctypedef int (*fgdm_loss_fn)(fgdm_args *a) noexcept nogil
+    ctypedef int (*fgdm_csr_decision_fn)(fgdm_args *a, void *out) noexcept nogil
     ctypedef double (*fgdm_norm_fn)(Py_ssize_t n, const void *x, int mode,
                                     double p) noexcept nogil
     ctypedef void (*fgdm_scale_fn)(Py_ssize_t n, void *x, double c,
@@ -58,6 +62,8 @@ cdef extern from "models.h" nogil:
         fgdm_norm_fn norm_part[2]
         fgdm_scale_fn scale[2]
         fgdm_clamp_fn clamp[2]
+        fgdm_loss_fn csr_loss_grad[2][2]
+        fgdm_csr_decision_fn csr_decision[2][2]
 
     const fgdm_table fgdm_tables[]
     int FGDM_N_TABLES
@@ -156,6 +162,97 @@ def loss_grad(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, object i
     with nogil:
         status = fn(&a)
     return status, a.err_pos, a.loss
+
+
+cdef void _csr_args(fgdm_args* a, int kind, cnp.ndarray data, cnp.ndarray indices,
+                    cnp.ndarray indptr, Py_ssize_t n_cols, cnp.ndarray coef, object intercept,
+                    object rows):
+    """The fields of ``a`` a CSR call shares: X's arrays, the model and the batch."""
+    a.kind = kind
+    a.n_samples = cnp.PyArray_DIM(indptr, 0) - 1
+    a.d = n_cols
+    a.k = cnp.PyArray_DIM(coef, 1) if cnp.PyArray_NDIM(coef) == 2 else 1
+    a.X = cnp.PyArray_DATA(data)
+    a.xs0 = 0
+    a.xs1 = 0
+    a.row_major = 1
+    a.indices = cnp.PyArray_DATA(indices)
+    a.indptr = cnp.PyArray_DATA(indptr)
+    a.nnz_cap = min(cnp.PyArray_DIM(data, 0), cnp.PyArray_DIM(indices, 0))
+    a.coef = cnp.PyArray_DATA(coef)
+    a.intercept = _data(intercept)
+    a.y = NULL
+    a.ys = 0
+    a.sw = NULL
+    a.ss = 0
+    a.a1 = 0.0
+    a.a2 = 0.0
+    a.eps = 0.0
+    a.grad_coef = NULL
+    a.grad_intercept = NULL
+    a.hess_coef = NULL
+    a.hess_intercept = NULL
+    a.rows = <const int64_t*>_data(rows)
+    if rows is None:
+        a.n = a.n_samples
+        a.rs = 0
+    else:
+        a.n = cnp.PyArray_DIM(<cnp.ndarray>rows, 0)
+        a.rs = cnp.PyArray_STRIDE(<cnp.ndarray>rows, 0) // 8
+    a.nthreads = _core.get_num_threads()
+    a.loss = 0.0
+    a.err_pos = -1
+
+
+def csr_loss_grad(int kind, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray indptr,
+                  Py_ssize_t n_cols, cnp.ndarray y, cnp.ndarray coef, object intercept,
+                  object sample_weight, object rows, double a1, double a2, double eps,
+                  object grad_coef, object grad_intercept, object hess_coef,
+                  object hess_intercept):
+    """loss_grad for a CSR X (values ``data``, column ``indices``, row pointers ``indptr``,
+    int32 or int64 both, ``n_cols`` columns) on checked arrays; return (status, batch
+    position, loss)."""
+    cdef fgdm_args a
+    cdef int status
+    cdef const fgdm_table* table = _table()
+    cdef int ti = 0 if cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32 else 1
+    cdef int ii = 0 if cnp.PyArray_ITEMSIZE(indices) == 4 else 1
+    cdef fgdm_loss_fn fn = table.csr_loss_grad[ti][ii]
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(data)
+    _csr_args(&a, kind, data, indices, indptr, n_cols, coef, intercept, rows)
+    a.y = cnp.PyArray_DATA(y)
+    a.ys = cnp.PyArray_STRIDE(y, 0) // cnp.PyArray_ITEMSIZE(y)
+    a.sw = _data(sample_weight)
+    a.ss = 0 if sample_weight is None else \
+        cnp.PyArray_STRIDE(<cnp.ndarray>sample_weight, 0) // itemsize
+    a.a1 = a1
+    a.a2 = a2
+    a.eps = eps
+    a.grad_coef = <void*>_data(grad_coef)
+    a.grad_intercept = <void*>_data(grad_intercept)
+    a.hess_coef = <void*>_data(hess_coef)
+    a.hess_intercept = <void*>_data(hess_intercept)
+    with nogil:
+        status = fn(&a)
+    return status, a.err_pos, a.loss
+
+
+def csr_decision(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray indptr,
+                 Py_ssize_t n_cols, cnp.ndarray coef, object intercept, object rows,
+                 cnp.ndarray out):
+    """Decision values of a CSR X's rows into ``out`` (C-contiguous, n x k of data's
+    dtype); return (status, batch position)."""
+    cdef fgdm_args a
+    cdef int status
+    cdef const fgdm_table* table = _table()
+    cdef int ti = 0 if cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32 else 1
+    cdef int ii = 0 if cnp.PyArray_ITEMSIZE(indices) == 4 else 1
+    cdef fgdm_csr_decision_fn fn = table.csr_decision[ti][ii]
+    cdef void* dst = cnp.PyArray_DATA(out)
+    _csr_args(&a, 0, data, indices, indptr, n_cols, coef, intercept, rows)
+    with nogil:
+        status = fn(&a, dst)
+    return status, a.err_pos
 
 
 def norm_part(cnp.ndarray x, int mode, double p):

@@ -64,7 +64,8 @@ enum {
     FGDM_BAD_LABEL = 2,     /* y of batch position err_pos is not a valid target */
     FGDM_BAD_WEIGHT = 3,    /* sample_weight of batch position err_pos is < 0, NaN or inf */
     FGDM_ZERO_WEIGHT = 4,   /* the weights of the batch sum to 0 */
-    FGDM_NO_MEMORY = 5
+    FGDM_NO_MEMORY = 5,
+    FGDM_BAD_INDEX = 6      /* CSR: row rows[err_pos] has a bad index pointer or column */
 };
 
 /* Norms for clipping (fastgd.clip): what fgdm_norm_part returns for one buffer. */
@@ -109,6 +110,11 @@ typedef struct {
     double a1, a2, eps;
     void *grad_coef, *grad_intercept, *hess_coef, *hess_intercept;
     int nthreads;
+    /* CSR X (src/models/csr.h): X is the values, indices and indptr the column indices
+     * and row pointers (int32 or int64, as the entry point's name says), nnz_cap the
+     * number of values and indices there are; xs0, xs1 and row_major are unused. */
+    const void *indices, *indptr;
+    ptrdiff_t nnz_cap;
     /* results */
     double loss;
     ptrdiff_t err_pos;
@@ -153,6 +159,7 @@ static inline int fgdm_openmp_enabled(void)
 typedef double fgdm_v8d __attribute__((vector_size(64)));
 
 typedef int (*fgdm_loss_fn)(fgdm_args *a);
+typedef int (*fgdm_csr_decision_fn)(fgdm_args *a, void *out);
 typedef double (*fgdm_norm_fn)(ptrdiff_t n, const void *x, int mode, double p);
 typedef void (*fgdm_scale_fn)(ptrdiff_t n, void *x, double c, int nthreads);
 typedef void (*fgdm_clamp_fn)(ptrdiff_t n, void *x, double lo, double hi, int nthreads);
@@ -164,6 +171,9 @@ typedef struct {
     fgdm_norm_fn norm_part[2];
     fgdm_scale_fn scale[2];
     fgdm_clamp_fn clamp[2];
+    /* CSR X: [element type][index type: 0 int32, 1 int64] */
+    fgdm_loss_fn csr_loss_grad[2][2];
+    fgdm_csr_decision_fn csr_decision[2][2];
 } fgdm_table;
 
 /* The entry points each per-instruction-set unit defines (models_impl.h):
@@ -180,7 +190,15 @@ typedef struct {
     FGD_HIDDEN void fgdm_clamp_f32_##TAG(ptrdiff_t n, void *x, double lo, double hi,     \
                                          int nthreads);                                  \
     FGD_HIDDEN void fgdm_clamp_f64_##TAG(ptrdiff_t n, void *x, double lo, double hi,     \
-                                         int nthreads);
+                                         int nthreads);                                  \
+    FGD_HIDDEN int fgdm_csr_loss_grad_f32_i32_##TAG(fgdm_args *a);                       \
+    FGD_HIDDEN int fgdm_csr_loss_grad_f32_i64_##TAG(fgdm_args *a);                       \
+    FGD_HIDDEN int fgdm_csr_loss_grad_f64_i32_##TAG(fgdm_args *a);                       \
+    FGD_HIDDEN int fgdm_csr_loss_grad_f64_i64_##TAG(fgdm_args *a);                       \
+    FGD_HIDDEN int fgdm_csr_decision_f32_i32_##TAG(fgdm_args *a, void *out);             \
+    FGD_HIDDEN int fgdm_csr_decision_f32_i64_##TAG(fgdm_args *a, void *out);             \
+    FGD_HIDDEN int fgdm_csr_decision_f64_i32_##TAG(fgdm_args *a, void *out);             \
+    FGD_HIDDEN int fgdm_csr_decision_f64_i64_##TAG(fgdm_args *a, void *out);
 FGDM_DECLS(baseline)
 #if FGD_HAVE_X86_VARIANTS
 FGDM_DECLS(avx2)

@@ -581,3 +581,4 @@ FGDM_OMP(omp atomic write)
 }
 
 #include "clip.h"
+#include "csr.h"
