@@ -154,9 +154,6 @@ def cmd_fit(args) -> int:
                            f"{unknown.group(1)!r}")
             elif "needs the full batch" in message:  # L-BFGS
                 message += "; give --batch-size full"
-            elif sparse:
-                message = (f"{args.data} is sparse (read as scipy.sparse CSR) and "
-                           f"fastgd.fit did not take it: {message}")
             raise CLIError(message) from None
     elapsed = time.perf_counter() - start
     for w in caught:

@@ -15,24 +15,6 @@ from fastgd.io import chunks
 from fastgd.models import PartialFit
 
 
-def _sparse_fit_reason():
-    """Why the end-to-end sparse runs cannot run here (None when they can)."""
-    try:
-        import scipy.sparse
-    except ImportError:
-        return "scipy is not installed"
-    X = scipy.sparse.csr_matrix(np.eye(4))
-    try:
-        fastgd.fit(fastgd.LinearRegression(), X, np.ones(4), epochs=1)
-    except (TypeError, ValueError) as exc:
-        return f"fastgd.fit does not accept scipy.sparse X in this build ({exc})"
-    return None
-
-
-SPARSE_FIT = _sparse_fit_reason()
-needs_sparse_fit = pytest.mark.skipif(SPARSE_FIT is not None, reason=str(SPARSE_FIT))
-
-
 def _regression(n=300, d=4, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
@@ -166,15 +148,6 @@ def _svmlight_file(path, n=120, d=30, seed=0):
     return A, y
 
 
-@pytest.mark.skipif(SPARSE_FIT is None, reason="fastgd.fit accepts sparse X here")
-def test_sparse_file_refused_by_fit_is_a_clear_error(tmp_path, capsys):
-    _svmlight_file(tmp_path / "d.svm")
-    for extra in ([], ["--chunk-rows", "50"]):
-        assert "is sparse (read as scipy.sparse CSR)" in _error(
-            capsys, tmp_path / "d.svm", "--model", "logistic", *extra)
-
-
-@needs_sparse_fit
 def test_svmlight_fit_in_memory_and_streamed(tmp_path):
     datasets = pytest.importorskip("sklearn.datasets")
     _svmlight_file(tmp_path / "d.svm")
@@ -196,7 +169,6 @@ def test_svmlight_fit_in_memory_and_streamed(tmp_path):
     np.testing.assert_array_equal(saved.coef_, streamed.coef_)
 
 
-@needs_sparse_fit
 def test_sparse_npz_fit_streamed(tmp_path):
     scipy_sparse = pytest.importorskip("scipy.sparse")
     A, y = _svmlight_file(tmp_path / "unused.svm")
