@@ -1,7 +1,7 @@
 """The CSR loss kernels: threads on a full batch, a mini-batch against its O(d) floor,
 and CSR against the dense kernel on the same values.
 
-    pytest bench/bench_sparse.py --benchmark-json=bench/results/sparse.json
+    pytest bench/bench_csr_kernels.py --benchmark-json=bench/results/csr-kernels.json
     python bench/report.py bench/results/sparse.json
 
 Groups (compare within a group, medians):
