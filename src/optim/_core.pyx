@@ -439,6 +439,7 @@ cdef class _Kernel:
 include "fast_step.pxi"
 # SparseAdam's row update, off the kernel table.
 include "sparse_adam.pxi"
+include "lowbit.pxi"
 include "lbfgs.pxi"
 
 
