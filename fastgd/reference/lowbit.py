@@ -36,7 +36,7 @@ from fastgd.reference.lion import lion
 __all__ = ["create_dynamic_map", "linear_map", "qmap", "MAP_NAMES", "quantize", "dequantize",
            "zero_code", "lookup_tables", "pack_4bit", "unpack_4bit", "block_absmax",
            "quantize_blocks", "dequantize_blocks", "lowbit_step", "check_block_size",
-           "VECTOR_WIDTH", "check_lowbit", "fast_tables"]
+           "VECTOR_WIDTH", "check_lowbit", "fast_tables", "lowbit_adam", "lowbit_lion"]
 
 _F = np.float32
 
@@ -262,7 +262,7 @@ def lookup_tables(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lowbit_step(rule: str, param: np.ndarray, grad: np.ndarray, states: list, *,
-                block_size: int, bits: int, **hyper) -> None:
+                block_size: int, bits: int, check_only: bool = False, **hyper) -> None:
     """One step of a low-bit optimizer on a flat float32 ``param`` with its ``grad``.
 
     ``states`` lists, per state (``[m, v]`` for ``rule="adam"``, ``[m]`` for ``"lion"``),
@@ -274,8 +274,11 @@ def lowbit_step(rule: str, param: np.ndarray, grad: np.ndarray, states: list, *,
     Order: dequantize every state (``table[c] * absmax``), run the 32-bit rule on the
     float32 states (the parameter takes this step's unquantized states), take each updated
     block's max |state| as its new absmax, requantize (:func:`quantize_blocks`).
+    ``check_only``: only the checks (:func:`check_lowbit`), nothing written.
     """
     check_lowbit(rule, param, grad, states, block_size, bits)
+    if check_only:
+        return
     n = param.size
     floats = []
     for codes, absmax, table in states:
@@ -350,3 +353,48 @@ def fast_tables(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         lut, threshold = lookup_tables(table)
         got = _FAST[key] = (lut, threshold, zero_code(table))
     return got
+
+
+def lowbit_adam(param, grad, states, *, block_size, bits, lr, beta1, beta2, eps,
+                weight_decay=0.0, bias_correction1, bias_correction2_sqrt,
+                decoupled_weight_decay=False, maximize=False) -> None:
+    r"""Adam / AdamW with block-quantized moments (``fastgd.Adam8bit``, ``AdamW8bit``,
+    ``AdamW4bit``): :func:`lowbit_step` with :func:`fastgd.reference.adam`'s update.
+
+    .. math::
+        m, v &\leftarrow Q_m[c_m]\,a_m,\ Q_v[c_v]\,a_v \quad\text{(per block, float32)} \\
+        p &\leftarrow p\,(1 - \eta\,wd) \ \text{(decoupled)} \quad\text{or}\quad
+            g \leftarrow g + wd\,p \\
+        m &\leftarrow m + (1-\beta_1)(g - m), \quad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        p &\leftarrow p - \frac{\eta}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon} \\
+        a_m &\leftarrow \max_{\text{block}} |m|, \quad
+        c_m \leftarrow \operatorname{nearest}_{\text{ties up}}(Q_m,\ m / a_m)
+        \quad\text{(and } v\text{)}
+
+    ``states`` is ``[(codes_m, absmax_m, map_m), (codes_v, absmax_v, map_v)]``.
+    """
+    lowbit_step("adam", param, grad, states, block_size=block_size, bits=bits, lr=lr,
+                beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                bias_correction1=bias_correction1,
+                bias_correction2_sqrt=bias_correction2_sqrt,
+                decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+
+
+def lowbit_lion(param, grad, states, *, block_size, bits, lr, beta1, beta2,
+                weight_decay=0.0, maximize=False) -> None:
+    r"""Lion with a block-quantized momentum (``fastgd.Lion8bit``): :func:`lowbit_step` with
+    :func:`fastgd.reference.lion`'s update.
+
+    .. math::
+        m &\leftarrow Q_m[c_m]\,a_m \quad\text{(per block, float32)} \\
+        p &\leftarrow p\,(1 - \eta\,wd) - \eta\,\operatorname{sign}(\beta_1 m + (1-\beta_1) g) \\
+        m &\leftarrow \beta_2 m + (1-\beta_2) g \\
+        a_m &\leftarrow \max_{\text{block}} |m|, \quad
+        c_m \leftarrow \operatorname{nearest}_{\text{ties up}}(Q_m,\ m / a_m)
+
+    ``states`` is ``[(codes_m, absmax_m, map_m)]``.
+    """
+    lowbit_step("lion", param, grad, states, block_size=block_size, bits=bits, lr=lr,
+                beta1=beta1, beta2=beta2, weight_decay=weight_decay, maximize=maximize)
