@@ -332,6 +332,11 @@ class _LowBitMethods(MixinBase):
             if len(saved["params"]) != len(ours["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
+            if "block_size" not in saved:
+                raise ValueError(f"saved parameter group {k} has no block_size: not a state "
+                                 f"dict of {self.spec.name} (one of the 32-bit "
+                                 f"fastgd.{self._full}? convert that optimizer with "
+                                 f"{self.spec.name}.from_optimizer)")
             check_saved_group_keys(self.spec, k, saved)
             group = {**self.defaults, **{key: v for key, v in saved.items() if key != "params"},
                      **self.spec.fixed_on_load}
