@@ -56,6 +56,7 @@ MODULES = [
     "fastgd.reference.lbfgs",
     "fastgd.reference.muon",
     "fastgd.reference.sparse_adam",
+    "fastgd.reference.lowbit",
     "fastgd.backends",
     "fastgd.plot",
     "fastgd.cli",

@@ -49,7 +49,7 @@ from fastgd.reference.lowbit import (
     zero_code,
 )
 
-__all__ = ["Adam8bit", "AdamW8bit", "Lion8bit", "AdamW4bit", "MAPS"]
+__all__ = ["Adam8bit", "AdamW8bit", "Lion8bit", "AdamW4bit"]
 
 #: The maps of each state by bit width: (exp_avg's, exp_avg_sq's).
 MAPS = {8: ("dynamic_signed_8", "dynamic_unsigned_8"),
@@ -75,6 +75,13 @@ def _lowbit_hyper(block_size: int) -> tuple[Hyperparameter, ...]:
 
 _LOWBIT_RULES = (_block_rule(), Rule(lambda g: g["min_quantized_size"] >= 0,
                                       "Invalid min_quantized_size: {min_quantized_size}"))
+
+
+def _example(name: str) -> tuple[str, ...]:
+    return ("w = np.zeros(10000, np.float32)  # float32 parameters",
+            f"opt = fastgd.{name}([w], lr=1e-3)",
+            "opt.step([np.ones(10000, np.float32)])",
+            "opt.state[0]['exp_avg_codes'].dtype, opt.state_bytes() / w.size  # uint8, ~2 or ~1")
 
 
 def _adam_spec(name: str, bits: int, block_size: int, decoupled: bool, wd: float) -> OptimizerSpec:
@@ -103,6 +110,7 @@ def _adam_spec(name: str, bits: int, block_size: int, decoupled: bool, wd: float
         kernel_table=False,
         step_functions=("lowbit_step",),
         fixed_on_load={"decoupled_weight_decay": decoupled},
+        example=_example(name),
     )
 
 
@@ -125,6 +133,7 @@ def _lion_spec() -> OptimizerSpec:
         state=(),
         kernel_table=False,
         step_functions=("lowbit_step",),
+        example=_example("Lion8bit"),
     )
 
 

@@ -34,9 +34,8 @@ from fastgd.reference.adam import adam
 from fastgd.reference.lion import lion
 
 __all__ = ["create_dynamic_map", "linear_map", "qmap", "MAP_NAMES", "quantize", "dequantize",
-           "zero_code", "lookup_tables", "pack_4bit", "unpack_4bit", "block_absmax",
-           "quantize_blocks", "dequantize_blocks", "lowbit_step", "check_block_size",
-           "VECTOR_WIDTH", "check_lowbit", "fast_tables", "lowbit_adam", "lowbit_lion"]
+           "lookup_tables", "pack_4bit", "unpack_4bit", "quantize_blocks", "dequantize_blocks",
+           "lowbit_step", "lowbit_adam", "lowbit_lion", "VECTOR_WIDTH"]
 
 _F = np.float32
 
@@ -97,7 +96,13 @@ def create_dynamic_map(signed: bool = True, max_exponent_bits: int = 7,
 
 
 def linear_map(n: int = 16) -> np.ndarray:
-    """The linear map without zero, ``k/n`` for k = 1..n (torchao's 4-bit second moment)."""
+    """The linear map without zero, ``k/n`` for k = 1..n (torchao's 4-bit second moment).
+
+    Example::
+
+        from fastgd.reference.lowbit import linear_map
+        assert linear_map(16)[0] == 1 / 16 and linear_map(16)[-1] == 1
+    """
     return (np.arange(1, n + 1, dtype=_F) / _F(n)).astype(_F)
 
 
@@ -106,7 +111,14 @@ MAP_NAMES = ("dynamic_signed_8", "dynamic_unsigned_8", "dynamic_signed_4", "line
 
 
 def qmap(name: str) -> np.ndarray:
-    """The map called ``name`` (one of :data:`MAP_NAMES`), a fresh float32 array."""
+    """The map called ``name`` (one of :data:`MAP_NAMES`), a fresh float32 array.
+
+    Example::
+
+        from fastgd.reference.lowbit import qmap
+        assert qmap("dynamic_signed_8").size == 256
+        assert qmap("linear_unsigned_4").size == 16
+    """
     if name == "dynamic_signed_8":
         return create_dynamic_map(True, 7, 8)
     if name == "dynamic_unsigned_8":
@@ -149,7 +161,14 @@ def quantize(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def dequantize(codes: np.ndarray, scale: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``table[codes] * scale`` in float32 (one multiply), element by element."""
+    """``table[codes] * scale`` in float32 (one multiply), element by element.
+
+    Example::
+
+        from fastgd.reference.lowbit import dequantize, linear_map
+        x = dequantize(np.array([0, 15], np.uint8), np.array([2.0, 2.0], np.float32), linear_map())
+        assert x.tolist() == [0.125, 2.0]
+    """
     return (table[codes] * scale.astype(_F)).astype(_F)
 
 
@@ -166,7 +185,13 @@ def check_block_size(block_size: object) -> int:
 
 def pack_4bit(codes: np.ndarray) -> np.ndarray:
     """Codes 0..15 two per byte: element 2j in the high nibble of byte j, 2j+1 in the low
-    one (0 when n is odd)."""
+    one (0 when n is odd).
+
+    Example::
+
+        from fastgd.reference.lowbit import pack_4bit
+        assert pack_4bit(np.array([1, 2, 3], np.uint8)).tolist() == [0x12, 0x30]
+    """
     c = np.asarray(codes, dtype=np.uint8)
     if c.size % 2:
         c = np.concatenate([c, np.zeros(1, np.uint8)])
@@ -174,7 +199,13 @@ def pack_4bit(codes: np.ndarray) -> np.ndarray:
 
 
 def unpack_4bit(packed: np.ndarray, n: int) -> np.ndarray:
-    """The n codes of :func:`pack_4bit`'s bytes."""
+    """The n codes of :func:`pack_4bit`'s bytes.
+
+    Example::
+
+        from fastgd.reference.lowbit import unpack_4bit
+        assert unpack_4bit(np.array([0x12, 0x30], np.uint8), 3).tolist() == [1, 2, 3]
+    """
     out = np.empty(2 * packed.size, np.uint8)
     out[0::2] = packed >> 4
     out[1::2] = packed & 15
@@ -198,7 +229,15 @@ def quantize_blocks(state: np.ndarray, table: np.ndarray, block_size: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, absmax)`` of a flat float32 state: absmax per block, ``x = state / absmax``
     (IEEE division) and :func:`quantize`; an all-zero block gets :func:`zero_code`. Codes
-    are one per element (not packed)."""
+    are one per element (not packed).
+
+    Example::
+
+        from fastgd.reference.lowbit import qmap, quantize_blocks
+        codes, absmax = quantize_blocks(np.array([0.5, -1.0] + [0.0] * 14, np.float32),
+                                        qmap("dynamic_signed_8"), 16)
+        assert absmax.tolist() == [1.0] and codes[1] == 0 and codes[2] == 127
+    """
     absmax = block_absmax(state, block_size)
     scale = _per_element(absmax, state.size, block_size)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -210,7 +249,15 @@ def quantize_blocks(state: np.ndarray, table: np.ndarray, block_size: int
 
 def dequantize_blocks(codes: np.ndarray, absmax: np.ndarray, table: np.ndarray,
                       block_size: int) -> np.ndarray:
-    """The float32 state of one-per-element ``codes`` and block ``absmax``."""
+    """The float32 state of one-per-element ``codes`` and block ``absmax``.
+
+    Example::
+
+        from fastgd.reference.lowbit import dequantize_blocks, qmap
+        s = dequantize_blocks(np.full(32, 255, np.uint8), np.array([1.0, 0.5], np.float32),
+                              qmap("dynamic_signed_8"), 16)
+        assert s[0] == 1.0 and s[31] == 0.5
+    """
     return dequantize(codes, _per_element(absmax, codes.size, block_size), table)
 
 
@@ -232,7 +279,16 @@ def lookup_tables(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``c = lut[bits(x) >> 16]; c += x >= threshold[c + 1]`` is :func:`quantize`'s code
     (NaN patterns give 0, as :func:`quantize`). ``threshold[k]`` is the least float32 whose
     code is k or more; the top entry is +inf. Raises if some 16-bit bucket would hold two
-    thresholds (not the case for the four maps)."""
+    thresholds (not the case for the four maps).
+
+    Example::
+
+        from fastgd.reference.lowbit import linear_map, lookup_tables
+        lut, threshold = lookup_tables(linear_map())
+        x = np.float32(0.1)
+        c = lut[np.array([x]).view(np.uint32)[0] >> 16]
+        assert c + (x >= threshold[c + 1]) == 1  # 0.1 is nearest to 2/16
+    """
     n = table.size
     # Thresholds by bisection on the float order between consecutive codes: the code is
     # monotone in x, the least x of code >= k lies in (table[k-1], table[k]].
@@ -275,6 +331,14 @@ def lowbit_step(rule: str, param: np.ndarray, grad: np.ndarray, states: list, *,
     float32 states (the parameter takes this step's unquantized states), take each updated
     block's max |state| as its new absmax, requantize (:func:`quantize_blocks`).
     ``check_only``: only the checks (:func:`check_lowbit`), nothing written.
+
+    Example::
+
+        from fastgd.reference.lowbit import lowbit_step, qmap
+        p, g = np.ones(32, np.float32), np.full(32, 0.5, np.float32)
+        states = [(np.full(32, 127, np.uint8), np.zeros(2, np.float32), qmap("dynamic_signed_8"))]
+        lowbit_step("lion", p, g, states, block_size=16, bits=8, lr=0.1, beta1=0.9, beta2=0.99)
+        assert np.allclose(p, 0.9) and states[0][0][0] == 255  # m = 0.005 g: the block max
     """
     check_lowbit(rule, param, grad, states, block_size, bits)
     if check_only:
@@ -374,6 +438,17 @@ def lowbit_adam(param, grad, states, *, block_size, bits, lr, beta1, beta2, eps,
         \quad\text{(and } v\text{)}
 
     ``states`` is ``[(codes_m, absmax_m, map_m), (codes_v, absmax_v, map_v)]``.
+
+    Example::
+
+        from fastgd.reference.lowbit import lowbit_adam, qmap
+        p, g = np.ones(16, np.float32), np.ones(16, np.float32)
+        states = [(np.full(16, 127, np.uint8), np.zeros(1, np.float32), qmap("dynamic_signed_8")),
+                  (np.zeros(16, np.uint8), np.zeros(1, np.float32), qmap("dynamic_unsigned_8"))]
+        bc1, bc2_sqrt = fastgd.reference.bias_corrections(0.9, 0.999, 1)
+        lowbit_adam(p, g, states, block_size=16, bits=8, lr=0.1, beta1=0.9, beta2=0.999,
+                    eps=1e-8, bias_correction1=bc1, bias_correction2_sqrt=bc2_sqrt)
+        assert np.allclose(p, 0.9)
     """
     lowbit_step("adam", param, grad, states, block_size=block_size, bits=bits, lr=lr,
                 beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
@@ -395,6 +470,14 @@ def lowbit_lion(param, grad, states, *, block_size, bits, lr, beta1, beta2,
         c_m \leftarrow \operatorname{nearest}_{\text{ties up}}(Q_m,\ m / a_m)
 
     ``states`` is ``[(codes_m, absmax_m, map_m)]``.
+
+    Example::
+
+        from fastgd.reference.lowbit import lowbit_lion, qmap
+        p, g = np.ones(16, np.float32), np.ones(16, np.float32)
+        states = [(np.full(16, 127, np.uint8), np.zeros(1, np.float32), qmap("dynamic_signed_8"))]
+        lowbit_lion(p, g, states, block_size=16, bits=8, lr=0.1, beta1=0.9, beta2=0.99)
+        assert np.allclose(p, 0.9)
     """
     lowbit_step("lion", param, grad, states, block_size=block_size, bits=bits, lr=lr,
                 beta1=beta1, beta2=beta2, weight_decay=weight_decay, maximize=maximize)
