@@ -29,53 +29,63 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_load)(int bits, const uint8_t *FGD_RESTRIC
     }
 }
 
-/* max |s[i]| (NaN if any is NaN, as numpy.max). */
+/* max |s[i]| (NaN if any is NaN, as numpy.max). The maximum is taken over the bit
+ * patterns of |s[i]|, which order as the values (and put NaN above infinity): an integer
+ * reduction that vectorises, where a float one with NaN semantics does not. */
 FGD_INLINE float FGD_SUFFIX(fgd_lowbit_absmax)(const float *FGD_RESTRICT s, ptrdiff_t len)
 {
-    float m = 0.0f;
-    int nan = 0;
+    uint32_t m = 0;
     for (ptrdiff_t i = 0; i < len; ++i) {
-        const float a = fabsf(s[i]);
-        m = a > m ? a : m;
-        nan |= a != a;
+        uint32_t u;
+        memcpy(&u, s + i, sizeof u);
+        u &= UINT32_C(0x7fffffff);
+        m = u > m ? u : m;
     }
-    return nan ? (float)NAN : m;
+    if (m > UINT32_C(0x7f800000))
+        return (float)NAN;
+    float r;
+    memcpy(&r, &m, sizeof r);
+    return r;
 }
 
+/* Requantize s[0..len) (overwritten with s / scale, IEEE division, in a loop that
+ * vectorises) into codes at element lo: each code by the byte table of the top 16 bits
+ * of x and one compare (fgd_quant_code). */
 FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT codes,
                                              ptrdiff_t lo, ptrdiff_t len,
                                              const uint8_t *FGD_RESTRICT lut,
                                              const float *FGD_RESTRICT threshold, int zero,
-                                             float scale, const float *FGD_RESTRICT s)
+                                             float scale, float *FGD_RESTRICT s)
 {
+    if (scale == 0.0f) {
+        if (bits == 8) {
+            memset(codes + lo, zero, (size_t)len);
+        } else {
+            memset(codes + lo / 2, zero * 17, (size_t)(len / 2));
+            if (len & 1)
+                codes[lo / 2 + len / 2] = (uint8_t)(zero << 4);
+        }
+        return;
+    }
+    for (ptrdiff_t i = 0; i < len; ++i)
+        s[i] = s[i] / scale;
     if (bits == 8) {
         uint8_t *FGD_RESTRICT c = codes + lo;
-        if (scale == 0.0f) {
-            memset(c, zero, (size_t)len);
-            return;
-        }
         for (ptrdiff_t i = 0; i < len; ++i)
-            c[i] = (uint8_t)fgd_quant_code(s[i] / scale, lut, threshold);
+            c[i] = (uint8_t)fgd_quant_code(s[i], lut, threshold);
     } else {
         uint8_t *FGD_RESTRICT c = codes + lo / 2;
         const ptrdiff_t pairs = len / 2;
-        if (scale == 0.0f) {
-            memset(c, zero * 17, (size_t)pairs);
-            if (len & 1)
-                c[pairs] = (uint8_t)(zero << 4);
-            return;
-        }
         for (ptrdiff_t j = 0; j < pairs; ++j) {
-            const int hi = fgd_quant_code(s[2 * j] / scale, lut, threshold);
-            const int lw = fgd_quant_code(s[2 * j + 1] / scale, lut, threshold);
+            const int hi = fgd_quant_code(s[2 * j], lut, threshold);
+            const int lw = fgd_quant_code(s[2 * j + 1], lut, threshold);
             c[j] = (uint8_t)((hi << 4) | lw);
         }
         if (len & 1)
-            c[pairs] = (uint8_t)(fgd_quant_code(s[len - 1] / scale, lut, threshold) << 4);
+            c[pairs] = (uint8_t)(fgd_quant_code(s[len - 1], lut, threshold) << 4);
     }
 }
 
-/* 0, or -1 (nothing written) if the scratch cannot be allocated. */
 FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
 {
     const ptrdiff_t n = a->n, block = a->block, nblocks = (n + block - 1) / block;
