@@ -8,11 +8,31 @@
  * float32 pass of each instruction set (not in the fused multiply-add twins).
  */
 
+#if FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
+#include "quant_avx512.h"
+#define FGD_QSEARCH 1
+#else
+#define FGD_QSEARCH 0
+typedef struct { int unused; } fgd_qsearch_none;
+#endif
+
 FGD_INLINE void FGD_SUFFIX(fgd_lowbit_load)(int bits, const uint8_t *FGD_RESTRICT codes,
                                             ptrdiff_t lo, ptrdiff_t len,
                                             const float *FGD_RESTRICT table, float scale,
-                                            float *FGD_RESTRICT s)
+                                            float *FGD_RESTRICT s, const void *simd)
 {
+#if FGD_QSEARCH
+    {   /* whole vectors in-register, the rest below (same bits) */
+        const ptrdiff_t n16 = len & ~(ptrdiff_t)15;
+        fgd_qsearch_load(bits, bits == 8 ? codes + lo : codes + lo / 2, n16,
+                         (const fgd_qsearch *)simd, scale, s);
+        codes += bits == 8 ? n16 : n16 / 2;
+        s += n16;
+        len -= n16;
+    }
+#else
+    (void)simd;
+#endif
     if (bits == 8) {
         const uint8_t *FGD_RESTRICT c = codes + lo;
         for (ptrdiff_t i = 0; i < len; ++i)
@@ -55,7 +75,8 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
                                              ptrdiff_t lo, ptrdiff_t len,
                                              const uint8_t *FGD_RESTRICT lut,
                                              const float *FGD_RESTRICT threshold, int zero,
-                                             float scale, float *FGD_RESTRICT s)
+                                             float scale, float *FGD_RESTRICT s,
+                                             const void *simd)
 {
     if (scale == 0.0f) {
         if (bits == 8) {
@@ -69,6 +90,18 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
     }
     for (ptrdiff_t i = 0; i < len; ++i)
         s[i] = s[i] / scale;
+#if FGD_QSEARCH
+    if (bits == 4) {   /* whole vectors in-register, the rest below (same codes) */
+        const ptrdiff_t n16 = len & ~(ptrdiff_t)15;
+        fgd_qsearch_store(bits, bits == 8 ? codes + lo : codes + lo / 2, n16,
+                          (const fgd_qsearch *)simd, s);
+        codes += bits == 8 ? n16 : n16 / 2;
+        s += n16;
+        len -= n16;
+    }
+#else
+    (void)simd;
+#endif
     if (bits == 8) {
         uint8_t *FGD_RESTRICT c = codes + lo;
         for (ptrdiff_t i = 0; i < len; ++i)
@@ -109,6 +142,17 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
     float *scratch = (float *)malloc(sizeof(float) * 2 * (size_t)block * (size_t)nt);
     if (!scratch)
         return -1;
+#if FGD_QSEARCH
+    fgd_qsearch *simd = (fgd_qsearch *)malloc(sizeof(fgd_qsearch) * 2);
+    if (!simd) {
+        free(scratch);
+        return -1;
+    }
+    for (int k = 0; k < n_states; ++k)
+        fgd_qsearch_init(&simd[k], a->table[k], a->threshold[k], bits == 8 ? 256 : 16);
+#else
+    fgd_qsearch_none simd[2] = {{0}, {0}};
+#endif
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
@@ -128,7 +172,7 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
             float *s[2] = {s0, s1};
             for (int k = 0; k < n_states; ++k)
                 FGD_SUFFIX(fgd_lowbit_load)(bits, a->codes[k], lo, len, a->table[k],
-                                            a->absmax[k][b], s[k]);
+                                            a->absmax[k][b], s[k], &simd[k]);
             if (a->rule == 0)
                 FGD_SUFFIX(fgd_adam_range)(0, len, a->p + lo, a->g + lo, s0, s1, NULL, w1,
                                            one_minus_w1, b2, one_minus_b2, bc2_sqrt, e,
@@ -142,10 +186,15 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
                 const float scale = FGD_SUFFIX(fgd_lowbit_absmax)(s[k], len);
                 a->absmax[k][b] = scale;
                 FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo, len, a->lut[k],
-                                             a->threshold[k], a->zero[k], scale, s[k]);
+                                             a->threshold[k], a->zero[k], scale, s[k],
+                                             &simd[k]);
             }
         }
     }
     free(scratch);
+#if FGD_QSEARCH
+    free(simd);
+#endif
     return 0;
 }
+#undef FGD_QSEARCH
