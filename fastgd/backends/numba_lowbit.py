@@ -1,6 +1,11 @@
 """The ``numba`` backend's low-bit step: src/optim/lowbit.h's fused pass over the blocks,
 operation for operation, with the 32-bit Adam and Lion loops of :mod:`.numba_optim_loops`
-run on a block-sized scratch (fastgd.reference.lowbit.lowbit_step is the specification)."""
+run on a block-sized scratch (fastgd.reference.lowbit.lowbit_step is the specification).
+
+Numba's on-disk cache keys this file's functions on this file only: a change to the Adam or
+Lion loop of :mod:`.numba_optim_loops` leaves a stale cached ``_step`` until this file
+changes too (or the cache is cleared); the bit-for-bit tests against the numpy backend
+catch such a mismatch."""
 
 from __future__ import annotations
 
