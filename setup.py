@@ -150,7 +150,8 @@ extensions = [
         + ["src/optim/torch_sqrt.c"],
         include_dirs=["src/common", "src/optim", numpy.get_include()],
         depends=COMMON + sorted(glob.glob(os.path.join("src", "optim", "*.h")))
-        + ["src/optim/fast_step.pxi", "src/optim/sparse_adam.pxi", "src/optim/lbfgs.pxi"]
+        + ["src/optim/fast_step.pxi", "src/optim/sparse_adam.pxi", "src/optim/lbfgs.pxi",
+           "src/optim/lowbit.pxi"]
         + ["src/cflags.txt"],
     ),
     Extension(

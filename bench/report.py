@@ -65,6 +65,15 @@ PAIRED_GOALS = [
     ("200 tensors as arrays, fastgd.Adam step / torch fused", "numpy-200/torch-fused", 0.15),
     ("200 tensors as arrays, fastgd.Adam step / one streaming call over the same bytes",
      "numpy-200/streaming", 1.2),
+    # bench_lowbit.py: block-quantized states against the float32 step
+    ("AdamW8bit step / AdamW float32 step, N=2^24, all cores", "adamw8bit/adamw-2^24-all", 1.0),
+    ("AdamW8bit step / AdamW float32 step, N=2^24, 1 thread", "adamw8bit/adamw-2^24-1", 1.5),
+    ("AdamW4bit step / AdamW float32 step, N=2^24, all cores", "adamw4bit/adamw-2^24-all", 1.0),
+    ("AdamW4bit step / AdamW float32 step, N=2^24, 1 thread", "adamw4bit/adamw-2^24-1", 1.5),
+    ("AdamW8bit step / bitsandbytes CPU AdamW8bit step, N=2^24, all cores",
+     "adamw8bit/bnb-adamw8bit-2^24-all", 0.2),
+    ("AdamW8bit state bytes per parameter (not a ratio)", "bytes-adamw8bit", 2.04),
+    ("AdamW4bit state bytes per parameter (not a ratio)", "bytes-adamw4bit", 1.07),
 ]
 
 

@@ -61,6 +61,7 @@ MODULES = [
     "fastgd.reference.lowp",
     "fastgd.reference.muon",
     "fastgd.reference.sparse_adam",
+    "fastgd.reference.lowbit",
     "fastgd.backends",
     "fastgd.plot",
     "fastgd.cli",

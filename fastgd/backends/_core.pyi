@@ -42,6 +42,11 @@ def sparse_adam_rows(param: Any, exp_avg: Any, exp_avg_sq: Any, indices: Any, ro
                      one_minus_beta1: float, one_minus_beta2: float, eps: float,
                      neg_step_size: float, maximize: bool = False,
                      check_only: bool = False) -> None: ...
+def lowbit_step(rule: str, param: np.ndarray, grad: np.ndarray, states: list[Any], *,
+                block_size: int, bits: int, lr: float, beta1: float, beta2: float,
+                eps: float = 0.0, weight_decay: float = 0.0, bias_correction1: float = 1.0,
+                bias_correction2_sqrt: float = 1.0, decoupled_weight_decay: bool = False,
+                maximize: bool = False, check_only: bool = False) -> None: ...
 
 class FastStep:
     # An optimizer's cached step; the optimizer's side is fastgd/optim/_cached_step.py.

@@ -20,6 +20,7 @@ from fastgd.backends.numba_lbfgs import (  # noqa: F401  (this backend's L-BFGS 
     lbfgs_memory,
     lbfgs_two_loop,
 )
+from fastgd.backends.numba_lowbit import lowbit_step  # noqa: F401  (the low-bit step)
 from fastgd.reference import lowp
 from fastgd.reference._checks import dims, scanned_arrays
 from fastgd.reference._common import trust_ratio

@@ -10,6 +10,7 @@ from fastgd.reference import lowp
 from fastgd.reference._checks import real, scanned_arrays, shaped_like_param
 from fastgd.reference._declare import KERNELS
 from fastgd.reference.lbfgs import check_two_loop, check_vector
+from fastgd.reference.lowbit import lowbit_step as lowbit_step
 from fastgd.reference.sparse_adam import sparse_adam_rows as sparse_adam_rows
 
 NAME = "numpy"

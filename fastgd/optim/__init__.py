@@ -26,6 +26,7 @@ from fastgd.optim.lamb import LAMB  # noqa: E402
 from fastgd.optim.lars import LARS  # noqa: E402
 from fastgd.optim.lbfgs import LBFGS  # noqa: E402
 from fastgd.optim.lion import Lion  # noqa: E402
+from fastgd.optim.lowbit import Adam8bit, AdamW4bit, AdamW8bit, Lion8bit  # noqa: E402
 from fastgd.optim.muon import Muon  # noqa: E402
 from fastgd.optim.nadam import NAdam  # noqa: E402
 from fastgd.optim.optimizer import Optimizer  # noqa: E402
@@ -45,4 +46,5 @@ __all__ = [
     "Rprop", "ASGD", "Adafactor", "Lion", "AdaBelief", "LAMB", "LARS", "Yogi", "Sophia",
     "SGDScheduleFree", "AdamWScheduleFree",
     "Muon", "SparseAdam", "LBFGS",
+    "Adam8bit", "AdamW8bit", "AdamW4bit", "Lion8bit",
 ]

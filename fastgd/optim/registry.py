@@ -24,6 +24,7 @@ from fastgd.optim import (
     lars,
     lbfgs,
     lion,
+    lowbit,
     muon,
     nadam,
     radam,
@@ -45,6 +46,7 @@ __all__ = ["RULES", "OPTIMIZERS", "TABLE_OPTIMIZERS", "CLASSES", "get", "lookup"
 RULES: tuple[ModuleType, ...] = (
     sgd, adam, adagrad, rmsprop, adadelta, adamax, nadam, radam, rprop, asgd, adafactor,
     lion, adabelief, lamb, lars, yogi, sophia, schedule_free, muon, sparse_adam, lbfgs,
+    lowbit,
 )
 
 

@@ -36,6 +36,8 @@ from fastgd.reference.lamb import lamb as lamb
 from fastgd.reference.lars import lars as lars
 from fastgd.reference.lbfgs import lbfgs_two_loop as lbfgs_two_loop
 from fastgd.reference.lion import lion as lion
+from fastgd.reference.lowbit import lowbit_adam as lowbit_adam
+from fastgd.reference.lowbit import lowbit_lion as lowbit_lion
 from fastgd.reference.muon import muon as muon
 from fastgd.reference.muon import newton_schulz as newton_schulz
 from fastgd.reference.muon import round_to_bfloat16 as round_to_bfloat16
@@ -79,6 +81,8 @@ __all__ = [
     "newton_schulz",
     "round_to_bfloat16",
     "sparse_adam",
+    "lowbit_adam",
+    "lowbit_lion",
     "bias_corrections",
     "sum_of_squares",
     "lbfgs_two_loop",

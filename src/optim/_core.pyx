@@ -564,6 +564,7 @@ cdef _Lowp _collect_lowp(_Kernel k, _Table tb, lowp):
 include "fast_step.pxi"
 # SparseAdam's row update, off the kernel table.
 include "sparse_adam.pxi"
+include "lowbit.pxi"
 include "lbfgs.pxi"
 
 

@@ -68,7 +68,9 @@ fgd_torch_sqrt_f32_avx512(float x);
 #else
 #define FGD_MADD(a, b, c) ((a) * (b) + (c))
 #endif
+#define FGD_LOWBIT 1 /* the low-bit step (lowbit.h): float32 only */
 #include "kernel_dtype.h"
+#undef FGD_LOWBIT
 #undef FGD_T
 #undef FGD_SUFFIX
 #undef FGD_SQRT
@@ -126,6 +128,10 @@ fgd_torch_sqrt_f32_avx512(float x);
 #include "yogi.h"
 #include "sophia.h"
 #include "schedule_free.h"
+#if defined(FGD_LOWBIT)
+#include <stdlib.h>
+#include "lowbit.h"
+#endif
 #endif
 
 #endif

@@ -56,3 +56,14 @@ FGD_HIDDEN const fgd_kernel_table fgd_fma_tables[FGD_N_TABLES] = {
     FGD_FMA_TABLE(avx512),
 #endif
 };
+
+/* The low-bit step (quant.h) of the instruction set of table isa. */
+FGD_HIDDEN int fgd_lowbit_f32(int isa, const fgd_lowbit_call *a)
+{
+#if FGD_HAVE_X86_VARIANTS
+    if (isa == 2) return fgd_lowbit_f32_avx512(a);
+    if (isa == 1) return fgd_lowbit_f32_avx2(a);
+#endif
+    (void)isa;
+    return fgd_lowbit_f32_baseline(a);
+}

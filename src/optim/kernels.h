@@ -21,6 +21,7 @@
 #include "fgd_isa.h"
 #include "fgd_parallel.h"
 #include "fgd_elementwise.h"
+#include "quant.h"
 
 /* Every kernel, in one list: X(name) for each, matching a declaration in
  * fastgd/reference/ (fastgd.backends._core refuses to load if the two disagree).

@@ -45,7 +45,8 @@ def test_rows_are_well_formed(name):
     assert len(names) == len(set(names)) and names[0] == "lr"
     assert OPTIM_DB[name] and all(set(v) <= set(names) for v in OPTIM_DB[name])
     for variant in OPTIM_DB[name]:
-        getattr(fastgd, name)([np.zeros((2, 2))], **variant)  # every variant is valid
+        # every variant is valid (float32: the dtype every optimizer takes)
+        getattr(fastgd, name)([np.zeros((2, 2), np.float32)], **variant)
     for buf in spec.state:
         assert buf.fill is None or buf.fill in names
     assert spec.summary and spec.matches.startswith(("torch.optim.", "optax.", "paper: ")) and \

@@ -186,6 +186,29 @@ OPTIM_DB: dict[str, tuple[dict, ...]] = {
         {"history_size": 3, "max_iter": 12},
         {"history_size": 2, "max_iter": 10, "line_search_fn": "strong_wolfe", "lr": 0.5},
     ),
+    # Off the kernel table, block-quantized states: tests/optim/test_lowbit.py and
+    # tests/parity/test_lowbit.py
+    "Adam8bit": (
+        {},
+        {"lr": 0.01, "weight_decay": 0.1},
+        {"lr": 0.01, "betas": (0.8, 0.9), "maximize": True, "block_size": 64},
+        {"lr": 0.01, "eps": 1e-3, "min_quantized_size": 0, "block_size": 16},
+    ),
+    "AdamW8bit": (
+        {},
+        {"lr": 0.01, "weight_decay": 0.3},
+        {"lr": 0.01, "weight_decay": 0.0, "maximize": True, "min_quantized_size": 0},
+    ),
+    "AdamW4bit": (
+        {},
+        {"lr": 0.01, "weight_decay": 0.3, "block_size": 64},
+        {"lr": 0.01, "maximize": True, "min_quantized_size": 0, "block_size": 16},
+    ),
+    "Lion8bit": (
+        {},
+        {"lr": 0.001, "weight_decay": 0.1},
+        {"lr": 0.001, "betas": (0.5, 0.9), "maximize": True, "min_quantized_size": 0},
+    ),
 }
 
 
