@@ -315,10 +315,12 @@ class _LowBitMethods(MixinBase):
                 params = []
             else:
                 param_group = {**param_group, "params": params}
-        for p in params:
+        first = sum(len(g["params"]) for g in getattr(self, "param_groups", ()))
+        for i, p in enumerate(params):
             if isinstance(p, np.ndarray) and p.dtype != np.float32:
-                raise TypeError(f"{self.spec.name} optimizes float32 parameters, got a "
-                                f"parameter of dtype {p.dtype}")
+                raise TypeError(f"parameter {first + i} has dtype {p.dtype}; "
+                                f"{self.spec.name} optimizes float32 parameters (16-bit "
+                                f"parameters: the 32-bit optimizers)")
         Optimizer.add_param_group(self, param_group)  # type: ignore[arg-type]
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:

@@ -208,6 +208,14 @@ def test_bad_input_is_refused_before_anything_changes(this_backend, rng):
      "parameter 0 has dtype bfloat16; Muon optimizes"),
     (lambda: fastgd.SparseAdam([np.zeros(3, BF16)]), TypeError,
      "parameter 0 has dtype bfloat16; SparseAdam optimizes"),
+    (lambda: fastgd.AdamW8bit([np.zeros(3, np.float32), np.zeros(3, BF16)]), TypeError,
+     "parameter 1 has dtype bfloat16; AdamW8bit optimizes float32 parameters"),
+    (lambda: fastgd.AdamW4bit([np.zeros(3, F16)]), TypeError,
+     "parameter 0 has dtype float16; AdamW4bit optimizes float32 parameters"),
+    (lambda: fastgd.Adam8bit([np.zeros(3, BF16)]), TypeError,
+     "parameter 0 has dtype bfloat16; Adam8bit optimizes float32 parameters"),
+    (lambda: fastgd.Lion8bit([np.zeros(3, BF16)]), TypeError,
+     "parameter 0 has dtype bfloat16; Lion8bit optimizes float32 parameters"),
     (lambda: fastgd.Adam([np.zeros(3, BF16)], stochastic_rounding=1), TypeError,
      "stochastic_rounding must be True or False, got 1"),
     (lambda: fastgd.Adam([np.zeros(3, BF16)], seed=-1), ValueError,
@@ -222,9 +230,10 @@ def test_constructor_checks(make, error, message):
 
 def test_every_optimizer_is_covered():
     """Every registry row is either tested above (element-wise) or refuses 16-bit
-    parameters (tests/optim/test_lowp.py::test_constructor_checks)."""
+    parameters (test_constructor_checks; the low-bit ones keep float32 weights)."""
     off_table = set(OPTIMIZERS) - set(TABLE_OPTIMIZERS)
-    assert off_table == {"Muon", "SparseAdam", "LBFGS"}
+    assert off_table == {"Muon", "SparseAdam", "LBFGS", "Adam8bit", "AdamW8bit", "AdamW4bit",
+                         "Lion8bit"}
 
 
 def _resume_pair(name, options, init, grads, save, load, at=2):
