@@ -34,7 +34,18 @@ Differences from scikit-learn's SGD estimators:
 - ``sample_weight`` weights the batch means (``sum(w l) / sum(w)``): the batches, hence
   the path, differ from those of repeated rows, but the fitted optimum agrees (scikit-learn
   marks its SGD estimators' sample-weight-equivalence checks as expected failures; the
-  dense one passes here). Sparse input is not accepted.
+  dense one passes here).
+- **Sparse X** (``scipy.sparse``): trained by :func:`fastgd.fit`, which runs the O(nnz)
+  loops of :mod:`fastgd.models.sparse_training` where they apply; ``lazy=True`` lets it
+  take their inexact ones too (SparseAdam for ``optimizer="adam"``, the cumulative L1
+  penalty). ``sklearn_compat=True`` (sparse X, ``optimizer="sgd"``, ``batch_size=1``,
+  ``schedule`` ``"constant"``/``"optimal"``/``"invscaling"``) runs scikit-learn's own
+  per-sample algorithm instead -- its update ``-eta dloss sample_weight``, its L2 scale
+  and cumulative L1 penalty, its intercept decay 0.01 on sparse input, its ``t_``,
+  ``n_iter_`` and ``tol`` rule, one-vs-rest for more than two classes with both losses
+  (``predict_proba`` then normalised as SGDClassifier's): with ``shuffle=False`` the
+  fit equals ``SGDClassifier``/``SGDRegressor``'s (``eta0=lr``, ``learning_rate=
+  schedule``) to rounding (see :mod:`fastgd._sklearn_compat`).
 - ``t_`` is 1 + the number of optimizer steps (weight updates) since ``fit`` started (or
   since the first ``partial_fit``, accumulated over calls); with ``batch_size=1`` it is
   scikit-learn's ``n_iter_ * n_samples + 1``.
@@ -73,6 +84,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(est, *args, **kwargs):
         return est._validate_data(*args, **kwargs)
 
+from fastgd import _sklearn_compat as _compat
 from fastgd.models.linear import LinearModel
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
 from fastgd.models.training import ConvergenceWarning
@@ -94,7 +106,8 @@ class _BaseGD(BaseEstimator):
                  tol=1e-3, n_iter_no_change=5, penalty="l2", alpha=1e-4, l1_ratio=0.15,
                  epsilon=0.1, fit_intercept=True, shuffle=True, random_state=None,
                  early_stopping=False, validation_fraction=0.1, schedule="constant",
-                 optimizer_kwargs=None, warm_start=False, verbose=0):
+                 optimizer_kwargs=None, warm_start=False, verbose=0, lazy=False,
+                 sklearn_compat=False):
         self.loss = loss
         self.optimizer = optimizer
         self.lr = lr
@@ -115,6 +128,8 @@ class _BaseGD(BaseEstimator):
         self.optimizer_kwargs = optimizer_kwargs
         self.warm_start = warm_start
         self.verbose = verbose
+        self.lazy = lazy
+        self.sklearn_compat = sklearn_compat
 
     # ------------------------------------------------------------ validation
 
@@ -138,6 +153,10 @@ class _BaseGD(BaseEstimator):
         if self.optimizer_kwargs is not None and not isinstance(self.optimizer_kwargs, dict):
             raise ValueError(f"The 'optimizer_kwargs' parameter must be a dict or None, got "
                              f"{self.optimizer_kwargs!r}")
+        for name in ("lazy", "sklearn_compat"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"The {name!r} parameter must be True or False, got "
+                                 f"{getattr(self, name)!r}")
 
     def _check_weights(self, sample_weight, X):
         w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
@@ -185,7 +204,7 @@ class _BaseGD(BaseEstimator):
                 tol=tol, n_iter_no_change=self.n_iter_no_change,
                 early_stopping=bool(self.early_stopping),
                 validation_fraction=self.validation_fraction, callbacks=callbacks,
-                optimizer_kwargs=self.optimizer_kwargs)
+                optimizer_kwargs=self.optimizer_kwargs, lazy=bool(self.lazy))
         return h
 
     def _warn_convergence(self, histories, tol):
@@ -202,7 +221,7 @@ class _BaseGD(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6
@@ -258,23 +277,32 @@ class GDRegressor(RegressorMixin, _BaseGD):
                  max_iter=1000, tol=1e-3, n_iter_no_change=5, penalty="l2", alpha=1e-4,
                  l1_ratio=0.15, epsilon=0.1, fit_intercept=True, shuffle=True,
                  random_state=None, early_stopping=False, validation_fraction=0.1,
-                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0):
+                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0,
+                 lazy=False, sklearn_compat=False):
         super().__init__(
             loss, optimizer=optimizer, lr=lr, batch_size=batch_size, max_iter=max_iter,
             tol=tol, n_iter_no_change=n_iter_no_change, penalty=penalty, alpha=alpha,
             l1_ratio=l1_ratio, epsilon=epsilon, fit_intercept=fit_intercept,
             shuffle=shuffle, random_state=random_state, early_stopping=early_stopping,
             validation_fraction=validation_fraction, schedule=schedule,
-            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose)
+            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose,
+            lazy=lazy, sklearn_compat=sklearn_compat)
 
     def _fit(self, X, y, sample_weight, *, partial):
         self._validate_params()
+        if self.sklearn_compat:
+            _compat.check(self, X)
         first = not (partial and hasattr(self, "coef_"))
         X, y = _validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32],
-                              order="C", y_numeric=True)
+                              order="C", y_numeric=True, accept_sparse="csr")
         y = np.ascontiguousarray(y, dtype=X.dtype)
         w = self._check_weights(sample_weight, X)
         warm = hasattr(self, "coef_") and (partial or self.warm_start)
+        if self.sklearn_compat:  # scikit-learn's SGD on sparse X: fastgd._sklearn_compat
+            _compat.fit(self, X, y, w, loss=_REG_LOSSES[self.loss], targets=[y],
+                        partial=partial, warm=warm, coef0=getattr(self, "coef_", None),
+                        icpt0=getattr(self, "intercept_", None))
+            return self
         model = self._model(_REG_LOSSES[self.loss], X,
                             self.coef_ if warm else None,
                             self.intercept_ if warm else None)
@@ -304,7 +332,7 @@ class GDRegressor(RegressorMixin, _BaseGD):
         """``X @ coef_ + intercept_``."""
         check_is_fitted(self)
         Xa: np.ndarray = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
-                                        order="C")
+                                        order="C", accept_sparse="csr")
         return Xa @ self.coef_.astype(Xa.dtype, copy=False) + self.intercept_[0]
 
 
@@ -338,20 +366,24 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                  max_iter=1000, tol=1e-3, n_iter_no_change=5, penalty="l2", alpha=1e-4,
                  l1_ratio=0.15, epsilon=0.1, fit_intercept=True, shuffle=True,
                  random_state=None, early_stopping=False, validation_fraction=0.1,
-                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0):
+                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0,
+                 lazy=False, sklearn_compat=False):
         super().__init__(
             loss, optimizer=optimizer, lr=lr, batch_size=batch_size, max_iter=max_iter,
             tol=tol, n_iter_no_change=n_iter_no_change, penalty=penalty, alpha=alpha,
             l1_ratio=l1_ratio, epsilon=epsilon, fit_intercept=fit_intercept,
             shuffle=shuffle, random_state=random_state, early_stopping=early_stopping,
             validation_fraction=validation_fraction, schedule=schedule,
-            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose)
+            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose,
+            lazy=lazy, sklearn_compat=sklearn_compat)
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
         self._validate_params()
+        if self.sklearn_compat:
+            _compat.check(self, X)
         first = not (partial and hasattr(self, "coef_"))
         X, y = _validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32],
-                              order="C")
+                              order="C", accept_sparse="csr")
         check_classification_targets(y)
         warm_ok = True
         if partial:
@@ -382,6 +414,12 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         warm = hasattr(self, "coef_") and (
             partial or (self.warm_start and warm_ok)) and self.coef_.shape[0] == (
                 1 if k == 2 else k)
+        if self.sklearn_compat:  # scikit-learn's SGD on sparse X: fastgd._sklearn_compat
+            targets = [idx == c for c in ((1,) if k == 2 else range(k))]
+            _compat.fit(self, X, y, w, loss=self.loss, targets=targets, partial=partial,
+                        warm=warm, coef0=getattr(self, "coef_", None),
+                        icpt0=getattr(self, "intercept_", None))
+            return self
         seed = self._seed()
         tol = None if partial else self.tol
         epochs = 1 if partial else self.max_iter
@@ -445,7 +483,7 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         ``classes_[1]``), else ``(n, n_classes)``."""
         check_is_fitted(self)
         Xa: np.ndarray = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
-                                        order="C")
+                                        order="C", accept_sparse="csr")
         z = Xa @ self.coef_.T.astype(Xa.dtype, copy=False) + self.intercept_
         return z[:, 0] if z.shape[1] == 1 else z
 
@@ -474,6 +512,10 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             ez = np.exp(z[~pos])
             p1[~pos] = ez / (1.0 + ez)
             return np.column_stack([1.0 - p1, p1])
+        if self.sklearn_compat:  # one-vs-rest, normalised as SGDClassifier does
+            p = 1.0 / (1.0 + np.exp(-z))
+            s = p.sum(axis=1, keepdims=True)
+            return np.divide(p, s, out=np.full_like(p, 1.0 / p.shape[1]), where=s != 0)
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)

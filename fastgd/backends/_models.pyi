@@ -28,3 +28,9 @@ def fused_batches(kind: int, X: np.ndarray, y: np.ndarray, coef: np.ndarray, int
                   last_grads: Any, last_batch: int, hessian: Any, hess_rows: np.ndarray,
                   formulas: Any, total0: float,
                   weights0: float) -> tuple[int, float, float, int, int, float]: ...
+def sparse_sgd_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, order: Any,
+                     batch: int, v: Any, b: Any, q: Any, st: Any, prm: Any, iprm: Any,
+                     work: Any) -> None: ...
+def sparse_adam_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, order: Any,
+                      batch: int, v: Any, b: Any, m1: Any, m2: Any, st: Any, prm: Any,
+                      iprm: Any, work: Any, g: Any, mark: Any, touched: Any) -> None: ...

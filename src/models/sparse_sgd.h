@@ -1,0 +1,484 @@
+/*
+ * O(nnz)-per-step training loops over a CSR design matrix (fastgd.models.sparse_training).
+ *
+ * One epoch's steps of stochastic (mini-batch) gradient descent for the binary and
+ * regression losses, the weights kept as w = s * v (a scalar s and the stored vector v):
+ * a coupled L2 penalty scales s in O(1), a step adds to the batch's columns of v only.
+ * Also the same loop with SparseAdam's update (the moments and weights of the batch's
+ * columns only). The arithmetic and its order are those of the NumPy specification,
+ * fastgd/reference/sparse_sgd.py, which documents every step.
+ *
+ * Included by sparse_sgd.c once per (value type, index type): FGDSP_T (float or double),
+ * FGDSP_I (int32_t or int64_t) and FGDSP_S(name) (the suffixed name).
+ *
+ * Threads (mini-batches, nthreads > 1): the batch's decision values are computed row by
+ * row in parallel; the writes to v (and the optimizer states) are split by column bucket
+ * ((column >> 3) & 63): each thread owns the buckets b with b % nthreads == its number,
+ * and applies, in the batch's row order, the updates of its columns. Every column sees the
+ * same operations in the same order for any thread count, so the bits do not depend on it.
+ */
+
+#ifndef FGDSP_COMMON_ONCE
+#define FGDSP_COMMON_ONCE
+#include <math.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define FGDSP_BUCKETS 64
+#define FGDSP_BUCKET(j) ((int)(((j) >> 3) & (FGDSP_BUCKETS - 1)))
+#define FGDSP_MAX_DLOSS 1e12
+
+/* Loss codes: those of models.h (fgdm kinds 0..5). */
+enum { FGDSP_SQUARED_ERROR = 0, FGDSP_HALF_SQUARED_ERROR = 1, FGDSP_HUBER = 2, FGDSP_EPSILON_INSENSITIVE = 3,
+       FGDSP_LOG_LOSS = 4, FGDSP_HINGE = 5 };
+/* Penalty modes. */
+enum { FGDSP_PEN_NONE = 0, FGDSP_PEN_L2 = 1, FGDSP_PEN_CUMULATIVE = 2 };
+/* Schedules. */
+enum { FGDSP_CONSTANT = 0, FGDSP_OPTIMAL = 1, FGDSP_INVSCALING = 2 };
+
+typedef struct {
+    const void *data;      /* nnz values (FGDSP_T) */
+    const void *indices;   /* nnz column indices (FGDSP_I) */
+    const void *indptr;    /* n_rows + 1 (FGDSP_I) */
+    const void *y;         /* n_rows targets (FGDSP_T) */
+    const void *sw;        /* n_rows sample weights or NULL */
+    const int64_t *order;  /* the rows of the epoch, in order */
+    ptrdiff_t n_order, d, batch;
+    void *v;               /* d stored weights (FGDSP_T) */
+    void *b;               /* the intercept (1 value) or NULL */
+    void *q;               /* d cumulative L1 penalties applied (FGDSP_T) or NULL */
+    void *m1, *m2;         /* Adam: d first and second moments (FGDSP_T) */
+    double *st;            /* state, see fastgd/reference/sparse_sgd.py */
+    const double *prm;
+    const int64_t *iprm;
+    double *work;          /* 3 * batch + FGDSP_BUCKETS * 2 doubles */
+    double *g;             /* Adam: d doubles of zeros (left zero) */
+    unsigned char *mark;   /* Adam: d bytes of zeros (left zero) */
+    int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
+} fgdsp_args;
+
+/* dl/dz (and the loss when want_loss) of one sample; one exp for the log loss. */
+static inline double fgdsp_point(int kind, double z, double y, double eps, int want_loss,
+                                 double *loss)
+{
+    double r, ar, e, p, q, t;
+    switch (kind) {
+    case FGDSP_SQUARED_ERROR:
+        r = z - y;
+        if (want_loss) *loss = r * r;
+        return 2.0 * r;
+    case FGDSP_HALF_SQUARED_ERROR:
+        r = z - y;
+        if (want_loss) *loss = 0.5 * (r * r);
+        return r;
+    case FGDSP_HUBER:
+        r = z - y;
+        ar = fabs(r);
+        if (ar <= eps) {
+            if (want_loss) *loss = 0.5 * (r * r);
+            return r;
+        }
+        if (want_loss) *loss = eps * (ar - 0.5 * eps);
+        return r > 0.0 ? eps : (r < 0.0 ? -eps : r);
+    case FGDSP_EPSILON_INSENSITIVE:
+        r = z - y;
+        ar = fabs(r) - eps;
+        if (want_loss) *loss = ar > 0.0 ? ar : (ar != ar ? ar : 0.0);
+        if (ar > 0.0) return r > 0.0 ? 1.0 : -1.0;
+        return ar != ar ? ar : 0.0;
+    case FGDSP_LOG_LOSS:
+        e = exp(-fabs(z));
+        if (z >= 0.0) {
+            p = 1.0 / (1.0 + e);
+            q = e * p;
+        } else {
+            q = 1.0 / (1.0 + e);
+            p = e * q;
+        }
+        if (want_loss) *loss = ((z > 0.0 ? z : 0.0) - y * z) + log1p(e);
+        return (1.0 - y) * p - y * q;
+    default: /* hinge, y in {0, 1} (or -1/1) */
+        t = y > 0.0 ? 1.0 : -1.0;
+        if (t * z <= 1.0) {
+            if (want_loss) *loss = 1.0 - t * z;
+            return -t;
+        }
+        if (want_loss) *loss = (t * z != t * z) ? t * z : 0.0;
+        return (t * z != t * z) ? t * z : 0.0;
+    }
+}
+
+static inline double fgdsp_eta(const double *prm, int sched, double t)
+{
+    if (sched == FGDSP_OPTIMAL) return 1.0 / (prm[0] * (prm[4] + t - 1.0));
+    if (sched == FGDSP_INVSCALING) return prm[2] / pow(t, prm[3]);
+    return prm[2];
+}
+
+static inline int fgdsp_nthreads(const fgdsp_args *a)
+{
+    int nt = (int)a->iprm[6];
+#ifdef _OPENMP
+    if (nt < 1) nt = 1;
+    if (a->batch < 2) nt = 1;
+    return nt;
+#else
+    (void)a;
+    return 1;
+#endif
+}
+#endif /* FGDSP_COMMON_ONCE */
+
+/* ---------------------------------------------------------------- one type pair --- */
+
+/* Row r's dot product with v, in the row's stored order. */
+static inline double FGDSP_S(fgdsp_dot)(const FGDSP_T *data, const FGDSP_I *ind,
+                                        ptrdiff_t lo, ptrdiff_t hi, const FGDSP_T *v)
+{
+    double acc = 0.0;
+    for (ptrdiff_t k = lo; k < hi; ++k) acc += (double)v[ind[k]] * (double)data[k];
+    return acc;
+}
+
+static inline void FGDSP_S(fgdsp_prefetch)(const FGDSP_I *ind, ptrdiff_t lo, ptrdiff_t hi,
+                                           const FGDSP_T *v)
+{
+#if defined(__GNUC__)
+    for (ptrdiff_t k = lo; k < hi; ++k) __builtin_prefetch(v + ind[k], 1, 1);
+#else
+    (void)ind; (void)lo; (void)hi; (void)v;
+#endif
+}
+
+/* v <- s * v, s <- 1 (and the tracked squared norm recomputed). */
+static void FGDSP_S(fgdsp_rescale)(FGDSP_T *v, ptrdiff_t d, double *st, int want_loss)
+{
+    const double s = st[0];
+    double sq = 0.0;
+    for (ptrdiff_t j = 0; j < d; ++j) {
+        v[j] = (FGDSP_T)((double)v[j] * s);
+        if (want_loss) sq += (double)v[j] * (double)v[j];
+    }
+    st[0] = 1.0;
+    st[5] = sq;
+}
+
+/* The penalty's value at w = s v (O(d) for the L1 part). */
+static double FGDSP_S(fgdsp_penalty)(const FGDSP_T *v, ptrdiff_t d, const double *st,
+                                     const double *prm, int mode)
+{
+    const double s = st[0], alpha = prm[0], rho = prm[1];
+    if (mode == FGDSP_PEN_L2) return 0.5 * alpha * (s * s * st[5]);
+    if (mode == FGDSP_PEN_CUMULATIVE) {
+        double l1 = 0.0;
+        if (rho > 0.0)
+            for (ptrdiff_t j = 0; j < d; ++j) l1 += fabs((double)v[j]);
+        return alpha * ((1.0 - rho) * 0.5 * (s * s * st[5]) + rho * (fabs(s) * l1));
+    }
+    return 0.0;
+}
+
+/* Phase 1 of a batch: decision value, dl/dz and loss of each row of positions [lo, hi). */
+static inline void FGDSP_S(fgdsp_rows)(const fgdsp_args *a, ptrdiff_t p0, ptrdiff_t lo,
+                                       ptrdiff_t hi, double s, double b, double *c,
+                                       double *wt, double *ls)
+{
+    const FGDSP_T *data = (const FGDSP_T *)a->data, *y = (const FGDSP_T *)a->y;
+    const FGDSP_T *sw = (const FGDSP_T *)a->sw, *v = (const FGDSP_T *)a->v;
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    const int kind = (int)a->iprm[0], compat = (int)a->iprm[3], want = (int)a->iprm[4];
+    const double eps = a->prm[6];
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        const int64_t r = a->order[p0 + i];
+        const ptrdiff_t k0 = (ptrdiff_t)ptr[r], k1 = (ptrdiff_t)ptr[r + 1];
+        if (a->batch == 1 && p0 + 1 < a->n_order) {
+            const int64_t rn = a->order[p0 + 1];
+            FGDSP_S(fgdsp_prefetch)(ind, (ptrdiff_t)ptr[rn], (ptrdiff_t)ptr[rn + 1], v);
+        }
+        const double z = FGDSP_S(fgdsp_dot)(data, ind, k0, k1, v) * s + b;
+        double l = 0.0;
+        double dl = fgdsp_point(kind, z, (double)y[r], eps, want, &l);
+        if (compat) {
+            if (dl < -FGDSP_MAX_DLOSS) dl = -FGDSP_MAX_DLOSS;
+            else if (dl > FGDSP_MAX_DLOSS) dl = FGDSP_MAX_DLOSS;
+        }
+        const double wi = sw ? (double)sw[r] : 1.0;
+        c[i] = dl;
+        wt[i] = wi;
+        ls[i] = l;
+    }
+}
+
+/* Phase 2: v[j] += x * cw[i] for the batch's entries whose column bucket is owned
+ * (owned == NULL: all), in row order; the squared norm's change per bucket in acc. */
+static inline void FGDSP_S(fgdsp_scatter)(const fgdsp_args *a, ptrdiff_t p0, ptrdiff_t nb,
+                                          const double *cw, int tid, int nt, double *acc,
+                                          int want_loss)
+{
+    const FGDSP_T *data = (const FGDSP_T *)a->data;
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    FGDSP_T *v = (FGDSP_T *)a->v;
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        const double c = cw[i];
+        if (c == 0.0) continue;
+        const int64_t r = a->order[p0 + i];
+        const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+            const ptrdiff_t j = (ptrdiff_t)ind[k];
+            const int bk = FGDSP_BUCKET(j);
+            if (nt > 1 && bk % nt != tid) continue;
+            const double old = (double)v[j];
+            const FGDSP_T nw = (FGDSP_T)(old + (double)data[k] * c);
+            v[j] = nw;
+            if (want_loss) acc[bk] += (double)nw * (double)nw - old * old;
+        }
+    }
+}
+
+/* The cumulative L1 penalty (Tsuruoka et al.) on the batch's entries of owned buckets. */
+static inline void FGDSP_S(fgdsp_l1)(const fgdsp_args *a, ptrdiff_t p0, ptrdiff_t nb,
+                                     double s, double u, int tid, int nt, double *acc,
+                                     int want_loss)
+{
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    FGDSP_T *v = (FGDSP_T *)a->v, *q = (FGDSP_T *)a->q;
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        const int64_t r = a->order[p0 + i];
+        const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+            const ptrdiff_t j = (ptrdiff_t)ind[k];
+            const int bk = FGDSP_BUCKET(j);
+            if (nt > 1 && bk % nt != tid) continue;
+            const double z = (double)v[j];
+            double nw = z;
+            if (s * z > 0.0) {
+                nw = z - ((u + (double)q[j]) / s);
+                if (nw < 0.0) nw = 0.0;
+            } else if (s * z < 0.0) {
+                nw = z + ((u - (double)q[j]) / s);
+                if (nw > 0.0) nw = 0.0;
+            }
+            v[j] = (FGDSP_T)nw;
+            q[j] = (FGDSP_T)((double)q[j] + s * ((double)v[j] - z));
+            if (want_loss) acc[bk] += (double)v[j] * (double)v[j] - z * z;
+        }
+    }
+}
+
+/* The scalar part of a step (one thread): sums in row order, the learning rate, the
+ * penalty's scaling of s, each row's coefficient cw[i] on v, the intercept. Returns 0 for
+ * a batch to skip (no weight), 1 otherwise. */
+static int FGDSP_S(fgdsp_scalar)(const fgdsp_args *a, ptrdiff_t nb, double *c, double *wt,
+                                 double *ls, double *eta_out)
+{
+    double *st = a->st;
+    const double *prm = a->prm;
+    const int compat = (int)a->iprm[3], want = (int)a->iprm[4], mode = (int)a->iprm[1];
+    const int sched = (int)a->iprm[2];
+    FGDSP_T *v = (FGDSP_T *)a->v;
+    double S = 0.0, L = 0.0, G = 0.0;
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        S += wt[i];
+        L += compat ? ls[i] : wt[i] * ls[i];
+    }
+    if (!compat && S == 0.0) return 0;
+    const double t = st[1];
+    const double eta = fgdsp_eta(prm, sched, t);
+    *eta_out = eta;
+    if (want) {
+        const double pen = FGDSP_S(fgdsp_penalty)(v, a->d, st, prm, mode);
+        if (compat) {
+            st[3] += L + (double)nb * pen;
+            st[4] += (double)nb;
+        } else {
+            st[3] += L + pen * S;
+            st[4] += S;
+        }
+    }
+    /* the coefficient of each row's gradient: compat -eta dl w (scikit-learn's update),
+     * else -eta w dl / S (the step on the batch's weighted mean) */
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        double u = compat ? (-eta * c[i]) * wt[i] : -eta * ((wt[i] * c[i]) / S);
+        c[i] = u;
+        G += u;
+    }
+    if (mode != FGDSP_PEN_NONE) {
+        const double f = mode == FGDSP_PEN_L2 ? 1.0 - eta * prm[8]
+                                              : 1.0 - (1.0 - prm[1]) * eta * prm[0];
+        const double fc = (mode == FGDSP_PEN_CUMULATIVE && f < 0.0) ? 0.0 : f;
+        if (fc != 1.0) {
+            st[0] *= fc;
+            if (fabs(st[0]) < prm[7]) FGDSP_S(fgdsp_rescale)(v, a->d, st, want);
+        }
+    }
+    const double s = st[0];
+    for (ptrdiff_t i = 0; i < nb; ++i) c[i] = c[i] / s;
+    if (a->b != NULL && G != 0.0) {
+        FGDSP_T *b = (FGDSP_T *)a->b;
+        b[0] = (FGDSP_T)((double)b[0] + G * prm[5]);
+    }
+    if (mode == FGDSP_PEN_CUMULATIVE && prm[1] > 0.0) st[2] += prm[1] * eta * prm[0];
+    return 1;
+}
+
+/* One epoch of SGD steps (see fastgd/reference/sparse_sgd.py: sgd_epoch). Returns 0. */
+int FGDSP_S(fgdsp_sgd_epoch)(const fgdsp_args *a)
+{
+    double *st = a->st;
+    const ptrdiff_t B = a->batch, m = a->n_order;
+    const int mode = (int)a->iprm[1], want = (int)a->iprm[4];
+    const int l1 = mode == FGDSP_PEN_CUMULATIVE && a->prm[1] > 0.0;
+    double *c = a->work, *wt = c + B, *ls = wt + B, *acc = ls + B;
+    const int nt = fgdsp_nthreads(a);
+    memset(acc, 0, FGDSP_BUCKETS * sizeof(double));
+    if (nt == 1) {
+        for (ptrdiff_t p0 = 0; p0 < m; p0 += B) {
+            const ptrdiff_t nb = m - p0 < B ? m - p0 : B;
+            const double b = a->b ? (double)((const FGDSP_T *)a->b)[0] : 0.0;
+            double eta;
+            FGDSP_S(fgdsp_rows)(a, p0, 0, nb, st[0], b, c, wt, ls);
+            if (!FGDSP_S(fgdsp_scalar)(a, nb, c, wt, ls, &eta)) continue;
+            FGDSP_S(fgdsp_scatter)(a, p0, nb, c, 0, 1, acc, want);
+            if (l1) FGDSP_S(fgdsp_l1)(a, p0, nb, st[0], st[2], 0, 1, acc, want);
+            if (want) {
+                double dsq = 0.0;
+                for (int k = 0; k < FGDSP_BUCKETS; ++k) {
+                    dsq += acc[k];
+                    acc[k] = 0.0;
+                }
+                st[5] += dsq;
+            }
+            st[1] += 1.0;
+            st[6] += 1.0;
+        }
+        return 0;
+    }
+#ifdef _OPENMP
+    int go = 0;
+    double eta = 0.0;
+    #pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        for (ptrdiff_t p0 = 0; p0 < m; p0 += B) {
+            const ptrdiff_t nb = m - p0 < B ? m - p0 : B;
+            const double s = st[0];
+            const double b = a->b ? (double)((const FGDSP_T *)a->b)[0] : 0.0;
+            #pragma omp for schedule(static)
+            for (ptrdiff_t i = 0; i < nb; ++i)
+                FGDSP_S(fgdsp_rows)(a, p0, i, i + 1, s, b, c, wt, ls);
+            #pragma omp single
+            {
+                go = FGDSP_S(fgdsp_scalar)(a, nb, c, wt, ls, &eta);
+            }
+            if (go) {
+                FGDSP_S(fgdsp_scatter)(a, p0, nb, c, tid, nt, acc, want);
+                if (l1) FGDSP_S(fgdsp_l1)(a, p0, nb, st[0], st[2], tid, nt, acc, want);
+                #pragma omp barrier
+                #pragma omp single
+                {
+                    if (want) {
+                        double dsq = 0.0;
+                        for (int k = 0; k < FGDSP_BUCKETS; ++k) {
+                            dsq += acc[k];
+                            acc[k] = 0.0;
+                        }
+                        st[5] += dsq;
+                    }
+                    st[1] += 1.0;
+                    st[6] += 1.0;
+                }
+            }
+        }
+    }
+#endif
+    return 0;
+}
+
+/* One epoch of lazy Adam steps (SparseAdam's update on the batch's columns; see
+ * fastgd/reference/sparse_sgd.py: adam_epoch). Returns 0. */
+int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
+{
+    double *st = a->st;
+    const double *prm = a->prm;
+    const ptrdiff_t B = a->batch, m = a->n_order;
+    const FGDSP_T *data = (const FGDSP_T *)a->data;
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    FGDSP_T *v = (FGDSP_T *)a->v, *m1 = (FGDSP_T *)a->m1, *m2 = (FGDSP_T *)a->m2;
+    FGDSP_T *bp = (FGDSP_T *)a->b;
+    const int want = (int)a->iprm[4], mode = (int)a->iprm[1];
+    double *c = a->work, *wt = c + B, *ls = wt + B;
+    double *g = a->g;
+    const double beta1 = prm[9], beta2 = prm[10], aeps = prm[11], lr = prm[2];
+    const double l2 = mode == FGDSP_PEN_L2 ? prm[8] : 0.0;
+    const FGDSP_T omb1 = (FGDSP_T)(1.0 - beta1), omb2 = (FGDSP_T)(1.0 - beta2);
+    const FGDSP_T ep = (FGDSP_T)aeps;
+    for (ptrdiff_t p0 = 0; p0 < m; p0 += B) {
+        const ptrdiff_t nb = m - p0 < B ? m - p0 : B;
+        const double b = bp ? (double)bp[0] : 0.0;
+        FGDSP_S(fgdsp_rows)(a, p0, 0, nb, 1.0, b, c, wt, ls);
+        double S = 0.0, L = 0.0, G = 0.0;
+        for (ptrdiff_t i = 0; i < nb; ++i) {
+            S += wt[i];
+            L += wt[i] * ls[i];
+        }
+        if (S == 0.0) continue;
+        /* the batch's columns (first appearance order) and their gradient */
+        ptrdiff_t nt = 0;
+        for (ptrdiff_t i = 0; i < nb; ++i) {
+            const double ci = (wt[i] * c[i]) / S;
+            G += ci;
+            const int64_t r = a->order[p0 + i];
+            const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+            for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+                const ptrdiff_t j = (ptrdiff_t)ind[k];
+                if (!a->mark[j]) {
+                    a->mark[j] = 1;
+                    a->touched[nt++] = j;
+                }
+                g[j] += ci * (double)data[k];
+            }
+        }
+        if (want) {
+            double pen = 0.0;
+            if (l2 != 0.0) {
+                double sq = 0.0;
+                for (ptrdiff_t j = 0; j < a->d; ++j) sq += (double)v[j] * (double)v[j];
+                pen = 0.5 * l2 * sq;
+            }
+            st[3] += L + pen * S;
+            st[4] += S;
+        }
+        st[7] += 1.0;
+        const double step = st[7];
+        const double bc1 = 1.0 - pow(beta1, step), bc2 = 1.0 - pow(beta2, step);
+        const FGDSP_T nss = (FGDSP_T)(-(lr * sqrt(bc2) / bc1));
+        for (ptrdiff_t k = 0; k < nt; ++k) {
+            const ptrdiff_t j = (ptrdiff_t)a->touched[k];
+            const FGDSP_T gj = (FGDSP_T)(g[j] + l2 * (double)v[j]);
+            const FGDSP_T mo = m1[j], vo = m2[j];
+            const FGDSP_T mn = (FGDSP_T)((gj - mo) * omb1) + mo;
+            const FGDSP_T vn = (FGDSP_T)((gj * gj - vo) * omb2) + vo;
+            m1[j] = mn;
+            m2[j] = vn;
+            v[j] = v[j] + nss * (mn / ((FGDSP_T)sqrt((double)vn) + ep));
+            g[j] = 0.0;
+            a->mark[j] = 0;
+        }
+        if (bp) {  /* the intercept: the same update, always present */
+            FGDSP_T *mb = m1 + a->d, *vb = m2 + a->d;
+            const FGDSP_T gj = (FGDSP_T)G;
+            const FGDSP_T mn = (FGDSP_T)((gj - mb[0]) * omb1) + mb[0];
+            const FGDSP_T vn = (FGDSP_T)((gj * gj - vb[0]) * omb2) + vb[0];
+            mb[0] = mn;
+            vb[0] = vn;
+            bp[0] = bp[0] + nss * (mn / ((FGDSP_T)sqrt((double)vn) + ep));
+        }
+        st[1] += 1.0;
+        st[6] += 1.0;
+    }
+    return 0;
+}
