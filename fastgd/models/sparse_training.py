@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -176,7 +177,7 @@ class _Loop:
         t0 = _optimal_t0(alpha) if sched == 1 else 0.0
         self.prm[:9] = (alpha, l1_ratio, lr, power_t, t0, decay,
                         0.0 if epsilon is None else epsilon, _threshold(dt), l2)
-        self.iprm = np.array([kind, mode, sched, compat, want, 0, 1, 0], dtype=np.int64)
+        self.iprm = np.array([kind, mode, sched, compat, want, 1, 1, 0], dtype=np.int64)
         self.work = np.zeros(3 * batch + 128)
         self.adam = adam
         if adam is not None:
@@ -296,6 +297,11 @@ def fit_sparse(model: Any, csr: Any, y: np.ndarray, w: np.ndarray | None, path: 
                 history.__dict__["stop_reason"] = "callback"
         if stop is not None:
             break
+    else:
+        if tol is not None and not history.converged:
+            from fastgd.models.training import ConvergenceWarning
+            warnings.warn(f"fit: {epochs} epochs ran out before tol was met; raise epochs "
+                          f"or check the learning rate", ConvergenceWarning, stacklevel=3)
     return history
 
 

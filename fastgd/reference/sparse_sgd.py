@@ -26,7 +26,8 @@ it operation by operation.
   1 coupled L2 as a scale of s,
   2 scikit-learn's: scale by ``max(0, 1 - (1 - l1_ratio) eta alpha)`` then the cumulative
   L1 penalty), ``[2]`` the schedule (0 constant, 1 optimal, 2 invscaling), ``[3]``
-  scikit-learn's update (compat), ``[4]`` compute the loss, ``[5]`` unused, ``[6]`` the
+  scikit-learn's update (compat), ``[4]`` compute the loss, ``[5]`` software
+  prefetch (compiled loop; no effect on the results), ``[6]`` the
   thread count, ``[7]`` unused.
 
 **One SGD step** on the batch ``B`` (rows ``order[p0:p0 + batch]``):

@@ -144,13 +144,29 @@ static inline double FGDSP_S(fgdsp_dot)(const FGDSP_T *data, const FGDSP_I *ind,
     return acc;
 }
 
-static inline void FGDSP_S(fgdsp_prefetch)(const FGDSP_I *ind, ptrdiff_t lo, ptrdiff_t hi,
-                                           const FGDSP_T *v)
+/* Software prefetch for the rows ahead (the order is random, which the hardware cannot
+ * guess): the stored values and indices of the row at position p + 2, and the weights of
+ * the row at position p + 1 (whose indices the previous call brought in). */
+static inline void FGDSP_S(fgdsp_prefetch)(const fgdsp_args *a, ptrdiff_t p)
 {
 #if defined(__GNUC__)
-    for (ptrdiff_t k = lo; k < hi; ++k) __builtin_prefetch(v + ind[k], 1, 1);
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    const FGDSP_T *v = (const FGDSP_T *)a->v;
+    if (p + 2 < a->n_order) {
+        const int64_t r = a->order[p + 2];
+        const char *d0 = (const char *)((const FGDSP_T *)a->data + ptr[r]);
+        const char *d1 = (const char *)((const FGDSP_T *)a->data + ptr[r + 1]);
+        for (const char *c = d0; c < d1 + 64; c += 64) __builtin_prefetch(c, 0, 3);
+        const char *i0 = (const char *)(ind + ptr[r]), *i1 = (const char *)(ind + ptr[r + 1]);
+        for (const char *c = i0; c < i1 + 64; c += 64) __builtin_prefetch(c, 0, 3);
+    }
+    if (p + 1 < a->n_order) {
+        const int64_t r = a->order[p + 1];
+        const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) __builtin_prefetch(v + ind[k], 1, 3);
+    }
 #else
-    (void)ind; (void)lo; (void)hi; (void)v;
+    (void)a; (void)p;
 #endif
 }
 
@@ -195,10 +211,7 @@ static inline void FGDSP_S(fgdsp_rows)(const fgdsp_args *a, ptrdiff_t p0, ptrdif
     for (ptrdiff_t i = lo; i < hi; ++i) {
         const int64_t r = a->order[p0 + i];
         const ptrdiff_t k0 = (ptrdiff_t)ptr[r], k1 = (ptrdiff_t)ptr[r + 1];
-        if (a->batch == 1 && p0 + 1 < a->n_order) {
-            const int64_t rn = a->order[p0 + 1];
-            FGDSP_S(fgdsp_prefetch)(ind, (ptrdiff_t)ptr[rn], (ptrdiff_t)ptr[rn + 1], v);
-        }
+        if (a->iprm[5]) FGDSP_S(fgdsp_prefetch)(a, p0 + i);
         const double z = FGDSP_S(fgdsp_dot)(data, ind, k0, k1, v) * s + b;
         double l = 0.0;
         double dl = fgdsp_point(kind, z, (double)y[r], eps, want, &l);
