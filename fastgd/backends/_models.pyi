@@ -34,3 +34,6 @@ def sparse_sgd_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, orde
 def sparse_adam_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, order: Any,
                       batch: int, v: Any, b: Any, m1: Any, m2: Any, st: Any, prm: Any,
                       iprm: Any, work: Any, g: Any, mark: Any, touched: Any) -> None: ...
+def sparse_softmax_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, order: Any,
+                         batch: int, v: Any, b: Any, st: Any, prm: Any, iprm: Any,
+                         work: Any) -> None: ...

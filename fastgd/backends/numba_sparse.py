@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["sparse_sgd_epoch", "sparse_adam_epoch"]
+__all__ = ["sparse_sgd_epoch", "sparse_adam_epoch", "sparse_softmax_epoch"]
 
 _MAX_DLOSS = 1e12
 
@@ -270,3 +270,99 @@ def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, 
     _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, iprm, work, g,
           mark, touched, tmp)
 
+
+
+@njit(cache=True, nogil=True)
+def _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, work):
+    mode, sched, want = iprm[1], iprm[2], iprm[4] != 0
+    has_b = b.shape[0] > 0
+    d, k = v.shape
+    m = order.shape[0]
+    c = work[:batch * k]
+    wt = work[batch * k:batch * k + batch]
+    ls = work[batch * k + batch:batch * k + 2 * batch]
+    G = np.zeros(k)
+    for p0 in range(0, m, batch):
+        nb = min(batch, m - p0)
+        s = st[0]
+        for i in range(nb):
+            r = order[p0 + i]
+            z = c[i * k:(i + 1) * k]
+            z[:] = 0.0
+            for kk in range(indptr[r], indptr[r + 1]):
+                x = float(data[kk])
+                j = indices[kk]
+                for q in range(k):
+                    z[q] += float(v[j, q]) * x
+            mx = -np.inf
+            for q in range(k):
+                z[q] = z[q] * s + (float(b[q]) if has_b else 0.0)
+                if z[q] > mx:
+                    mx = z[q]
+            label = int(y[r])
+            zl = z[label]
+            tot = 0.0
+            for q in range(k):
+                z[q] = math.exp(z[q] - mx)
+                tot += z[q]
+            inv = 1.0 / tot
+            for q in range(k):
+                z[q] = z[q] * inv - (1.0 if q == label else 0.0)
+            ls[i] = math.log(tot) - (zl - mx)
+            wt[i] = float(sw[r]) if sw.shape[0] else 1.0
+        S = 0.0
+        L = 0.0
+        for i in range(nb):
+            S += wt[i]
+            L += wt[i] * ls[i]
+        if S == 0.0:
+            continue
+        eta = _eta(prm, sched, st[1])
+        if want:
+            st[3] += L + (0.5 * prm[8] * (s * s * st[5]) if mode == 1 else 0.0) * S
+            st[4] += S
+        G[:] = 0.0
+        for i in range(nb):
+            for q in range(k):
+                u = -eta * ((wt[i] * c[i * k + q]) / S)
+                c[i * k + q] = u
+                G[q] += u
+        if mode == 1:
+            f = 1.0 - eta * prm[8]
+            if f != 1.0:
+                st[0] *= f
+                if abs(st[0]) < prm[7]:
+                    sq = 0.0
+                    for j in range(d):
+                        for q in range(k):
+                            v[j, q] = float(v[j, q]) * st[0]
+                            sq += float(v[j, q]) * float(v[j, q])
+                    st[0] = 1.0
+                    st[5] = sq if want else 0.0
+        s = st[0]
+        for i in range(nb * k):
+            c[i] = c[i] / s
+        dsq = 0.0
+        for i in range(nb):
+            r = order[p0 + i]
+            for kk in range(indptr[r], indptr[r + 1]):
+                j = indices[kk]
+                x = float(data[kk])
+                for q in range(k):
+                    old = float(v[j, q])
+                    v[j, q] = old + x * c[i * k + q]
+                    dsq += float(v[j, q]) * float(v[j, q]) - old * old
+        if has_b:
+            for q in range(k):
+                if G[q] != 0.0:
+                    b[q] = float(b[q]) + G[q]
+        if want:
+            st[5] += dsq
+        st[1] += 1.0
+        st[6] += 1.0
+
+
+def sparse_softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm,
+                         work) -> None:
+    """One epoch of the sparse multinomial SGD loop on checked arrays."""
+    _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, work)

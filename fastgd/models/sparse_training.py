@@ -104,17 +104,20 @@ _SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nester
 _ADAM_KEYS = ("betas", "eps")
 
 
-def kernels(name: str | None = None) -> tuple[Any, Any]:
-    """(sgd_epoch, adam_epoch) of backend ``name`` (default: the active one)."""
+def kernels(name: str | None = None) -> tuple[Any, Any, Any]:
+    """(sgd_epoch, adam_epoch, softmax_epoch) of backend ``name`` (default: the active
+    one)."""
     name = backends.backend() if name is None else name
     if name == "cython":
         from fastgd.backends import _models
-        return _models.sparse_sgd_epoch, _models.sparse_adam_epoch
+        return (_models.sparse_sgd_epoch, _models.sparse_adam_epoch,
+                _models.sparse_softmax_epoch)
     if name == "numba":
         from fastgd.backends import numba_sparse
-        return numba_sparse.sparse_sgd_epoch, numba_sparse.sparse_adam_epoch
+        return (numba_sparse.sparse_sgd_epoch, numba_sparse.sparse_adam_epoch,
+                numba_sparse.sparse_softmax_epoch)
     from fastgd.reference import sparse_sgd
-    return sparse_sgd.sgd_epoch, sparse_sgd.adam_epoch
+    return sparse_sgd.sgd_epoch, sparse_sgd.adam_epoch, sparse_sgd.softmax_epoch
 
 
 def plan(model: Any, cls: Any, optimizer_kwargs: dict, lazy: bool, *, schedule: Any,
@@ -123,7 +126,8 @@ def plan(model: Any, cls: Any, optimizer_kwargs: dict, lazy: bool, *, schedule: 
     """Which loop trains ``model`` on sparse X: ``"sgd"`` (exact weight scale),
     ``"sgd_l1"`` (lazy cumulative L1), ``"adam"`` (lazy SparseAdam), or None (the
     general path)."""
-    if model.loss not in LOSS_CODES:
+    softmax = model.loss == "softmax_cross_entropy"
+    if model.loss not in LOSS_CODES and not softmax:
         return None
     if not (schedule is None or (isinstance(schedule, str) and schedule in _SCHEDULES)):
         return None
@@ -139,8 +143,10 @@ def plan(model: Any, cls: Any, optimizer_kwargs: dict, lazy: bool, *, schedule: 
             if k not in _SGD_DEFAULTS or v != _SGD_DEFAULTS[k]:
                 return None
         if a1 == 0.0:
-            return "sgd"
-        return "sgd_l1" if lazy else None
+            return "softmax" if softmax else "sgd"
+        return "sgd_l1" if lazy and not softmax else None
+    if softmax:
+        return None
     if name == "adam" and lazy and schedule in (None, "constant"):
         if any(k not in _ADAM_KEYS for k in optimizer_kwargs) or a1 != 0.0:
             return None
@@ -178,7 +184,8 @@ class _Loop:
         self.prm[:9] = (alpha, l1_ratio, lr, power_t, t0, decay,
                         0.0 if epsilon is None else epsilon, _threshold(dt), l2)
         self.iprm = np.array([kind, mode, sched, compat, want, 1, 1, 0], dtype=np.int64)
-        self.work = np.zeros(3 * batch + 128)
+        k = coef.shape[1] if coef.ndim == 2 else 1
+        self.work = np.zeros(batch * k + 2 * batch + 128 + k)
         self.adam = adam
         if adam is not None:
             self.prm[9], self.prm[10], self.prm[11] = adam
@@ -190,13 +197,17 @@ class _Loop:
             bound = int(min(d, batch * (int(lens.max()) if lens.size else 0))) + 1
             self.touched = np.zeros(bound, dtype=np.int64)
         if want:
-            self.st[5] = float(np.dot(coef.astype(np.float64), coef.astype(np.float64)))
+            flat = coef.ravel().astype(np.float64)
+            self.st[5] = float(np.dot(flat, flat))
 
     def epoch(self, order: np.ndarray, nthreads: int) -> None:
-        sgd_k, adam_k = kernels()
+        sgd_k, adam_k, softmax_k = kernels()
         self.iprm[6] = nthreads
         c = self.csr
-        if self.adam is None:
+        if self.v.ndim == 2:
+            softmax_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch,
+                      self.v, self.b, self.st, self.prm, self.iprm, self.work)
+        elif self.adam is None:
             sgd_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, self.v,
                   self.b, self.q, self.st, self.prm, self.iprm, self.work)
         else:
@@ -211,8 +222,8 @@ class _Loop:
             np.multiply(self.v, np.float64(s), out=self.v, casting="unsafe")
             self.st[0] = 1.0
             if self.iprm[4]:
-                self.st[5] = float(np.dot(self.v.astype(np.float64),
-                                          self.v.astype(np.float64)))
+                flat = self.v.ravel().astype(np.float64)
+                self.st[5] = float(np.dot(flat, flat))
 
     def take_loss(self) -> float:
         loss = self.st[3] / self.st[4] if self.st[4] > 0 else math.nan
@@ -257,7 +268,9 @@ def fit_sparse(model: Any, csr: Any, y: np.ndarray, w: np.ndarray | None, path: 
     mode = 2 if path == "sgd_l1" else (1 if a2 > 0 else 0)
     l1_ratio = a1 / model.alpha if (mode == 2 and model.alpha > 0) else 0.0
     want = tol is not None or bool(callbacks)
-    loop = _Loop(csr, y, w, coef, intercept, kind=LOSS_CODES[model.loss], mode=mode,
+    if path == "softmax":  # the labels as values of X's dtype, for the kernel
+        y = y.astype(csr.data.dtype)
+    loop = _Loop(csr, y, w, coef, intercept, kind=LOSS_CODES.get(model.loss, 0), mode=mode,
                  sched=sched, compat=0, want=int(want), batch=bs, alpha=float(model.alpha),
                  l1_ratio=l1_ratio, l2=a2, lr=lr,
                  power_t=0.5 if model.is_classifier else 0.25, decay=1.0,

@@ -71,7 +71,7 @@ import math
 
 import numpy as np
 
-__all__ = ["sgd_epoch", "adam_epoch", "point"]
+__all__ = ["sgd_epoch", "adam_epoch", "softmax_epoch", "point"]
 
 _MAX_DLOSS = 1e12
 
@@ -283,3 +283,80 @@ def adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm
                 b[0] = b[0] + nss * (mn / (T(math.sqrt(float(vn))) + ep))
             st[1] += 1.0
             st[6] += 1.0
+
+
+def softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm,
+                  work=None) -> None:
+    """One epoch of multinomial (softmax) SGD steps: ``v`` is ``(d, k)`` (row-major: each
+    stored value touches k contiguous weights), ``b`` ``(k,)`` or empty, ``y`` the class
+    labels as values of X's dtype. Per row: ``z = s (x @ V) + b``, ``e = exp(z - max z)``,
+    ``dl = e / sum(e) - onehot(y)``, loss ``log(sum e) - (z_y - max z)``; then steps 2-7
+    of :func:`sgd_epoch` with ``dl`` a k-vector (penalty mode 0 or 1)."""
+    T = v.dtype.type
+    mode, sched, want = int(iprm[1]), int(iprm[2]), bool(iprm[4])
+    has_b = b.size > 0
+    k = v.shape[1]
+    m = order.shape[0]
+    for p0 in range(0, m, batch):
+        rows = order[p0:p0 + batch]
+        s = st[0]
+        dls, wt, ls = [], [], []
+        for r in rows:
+            z = np.zeros(k)
+            for kk in range(int(indptr[r]), int(indptr[r + 1])):
+                x = float(data[kk])
+                vr = v[indices[kk]]
+                for q in range(k):
+                    z[q] += float(vr[q]) * x
+            z = z * s + (b.astype(np.float64) if has_b else 0.0)
+            mx = float(np.max(z))
+            label = int(y[r])
+            zl = float(z[label])
+            e = np.exp(z - mx)
+            tot = 0.0
+            for q in range(k):
+                tot += float(e[q])
+            dl = e * (1.0 / tot)
+            dl[label] -= 1.0
+            dls.append(dl)
+            ls.append(math.log(tot) - (zl - mx))
+            wt.append(float(sw[r]) if sw.size else 1.0)
+        S = L = 0.0
+        for i in range(len(rows)):
+            S += wt[i]
+            L += wt[i] * ls[i]
+        if S == 0.0:
+            continue
+        eta = _eta(prm, sched, st[1])
+        if want:
+            st[3] += L + (0.5 * prm[8] * (s * s * st[5]) if mode == 1 else 0.0) * S
+            st[4] += S
+        G = np.zeros(k)
+        for i in range(len(rows)):
+            dls[i] = -eta * ((wt[i] * dls[i]) / S)
+            G += dls[i]
+        if mode == 1:
+            f = 1.0 - eta * prm[8]
+            if f != 1.0:
+                st[0] *= f
+                if abs(st[0]) < prm[7]:
+                    v[:] = (v.astype(np.float64) * st[0]).astype(v.dtype)
+                    st[0] = 1.0
+                    st[5] = float(np.sum(v.astype(np.float64) ** 2)) if want else 0.0
+        s = st[0]
+        dsq = 0.0
+        for i, r in enumerate(rows):
+            ci = dls[i] / s
+            for kk in range(int(indptr[r]), int(indptr[r + 1])):
+                j = indices[kk]
+                old = v[j].astype(np.float64)
+                v[j] = (old + float(data[kk]) * ci).astype(v.dtype)
+                dsq += float(np.sum(v[j].astype(np.float64) ** 2 - old * old))
+        if has_b:
+            for q in range(k):
+                if G[q] != 0.0:
+                    b[q] = T(float(b[q]) + G[q])
+        if want:
+            st[5] += dsq
+        st[1] += 1.0
+        st[6] += 1.0

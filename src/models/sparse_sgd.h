@@ -31,6 +31,13 @@
 #define FGDSP_BUCKETS 64
 #define FGDSP_BUCKET(j) ((int)(((j) >> 3) & (FGDSP_BUCKETS - 1)))
 #define FGDSP_MAX_DLOSS 1e12
+/* How many rows ahead the software prefetch reaches: stored values and indices, weights. */
+#ifndef FGDSP_PF_ROW
+#define FGDSP_PF_ROW 2
+#endif
+#ifndef FGDSP_PF_W
+#define FGDSP_PF_W 1
+#endif
 
 /* Loss codes: those of models.h (fgdm kinds 0..5). */
 enum { FGDSP_SQUARED_ERROR = 0, FGDSP_HALF_SQUARED_ERROR = 1, FGDSP_HUBER = 2, FGDSP_EPSILON_INSENSITIVE = 3,
@@ -59,6 +66,7 @@ typedef struct {
     double *g;             /* Adam: d doubles of zeros (left zero) */
     unsigned char *mark;   /* Adam: d bytes of zeros (left zero) */
     int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
+    ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
 } fgdsp_args;
 
 /* dl/dz (and the loss when want_loss) of one sample; one exp for the log loss. */
@@ -152,16 +160,16 @@ static inline void FGDSP_S(fgdsp_prefetch)(const fgdsp_args *a, ptrdiff_t p)
 #if defined(__GNUC__)
     const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
     const FGDSP_T *v = (const FGDSP_T *)a->v;
-    if (p + 2 < a->n_order) {
-        const int64_t r = a->order[p + 2];
+    if (p + FGDSP_PF_ROW < a->n_order) {
+        const int64_t r = a->order[p + FGDSP_PF_ROW];
         const char *d0 = (const char *)((const FGDSP_T *)a->data + ptr[r]);
         const char *d1 = (const char *)((const FGDSP_T *)a->data + ptr[r + 1]);
         for (const char *c = d0; c < d1 + 64; c += 64) __builtin_prefetch(c, 0, 3);
         const char *i0 = (const char *)(ind + ptr[r]), *i1 = (const char *)(ind + ptr[r + 1]);
         for (const char *c = i0; c < i1 + 64; c += 64) __builtin_prefetch(c, 0, 3);
     }
-    if (p + 1 < a->n_order) {
-        const int64_t r = a->order[p + 1];
+    if (p + FGDSP_PF_W < a->n_order) {
+        const int64_t r = a->order[p + FGDSP_PF_W];
         const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
         for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) __builtin_prefetch(v + ind[k], 1, 3);
     }
@@ -492,6 +500,188 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
         }
         st[1] += 1.0;
         st[6] += 1.0;
+    }
+    return 0;
+}
+
+/* Softmax rows [lo, hi) of the batch: c[i k + c] <- dl/dz_c, ls[i] the loss (the labels
+ * are y's values as integers). */
+static inline void FGDSP_S(fgdsp_softmax_rows)(const fgdsp_args *a, ptrdiff_t p0,
+                                               ptrdiff_t lo, ptrdiff_t hi, double s,
+                                               double *c, double *wt, double *ls)
+{
+    const FGDSP_T *data = (const FGDSP_T *)a->data, *y = (const FGDSP_T *)a->y;
+    const FGDSP_T *sw = (const FGDSP_T *)a->sw, *v = (const FGDSP_T *)a->v;
+    const FGDSP_T *bp = (const FGDSP_T *)a->b;
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    const ptrdiff_t K = a->k;
+    for (ptrdiff_t i = lo; i < hi; ++i) {
+        const int64_t r = a->order[p0 + i];
+        double *z = c + i * K;
+        for (ptrdiff_t q = 0; q < K; ++q) z[q] = 0.0;
+        const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+            const FGDSP_T *vr = v + (ptrdiff_t)ind[k] * K;
+            const double x = (double)data[k];
+            for (ptrdiff_t q = 0; q < K; ++q) z[q] += (double)vr[q] * x;
+        }
+        double m = -INFINITY;
+        for (ptrdiff_t q = 0; q < K; ++q) {
+            z[q] = z[q] * s + (bp ? (double)bp[q] : 0.0);
+            if (z[q] > m) m = z[q];
+        }
+        const ptrdiff_t label = (ptrdiff_t)y[r];
+        const double zl = z[label];
+        double tot = 0.0;
+        for (ptrdiff_t q = 0; q < K; ++q) {
+            z[q] = exp(z[q] - m);
+            tot += z[q];
+        }
+        const double inv = 1.0 / tot;
+        for (ptrdiff_t q = 0; q < K; ++q) z[q] = z[q] * inv - (q == label ? 1.0 : 0.0);
+        ls[i] = log(tot) - (zl - m);
+        wt[i] = sw ? (double)sw[r] : 1.0;
+    }
+}
+
+/* Phase 2 for softmax: V[j, :] += x * cw[i, :] for the owned buckets. */
+static inline void FGDSP_S(fgdsp_softmax_scatter)(const fgdsp_args *a, ptrdiff_t p0,
+                                                  ptrdiff_t nb, const double *cw, int tid,
+                                                  int nt, double *acc, int want_loss)
+{
+    const FGDSP_T *data = (const FGDSP_T *)a->data;
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    FGDSP_T *v = (FGDSP_T *)a->v;
+    const ptrdiff_t K = a->k;
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        const double *ci = cw + i * K;
+        const int64_t r = a->order[p0 + i];
+        const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+            const ptrdiff_t j = (ptrdiff_t)ind[k];
+            const int bk = FGDSP_BUCKET(j);
+            if (nt > 1 && bk % nt != tid) continue;
+            FGDSP_T *vr = v + j * K;
+            const double x = (double)data[k];
+            double d2 = 0.0;
+            for (ptrdiff_t q = 0; q < K; ++q) {
+                const double old = (double)vr[q];
+                vr[q] = (FGDSP_T)(old + x * ci[q]);
+                if (want_loss) d2 += (double)vr[q] * (double)vr[q] - old * old;
+            }
+            if (want_loss) acc[bk] += d2;
+        }
+    }
+}
+
+/* The scalar part of a softmax step (see fgdsp_scalar). */
+static int FGDSP_S(fgdsp_softmax_scalar)(const fgdsp_args *a, ptrdiff_t nb, double *c,
+                                         double *wt, double *ls, double *G)
+{
+    double *st = a->st;
+    const double *prm = a->prm;
+    const int want = (int)a->iprm[4], mode = (int)a->iprm[1], sched = (int)a->iprm[2];
+    const ptrdiff_t K = a->k;
+    FGDSP_T *v = (FGDSP_T *)a->v;
+    double S = 0.0, L = 0.0;
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        S += wt[i];
+        L += wt[i] * ls[i];
+    }
+    if (S == 0.0) return 0;
+    const double eta = fgdsp_eta(prm, sched, st[1]);
+    if (want) {
+        st[3] += L + (mode == FGDSP_PEN_L2 ? 0.5 * prm[8] * (st[0] * st[0] * st[5]) : 0.0) * S;
+        st[4] += S;
+    }
+    for (ptrdiff_t q = 0; q < K; ++q) G[q] = 0.0;
+    for (ptrdiff_t i = 0; i < nb; ++i)
+        for (ptrdiff_t q = 0; q < K; ++q) {
+            const double u = -eta * ((wt[i] * c[i * K + q]) / S);
+            c[i * K + q] = u;
+            G[q] += u;
+        }
+    if (mode == FGDSP_PEN_L2) {
+        const double f = 1.0 - eta * prm[8];
+        if (f != 1.0) {
+            st[0] *= f;
+            if (fabs(st[0]) < prm[7]) {
+                const double sc = st[0];
+                double sq = 0.0;
+                for (ptrdiff_t j = 0; j < a->d * K; ++j) {
+                    v[j] = (FGDSP_T)((double)v[j] * sc);
+                    if (want) sq += (double)v[j] * (double)v[j];
+                }
+                st[0] = 1.0;
+                st[5] = sq;
+            }
+        }
+    }
+    const double inv_s = st[0];
+    for (ptrdiff_t i = 0; i < nb * K; ++i) c[i] = c[i] / inv_s;
+    if (a->b != NULL) {
+        FGDSP_T *b = (FGDSP_T *)a->b;
+        for (ptrdiff_t q = 0; q < K; ++q)
+            if (G[q] != 0.0) b[q] = (FGDSP_T)((double)b[q] + G[q]);
+    }
+    return 1;
+}
+
+/* One epoch of multinomial (softmax) SGD steps, coef d x k (see
+ * fastgd/reference/sparse_sgd.py: softmax_epoch). work: B k + 2 B + 64 + k doubles. */
+int FGDSP_S(fgdsp_softmax_epoch)(const fgdsp_args *a)
+{
+    double *st = a->st;
+    const ptrdiff_t B = a->batch, m = a->n_order, K = a->k;
+    const int want = (int)a->iprm[4];
+    double *c = a->work, *wt = c + B * K, *ls = wt + B, *acc = ls + B, *G = acc + FGDSP_BUCKETS;
+    const int nt = fgdsp_nthreads(a);
+    memset(acc, 0, FGDSP_BUCKETS * sizeof(double));
+    int go = 0;
+    (void)go;
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num();
+#else
+        const int tid = 0;
+#endif
+        for (ptrdiff_t p0 = 0; p0 < m; p0 += B) {
+            const ptrdiff_t nb = m - p0 < B ? m - p0 : B;
+            const double s = st[0];
+#ifdef _OPENMP
+            #pragma omp for schedule(static)
+#endif
+            for (ptrdiff_t i = 0; i < nb; ++i)
+                FGDSP_S(fgdsp_softmax_rows)(a, p0, i, i + 1, s, c, wt, ls);
+#ifdef _OPENMP
+            #pragma omp single
+#endif
+            {
+                go = FGDSP_S(fgdsp_softmax_scalar)(a, nb, c, wt, ls, G);
+            }
+            if (go) {
+                FGDSP_S(fgdsp_softmax_scatter)(a, p0, nb, c, tid, nt, acc, want);
+#ifdef _OPENMP
+                #pragma omp barrier
+                #pragma omp single
+#endif
+                {
+                    if (want) {
+                        double dsq = 0.0;
+                        for (int k = 0; k < FGDSP_BUCKETS; ++k) {
+                            dsq += acc[k];
+                            acc[k] = 0.0;
+                        }
+                        st[5] += dsq;
+                    }
+                    st[1] += 1.0;
+                    st[6] += 1.0;
+                }
+            }
+        }
     }
     return 0;
 }

@@ -21,6 +21,7 @@ cdef extern from "sparse_sgd_decl.h" nogil:
         double *g
         unsigned char *mark
         int64_t *touched
+        Py_ssize_t k
     ctypedef int (*fgdsp_fn)(const fgdsp_args *a) noexcept nogil
     int fgdsp_sgd_epoch_f32_i32(const fgdsp_args *a)
     int fgdsp_sgd_epoch_f32_i64(const fgdsp_args *a)
@@ -30,6 +31,10 @@ cdef extern from "sparse_sgd_decl.h" nogil:
     int fgdsp_adam_epoch_f32_i64(const fgdsp_args *a)
     int fgdsp_adam_epoch_f64_i32(const fgdsp_args *a)
     int fgdsp_adam_epoch_f64_i64(const fgdsp_args *a)
+    int fgdsp_softmax_epoch_f32_i32(const fgdsp_args *a)
+    int fgdsp_softmax_epoch_f32_i64(const fgdsp_args *a)
+    int fgdsp_softmax_epoch_f64_i32(const fgdsp_args *a)
+    int fgdsp_softmax_epoch_f64_i64(const fgdsp_args *a)
 
 
 cdef void* _ptr_or_null(object a):
@@ -52,6 +57,9 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     if which == "sgd":
         fn = (fgdsp_sgd_epoch_f32_i32 if i32 else fgdsp_sgd_epoch_f32_i64) if f32 else \
             (fgdsp_sgd_epoch_f64_i32 if i32 else fgdsp_sgd_epoch_f64_i64)
+    elif which == "softmax":
+        fn = (fgdsp_softmax_epoch_f32_i32 if i32 else fgdsp_softmax_epoch_f32_i64) if f32 \
+            else (fgdsp_softmax_epoch_f64_i32 if i32 else fgdsp_softmax_epoch_f64_i64)
     else:
         fn = (fgdsp_adam_epoch_f32_i32 if i32 else fgdsp_adam_epoch_f32_i64) if f32 else \
             (fgdsp_adam_epoch_f64_i32 if i32 else fgdsp_adam_epoch_f64_i64)
@@ -63,6 +71,7 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     a.order = <const int64_t *>cnp.PyArray_DATA(order)
     a.n_order = cnp.PyArray_DIM(order, 0)
     a.d = cnp.PyArray_DIM(v, 0)
+    a.k = cnp.PyArray_DIM(v, 1) if cnp.PyArray_NDIM(v) == 2 else 1
     a.batch = batch
     a.v = cnp.PyArray_DATA(v)
     a.b = _ptr_or_null(b)
@@ -94,3 +103,11 @@ def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, 
     .adam_epoch is its specification)."""
     _sparse_epoch("adam", data, indices, indptr, y, sw, order, batch, v, b, None, m1, m2,
                   st, prm, iprm, work, g, mark, touched)
+
+
+def sparse_softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm,
+                         work):
+    """One epoch of the sparse multinomial SGD loop on checked arrays (coef ``v`` d x k;
+    fastgd.reference.sparse_sgd.softmax_epoch is its specification)."""
+    _sparse_epoch("softmax", data, indices, indptr, y, sw, order, batch, v, b, None, None,
+                  None, st, prm, iprm, work, None, None, None)

@@ -22,6 +22,7 @@ typedef struct {
     double *g;
     unsigned char *mark;
     int64_t *touched;
+    ptrdiff_t k;
 } fgdsp_args;
 typedef int (*fgdsp_fn)(const fgdsp_args *a);
 int fgdsp_sgd_epoch_f32_i32(const fgdsp_args *a);
@@ -32,4 +33,8 @@ int fgdsp_adam_epoch_f32_i32(const fgdsp_args *a);
 int fgdsp_adam_epoch_f32_i64(const fgdsp_args *a);
 int fgdsp_adam_epoch_f64_i32(const fgdsp_args *a);
 int fgdsp_adam_epoch_f64_i64(const fgdsp_args *a);
+int fgdsp_softmax_epoch_f32_i32(const fgdsp_args *a);
+int fgdsp_softmax_epoch_f32_i64(const fgdsp_args *a);
+int fgdsp_softmax_epoch_f64_i32(const fgdsp_args *a);
+int fgdsp_softmax_epoch_f64_i64(const fgdsp_args *a);
 #endif

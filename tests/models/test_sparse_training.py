@@ -122,8 +122,9 @@ def test_plan_paths():
     assert st.plan(l2, lookup("adam"), {"betas": (0.8, 0.9)}, True, **kw) == "adam"
     assert st.plan(l2, lookup("adam"), {"amsgrad": True}, True, **kw) is None
     assert st.plan(l2, lookup("sgd"), {}, False, **{**kw, "clip_norm": 1.0}) is None
-    soft = fastgd.LinearModel("softmax_cross_entropy")
-    assert st.plan(soft, lookup("sgd"), {}, False, **kw) is None
+    soft = fastgd.LinearModel("softmax_cross_entropy", penalty="l2", alpha=1e-3)
+    assert st.plan(soft, lookup("sgd"), {}, False, **kw) == "softmax"
+    assert st.plan(soft, lookup("adam"), {}, True, **kw) is None
 
 
 def test_lazy_argument_checked():
@@ -196,7 +197,7 @@ def _spec_run(name, X, y, sw, bs, mode, sched, compat, adam=False):
                     l2=1e-2 if mode == 1 else 0.0, lr=0.1, power_t=0.5, decay=0.5,
                     epsilon=None, adam=(0.9, 0.99, 1e-8) if adam else None)
     order = np.random.default_rng(0).permutation(X.shape[0]).astype(np.int64)
-    sgd_k, adam_k = st.kernels(name)
+    sgd_k, adam_k, _ = st.kernels(name)
     for _ in range(2):
         if adam:
             adam_k(csr.data, csr.indices, csr.indptr, y, loop.sw, order, bs, v, b, loop.m1,
@@ -239,3 +240,21 @@ def test_thread_count_gives_the_same_bits():
     for c in coefs[1:]:
         assert np.array_equal(c[0], coefs[0][0]) and np.array_equal(c[1], coefs[0][1])
         assert c[2] == coefs[0][2]
+
+
+@pytest.mark.parametrize("bs,penalty", [(1, "l2"), (6, None)])
+def test_multinomial_pass_equals_dense_fit(bs, penalty):
+    X, _, _, rng = _data(dup=bs == 6)
+    y = rng.integers(0, 4, X.shape[0])
+    kw = dict(penalty=penalty, alpha=1e-2 if penalty else 0.0)
+    ms = fastgd.LinearModel("softmax_cross_entropy", **kw)
+    md = fastgd.LinearModel("softmax_cross_entropy", **kw)
+    fkw = dict(optimizer="sgd", lr=0.2, batch_size=bs, epochs=3, random_state=1,
+               schedule="optimal" if penalty else None, tol=0.0)
+    with pytest.warns(fastgd.ConvergenceWarning):
+        hs = fastgd.fit(ms, X, y, **fkw)
+    with pytest.warns(fastgd.ConvergenceWarning):
+        hd = fastgd.fit(md, X.toarray(), y, **fkw)
+    assert ms.coef_.shape == (X.shape[1], 4)
+    assert _rel(ms.coef_, md.coef_) < 1e-10 and _rel(ms.intercept_, md.intercept_) < 1e-10
+    np.testing.assert_allclose(hs.loss, hd.loss, rtol=1e-10)
