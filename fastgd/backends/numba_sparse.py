@@ -10,8 +10,6 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["sparse_sgd_epoch", "sparse_adam_epoch", "sparse_softmax_epoch"]
-
 _MAX_DLOSS = 1e12
 
 

@@ -102,6 +102,9 @@ _SCHEDULES = {None: 0, "constant": 0, "optimal": 1, "invscaling": 2}
 _SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False,
                  "maximize": False}
 _ADAM_KEYS = ("betas", "eps")
+#: The stored values a batch needs on average (batch_size x values per row) for a step to
+#: run on several threads (compiled backend); smaller batches run on one.
+PARALLEL_MIN_NNZ = 1 << 15
 
 
 def kernels(name: str | None = None) -> tuple[Any, Any, Any]:
@@ -202,7 +205,9 @@ class _Loop:
 
     def epoch(self, order: np.ndarray, nthreads: int) -> None:
         sgd_k, adam_k, softmax_k = kernels()
-        self.iprm[6] = nthreads
+        # threads synchronise twice a step: worth it only for batches with many values
+        nnz_batch = self.batch * self.csr.indptr[-1] / max(self.csr.shape[0], 1)
+        self.iprm[6] = nthreads if nnz_batch >= PARALLEL_MIN_NNZ else 1
         c = self.csr
         if self.v.ndim == 2:
             softmax_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch,
