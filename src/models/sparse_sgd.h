@@ -29,6 +29,14 @@
 #endif
 
 #define FGDSP_BUCKETS 64
+#define FGDSP_KLOCAL 64
+#if defined(__GNUC__)
+#define FGDSP_RESTRICT __restrict__
+static inline void fgdsp_prefetch_line(const char *p) { __builtin_prefetch(p, 1, 3); }
+#else
+#define FGDSP_RESTRICT
+static inline void fgdsp_prefetch_line(const char *p) { (void)p; }
+#endif
 #define FGDSP_BUCKET(j) ((int)(((j) >> 3) & (FGDSP_BUCKETS - 1)))
 #define FGDSP_MAX_DLOSS 1e12
 /* How many rows ahead the software prefetch reaches: stored values and indices, weights. */
@@ -517,14 +525,27 @@ static inline void FGDSP_S(fgdsp_softmax_rows)(const fgdsp_args *a, ptrdiff_t p0
     const ptrdiff_t K = a->k;
     for (ptrdiff_t i = lo; i < hi; ++i) {
         const int64_t r = a->order[p0 + i];
-        double *z = c + i * K;
-        for (ptrdiff_t q = 0; q < K; ++q) z[q] = 0.0;
+        double *FGDSP_RESTRICT z = c + i * K;
+        double zl_[FGDSP_KLOCAL];
+        double *FGDSP_RESTRICT zz = K <= FGDSP_KLOCAL ? zl_ : z;
+        for (ptrdiff_t q = 0; q < K; ++q) zz[q] = 0.0;
+        if (a->iprm[5] && p0 + i + 1 < a->n_order) {  /* the next row's weight rows */
+            const int64_t rn = a->order[p0 + i + 1];
+            const ptrdiff_t n1 = (ptrdiff_t)ptr[rn + 1];
+            for (ptrdiff_t k = (ptrdiff_t)ptr[rn]; k < n1; ++k) {
+                const char *w0 = (const char *)(v + (ptrdiff_t)ind[k] * K);
+                const char *w1 = (const char *)(v + (ptrdiff_t)ind[k] * K + K);
+                for (const char *cc = w0; cc < w1; cc += 64) fgdsp_prefetch_line(cc);
+            }
+        }
         const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
         for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
-            const FGDSP_T *vr = v + (ptrdiff_t)ind[k] * K;
+            const FGDSP_T *FGDSP_RESTRICT vr = v + (ptrdiff_t)ind[k] * K;
             const double x = (double)data[k];
-            for (ptrdiff_t q = 0; q < K; ++q) z[q] += (double)vr[q] * x;
+            for (ptrdiff_t q = 0; q < K; ++q) zz[q] += (double)vr[q] * x;
         }
+        if (zz != z)
+            for (ptrdiff_t q = 0; q < K; ++q) z[q] = zz[q];
         double m = -INFINITY;
         for (ptrdiff_t q = 0; q < K; ++q) {
             z[q] = z[q] * s + (bp ? (double)bp[q] : 0.0);
@@ -554,22 +575,26 @@ static inline void FGDSP_S(fgdsp_softmax_scatter)(const fgdsp_args *a, ptrdiff_t
     FGDSP_T *v = (FGDSP_T *)a->v;
     const ptrdiff_t K = a->k;
     for (ptrdiff_t i = 0; i < nb; ++i) {
-        const double *ci = cw + i * K;
+        const double *FGDSP_RESTRICT ci = cw + i * K;
         const int64_t r = a->order[p0 + i];
         const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
         for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
             const ptrdiff_t j = (ptrdiff_t)ind[k];
             const int bk = FGDSP_BUCKET(j);
             if (nt > 1 && bk % nt != tid) continue;
-            FGDSP_T *vr = v + j * K;
+            FGDSP_T *FGDSP_RESTRICT vr = v + j * K;
             const double x = (double)data[k];
-            double d2 = 0.0;
-            for (ptrdiff_t q = 0; q < K; ++q) {
-                const double old = (double)vr[q];
-                vr[q] = (FGDSP_T)(old + x * ci[q]);
-                if (want_loss) d2 += (double)vr[q] * (double)vr[q] - old * old;
+            if (want_loss) {
+                double d2 = 0.0;
+                for (ptrdiff_t q = 0; q < K; ++q) {
+                    const double old = (double)vr[q];
+                    vr[q] = (FGDSP_T)(old + x * ci[q]);
+                    d2 += (double)vr[q] * (double)vr[q] - old * old;
+                }
+                acc[bk] += d2;
+            } else {
+                for (ptrdiff_t q = 0; q < K; ++q) vr[q] = (FGDSP_T)((double)vr[q] + x * ci[q]);
             }
-            if (want_loss) acc[bk] += d2;
         }
     }
 }
