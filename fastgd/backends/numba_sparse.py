@@ -173,7 +173,7 @@ def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, wor
 
 @njit(cache=True, nogil=True)
 def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, iprm, work, g,
-          mark, touched, tmp):
+          touched, tmp):
     # tmp: scratch of v's dtype (float32 arithmetic stays float32): [0] 1 - beta1,
     # [1] 1 - beta2, [2] eps, [3] the step size, [4] a rounded value
     kind, mode, want = iprm[0], iprm[1], iprm[4] != 0
@@ -207,11 +207,13 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
             r = order[p0 + i]
             for k in range(indptr[r], indptr[r + 1]):
                 j = indices[k]
-                if mark[j] == 0:
-                    mark[j] = 1
+                gk = ci * float(data[k])
+                if g[j] != g[j]:  # NaN: not in the batch yet
+                    g[j] = gk
                     touched[nt] = j
                     nt += 1
-                g[j] += ci * float(data[k])
+                else:
+                    g[j] += gk
         if want:
             pen = 0.0
             if l2 != 0.0:
@@ -231,8 +233,7 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
             if t < nt:
                 j = touched[t]
                 tmp[4] = g[j] + l2 * float(v[j])
-                g[j] = 0.0
-                mark[j] = 0
+                g[j] = np.nan
                 pm, pv, pw = m1, m2, v
             else:
                 j = d
@@ -260,13 +261,14 @@ def sparse_sgd_epoch(data, indices, indptr, y, sw, order, batch, v, b, q, st, pr
     _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, work)
 
 
-def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm,
-                      iprm, work, g, mark, touched) -> None:
-    """One epoch of the lazy Adam loop on checked arrays."""
+def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, state, st, prm,
+                      iprm, work, touched) -> None:
+    """One epoch of the lazy Adam loop on checked arrays (``state``:
+    :func:`fastgd.reference.sparse_sgd.adam_state`)."""
     tmp = np.zeros(5, dtype=v.dtype)
     tmp[0], tmp[1], tmp[2] = 1.0 - prm[9], 1.0 - prm[10], prm[11]
-    _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, iprm, work, g,
-          mark, touched, tmp)
+    _adam(data, indices, indptr, y, sw, order, batch, v, b, state["m1"], state["m2"], st,
+          prm, iprm, work, state["g"], touched, tmp)
 
 
 

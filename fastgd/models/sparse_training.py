@@ -192,10 +192,8 @@ class _Loop:
         self.adam = adam
         if adam is not None:
             self.prm[9], self.prm[10], self.prm[11] = adam
-            self.m1 = np.zeros(d + 1, dtype=dt)
-            self.m2 = np.zeros(d + 1, dtype=dt)
-            self.g = np.zeros(d)
-            self.mark = np.zeros(d, dtype=np.uint8)
+            from fastgd.reference.sparse_sgd import adam_state
+            self.state = adam_state(d, dt)
             lens = np.diff(csr.indptr)
             bound = int(min(d, batch * (int(lens.max()) if lens.size else 0))) + 1
             self.touched = np.zeros(bound, dtype=np.int64)
@@ -217,8 +215,7 @@ class _Loop:
                   self.b, self.q, self.st, self.prm, self.iprm, self.work)
         else:
             adam_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, self.v,
-                   self.b, self.m1, self.m2, self.st, self.prm, self.iprm, self.work, self.g,
-                   self.mark, self.touched)
+                   self.b, self.state, self.st, self.prm, self.iprm, self.work, self.touched)
 
     def fold(self) -> None:
         """w = s v with s = 1: the model's coefficients are ``v`` again."""

@@ -62,7 +62,9 @@ mean gradient ``g``.
 columns only), ``k += 1`` and SparseAdam's update of those columns only (and of the
 intercept with ``G``): ``m += (g - m)(1 - beta1)``, ``v2 += (g^2 - v2)(1 - beta2)``,
 ``w += -(lr sqrt(1 - beta2^k) / (1 - beta1^k)) m / (sqrt(v2) + eps)``
-(:func:`fastgd.reference.sparse_adam.sparse_adam_rows`'s arithmetic).
+(:func:`fastgd.reference.sparse_adam.sparse_adam_rows`'s arithmetic). The moments live
+in :func:`adam_state`'s records, beside the gradient being summed (NaN marks a column not
+yet in the batch; the compiled and Numba loops list the batch's columns so).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ import math
 
 import numpy as np
 
-__all__ = ["sgd_epoch", "adam_epoch", "softmax_epoch", "point"]
+__all__ = ["sgd_epoch", "adam_epoch", "adam_state", "softmax_epoch", "point"]
 
 _MAX_DLOSS = 1e12
 
@@ -227,10 +229,22 @@ def sgd_epoch(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm
         st[6] += 1.0
 
 
-def adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, iprm,
-               work=None, g=None, mark=None, touched=None) -> None:
-    """One epoch of lazy Adam steps (see the module); ``m1``, ``m2`` hold d + 1 moments
-    (the intercept's last, used when ``b`` is not empty)."""
+def adam_state(d: int, dtype) -> np.ndarray:
+    """The lazy Adam loop's state of d weights and an intercept: ``d + 1`` records
+    ``(m1, m2, g)`` -- the moments (of ``dtype``) and the batch's gradient (float64, NaN
+    for a column not in the batch) side by side, so that a column's state is one memory
+    access (the compiled loop's struct layout)."""
+    dt = np.dtype([("m1", dtype), ("m2", dtype), ("g", np.float64)], align=True)
+    state = np.zeros(d + 1, dtype=dt)
+    state["g"] = np.nan
+    return state
+
+
+def adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, state, st, prm, iprm,
+               work=None, touched=None) -> None:
+    """One epoch of lazy Adam steps (see the module); ``state`` is :func:`adam_state`'s
+    (the intercept's moments last, used when ``b`` is not empty)."""
+    m1, m2 = state["m1"], state["m2"]
     T = v.dtype.type
     kind, mode, want = int(iprm[0]), int(iprm[1]), bool(iprm[4])
     eps = float(prm[6])

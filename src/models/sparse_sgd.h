@@ -66,13 +66,14 @@ typedef struct {
     void *v;               /* d stored weights (FGDSP_T) */
     void *b;               /* the intercept (1 value) or NULL */
     void *q;               /* d cumulative L1 penalties applied (FGDSP_T) or NULL */
-    void *m1, *m2;         /* Adam: d first and second moments (FGDSP_T) */
+    void *m1, *m2;         /* Adam: m1 the d + 1 states {m1, m2 (FGDSP_T), g (double)};
+                            * m2 unused */
     double *st;            /* state, see fastgd/reference/sparse_sgd.py */
     const double *prm;
     const int64_t *iprm;
     double *work;          /* 3 * batch + FGDSP_BUCKETS * 2 doubles */
-    double *g;             /* Adam: d doubles of zeros (left zero) */
-    unsigned char *mark;   /* Adam: d bytes of zeros (left zero) */
+    double *g;             /* unused */
+    unsigned char *mark;   /* unused */
     int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
     ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
 } fgdsp_args;
@@ -427,6 +428,13 @@ int FGDSP_S(fgdsp_sgd_epoch)(const fgdsp_args *a)
     return 0;
 }
 
+/* A column's Adam state, one cache line at most: the moments, and the batch's gradient
+ * (NaN when the column is not in the batch). */
+typedef struct {
+    FGDSP_T m1, m2;
+    double g;
+} FGDSP_S(fgdsp_mom);
+
 /* One epoch of lazy Adam steps (SparseAdam's update on the batch's columns; see
  * fastgd/reference/sparse_sgd.py: adam_epoch). Returns 0. */
 int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
@@ -436,11 +444,11 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
     const ptrdiff_t B = a->batch, m = a->n_order;
     const FGDSP_T *data = (const FGDSP_T *)a->data;
     const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
-    FGDSP_T *v = (FGDSP_T *)a->v, *m1 = (FGDSP_T *)a->m1, *m2 = (FGDSP_T *)a->m2;
+    FGDSP_T *v = (FGDSP_T *)a->v;
+    FGDSP_S(fgdsp_mom) *mom = (FGDSP_S(fgdsp_mom) *)a->m1;
     FGDSP_T *bp = (FGDSP_T *)a->b;
     const int want = (int)a->iprm[4], mode = (int)a->iprm[1];
     double *c = a->work, *wt = c + B, *ls = wt + B;
-    double *g = a->g;
     const double beta1 = prm[9], beta2 = prm[10], aeps = prm[11], lr = prm[2];
     const double l2 = mode == FGDSP_PEN_L2 ? prm[8] : 0.0;
     const FGDSP_T omb1 = (FGDSP_T)(1.0 - beta1), omb2 = (FGDSP_T)(1.0 - beta2);
@@ -464,11 +472,13 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
             const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
             for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
                 const ptrdiff_t j = (ptrdiff_t)ind[k];
-                if (!a->mark[j]) {
-                    a->mark[j] = 1;
+                const double gk = ci * (double)data[k];
+                if (mom[j].g != mom[j].g) {
+                    mom[j].g = gk;
                     a->touched[nt++] = j;
+                } else {
+                    mom[j].g += gk;
                 }
-                g[j] += ci * (double)data[k];
             }
         }
         if (want) {
@@ -487,23 +497,23 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
         const FGDSP_T nss = (FGDSP_T)(-(lr * sqrt(bc2) / bc1));
         for (ptrdiff_t k = 0; k < nt; ++k) {
             const ptrdiff_t j = (ptrdiff_t)a->touched[k];
-            const FGDSP_T gj = (FGDSP_T)(g[j] + l2 * (double)v[j]);
-            const FGDSP_T mo = m1[j], vo = m2[j];
+            FGDSP_S(fgdsp_mom) *st_j = mom + j;
+            const FGDSP_T gj = (FGDSP_T)(st_j->g + l2 * (double)v[j]);
+            const FGDSP_T mo = st_j->m1, vo = st_j->m2;
             const FGDSP_T mn = (FGDSP_T)((gj - mo) * omb1) + mo;
             const FGDSP_T vn = (FGDSP_T)((gj * gj - vo) * omb2) + vo;
-            m1[j] = mn;
-            m2[j] = vn;
+            st_j->m1 = mn;
+            st_j->m2 = vn;
+            st_j->g = NAN;
             v[j] = v[j] + nss * (mn / ((FGDSP_T)sqrt((double)vn) + ep));
-            g[j] = 0.0;
-            a->mark[j] = 0;
         }
         if (bp) {  /* the intercept: the same update, always present */
-            FGDSP_T *mb = m1 + a->d, *vb = m2 + a->d;
+            FGDSP_S(fgdsp_mom) *sb = mom + a->d;
             const FGDSP_T gj = (FGDSP_T)G;
-            const FGDSP_T mn = (FGDSP_T)((gj - mb[0]) * omb1) + mb[0];
-            const FGDSP_T vn = (FGDSP_T)((gj * gj - vb[0]) * omb2) + vb[0];
-            mb[0] = mn;
-            vb[0] = vn;
+            const FGDSP_T mn = (FGDSP_T)((gj - sb->m1) * omb1) + sb->m1;
+            const FGDSP_T vn = (FGDSP_T)((gj * gj - sb->m2) * omb2) + sb->m2;
+            sb->m1 = mn;
+            sb->m2 = vn;
             bp[0] = bp[0] + nss * (mn / ((FGDSP_T)sqrt((double)vn) + ep));
         }
         st[1] += 1.0;

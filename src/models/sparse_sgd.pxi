@@ -97,12 +97,13 @@ def sparse_sgd_epoch(data, indices, indptr, y, sw, order, batch, v, b, q, st, pr
                   st, prm, iprm, work, None, None, None)
 
 
-def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm,
-                      iprm, work, g, mark, touched):
+def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, state, st, prm,
+                      iprm, work, touched):
     """One epoch of the lazy Adam loop on checked arrays (fastgd.reference.sparse_sgd
-    .adam_epoch is its specification)."""
-    _sparse_epoch("adam", data, indices, indptr, y, sw, order, batch, v, b, None, m1, m2,
-                  st, prm, iprm, work, g, mark, touched)
+    .adam_epoch is its specification); ``state`` is the structured array of
+    fastgd.reference.sparse_sgd.adam_state."""
+    _sparse_epoch("adam", data, indices, indptr, y, sw, order, batch, v, b, None, state,
+                  None, st, prm, iprm, work, None, None, touched)
 
 
 def sparse_softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm,

@@ -200,9 +200,8 @@ def _spec_run(name, X, y, sw, bs, mode, sched, compat, adam=False):
     sgd_k, adam_k, _ = st.kernels(name)
     for _ in range(2):
         if adam:
-            adam_k(csr.data, csr.indices, csr.indptr, y, loop.sw, order, bs, v, b, loop.m1,
-                   loop.m2, loop.st, loop.prm, loop.iprm, loop.work, loop.g, loop.mark,
-                   loop.touched)
+            adam_k(csr.data, csr.indices, csr.indptr, y, loop.sw, order, bs, v, b, loop.state,
+                   loop.st, loop.prm, loop.iprm, loop.work, loop.touched)
         else:
             sgd_k(csr.data, csr.indices, csr.indptr, y, loop.sw, order, bs, v, b, loop.q,
                   loop.st, loop.prm, loop.iprm, loop.work)
@@ -223,8 +222,9 @@ def test_backend_loops_follow_the_specification(name):
 
 
 @pytest.mark.skipif("cython" not in backends.available(), reason="compiled backend")
-def test_thread_count_gives_the_same_bits():
+def test_thread_count_gives_the_same_bits(monkeypatch):
     X, y01, _, _ = _data(n=400, d=300, density=0.05)
+    monkeypatch.setattr(st, "PARALLEL_MIN_NNZ", 1)
     with backends.use_backend("cython"), pytest.warns(fastgd.ConvergenceWarning):
         coefs = []
         old = fastgd.get_num_threads()
