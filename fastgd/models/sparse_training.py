@@ -5,7 +5,8 @@ scikit-learn estimators use when X is a ``scipy.sparse`` matrix and one of them 
 
     import numpy as np, scipy.sparse as sp, fastgd
     X = sp.random(10000, 2**18, density=1e-4, format="csr", random_state=0)
-    y = (np.asarray(X.sum(axis=1)).ravel() > 0.05).astype(float)
+    row_sums = np.asarray(X.sum(axis=1)).ravel()
+    y = (row_sums > np.median(row_sums)).astype(float)
     model = fastgd.LinearModel("log_loss", penalty="l2", alpha=1e-5)
     fastgd.fit(model, X, y, optimizer="sgd", lr=0.1, batch_size=1, epochs=5,
                schedule="optimal", random_state=0)          # exact, O(nnz) per step
