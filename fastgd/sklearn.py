@@ -230,7 +230,8 @@ class _BaseGD(BaseEstimator):
 
 _XFAIL = {
     # scikit-learn marks both for its SGD estimators; the dense one passes here (the fits
-    # converge to the same optimum within the check's tolerance). Sparse input is refused.
+    # converge to the same optimum within the check's tolerance), and so does the sparse
+    # one with the default settings (fastgd.models.sparse_training's loops).
     "check_sample_weight_equivalence_on_sparse_data":
         "sample_weight is not equivalent to removing/repeating samples.",
 }
