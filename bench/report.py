@@ -74,6 +74,16 @@ PAIRED_GOALS = [
      "adamw8bit/bnb-adamw8bit-2^24-all", 0.2),
     ("AdamW8bit state bytes per parameter (not a ratio)", "bytes-adamw8bit", 2.04),
     ("AdamW4bit state bytes per parameter (not a ratio)", "bytes-adamw4bit", 1.07),
+    # bench_sparse.py: 5-epoch fits on the text-like CSR workload
+    ("sparse log-loss fit, batch 1, 1 thread / sklearn SGDClassifier",
+     "sparse-sgd-b1-1t/sklearn", 0.5),
+    ("sparse fit, batch 32, 2 threads / sklearn SGDClassifier",
+     "sparse-sgd-b32-2t/sklearn", 0.3),
+    ("sparse, 20 classes, one multinomial pass / sklearn one-vs-rest",
+     "sparse-softmax20-1t/sklearn-ovr20", 0.15),
+    ("sparse, lazy Adam batch 32 / SGD batch 32", "sparse-lazy-adam-b32/sparse-sgd-b32", 2.0),
+    ("sparse fit, peak memory beyond X and weights / X's size", "sparse-fit-extra-memory/X",
+     0.1),
 ]
 
 

@@ -36,9 +36,21 @@ Differences from scikit-learn's SGD estimators:
   marks its SGD estimators' sample-weight-equivalence checks as expected failures; the
   dense one passes here).
 - Sparse ``X`` (any ``scipy.sparse`` format; CSR is used as it is, others converted once)
-  trains on fastgd's exact CSR path: the same model as on ``X.toarray()``, without ever
-  densifying ``X`` (see the guide's "Sparse data" page). scikit-learn's
-  ``SPARSE_INTERCEPT_DECAY`` is not applied.
+  is never densified. ``fit`` trains with :func:`fastgd.fit`, which runs the O(nnz) loops
+  of :mod:`fastgd.models.sparse_training` where they apply and fastgd's exact CSR path
+  otherwise: either way the model of ``X.toarray()`` (to rounding), and scikit-learn's
+  ``SPARSE_INTERCEPT_DECAY`` is not applied. ``lazy=True`` lets it take the inexact loops
+  too (SparseAdam for ``optimizer="adam"``, the cumulative L1 penalty). ``partial_fit``
+  continues runs on the exact CSR path; after a sparse ``fit`` that ran an O(nnz) loop,
+  the next ``partial_fit`` starts a new run from fit's coefficients.
+  ``sklearn_compat=True`` (sparse X, ``optimizer="sgd"``, ``batch_size=1``, ``schedule``
+  ``"constant"``/``"optimal"``/``"invscaling"``) runs scikit-learn's own per-sample
+  algorithm instead -- its update ``-eta dloss sample_weight``, its L2 scale and
+  cumulative L1 penalty, its intercept decay 0.01 on sparse input, its ``t_``,
+  ``n_iter_`` and ``tol`` rule, one-vs-rest for more than two classes with both losses
+  (``predict_proba`` then normalised as SGDClassifier's): with ``shuffle=False`` the fit
+  equals ``SGDClassifier``/``SGDRegressor``'s (``eta0=lr``, ``learning_rate=schedule``)
+  to rounding (see :mod:`fastgd._sklearn_compat`).
 - ``t_`` is 1 + the number of optimizer steps (weight updates) of the run: since ``fit``
   started, accumulated over the ``partial_fit`` calls that continue it (or since the
   first ``partial_fit``); with ``batch_size=1`` it is scikit-learn's ``n_iter_ *
@@ -100,12 +112,14 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def _validate_data(est, *args, **kwargs):
         return est._validate_data(*args, **kwargs)
 
+from fastgd import _sklearn_compat as _compat
 from fastgd.models.linear import LinearModel
 from fastgd.models.losses import decision_function
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
-from fastgd.models.sparse import as_csr, is_sparse
+from fastgd.models.sparse import CSR, as_csr, is_sparse
 from fastgd.models.stream import PartialFit
 from fastgd.models.training import ConvergenceWarning
+from fastgd.models.training import fit as fastgd_fit
 from fastgd.optim.registry import lookup
 
 __all__ = ["GDRegressor", "GDClassifier"]
@@ -133,7 +147,8 @@ class _BaseGD(BaseEstimator):
                  tol=1e-3, n_iter_no_change=5, penalty="l2", alpha=1e-4, l1_ratio=0.15,
                  epsilon=0.1, fit_intercept=True, shuffle=True, random_state=None,
                  early_stopping=False, validation_fraction=0.1, schedule="constant",
-                 optimizer_kwargs=None, warm_start=False, verbose=0):
+                 optimizer_kwargs=None, warm_start=False, verbose=0, lazy=False,
+                 sklearn_compat=False):
         self.loss = loss
         self.optimizer = optimizer
         self.lr = lr
@@ -154,6 +169,8 @@ class _BaseGD(BaseEstimator):
         self.optimizer_kwargs = optimizer_kwargs
         self.warm_start = warm_start
         self.verbose = verbose
+        self.lazy = lazy
+        self.sklearn_compat = sklearn_compat
 
     # ------------------------------------------------------------ validation
 
@@ -177,6 +194,10 @@ class _BaseGD(BaseEstimator):
         if self.optimizer_kwargs is not None and not isinstance(self.optimizer_kwargs, dict):
             raise ValueError(f"The 'optimizer_kwargs' parameter must be a dict or None, got "
                              f"{self.optimizer_kwargs!r}")
+        for name in ("lazy", "sklearn_compat"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"The {name!r} parameter must be True or False, got "
+                                 f"{getattr(self, name)!r}")
 
     def _check_weights(self, sample_weight, X):
         w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
@@ -232,6 +253,13 @@ class _BaseGD(BaseEstimator):
                 run.partial_fit(X, y, sample_weight=w)
                 run.end_epoch()
                 return run.history
+            if isinstance(X, CSR):  # fastgd.fit: its O(nnz) loops where they apply
+                args = dict(run._fit_args, tol=tol)
+                return fastgd_fit(run.model, X, y, epochs=self.max_iter, sample_weight=w,
+                                  early_stopping=bool(self.early_stopping),
+                                  validation_fraction=self.validation_fraction,
+                                  random_state=run._rng, callbacks=run.callbacks,
+                                  lazy=bool(self.lazy), **args)
             return run.fit_epochs(X, y, epochs=self.max_iter, sample_weight=w, tol=tol,
                                   early_stopping=bool(self.early_stopping),
                                   validation_fraction=self.validation_fraction)
@@ -260,8 +288,12 @@ class _BaseGD(BaseEstimator):
 
     def _finish(self, histories, runs, *, partial):
         self.n_iter_ = 1 if partial else max(len(h) for h in histories)
-        self.t_ = float(1 + max(run.n_steps for run in runs))
-        self._keep_runs(runs)
+        if all(run.optimizer is not None for run in runs):
+            self.t_ = float(1 + max(run.n_steps for run in runs))
+            self._keep_runs(runs)
+        else:   # a sparse fit by fastgd.fit directly: no run for partial_fit to continue
+            self.t_ = float(1 + max(h.n_steps for h in histories))
+            self._runs = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -334,17 +366,21 @@ class GDRegressor(RegressorMixin, _BaseGD):
                  max_iter=1000, tol=1e-3, n_iter_no_change=5, penalty="l2", alpha=1e-4,
                  l1_ratio=0.15, epsilon=0.1, fit_intercept=True, shuffle=True,
                  random_state=None, early_stopping=False, validation_fraction=0.1,
-                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0):
+                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0,
+                 lazy=False, sklearn_compat=False):
         super().__init__(
             loss, optimizer=optimizer, lr=lr, batch_size=batch_size, max_iter=max_iter,
             tol=tol, n_iter_no_change=n_iter_no_change, penalty=penalty, alpha=alpha,
             l1_ratio=l1_ratio, epsilon=epsilon, fit_intercept=fit_intercept,
             shuffle=shuffle, random_state=random_state, early_stopping=early_stopping,
             validation_fraction=validation_fraction, schedule=schedule,
-            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose)
+            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose,
+            lazy=lazy, sklearn_compat=sklearn_compat)
 
     def _fit(self, X, y, sample_weight, *, partial):
         self._validate_params()
+        if self.sklearn_compat:
+            _compat.check(self, X)
         first = not (partial and hasattr(self, "coef_"))
         X, y = _validate_data(self, X, y, reset=first, dtype=self._dtypes(first),
                               accept_sparse="csr",
@@ -353,6 +389,11 @@ class GDRegressor(RegressorMixin, _BaseGD):
         w = self._check_weights(sample_weight, X)
         X = _as_trainable(X)
         warm = hasattr(self, "coef_") and (partial or self.warm_start)
+        if self.sklearn_compat:  # scikit-learn's SGD on sparse X: fastgd._sklearn_compat
+            _compat.fit(self, X, y, w, loss=_REG_LOSSES[self.loss], targets=[y],
+                        partial=partial, warm=warm, coef0=getattr(self, "coef_", None),
+                        icpt0=getattr(self, "intercept_", None))
+            return self
         runs = self._runs_to_continue(partial, first, 1)
         if runs is not None:   # the coefficients as they are now (set or unpickled)
             model = runs[0].model
@@ -425,17 +466,21 @@ class GDClassifier(ClassifierMixin, _BaseGD):
                  max_iter=1000, tol=1e-3, n_iter_no_change=5, penalty="l2", alpha=1e-4,
                  l1_ratio=0.15, epsilon=0.1, fit_intercept=True, shuffle=True,
                  random_state=None, early_stopping=False, validation_fraction=0.1,
-                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0):
+                 schedule="constant", optimizer_kwargs=None, warm_start=False, verbose=0,
+                 lazy=False, sklearn_compat=False):
         super().__init__(
             loss, optimizer=optimizer, lr=lr, batch_size=batch_size, max_iter=max_iter,
             tol=tol, n_iter_no_change=n_iter_no_change, penalty=penalty, alpha=alpha,
             l1_ratio=l1_ratio, epsilon=epsilon, fit_intercept=fit_intercept,
             shuffle=shuffle, random_state=random_state, early_stopping=early_stopping,
             validation_fraction=validation_fraction, schedule=schedule,
-            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose)
+            optimizer_kwargs=optimizer_kwargs, warm_start=warm_start, verbose=verbose,
+            lazy=lazy, sklearn_compat=sklearn_compat)
 
     def _fit(self, X, y, sample_weight, *, partial, classes=None):
         self._validate_params()
+        if self.sklearn_compat:
+            _compat.check(self, X)
         first = not (partial and hasattr(self, "coef_"))
         X, y = _validate_data(self, X, y, reset=first, dtype=self._dtypes(first),
                               accept_sparse="csr",
@@ -471,6 +516,12 @@ class GDClassifier(ClassifierMixin, _BaseGD):
         warm = hasattr(self, "coef_") and (
             partial or (self.warm_start and warm_ok)) and self.coef_.shape[0] == (
                 1 if k == 2 else k)
+        if self.sklearn_compat:  # scikit-learn's SGD on sparse X: fastgd._sklearn_compat
+            targets = [idx == c for c in ((1,) if k == 2 else range(k))]
+            _compat.fit(self, X, y, w, loss=self.loss, targets=targets, partial=partial,
+                        warm=warm, coef0=getattr(self, "coef_", None),
+                        icpt0=getattr(self, "intercept_", None))
+            return self
         d = X.shape[1]
         ovr = k > 2 and self.loss != "log_loss"
         runs = self._runs_to_continue(partial, first, k if ovr else 1)
@@ -575,6 +626,10 @@ class GDClassifier(ClassifierMixin, _BaseGD):
             ez = np.exp(z[~pos])
             p1[~pos] = ez / (1.0 + ez)
             return np.column_stack([1.0 - p1, p1])
+        if self.sklearn_compat:  # one-vs-rest, normalised as SGDClassifier does
+            p = 1.0 / (1.0 + np.exp(-z))
+            s = p.sum(axis=1, keepdims=True)
+            return np.divide(p, s, out=np.full_like(p, 1.0 / p.shape[1]), where=s != 0)
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)

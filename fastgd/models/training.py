@@ -139,6 +139,8 @@ from fastgd.history import History
 from fastgd.io import checkpoint as _ckpt
 from fastgd.io import fit_resume as _resume
 from fastgd.models import losses as _models
+from fastgd.models import sparse as _sparse
+from fastgd.models import sparse_training as _sparse_training
 from fastgd.models._fused import _Fused, _norm
 from fastgd.models.clip import clip_grad_norm_, clip_grad_value_
 from fastgd.models.linear import LinearModel
@@ -202,7 +204,7 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
         early_stopping: bool = False, validation_fraction: float = 0.1,
         callbacks: Any = (), record_steps: bool = False,
         optimizer_kwargs: dict | None = None, checkpoint: Any = None,
-        resume: Any = None, _stream: Any = None) -> History:
+        resume: Any = None, lazy: bool = False, _stream: Any = None) -> History:
     r"""Train ``model`` (a :class:`LinearModel`) in place on (X, y) by (mini-)batch
     gradient descent; return the run's :class:`fastgd.History`.
 
@@ -243,6 +245,8 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
             callbacks): see "Checkpoints" in :mod:`fastgd.models.training`.
         resume: a file written by ``checkpoint=``: the run continues from it, with the
             bits of the uninterrupted run; ``epochs`` counts the epochs of the whole run.
+        lazy: sparse X: also take the inexact O(nnz) loops (SparseAdam, the cumulative
+            L1 penalty); see :mod:`fastgd.models.sparse_training`.
         _stream: a :class:`fastgd.models.stream.PartialFit` whose optimizer, schedulers,
             step count and epoch this call continues (its own argument; see there).
 
@@ -325,6 +329,20 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
     elif not (schedule is None or callable(schedule)):
         raise TypeError(f"schedule must be None, a callable opt -> scheduler or a name, "
                         f"got {schedule!r}")
+
+    if not isinstance(lazy, (bool, np.bool_)):
+        raise TypeError(f"lazy must be True or False, got {lazy!r}")
+    if _stream is None and (_sparse.is_sparse(X) or isinstance(X, _sparse.CSR)):
+        # the O(nnz) loops of fastgd.models.sparse_training, where one applies
+        history = _sparse_training.try_fit(
+            model, X, y, cls, lazy=bool(lazy), lr=lr, batch_size=batch_size, epochs=epochs,
+            shuffle=shuffle, random_state=random_state, sample_weight=sample_weight,
+            schedule=schedule, clip_norm=clip_norm, clip_value=clip_value, tol=tol,
+            n_iter_no_change=n_iter_no_change, gtol=gtol, early_stopping=early_stopping,
+            record_steps=record_steps, checkpoint=checkpoint, resume=resume,
+            callbacks=callbacks, optimizer_kwargs=optimizer_kwargs)
+        if history is not None:
+            return history
 
     X = _check_X(X)
     y = _check_y(model.loss, X, y)

@@ -552,3 +552,4 @@ def fused_batches(int kind, cnp.ndarray X, cnp.ndarray y, cnp.ndarray coef, obje
                               &scalars[row, inv_call[v], 0], &flags[row, inv_call[v], 0])
     return j - first + (0 if (status != 0 or nonfinite) else 1) if n_batches else 0, \
         total, weights, status, nonfinite, a.loss
+include "sparse_sgd.pxi"

@@ -119,7 +119,8 @@ def test_bad_arguments_are_refused_before_anything_changes(name, rng):
         cls([p], block_size=0)
     with pytest.raises(TypeError, match="block_size must be an int"):
         cls([p], block_size=256.0)
-    with pytest.raises(TypeError, match="parameter 0 has dtype float64; .* optimizes float32 parameters"):
+    with pytest.raises(TypeError,
+                       match="parameter 0 has dtype float64; .* optimizes float32 parameters"):
         cls([p.astype(np.float64)])
     with pytest.raises(ValueError, match="Invalid learning rate"):
         cls([p], lr=-1.0)

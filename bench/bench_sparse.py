@@ -1,0 +1,134 @@
+"""Sparse (CSR) training against scikit-learn's SGDClassifier on a text-like workload.
+
+    pytest bench/bench_sparse.py --benchmark-json=bench/results/sparse.json
+    python bench/report.py bench/results/sparse.json
+
+The workload (bench/_sparse_workload.py): 80,000 training rows x 2**20 hashed features,
+about 80 stored values a row after merging repeated columns (Zipf-distributed columns,
+unit-norm rows), binary labels (or 20 classes), float64; 20,000 held-out rows. Each case
+is a paired ratio, as in bench_paired.py: every round runs both sides back to back (whole
+5-epoch fits), the order alternating, and the median of the rounds' ratios is reported.
+The sides run on the threads named; ``extra_info`` also records each side's held-out
+accuracy, and the "memory" case the peak of the memory fastgd's fit allocates beyond X
+and the weights (tracemalloc), as a fraction of X's size.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastgd
+
+pytest.importorskip("scipy.sparse")
+sklearn_lm = pytest.importorskip("sklearn.linear_model")
+
+if os.path.dirname(__file__) not in sys.path:  # the shared workload helper beside this file
+    sys.path.insert(0, os.path.dirname(__file__))
+
+from _sparse_workload import workload  # noqa: E402
+
+ROUNDS = 5
+ALPHA = 1e-5
+EPOCHS = 5
+
+
+def _sklearn(n_classes):
+    def fit():
+        est = sklearn_lm.SGDClassifier(loss="log_loss", penalty="l2", alpha=ALPHA,
+                                       learning_rate="optimal", max_iter=EPOCHS, tol=None,
+                                       random_state=0)
+        X, y, Xt, yt = workload(n_classes=n_classes)
+        est.fit(X, y)
+        return float(est.score(Xt, yt))
+    return fit, 1
+
+
+def _fastgd(loss, optimizer, batch_size, threads, n_classes=2, lazy=False, lr=0.01,
+            schedule="optimal"):
+    def fit():
+        X, y, Xt, yt = workload(n_classes=n_classes)
+        model = fastgd.LinearModel(loss, penalty="l2", alpha=ALPHA)
+        fastgd.fit(model, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size,
+                   epochs=EPOCHS, schedule=schedule, random_state=0, lazy=lazy)
+        z = Xt @ model.coef_ + model.intercept_
+        pred = (z > 0).astype(int) if z.ndim == 1 else np.argmax(z, axis=1)
+        return float(np.mean(pred == yt))
+    return fit, threads
+
+
+#: case -> (numerator side, denominator side): side = (fit callable, threads)
+CASES = {
+    "sparse-sgd-b1-1t/sklearn": lambda: (_fastgd("log_loss", "sgd", 1, 1), _sklearn(2)),
+    "sparse-sgd-b32-2t/sklearn": lambda: (
+        _fastgd("log_loss", "sgd", 32, 2, lr=4.0, schedule=None), _sklearn(2)),
+    "sparse-softmax20-1t/sklearn-ovr20": lambda: (
+        _fastgd("softmax_cross_entropy", "sgd", 1, 1, n_classes=20), _sklearn(20)),
+    "sparse-lazy-adam-b32/sparse-sgd-b32": lambda: (
+        _fastgd("log_loss", "adam", 32, 1, lazy=True, lr=1e-2, schedule=None),
+        _fastgd("log_loss", "sgd", 32, 1, lr=4.0, schedule=None)),
+}
+
+
+def _run(side):
+    fit, threads = side
+    fastgd.set_num_threads(threads)
+    t0 = time.perf_counter()
+    accuracy = fit()
+    return time.perf_counter() - t0, accuracy
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def bench_sparse(benchmark, case):
+    a, b = CASES[case]()
+    workload(n_classes=20 if "20" in case else 2)  # built outside the timings
+    old = fastgd.get_num_threads()
+    ratios: list[float] = []
+    acc: dict[str, float] = {}
+
+    def pair():
+        first, second = (a, b) if len(ratios) % 2 == 0 else (b, a)
+        t1, acc1 = _run(first)
+        t2, acc2 = _run(second)
+        ta, tb = (t1, t2) if first is a else (t2, t1)
+        acc["num"], acc["den"] = (acc1, acc2) if first is a else (acc2, acc1)
+        ratios.append(ta / tb)
+
+    try:
+        benchmark.group = f"sparse {case}"
+        benchmark.pedantic(pair, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    finally:
+        fastgd.set_num_threads(old)
+    measured = sorted(ratios[-ROUNDS:])
+    benchmark.extra_info.update(
+        impl="paired", case=case, ratio=float(np.median(measured)),
+        low=measured[len(measured) // 4], high=measured[(3 * len(measured)) // 4],
+        accuracy_num=acc["num"], accuracy_den=acc["den"])
+
+
+def bench_sparse_memory(benchmark):
+    """The peak of what fastgd.fit allocates beyond the weights (batch 1 and batch 32),
+    over X's size (data + indices + index pointer)."""
+    X, y, _, _ = workload()
+    x_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    fractions = []
+
+    def run():
+        for bs in (1, 32):
+            model = fastgd.LinearModel("log_loss", penalty="l2", alpha=ALPHA)
+            tracemalloc.start()
+            fastgd.fit(model, X, y, optimizer="sgd", batch_size=bs, epochs=1,
+                       schedule="optimal", random_state=0)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            fractions.append((peak - model.coef_.nbytes) / x_bytes)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    worst = float(max(fractions))
+    benchmark.extra_info.update(impl="paired", case="sparse-fit-extra-memory/X",
+                                ratio=worst, low=worst, high=worst, x_bytes=x_bytes)

@@ -1,0 +1,368 @@
+"""The sparse training loops (:mod:`fastgd.models.sparse_training`) compiled by Numba:
+:func:`fastgd.reference.sparse_sgd.sgd_epoch` and ``adam_epoch``, operation by
+operation, on one thread (the ``iprm[6]`` thread count is not used here). The weights of
+float32 data stay float32; sums are float64. ``fastmath`` is off."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_MAX_DLOSS = 1e12
+
+
+@njit(cache=True, nogil=True)
+def _point(kind, z, y, eps):
+    if kind == 0:
+        r = z - y
+        return 2.0 * r, r * r
+    if kind == 1:
+        r = z - y
+        return r, 0.5 * (r * r)
+    if kind == 2:
+        r = z - y
+        ar = abs(r)
+        if ar <= eps:
+            return r, 0.5 * (r * r)
+        return (eps if r > 0 else -eps), eps * (ar - 0.5 * eps)
+    if kind == 3:
+        r = z - y
+        ar = abs(r) - eps
+        if ar > 0:
+            return (1.0 if r > 0 else -1.0), ar
+        return 0.0, 0.0
+    if kind == 4:
+        e = math.exp(-abs(z))
+        if z >= 0:
+            p = 1.0 / (1.0 + e)
+            q = e * p
+        else:
+            q = 1.0 / (1.0 + e)
+            p = e * q
+        return (1.0 - y) * p - y * q, (max(z, 0.0) - y * z) + math.log1p(e)
+    t = 1.0 if y > 0 else -1.0
+    if t * z <= 1.0:
+        return -t, 1.0 - t * z
+    return 0.0, 0.0
+
+
+@njit(cache=True, nogil=True)
+def _eta(prm, sched, t):
+    if sched == 1:
+        return 1.0 / (prm[0] * (prm[4] + t - 1.0))
+    if sched == 2:
+        return prm[2] / math.pow(t, prm[3])
+    return prm[2]
+
+
+@njit(cache=True, nogil=True)
+def _rows(data, indices, indptr, y, sw, order, p0, nb, s, b, kind, eps, compat, v, c, wt,
+          ls):
+    for i in range(nb):
+        r = order[p0 + i]
+        acc = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            acc += float(v[indices[k]]) * float(data[k])
+        z = acc * s + b
+        dl, loss = _point(kind, z, float(y[r]), eps)
+        if compat:
+            dl = min(max(dl, -_MAX_DLOSS), _MAX_DLOSS)
+        c[i] = dl
+        wt[i] = float(sw[r]) if sw.shape[0] else 1.0
+        ls[i] = loss
+
+
+@njit(cache=True, nogil=True)
+def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, work):
+    kind, mode, sched = iprm[0], iprm[1], iprm[2]
+    compat, want = iprm[3] != 0, iprm[4] != 0
+    eps, rho = prm[6], prm[1]
+    has_b = b.shape[0] > 0
+    m = order.shape[0]
+    d = v.shape[0]
+    c = work[:batch]
+    wt = work[batch:2 * batch]
+    ls = work[2 * batch:3 * batch]
+    for p0 in range(0, m, batch):
+        nb = min(batch, m - p0)
+        bval = float(b[0]) if has_b else 0.0
+        _rows(data, indices, indptr, y, sw, order, p0, nb, st[0], bval, kind, eps, compat,
+              v, c, wt, ls)
+        S = 0.0
+        L = 0.0
+        for i in range(nb):
+            S += wt[i]
+            L += ls[i] if compat else wt[i] * ls[i]
+        if not compat and S == 0.0:
+            continue
+        eta = _eta(prm, sched, st[1])
+        if want:
+            pen = 0.0
+            s0 = st[0]
+            if mode == 1:
+                pen = 0.5 * prm[0] * (s0 * s0 * st[5])
+            elif mode == 2:
+                l1 = 0.0
+                if rho > 0:
+                    for j in range(d):
+                        l1 += abs(float(v[j]))
+                pen = prm[0] * ((1.0 - rho) * 0.5 * (s0 * s0 * st[5]) + rho * (abs(s0) * l1))
+            if compat:
+                st[3] += L + nb * pen
+                st[4] += nb
+            else:
+                st[3] += L + pen * S
+                st[4] += S
+        G = 0.0
+        for i in range(nb):
+            if compat:
+                c[i] = (-eta * c[i]) * wt[i]
+            else:
+                c[i] = -eta * ((wt[i] * c[i]) / S)
+            G += c[i]
+        if mode != 0:
+            f = 1.0 - eta * prm[8] if mode == 1 else 1.0 - (1.0 - rho) * eta * prm[0]
+            if mode == 2 and f < 0.0:
+                f = 0.0
+            if f != 1.0:
+                st[0] *= f
+                if abs(st[0]) < prm[7]:
+                    sq = 0.0
+                    for j in range(d):
+                        v[j] = float(v[j]) * st[0]
+                        sq += float(v[j]) * float(v[j])
+                    st[0] = 1.0
+                    st[5] = sq if want else 0.0
+        s = st[0]
+        dsq = 0.0
+        for i in range(nb):
+            ci = c[i] / s
+            if ci == 0.0:
+                continue
+            r = order[p0 + i]
+            for k in range(indptr[r], indptr[r + 1]):
+                j = indices[k]
+                old = float(v[j])
+                v[j] = old + float(data[k]) * ci
+                dsq += float(v[j]) * float(v[j]) - old * old
+        if has_b and G != 0.0:
+            b[0] = float(b[0]) + G * prm[5]
+        if mode == 2 and rho > 0.0:
+            st[2] += rho * eta * prm[0]
+            u = st[2]
+            for i in range(nb):
+                r = order[p0 + i]
+                for k in range(indptr[r], indptr[r + 1]):
+                    j = indices[k]
+                    z = float(v[j])
+                    nw = z
+                    if s * z > 0.0:
+                        nw = max(z - (u + float(q[j])) / s, 0.0)
+                    elif s * z < 0.0:
+                        nw = min(z + (u - float(q[j])) / s, 0.0)
+                    v[j] = nw
+                    q[j] = float(q[j]) + s * (float(v[j]) - z)
+                    dsq += float(v[j]) * float(v[j]) - z * z
+        if want:
+            st[5] += dsq
+        st[1] += 1.0
+        st[6] += 1.0
+
+
+@njit(cache=True, nogil=True)
+def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, iprm, work, g,
+          touched, tmp):
+    # tmp: scratch of v's dtype (float32 arithmetic stays float32): [0] 1 - beta1,
+    # [1] 1 - beta2, [2] eps, [3] the step size, [4] a rounded value
+    kind, mode, want = iprm[0], iprm[1], iprm[4] != 0
+    eps = prm[6]
+    beta1, beta2, lr = prm[9], prm[10], prm[2]
+    l2 = prm[8] if mode == 1 else 0.0
+    omb1, omb2, ep = tmp[0], tmp[1], tmp[2]
+    has_b = b.shape[0] > 0
+    d = v.shape[0]
+    m = order.shape[0]
+    c = work[:batch]
+    wt = work[batch:2 * batch]
+    ls = work[2 * batch:3 * batch]
+    for p0 in range(0, m, batch):
+        nb = min(batch, m - p0)
+        bval = float(b[0]) if has_b else 0.0
+        _rows(data, indices, indptr, y, sw, order, p0, nb, 1.0, bval, kind, eps, False, v,
+              c, wt, ls)
+        S = 0.0
+        L = 0.0
+        for i in range(nb):
+            S += wt[i]
+            L += wt[i] * ls[i]
+        if S == 0.0:
+            continue
+        nt = 0
+        G = 0.0
+        for i in range(nb):
+            ci = (wt[i] * c[i]) / S
+            G += ci
+            r = order[p0 + i]
+            for k in range(indptr[r], indptr[r + 1]):
+                j = indices[k]
+                gk = ci * float(data[k])
+                if g[j] != g[j]:  # NaN: not in the batch yet
+                    g[j] = gk
+                    touched[nt] = j
+                    nt += 1
+                else:
+                    g[j] += gk
+        if want:
+            pen = 0.0
+            if l2 != 0.0:
+                sq = 0.0
+                for j in range(d):
+                    sq += float(v[j]) * float(v[j])
+                pen = 0.5 * l2 * sq
+            st[3] += L + pen * S
+            st[4] += S
+        st[7] += 1.0
+        kk = st[7]
+        bc1 = 1.0 - beta1 ** kk
+        bc2 = 1.0 - beta2 ** kk
+        tmp[3] = -(lr * math.sqrt(bc2) / bc1)
+        nss = tmp[3]
+        for t in range(nt + (1 if has_b else 0)):
+            if t < nt:
+                j = touched[t]
+                tmp[4] = g[j] + l2 * float(v[j])
+                g[j] = np.nan
+                pm, pv, pw = m1, m2, v
+            else:
+                j = d
+                tmp[4] = G
+                pm, pv, pw = m1, m2, b
+            gt = tmp[4]
+            mo = pm[j]
+            vo = pv[j]
+            tmp[4] = (gt - mo) * omb1
+            mn = tmp[4] + mo
+            tmp[4] = (gt * gt - vo) * omb2
+            vn = tmp[4] + vo
+            pm[j] = mn
+            pv[j] = vn
+            tmp[4] = math.sqrt(float(vn))
+            jw = j if t < nt else 0
+            pw[jw] = pw[jw] + nss * (mn / (tmp[4] + ep))
+        st[1] += 1.0
+        st[6] += 1.0
+
+
+def sparse_sgd_epoch(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm,
+                     work) -> None:
+    """One epoch of the sparse SGD loop on checked arrays."""
+    _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, work)
+
+
+def sparse_adam_epoch(data, indices, indptr, y, sw, order, batch, v, b, state, st, prm,
+                      iprm, work, touched) -> None:
+    """One epoch of the lazy Adam loop on checked arrays (``state``:
+    :func:`fastgd.reference.sparse_sgd.adam_state`)."""
+    tmp = np.zeros(5, dtype=v.dtype)
+    tmp[0], tmp[1], tmp[2] = 1.0 - prm[9], 1.0 - prm[10], prm[11]
+    _adam(data, indices, indptr, y, sw, order, batch, v, b, state["m1"], state["m2"], st,
+          prm, iprm, work, state["g"], touched, tmp)
+
+
+
+@njit(cache=True, nogil=True)
+def _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, work):
+    mode, sched, want = iprm[1], iprm[2], iprm[4] != 0
+    has_b = b.shape[0] > 0
+    d, k = v.shape
+    m = order.shape[0]
+    c = work[:batch * k]
+    wt = work[batch * k:batch * k + batch]
+    ls = work[batch * k + batch:batch * k + 2 * batch]
+    G = np.zeros(k)
+    for p0 in range(0, m, batch):
+        nb = min(batch, m - p0)
+        s = st[0]
+        for i in range(nb):
+            r = order[p0 + i]
+            z = c[i * k:(i + 1) * k]
+            z[:] = 0.0
+            for kk in range(indptr[r], indptr[r + 1]):
+                x = float(data[kk])
+                j = indices[kk]
+                for q in range(k):
+                    z[q] += float(v[j, q]) * x
+            mx = -np.inf
+            for q in range(k):
+                z[q] = z[q] * s + (float(b[q]) if has_b else 0.0)
+                if z[q] > mx:
+                    mx = z[q]
+            label = int(y[r])
+            zl = z[label]
+            tot = 0.0
+            for q in range(k):
+                z[q] = math.exp(z[q] - mx)
+                tot += z[q]
+            inv = 1.0 / tot
+            for q in range(k):
+                z[q] = z[q] * inv - (1.0 if q == label else 0.0)
+            ls[i] = math.log(tot) - (zl - mx)
+            wt[i] = float(sw[r]) if sw.shape[0] else 1.0
+        S = 0.0
+        L = 0.0
+        for i in range(nb):
+            S += wt[i]
+            L += wt[i] * ls[i]
+        if S == 0.0:
+            continue
+        eta = _eta(prm, sched, st[1])
+        if want:
+            st[3] += L + (0.5 * prm[8] * (s * s * st[5]) if mode == 1 else 0.0) * S
+            st[4] += S
+        G[:] = 0.0
+        for i in range(nb):
+            for q in range(k):
+                u = -eta * ((wt[i] * c[i * k + q]) / S)
+                c[i * k + q] = u
+                G[q] += u
+        if mode == 1:
+            f = 1.0 - eta * prm[8]
+            if f != 1.0:
+                st[0] *= f
+                if abs(st[0]) < prm[7]:
+                    sq = 0.0
+                    for j in range(d):
+                        for q in range(k):
+                            v[j, q] = float(v[j, q]) * st[0]
+                            sq += float(v[j, q]) * float(v[j, q])
+                    st[0] = 1.0
+                    st[5] = sq if want else 0.0
+        s = st[0]
+        for i in range(nb * k):
+            c[i] = c[i] / s
+        dsq = 0.0
+        for i in range(nb):
+            r = order[p0 + i]
+            for kk in range(indptr[r], indptr[r + 1]):
+                j = indices[kk]
+                x = float(data[kk])
+                for q in range(k):
+                    old = float(v[j, q])
+                    v[j, q] = old + x * c[i * k + q]
+                    dsq += float(v[j, q]) * float(v[j, q]) - old * old
+        if has_b:
+            for q in range(k):
+                if G[q] != 0.0:
+                    b[q] = float(b[q]) + G[q]
+        if want:
+            st[5] += dsq
+        st[1] += 1.0
+        st[6] += 1.0
+
+
+def sparse_softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm,
+                         work) -> None:
+    """One epoch of the sparse multinomial SGD loop on checked arrays."""
+    _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, work)
