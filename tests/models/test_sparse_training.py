@@ -99,10 +99,15 @@ def test_weight_scale_reset_and_float32():
 
 
 def test_history_without_tol_and_callbacks():
+    """The loss column is recorded without tol or callbacks too, equal to the dense fit's."""
     X, y01, _, _ = _data()
     m = fastgd.LinearModel("log_loss", penalty="l2", alpha=1e-3)
-    h = fastgd.fit(m, X, y01, optimizer="sgd", lr=0.1, batch_size=1, epochs=2)
-    assert np.all(np.isnan(h.loss)) and len(h) == 2 and h.n_steps == 2 * X.shape[0]
+    h = fastgd.fit(m, X, y01, optimizer="sgd", lr=0.1, batch_size=1, epochs=2, random_state=0)
+    assert len(h) == 2 and h.n_steps == 2 * X.shape[0] and np.all(np.isnan(h.grad_norm))
+    dense = fastgd.fit(fastgd.LinearModel("log_loss", penalty="l2", alpha=1e-3),
+                       X.toarray(), y01, optimizer="sgd", lr=0.1, batch_size=1, epochs=2,
+                       random_state=0)
+    np.testing.assert_allclose(h.loss, dense.loss, rtol=1e-10)
     seen = []
     h = fastgd.fit(m, X, y01, optimizer="sgd", lr=0.1, batch_size=5, epochs=4,
                    callbacks=lambda e, hist, mod: seen.append(e) or e == 1)
