@@ -177,9 +177,12 @@ def test_arguments_and_defaults_are_the_packages(name):
     _, schedulefree = _package()
     theirs = inspect.signature(getattr(schedulefree, name)).parameters
     ours = inspect.signature(getattr(fastgd, name)).parameters
-    assert [n for n in theirs if n != "foreach"] == [n for n in ours if n != "maximize"]
+    rounding = ["stochastic_rounding", "seed"]  # fastgd's own, for 16-bit parameters
+    assert list(ours)[-2:] == rounding
+    assert [n for n in theirs if n != "foreach"] == [n for n in ours
+                                                     if n not in ["maximize", *rounding]]
     for n in ours:
-        if n not in ("params", "maximize"):
+        if n not in ("params", "maximize", *rounding):
             assert ours[n].default == theirs[n].default, n
     assert ours["maximize"].kind is inspect.Parameter.KEYWORD_ONLY
 

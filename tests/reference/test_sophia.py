@@ -315,7 +315,8 @@ def test_defaults_and_signature():
     import inspect
     signature = inspect.signature(fastgd.Sophia)
     assert list(signature.parameters) == ["params", "lr", "betas", "rho", "weight_decay", "eps",
-                                          "update_interval", "maximize"]
+                                          "update_interval", "maximize", "stochastic_rounding",
+                                          "seed"]
     assert signature.parameters["maximize"].kind is inspect.Parameter.KEYWORD_ONLY
     opt = fastgd.Sophia([np.zeros(1)], update_interval=5.0)  # a whole number as a float
     assert opt.defaults == dict(lr=1e-4, betas=(0.965, 0.99), rho=0.04, weight_decay=0.1,
