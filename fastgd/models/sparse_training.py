@@ -73,7 +73,9 @@ any thread count (see ``src/models/sparse_sgd.h``).
 
 **The loss.** Each epoch's ``loss`` in the history is the mean of its batch losses
 (penalty included), as :func:`fastgd.fit` records on dense X (scikit-learn's SGD also
-sums each sample's loss). ``grad_norm`` is NaN (no gradient vector exists).
+sums each sample's loss). One exception: lazy Adam with ``penalty="l2"`` computes it
+only when ``tol`` or callbacks need it (its penalty term costs O(n_features) a step), and
+the column is NaN otherwise. ``grad_norm`` is NaN (no gradient vector exists).
 
 **scikit-learn compatibility** (:func:`sklearn_sgd`, used by
 ``fastgd.sklearn.GDClassifier(sklearn_compat=True)``/``GDRegressor``): scikit-learn's
@@ -270,7 +272,9 @@ def fit_sparse(model: Any, csr: Any, y: np.ndarray, w: np.ndarray | None, path: 
         adam = (float(b1), float(b2), float(optimizer_kwargs.get("eps", 1e-8)))
     mode = 2 if path == "sgd_l1" else (1 if a2 > 0 else 0)
     l1_ratio = a1 / model.alpha if (mode == 2 and model.alpha > 0) else 0.0
-    want = True   # the history's loss column, as fit's on dense X
+    # the history's loss column, as fit's on dense X; lazy Adam's L2 term would cost
+    # O(n_features) a step, so there only when tol or callbacks need it
+    want = path != "adam" or a2 == 0.0 or tol is not None or bool(callbacks)
     if path == "softmax":  # the labels as values of X's dtype, for the kernel
         y = y.astype(csr.data.dtype)
     loop = _Loop(csr, y, w, coef, intercept, kind=LOSS_CODES.get(model.loss, 0), mode=mode,

@@ -84,6 +84,13 @@ def _example(name: str) -> tuple[str, ...]:
             "opt.state[0]['exp_avg_codes'].dtype, opt.state_bytes() / w.size  # uint8, ~2 or ~1")
 
 
+def _state_doc(moments: tuple[str, ...]) -> tuple[str, ...]:
+    """The state entries of a quantized parameter: per moment its codes, block maxima
+    and map name, then the block size and bit width (float32 moments below
+    ``min_quantized_size``)."""
+    return tuple(f"{m}_codes/_absmax/_map" for m in moments) + ("block_size", "bits")
+
+
 def _adam_spec(name: str, bits: int, block_size: int, decoupled: bool, wd: float) -> OptimizerSpec:
     kind = "AdamW" if decoupled else "Adam"
     return OptimizerSpec(
@@ -110,6 +117,7 @@ def _adam_spec(name: str, bits: int, block_size: int, decoupled: bool, wd: float
         kernel_table=False,
         step_functions=("lowbit_step",),
         fixed_on_load={"decoupled_weight_decay": decoupled},
+        state_doc=_state_doc(("exp_avg", "exp_avg_sq")),
         example=_example(name),
     )
 
@@ -133,6 +141,7 @@ def _lion_spec() -> OptimizerSpec:
         state=(),
         kernel_table=False,
         step_functions=("lowbit_step",),
+        state_doc=_state_doc(("exp_avg",)),
         example=_example("Lion8bit"),
     )
 

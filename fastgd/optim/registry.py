@@ -106,7 +106,7 @@ def markdown_table() -> str:
         defaults = ", ".join(f"{h.name}={h.default!r}" for h in spec.hyperparameters
                              if h.argument)
         state = (["step"] if spec.counts_steps else []) + list(spec.scalar_state) + [
-            b.name for b in spec.state]
+            b.name for b in spec.state] + list(spec.state_doc)
         if spec.global_state:  # kept once, in the first parameter's entry (as torch)
             state.append(", ".join(spec.global_state) + " (once, not per parameter)")
         rows.append(f"| `{spec.name}` | `{spec.matches}` | `{defaults}` | "

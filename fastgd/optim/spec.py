@@ -138,6 +138,9 @@ class OptimizerSpec:
     #: The gradient is sparse: ``(indices, rows)`` or a ``scipy.sparse`` matrix, never a
     #: dense array (SparseAdam).
     sparse_grads: bool = False
+    #: Per-parameter state entries kept outside ``state`` (the buffer table), listed in
+    #: the docs: the low-bit optimizers' codes, block maxima and format fields.
+    state_doc: tuple[str, ...] = ()
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -337,7 +340,7 @@ def class_doc(spec: OptimizerSpec) -> str:
     lines += ["", "State per parameter (some entries only under the options or shapes that "
               "use them): " + ", ".join(
         (["step"] if spec.counts_steps else []) + list(spec.scalar_state)
-        + [b.name for b in spec.state]) + ".", "",
+        + [b.name for b in spec.state] + list(spec.state_doc)) + ".", "",
         "Example::", ""]
     lines += [f"    {line}" for line in spec.example] or [
         "    w = np.array([1.0, -2.0, 0.5])",
