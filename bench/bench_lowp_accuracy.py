@@ -39,6 +39,12 @@ def configs():
             fastgd.AdamW, dict(lr=1e-3, stochastic_rounding=True), bf16),
         "AdamW bfloat16, round to nearest": (fastgd.AdamW, dict(lr=1e-3), bf16),
         "AdamW float16, round to nearest": (fastgd.AdamW, dict(lr=1e-3), np.float16),
+        "AdamW8bit (64x64 layer quantized)": (fastgd.AdamW8bit, dict(lr=1e-3), np.float32),
+        "AdamW4bit (64x64 layer quantized)": (fastgd.AdamW4bit, dict(lr=1e-3), np.float32),
+        "AdamW8bit, every tensor quantized": (
+            fastgd.AdamW8bit, dict(lr=1e-3, min_quantized_size=0), np.float32),
+        "AdamW4bit, every tensor quantized": (
+            fastgd.AdamW4bit, dict(lr=1e-3, min_quantized_size=0), np.float32),
     }
 
 

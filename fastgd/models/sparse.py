@@ -103,6 +103,16 @@ def _index_arrays(indices, indptr):
     return indices.astype(_I64), indptr.astype(_I64)
 
 
+def _first_nonfinite(data: np.ndarray, chunk: int = 1 << 16) -> int:
+    """The position of data's first NaN or infinity, or -1: checked a chunk at a time, so
+    the temporary is ``chunk`` booleans, not one per stored value."""
+    for start in range(0, data.shape[0], chunk):
+        ok = np.isfinite(data[start:start + chunk])
+        if not ok.all():
+            return start + int(np.argmin(ok))
+    return -1
+
+
 def as_csr(X: Any, *, dtype: Any = None, name: str = "X") -> CSR:
     """Check a ``scipy.sparse`` matrix or array and return its :class:`CSR` arrays.
 
@@ -169,8 +179,8 @@ def as_csr(X: Any, *, dtype: Any = None, name: str = "X") -> CSR:
                              f"[0, {n_cols}) for shape {shape}")
     if data.dtype != want:
         data = data.astype(want)
-    if nnz and not np.isfinite(data).all():
-        pos = int(np.argmax(~np.isfinite(data)))
+    pos = _first_nonfinite(data)
+    if pos >= 0:
         row = int(np.searchsorted(indptr, pos, side="right") - 1)
         raise ValueError(f"{name} has a non-finite value ({data[pos]}) in row {row}, "
                          f"column {int(indices[pos])}")
