@@ -51,7 +51,7 @@ def test_readme_links_to_guide_pages_that_exist():
     assert {pathlib.Path(link).stem for link in local if link.startswith("docs/guide/")} \
         >= {"getting-started", "optimizers", "cli", "performance", "testing"}
     assert 'pip install ".[docs]" && sphinx-build -W -b html docs docs/_build/html' in readme
-    assert len(readme) < 15_000, "the README is a page: the manual belongs in docs/guide"
+    assert len(readme) < 20_000, "the README is a page: the manual belongs in docs/guide"
 
 
 def test_readme_performance_table_is_the_guides():
