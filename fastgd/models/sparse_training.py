@@ -170,6 +170,18 @@ def _optimal_t0(alpha: float) -> float:
     return 1.0 / (typw * alpha)
 
 
+def _sum_of_squares(a: np.ndarray, chunk: int = 1 << 16) -> float:
+    """The sum of a's squares in float64, a chunk at a time (no full-size copy)."""
+    flat = a.reshape(-1)
+    if flat.dtype == np.float64:
+        return float(np.dot(flat, flat))
+    total = 0.0
+    for start in range(0, flat.shape[0], chunk):
+        part = flat[start:start + chunk].astype(np.float64)
+        total += float(np.dot(part, part))
+    return total
+
+
 class _Loop:
     """The arrays of one run of the loops over a CSR matrix."""
 
@@ -201,8 +213,7 @@ class _Loop:
             bound = int(min(d, batch * (int(lens.max()) if lens.size else 0))) + 1
             self.touched = np.zeros(bound, dtype=np.int64)
         if want:
-            flat = coef.ravel().astype(np.float64)
-            self.st[5] = float(np.dot(flat, flat))
+            self.st[5] = _sum_of_squares(coef)
 
     def epoch(self, order: np.ndarray, nthreads: int) -> None:
         sgd_k, adam_k, softmax_k = kernels()
@@ -227,8 +238,7 @@ class _Loop:
             np.multiply(self.v, np.float64(s), out=self.v, casting="unsafe")
             self.st[0] = 1.0
             if self.iprm[4]:
-                flat = self.v.ravel().astype(np.float64)
-                self.st[5] = float(np.dot(flat, flat))
+                self.st[5] = _sum_of_squares(self.v)
 
     def take_loss(self) -> float:
         loss = self.st[3] / self.st[4] if self.st[4] > 0 else math.nan
