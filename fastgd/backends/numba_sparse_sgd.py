@@ -10,51 +10,15 @@ import math
 import numpy as np
 from numba import njit
 
+from fastgd.reference import sparse_sgd as _spec
+
 _MAX_DLOSS = 1e12
 
 
-@njit(cache=True, nogil=True)
-def _point(kind, z, y, eps):
-    if kind == 0:
-        r = z - y
-        return 2.0 * r, r * r
-    if kind == 1:
-        r = z - y
-        return r, 0.5 * (r * r)
-    if kind == 2:
-        r = z - y
-        ar = abs(r)
-        if ar <= eps:
-            return r, 0.5 * (r * r)
-        return (eps if r > 0 else -eps), eps * (ar - 0.5 * eps)
-    if kind == 3:
-        r = z - y
-        ar = abs(r) - eps
-        if ar > 0:
-            return (1.0 if r > 0 else -1.0), ar
-        return 0.0, 0.0
-    if kind == 4:
-        e = math.exp(-abs(z))
-        if z >= 0:
-            p = 1.0 / (1.0 + e)
-            q = e * p
-        else:
-            q = 1.0 / (1.0 + e)
-            p = e * q
-        return (1.0 - y) * p - y * q, (max(z, 0.0) - y * z) + math.log1p(e)
-    t = 1.0 if y > 0 else -1.0
-    if t * z <= 1.0:
-        return -t, 1.0 - t * z
-    return 0.0, 0.0
-
-
-@njit(cache=True, nogil=True)
-def _eta(prm, sched, t):
-    if sched == 1:
-        return 1.0 / (prm[0] * (prm[4] + t - 1.0))
-    if sched == 2:
-        return prm[2] / math.pow(t, prm[3])
-    return prm[2]
+#: one sample's (dl/dz, loss) and the schedule's step size: the specification's own
+#: functions, compiled
+_point = njit(cache=True, nogil=True)(_spec.point)
+_eta = njit(cache=True, nogil=True)(_spec._eta)
 
 
 @njit(cache=True, nogil=True)
