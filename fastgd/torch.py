@@ -4,7 +4,9 @@
 ``loss.backward(); opt.step(); opt.zero_grad()`` as with ``torch.optim.Adam``, and torch's
 learning-rate schedulers, step and state-dict hooks and trainers drive it. Every optimizer
 of :mod:`fastgd.optim.registry` has a class here of the same name, arguments and defaults
-(those torch lacks, such as :class:`Lion` or :class:`AdamWScheduleFree`, too).
+(those torch lacks, such as :class:`Lion` or :class:`AdamWScheduleFree`, too), except the
+low-bit ones (``fastgd.AdamW8bit`` and the others in :data:`NOT_ADAPTED`), whose
+block-quantized state has no torch.optim layout: they step float32 NumPy arrays.
 
 A step reads each parameter's ``.grad`` (a parameter whose ``.grad`` is None is skipped,
 with its state) and updates the parameters in place with fastgd's kernels of the active
@@ -66,7 +68,14 @@ from fastgd._torch_state import sparse_grad as _sparse_grad
 from fastgd.optim import Optimizer as _FastgdOptimizer
 from fastgd.optim.registry import CLASSES as _FASTGD_CLASSES
 
-__all__ = ["TorchOptimizer", "ClosureOptimizer", "SparseGradOptimizer", *_FASTGD_CLASSES]
+#: The registry's optimizers with block-quantized (8/4-bit) states, which ``fastgd.torch``
+#: does not offer: their state (codes, block maxima, map names) has no torch.optim
+#: layout. They step float32 NumPy arrays (``fastgd.AdamW8bit``, ...).
+NOT_ADAPTED = tuple(name for name, cls in _FASTGD_CLASSES.items()
+                    if "lowbit_step" in cls.spec.step_functions)
+
+__all__ = ["TorchOptimizer", "ClosureOptimizer", "SparseGradOptimizer",
+           *(name for name in _FASTGD_CLASSES if name not in NOT_ADAPTED)]
 
 _DTYPES = (torch.float32, torch.float64)
 _GRAD = operator.attrgetter("grad")
@@ -635,5 +644,5 @@ def _make(cls: type[_FastgdOptimizer]) -> type[TorchOptimizer]:
 
 
 _classes: dict[str, type[TorchOptimizer]] = {
-    name: _make(cls) for name, cls in _FASTGD_CLASSES.items()}
+    name: _make(cls) for name, cls in _FASTGD_CLASSES.items() if name not in NOT_ADAPTED}
 globals().update(_classes)

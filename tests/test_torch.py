@@ -35,8 +35,12 @@ FLOAT32_STEPS = 60
 
 
 def test_every_registry_optimizer_has_a_torch_class():
+    """All but the low-bit ones, which are named in NOT_ADAPTED and absent."""
     assert set(ft.__all__) == {"TorchOptimizer", "ClosureOptimizer", "SparseGradOptimizer",
                                *NAMES}
+    assert set(ft.NOT_ADAPTED) == {"Adam8bit", "AdamW8bit", "AdamW4bit", "Lion8bit"}
+    for name in ft.NOT_ADAPTED:
+        assert not hasattr(ft, name)
     for name in NAMES:
         cls = getattr(ft, name)
         assert issubclass(cls, torch.optim.Optimizer) and cls.__name__ == name
