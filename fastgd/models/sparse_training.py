@@ -21,26 +21,18 @@ optimizer's ordinary dense step).
 
 **Which path** (``fit(..., lazy=False)``, the default, takes only exact paths):
 
-====================================  ==========================  ========================
-optimizer (``optimizer_kwargs``)      penalty                     path
-====================================  ==========================  ========================
-``sgd`` (no momentum, weight decay)   None, ``"l2"`` (or          exact: weight scale
-                                      elastic net with            ``w = s v``, O(nnz) a
-                                      ``l1_ratio=0``)             step
-``sgd``                               ``"l1"``, ``"elasticnet"``  ``lazy=True``: the
-                                                                  cumulative L1 penalty
-                                                                  (inexact); else general
-``adam`` (``betas``, ``eps`` only)    None, ``"l2"``              ``lazy=True``:
-                                                                  SparseAdam (inexact);
-                                                                  else general
-anything else (momentum, other        any                         general (dense step)
-optimizers, clipping, ``gtol``,
-``early_stopping``, checkpoints,
-``record_steps``, callable schedules)
-====================================  ==========================  ========================
+- ``sgd`` (no momentum, no weight decay) with no penalty or ``"l2"`` (or elastic net with
+  ``l1_ratio=0``): exact, the weight scale ``w = s v``, O(nnz) a step;
+- ``sgd`` with ``"l1"`` or ``"elasticnet"``: with ``lazy=True`` the cumulative L1 penalty
+  (inexact), else the general path;
+- ``adam`` (``betas``, ``eps`` only) with no penalty or ``"l2"``: with ``lazy=True``
+  SparseAdam (inexact), else the general path;
+- anything else (momentum, other optimizers, clipping, ``gtol``, ``early_stopping``,
+  checkpoints, ``record_steps``, callable schedules): the general path (the dense step).
 
 Losses: ``squared_error``, ``half_squared_error``, ``huber``, ``epsilon_insensitive``,
-``log_loss``, ``hinge`` (``softmax_cross_entropy`` takes the general path). Schedules:
+``log_loss``, ``hinge``, and ``softmax_cross_entropy`` (exact SGD path only: one
+multinomial pass over coef ``(n_features, n_classes)``). Schedules:
 None, ``"constant"``, ``"optimal"``, ``"invscaling"`` (stepped per optimizer step, as in
 :func:`fastgd.fit`).
 

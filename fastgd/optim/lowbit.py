@@ -7,7 +7,7 @@ one float32 absmax per block of ``block_size`` elements, with the maps of
 :mod:`fastgd.reference.lowbit`; smaller parameters keep float32 moments and take the 32-bit
 rule's step. A step dequantizes, updates in float32 with the 32-bit rule's arithmetic
 (fastgd.AdamW / Adam / Lion: the parameter takes this step's unquantized moments), and
-requantizes with the updated blocks' max |state| (see
+requantizes with the updated blocks' ``max(abs(state))`` (see
 :func:`fastgd.reference.lowbit.lowbit_step`). Parameters are float32.
 
 A parameter's state: ``step``, and either ``exp_avg`` (``exp_avg_sq``) float32 arrays of the

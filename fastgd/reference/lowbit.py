@@ -14,7 +14,7 @@ sorted table of 256 (or 16) float32 values in [-1, 1]:
 These are bitsandbytes' and torchao's tables bit for bit. A step (:func:`lowbit_step`)
 dequantizes the states, updates them in float32 with the 32-bit rule's own arithmetic
 (:func:`fastgd.reference.adam`, :func:`fastgd.reference.lion`, which also update the
-parameter from the unquantized states of this step), takes ``absmax = max |state|`` over
+parameter from the unquantized states of this step), takes ``absmax = max(abs(state))`` over
 each updated block and requantizes (:func:`quantize`): ``x = state / absmax`` (IEEE
 division), then the nearest code, ties to the upper code, as torchao's
 ``quantize_8bit_with_qmap``. A block whose updated state is all zero stores absmax 0 and
@@ -217,7 +217,7 @@ def _per_element(values: np.ndarray, n: int, block_size: int) -> np.ndarray:
 
 
 def block_absmax(state: np.ndarray, block_size: int) -> np.ndarray:
-    """max |state| over each block (float32; NaN if the block holds a NaN)."""
+    """``max(abs(state))`` over each block (float32; NaN if the block holds a NaN)."""
     n = state.size
     nb = -(-n // block_size)
     padded = np.zeros(nb * block_size, _F)
@@ -329,7 +329,7 @@ def lowbit_step(rule: str, param: np.ndarray, grad: np.ndarray, states: list, *,
 
     Order: dequantize every state (``table[c] * absmax``), run the 32-bit rule on the
     float32 states (the parameter takes this step's unquantized states), take each updated
-    block's max |state| as its new absmax, requantize (:func:`quantize_blocks`).
+    block's ``max(abs(state))`` as its new absmax, requantize (:func:`quantize_blocks`).
     ``check_only``: only the checks (:func:`check_lowbit`), nothing written.
 
     Example::

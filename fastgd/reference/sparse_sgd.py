@@ -1,7 +1,7 @@
 r"""The specification of the O(nnz)-per-step sparse training loops
 (:mod:`fastgd.models.sparse_training`): one epoch of stochastic (mini-batch) gradient
 descent, or of lazy Adam, on a CSR design matrix, written plainly in NumPy. The compiled
-(``src/models/sparse_sgd.h``) and Numba (:mod:`fastgd.backends.numba_sparse_sgd`) loops follow
+(``src/models/sparse_sgd.h``) and Numba (``fastgd/backends/numba_sparse_sgd.py``) loops follow
 it operation by operation.
 
 **Arrays** (all checked by the caller; updated in place):
