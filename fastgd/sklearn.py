@@ -41,8 +41,9 @@ Differences from scikit-learn's SGD estimators:
   otherwise: either way the model of ``X.toarray()`` (to rounding), and scikit-learn's
   ``SPARSE_INTERCEPT_DECAY`` is not applied. ``lazy=True`` lets it take the inexact loops
   too (SparseAdam for ``optimizer="adam"``, the cumulative L1 penalty). ``partial_fit``
-  continues runs on the exact CSR path; after a sparse ``fit`` that ran an O(nnz) loop,
-  the next ``partial_fit`` starts a new run from fit's coefficients.
+  continues runs on the exact CSR path (a sparse ``fit`` on that path included); after a
+  sparse ``fit`` that ran an O(nnz) loop, the next ``partial_fit`` starts a new run from
+  fit's coefficients (``t_`` counts from it again).
   ``sklearn_compat=True`` (sparse X, ``optimizer="sgd"``, ``batch_size=1``, ``schedule``
   ``"constant"``/``"optimal"``/``"invscaling"``) runs scikit-learn's own per-sample
   algorithm instead -- its update ``-eta dloss sample_weight``, its L2 scale and
@@ -113,6 +114,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return est._validate_data(*args, **kwargs)
 
 from fastgd import _sklearn_compat as _compat
+from fastgd.models import sparse_training as _sparse_training
 from fastgd.models.linear import LinearModel
 from fastgd.models.losses import decision_function
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
@@ -253,7 +255,8 @@ class _BaseGD(BaseEstimator):
                 run.partial_fit(X, y, sample_weight=w)
                 run.end_epoch()
                 return run.history
-            if isinstance(X, CSR):  # fastgd.fit: its O(nnz) loops where they apply
+            if isinstance(X, CSR) and self._takes_sparse_loop(run.model):
+                # fastgd.fit's O(nnz) loop (not a run partial_fit can continue)
                 args = dict(run._fit_args, tol=tol)
                 return fastgd_fit(run.model, X, y, epochs=self.max_iter, sample_weight=w,
                                   early_stopping=bool(self.early_stopping),
@@ -263,6 +266,17 @@ class _BaseGD(BaseEstimator):
             return run.fit_epochs(X, y, epochs=self.max_iter, sample_weight=w, tol=tol,
                                   early_stopping=bool(self.early_stopping),
                                   validation_fraction=self.validation_fraction)
+
+    def _takes_sparse_loop(self, model):
+        """Whether :func:`fastgd.fit` trains ``model`` on sparse X with one of the O(nnz)
+        loops of :mod:`fastgd.models.sparse_training` (else the exact CSR path, a run
+        that ``partial_fit`` continues)."""
+        schedule = None if self.schedule == "constant" else self.schedule
+        return _sparse_training.plan(
+            model, lookup(self.optimizer), dict(self.optimizer_kwargs or {}), bool(self.lazy),
+            schedule=schedule, clip_norm=None, clip_value=None, gtol=None,
+            early_stopping=bool(self.early_stopping), record_steps=False, checkpoint=None,
+            resume=None) is not None
 
     def _runs_to_continue(self, partial, first, count):
         """The runs a partial_fit continues (None: start new ones)."""

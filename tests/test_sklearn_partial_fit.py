@@ -194,3 +194,28 @@ def test_adaptive_schedule_steps_once_per_call():
     # no improvement by tol=10 in any epoch: lr / 5 after each of the 2 later epochs
     assert est._runs[0].optimizer.param_groups[0]["lr"] == pytest.approx(0.01 / 25)
     assert len(est.history_) == 3
+
+
+def test_sparse_fit_then_partial_fit():
+    """A sparse fit on the exact CSR path is a run partial_fit continues, as the dense one
+    (equal within 1e-10); after a fit by an O(nnz) loop (plain SGD), partial_fit starts a
+    new run from fit's coefficients."""
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    Xs = sp.random(300, 40, density=0.2, format="csr", random_state=1)
+    y = (Xs @ rng.standard_normal(40) > 0).astype(int)
+    Xd = Xs.toarray()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = GDClassifier(optimizer="adam", lr=0.05, max_iter=3, random_state=0).fit(Xs, y)
+        b = GDClassifier(optimizer="adam", lr=0.05, max_iter=3, random_state=0).fit(Xd, y)
+        assert a._runs is not None
+        a.partial_fit(Xs, y)
+        b.partial_fit(Xd, y)
+        np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
+        assert a.t_ == b.t_ == 1 + 4 * 10
+        c = GDClassifier(optimizer="sgd", lr=0.05, max_iter=3, random_state=0).fit(Xs, y)
+        assert c._runs is None and c.t_ == 1 + 3 * 10
+        before = c.coef_.copy()
+        c.partial_fit(Xs, y)
+        assert c.t_ == 1 + 10 and not np.array_equal(c.coef_, before)
