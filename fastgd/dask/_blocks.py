@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fastgd.models import loss_grad, loss_value
+from fastgd.models.sparse import CSR, as_csr, is_sparse
 
 __all__ = ["Block", "make_block", "block_loss_grad", "combine", "sequential_block",
            "local_block", "block_info", "split_block", "block_val_loss",
@@ -25,7 +26,8 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Block(NamedTuple):
-    """One block of rows, ready for the kernels: ``X`` C-contiguous float32/float64,
+    """One block of rows, ready for the kernels: ``X`` C-contiguous float32/float64 (or,
+    from a ``scipy.sparse`` chunk, its checked :class:`fastgd.models.sparse.CSR`),
     ``y`` the targets in the form the loss takes (X's dtype; int64 class indices for
     softmax), ``w`` the sample weights (X's dtype) or None, ``weight`` their sum in
     float64 (the row count without weights), ``problem`` a description of invalid data in
@@ -36,7 +38,7 @@ class Block(NamedTuple):
 
     Unpickling a block (a block sent to another worker) makes its arrays aligned and
     C-contiguous again, once: buffers received over the network may start at any byte."""
-    X: np.ndarray
+    X: Any  # np.ndarray, or a CSR
     y: np.ndarray
     w: np.ndarray | None
     weight: float
@@ -54,8 +56,8 @@ def _aligned(a: Any) -> Any:
 
 
 def _rebuild(X, y, w, weight, problem, rows=None, val_rows=None, val_weight=0.0) -> Block:
-    return Block(_aligned(X), _aligned(y), _aligned(w), weight, problem, _aligned(rows),
-                 _aligned(val_rows), val_weight)
+    return Block(X if isinstance(X, CSR) else _aligned(X), _aligned(y), _aligned(w), weight,
+                 problem, _aligned(rows), _aligned(val_rows), val_weight)
 
 
 def _weight(w: np.ndarray | None, rows: np.ndarray) -> float:
@@ -69,7 +71,7 @@ def split_block(block: Block, fraction: float, seed: Any) -> Block:
     are ``np.sort(perm[:ceil(fraction * n)])`` and the training rows the others, sorted
     (as :func:`fastgd.fit` splits its rows, per block). X, y and the weights are not
     copied."""
-    n = block.X.shape[0] if block.X.ndim == 2 else 0
+    n = block.X.shape[0] if len(block.X.shape) == 2 else 0
     n_val = math.ceil(fraction * n)
     perm = np.random.default_rng(seed).permutation(n)
     val = np.sort(perm[:n_val]).astype(np.int64)
@@ -86,15 +88,24 @@ def make_block(X: Any, y: Any, w: Any, target: str, classes: Any, dtype: Any) ->
     dtype), ``"index"`` (int labels 0 .. k-1), ``"ovr:c"`` (y is 1.0 where it equals
     ``classes[c]``, else 0.0), ``"multinomial"`` (y becomes the int64 index into
     ``classes``, sorted)."""
-    X = np.require(np.asarray(X), dtype=dtype, requirements=("A", "C"))
+    problem = None
+    if is_sparse(X):  # a scipy.sparse chunk: checked and kept as CSR (never densified)
+        try:
+            X = as_csr(X, dtype=dtype, name="X's block")
+        except ValueError as exc:
+            problem = str(exc)
+            X = CSR(np.zeros(0, dtype), np.zeros(0, np.int64),
+                    np.zeros(X.shape[0] + 1, np.int64), (X.shape[0], X.shape[1]))
+    else:
+        X = np.require(np.asarray(X), dtype=dtype, requirements=("A", "C"))
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    problem = None
-    if X.ndim != 2 or y.ndim != 1 or y.shape[0] != X.shape[0]:
+    if len(X.shape) != 2 or y.ndim != 1 or y.shape[0] != X.shape[0]:
         return Block(X, y, None, 0.0, f"X's block has shape {X.shape} and y's {y.shape}")
     # a finite sum has no NaN or infinity under it; only otherwise is every entry looked at
-    if X.size and not math.isfinite(float(np.sum(X, dtype=np.float64))):
+    if (not isinstance(X, CSR) and X.size
+            and not math.isfinite(float(np.sum(X, dtype=np.float64)))):
         bad = ~np.isfinite(X)
         if bad.any():
             r, c = np.argwhere(bad)[0]
@@ -145,7 +156,7 @@ def block_info(block: Block) -> tuple:
     """What the driver checks of a block: (rows, n_features, weight, problem, max label,
     validation weight)."""
     top = int(block.y.max()) if block.y.dtype.kind == "i" and block.y.size else -1
-    return (block.X.shape[0], block.X.shape[1] if block.X.ndim == 2 else -1, block.weight,
+    return (block.X.shape[0], block.X.shape[1] if len(block.X.shape) == 2 else -1, block.weight,
             block.problem, top, block.val_weight)
 
 

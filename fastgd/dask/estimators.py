@@ -25,6 +25,7 @@ import numpy as np
 
 from fastgd.dask._data import _is_dask
 from fastgd.dask._fit import fit as _dask_fit
+from fastgd.models.sparse import is_sparse
 from fastgd.sklearn import GDClassifier as _SkClassifier
 from fastgd.sklearn import GDRegressor as _SkRegressor
 
@@ -48,6 +49,9 @@ def _array(name: str, a: Any) -> Any:
 
 
 def _decision_block(X: np.ndarray, coef_t: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    if is_sparse(X):  # a scipy.sparse chunk: its own product, never densified
+        z = np.asarray(X.astype(coef_t.dtype, copy=False) @ coef_t) + intercept
+        return z[:, 0] if z.shape[1] == 1 else z
     X = np.asarray(X)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)

@@ -406,3 +406,32 @@ def test_early_stopping_from_the_estimators(problem):
                                   early_stopping=True, random_state=0)
     _X, _y, Xr, yr = problem("regression", chunk=100)
     assert reg.fit(Xr, yr).n_iter_ < 300 and reg.score(Xr, yr) > 0.8
+
+
+@pytest.mark.parametrize("mode, batch_size", [("full_batch", None), ("sequential", 16)])
+def test_sparse_chunks_equal_their_dense_form(mode, batch_size):
+    """Row chunks that are scipy.sparse matrices train as CSR (never densified), to the
+    model of the same chunks dense; a NaN in one is refused naming it; predictions too."""
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(3)
+    A = sp.random(240, 25, density=0.15, format="csr", random_state=4).toarray()
+    y = (A @ rng.standard_normal(25) > 0).astype(np.float64)
+    dense = da.from_array(A, chunks=(70, 25))
+    sparse = dense.map_blocks(sp.csr_matrix, dtype=np.float64)
+    yd = da.from_array(y, chunks=70)
+    ms, md = models.LogisticRegression(), models.LogisticRegression()
+    kw = dict(optimizer="adam", lr=0.1, epochs=4, batch_size=batch_size, mode=mode,
+              random_state=0)
+    fastgd.dask.fit(ms, sparse, yd, **kw)
+    fastgd.dask.fit(md, dense, yd, **kw)
+    assert _rel(ms.coef_, md.coef_) <= 1e-12 and not np.all(ms.coef_ == 0)
+    clf = fastgd.dask.GDClassifier(optimizer="adam", lr=0.1, max_iter=3, tol=None)
+    clf.fit(sparse, yd.astype(np.int64))
+    np.testing.assert_array_equal(clf.predict(sparse).compute(), clf.predict(dense).compute())
+    B = A.copy()
+    B[100, np.flatnonzero(B[100])[0]] = np.nan
+    bad = da.from_array(B, chunks=(70, 25)).map_blocks(sp.csr_matrix, dtype=np.float64)
+    m = models.LogisticRegression()
+    with pytest.raises(ValueError, match="non-finite value"):
+        fastgd.dask.fit(m, bad, yd, **kw)
+    assert m.coef_ is None
