@@ -116,9 +116,9 @@ OPTIONS: dict[str, list[dict]] = {
     "Rprop": [{"lr": 1e-4, "step_sizes": (1e-6, 1e-3)}],  # full-batch steps by default
 }
 
-#: The registry's optimizers fastgd.torch offers (all but the low-bit ones:
-#: fastgd.torch.NOT_ADAPTED, checked in test_torch.py).
-NAMES = [name for name in OPTIMIZERS if "lowbit_step" not in OPTIMIZERS[name].step_functions]
+#: The registry's optimizers fastgd.torch offers (all but fastgd.torch.NOT_ADAPTED, the
+#: low-bit ones, checked by name in test_torch.py).
+NAMES = [name for name in OPTIMIZERS if name not in ft.NOT_ADAPTED]
 #: The optimizers of the element-wise kernel table: each steps every parameter from its
 #: dense ``.grad``, so that the generic tests train the MLP (with its biases) with them.
 #: L-BFGS (closure), Muon (matrices) and SparseAdam (sparse gradients):
