@@ -14,6 +14,9 @@ FGD_INLINE void FGD_SUFFIX(fgd_adam_range)(
     FGD_T neg_step_size, FGD_T wd, FGD_T decay,
     int l2_wd, int decoupled_wd, int maximize, const int amsgrad)
 {
+    /* sqrt(v) / bc2_sqrt is never subnormal (FGD_DIVC): sqrt(v) is 0 or at least 2^-74.5,
+     * and bc2_sqrt = sqrt(1 - beta2^t) is far below 2^48 */
+    const double r_bc2 = FGD_RECIP(bc2_sqrt);
     FGD_UNSWITCH(l2_wd,
     for (ptrdiff_t i = lo; i < hi; ++i) {
         FGD_T d = maximize ? -g[i] : g[i];
@@ -30,7 +33,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_adam_range)(
             second = FGD_SUFFIX(fgd_max)(vmax[i], vi);
             vmax[i] = second;
         }
-        const FGD_T denom = FGD_SQRT(second) / bc2_sqrt + eps;
+        const FGD_T denom = FGD_DIVC(FGD_SQRT(second), bc2_sqrt, r_bc2) + eps;
         p[i] = pi + neg_step_size * mi / denom;
     })
 }

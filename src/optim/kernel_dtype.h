@@ -68,6 +68,16 @@ fgd_torch_sqrt_f32_avx512(float x);
 #else
 #define FGD_MADD(a, b, c) ((a) * (b) + (c))
 #endif
+/* FGD_DIVC(x, c, rc): x / c for a divisor c fixed over a loop, rc = FGD_RECIP(c). In
+ * float32 it is x times the double reciprocal of c, rounded once to float32: the same bits
+ * as the IEEE division wherever the quotient is zero, infinite, NaN or a normal float
+ * (1/c and the product each err by at most 2^-53 relatively, and a quotient of two
+ * float32 values that is not a float32 lies at least 2^-49 relatively from every rounding
+ * boundary of float32, so both round alike), at a multiply's cost instead of the divider's
+ * (which bounds the in-cache Adam step). Used only where the quotient cannot be
+ * subnormal. In float64 it is the division. */
+#define FGD_RECIP(c) (1.0 / (double)(c))
+#define FGD_DIVC(x, c, rc) ((float)((double)(x) * (rc)))
 #define FGD_LOWBIT 1 /* the low-bit step (lowbit.h): float32 only */
 #include "kernel_dtype.h"
 #undef FGD_LOWBIT
@@ -75,6 +85,7 @@ fgd_torch_sqrt_f32_avx512(float x);
 #undef FGD_SUFFIX
 #undef FGD_SQRT
 #undef FGD_MADD
+#undef FGD_DIVC
 
 #if FGD_ISA == 0 && !FGD_FMA
 #undef FGD_CALL_ARGS
@@ -85,6 +96,7 @@ fgd_torch_sqrt_f32_avx512(float x);
 #define FGD_T double
 #define FGD_SUFFIX(name) FGD_CAT(FGD_CAT(name, _f64), FGD_ISA_TAG)
 #define FGD_SQRT sqrt
+#define FGD_DIVC(x, c, rc) ((void)(rc), (x) / (c))
 #if FGD_FMA
 #define FGD_MADD(a, b, c) fma((a), (b), (c))
 #else
@@ -95,6 +107,8 @@ fgd_torch_sqrt_f32_avx512(float x);
 #undef FGD_SUFFIX
 #undef FGD_SQRT
 #undef FGD_MADD
+#undef FGD_DIVC
+#undef FGD_RECIP
 
 #undef FGD_INLINE
 #undef FGD_KERNEL

@@ -68,9 +68,11 @@ FGD_INLINE float FGD_SUFFIX(fgd_lowbit_absmax)(const float *FGD_RESTRICT s, ptrd
     return r;
 }
 
-/* Requantize s[0..len) (overwritten with s / scale, IEEE division, in a loop that
- * vectorises) into codes at element lo: each code by the byte table of the top 16 bits
- * of x and one compare (fgd_quant_code). */
+/* Requantize s[0..len) into codes at element lo: x = s / scale (FGD_DIVC: the IEEE
+ * quotient's bits wherever it is normal; where it is not, |x| is below every map's least
+ * threshold, and the value computed has the same sign and is below it too, so the code is
+ * the same), each code by the byte table of the top 16 bits of x and one compare
+ * (fgd_quant_code). s is overwritten with x past the whole vectors. */
 FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT codes,
                                              ptrdiff_t lo, ptrdiff_t len,
                                              const uint8_t *FGD_RESTRICT lut,
@@ -88,13 +90,14 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
         }
         return;
     }
-    for (ptrdiff_t i = 0; i < len; ++i)
-        s[i] = s[i] / scale;
+    const double r = FGD_RECIP(scale);
 #if FGD_QSEARCH
-    if (bits == 4) {   /* whole vectors in-register, the rest below (same codes) */
+    {   /* whole vectors in-register (8 bits: by gathers), the rest below (same codes) */
         const ptrdiff_t n16 = len & ~(ptrdiff_t)15;
-        fgd_qsearch_store(bits, bits == 8 ? codes + lo : codes + lo / 2, n16,
-                          (const fgd_qsearch *)simd, s);
+        if (bits == 8)
+            fgd_qsearch_store8(codes + lo, n16, s, r, lut, threshold);
+        else
+            fgd_qsearch_store4(codes + lo / 2, n16, (const fgd_qsearch *)simd, s, r);
         codes += bits == 8 ? n16 : n16 / 2;
         s += n16;
         len -= n16;
@@ -102,6 +105,8 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
 #else
     (void)simd;
 #endif
+    for (ptrdiff_t i = 0; i < len; ++i)
+        s[i] = FGD_DIVC(s[i], scale, r);
     if (bits == 8) {
         uint8_t *FGD_RESTRICT c = codes + lo;
         for (ptrdiff_t i = 0; i < len; ++i)
@@ -139,13 +144,17 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
     int nt = n >= fgd_parallel_min ? fgd_max_threads() : 1;
     if (nt > nblocks) nt = (int)nblocks;
     if (nt < 1) nt = 1;
-    float *scratch = (float *)malloc(sizeof(float) * 2 * (size_t)block * (size_t)nt);
-    if (!scratch)
+    /* Each thread's two block buffers start on their own cache lines (a line shared by
+     * two threads' buffers would move between the cores at every block). */
+    const ptrdiff_t stride = (2 * block + 15) & ~(ptrdiff_t)15;
+    float *scratch_mem = (float *)malloc(sizeof(float) * ((size_t)stride * (size_t)nt + 16));
+    if (!scratch_mem)
         return -1;
+    float *scratch = (float *)(((uintptr_t)scratch_mem + 63) & ~(uintptr_t)63);
 #if FGD_QSEARCH
     fgd_qsearch *simd = (fgd_qsearch *)malloc(sizeof(fgd_qsearch) * 2);
     if (!simd) {
-        free(scratch);
+        free(scratch_mem);
         return -1;
     }
     for (int k = 0; k < n_states; ++k)
@@ -158,7 +167,7 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
 #endif
     {
 #ifdef _OPENMP
-        float *s0 = scratch + 2 * block * (ptrdiff_t)omp_get_thread_num();
+        float *s0 = scratch + stride * (ptrdiff_t)omp_get_thread_num();
 #else
         float *s0 = scratch;
 #endif
@@ -191,7 +200,7 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
             }
         }
     }
-    free(scratch);
+    free(scratch_mem);
 #if FGD_QSEARCH
     free(simd);
 #endif

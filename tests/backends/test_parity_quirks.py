@@ -274,3 +274,29 @@ def test_numpy_scalar_hyperparameters_give_the_same_bits(any_backend):
         runs.append((p, ax, rv, cv, q, prev, ss))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_float32_bias_correction_division_is_exact_over_the_whole_range(any_backend,
+                                                                             amsgrad, rng):
+    # The compiled float32 Adam divides sqrt(v) by bias_correction2_sqrt as a product with
+    # the double reciprocal, rounded once: it must give the IEEE quotient's bits for every
+    # v, from the least subnormal to the largest float (and 0, inf, NaN), and for divisors
+    # that are not powers of two; the last division (m by denom) then sees the same denom.
+    n = 1 << 16
+    bits = rng.integers(0, 0x7F800000, size=n, dtype=np.uint32)
+    bits[:8] = [0, 1, 2, 0x007FFFFF, 0x00800000, 0x7F7FFFFF, 0x7F800000, 0x7FC00000]
+    v0 = bits.view(np.float32)
+    m0 = rng.standard_normal(n).astype(np.float32) * np.float32(1e-3)
+    g = np.zeros(n, np.float32)  # v and m then only decay: v spans the range at the divide
+    for beta2, step in [(0.999, 1), (0.999, 7), (0.95, 3), (0.5, 2), (0.0, 1)]:
+        bc1, bc2_sqrt = reference.bias_corrections(0.9, beta2, step)
+        out = []
+        for fn in (reference.adam, kernels.adam):
+            p, m, v = np.zeros(n, np.float32), m0.copy(), v0.copy()
+            vmax = v0.copy() if amsgrad else None
+            fn(p, g, m, v, vmax, lr=0.1, beta1=0.9, beta2=beta2, eps=1e-8,
+               bias_correction1=bc1, bias_correction2_sqrt=bc2_sqrt, amsgrad=amsgrad)
+            out.append((p, m, v))
+        for e, r in zip(*out):
+            np.testing.assert_array_equal(r, e, err_msg=f"{any_backend} beta2={beta2}")

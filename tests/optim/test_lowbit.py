@@ -246,3 +246,42 @@ def test_to_optimizer_masks_moments_where_v_is_zero(rng):
     q = back.param_groups[0]["params"][0].copy()
     back.step([np.zeros_like(p)])
     assert np.abs(back.param_groups[0]["params"][0] - q)[hidden].max() == 0
+
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_kernel_quantizes_blocks_of_any_dynamic_range_as_the_reference(any_backend, bits,
+                                                                       rng):
+    # Blocks of very different scales, with values down to 1e-45 of their block's absmax
+    # (the normalised moment is then subnormal or zero), one value dwarfing its block, an
+    # all-zero block, a NaN block and a partial last block: the kernel's codes, absmax and
+    # parameter must be the specification's bits after two steps.
+    from fastgd import backends
+    from fastgd.optim.lowbit import MAPS
+    block = 256 if bits == 8 else 128
+    n = 6 * block + 37
+    scale = np.repeat(10.0 ** rng.uniform(-15, 15, size=7), block)[:n]
+    tiny = np.where(rng.random(n) < 0.3, 10.0 ** rng.uniform(-45, 0, size=n), 1.0)
+    g = (rng.standard_normal(n) * scale * tiny).astype(F)
+    g[block:2 * block] = 0.0
+    g[2 * block + 5] = 1e30
+    g[4 * block:5 * block] = np.nan
+    p0 = rng.standard_normal(n).astype(F)
+    out = []
+    for module in (L, backends.active()):
+        p = p0.copy()
+        states = [(np.zeros(n if bits == 8 else (n + 1) // 2, np.uint8),
+                   np.zeros(-(-n // block), F), L.qmap(name)) for name in MAPS[bits]]
+        for step in (1, 2):
+            bc1, bc2_sqrt = fastgd.reference.bias_corrections(0.9, 0.999, step)
+            module.lowbit_step("adam", p, g * F(step), states, block_size=block, bits=bits,
+                               lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1,
+                               bias_correction1=bc1, bias_correction2_sqrt=bc2_sqrt,
+                               decoupled_weight_decay=True)
+        out.append((p, states))
+    (want_p, want_states), (got_p, got_states) = out
+    np.testing.assert_array_equal(got_p, want_p)
+    for (want_codes, want_absmax, _), (codes, absmax, _) in zip(want_states, got_states):
+        np.testing.assert_array_equal(absmax, want_absmax)
+        np.testing.assert_array_equal(codes, want_codes)
+    assert np.count_nonzero(np.asarray(want_states[0][0]) != want_states[0][0][0]) > n // 4
