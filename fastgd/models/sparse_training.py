@@ -98,8 +98,13 @@ _SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nester
                  "maximize": False}
 _ADAM_KEYS = ("betas", "eps")
 #: The stored values a batch needs on average (batch_size x values per row) for a step to
-#: run on several threads (compiled backend); smaller batches run on one.
-PARALLEL_MIN_NNZ = 1 << 15
+#: run on several threads (compiled backend); smaller batches run on one. Off by default:
+#: on the 2-core reference machine two threads ran every batch size slower than one
+#: (5 epochs of the text benchmark's 80,000 rows: batch 32 0.67 s against 0.135 s, batch
+#: 1024 0.46 against 0.18, the full batch 0.74 against 0.19), because the rows phase reads
+#: and the update phase writes the same cache lines of the weights from different cores at
+#: every step. Lower it on a machine where that traffic is cheaper; the bits do not change.
+PARALLEL_MIN_NNZ = 1 << 62
 
 
 def kernels(name: str | None = None) -> tuple[Any, Any, Any]:
@@ -210,17 +215,18 @@ class _Loop:
     def epoch(self, order: np.ndarray, nthreads: int) -> None:
         sgd_k, adam_k, softmax_k = kernels()
         # threads synchronise twice a step: worth it only for batches with many values
-        nnz_batch = self.batch * self.csr.indptr[-1] / max(self.csr.shape[0], 1)
+        nnz_batch = float(self.batch) * float(self.csr.indptr[-1]) / max(self.csr.shape[0], 1)
         self.iprm[6] = nthreads if nnz_batch >= PARALLEL_MIN_NNZ else 1
         c = self.csr
-        if self.v.ndim == 2:
+        v = self.v
+        if v.ndim == 2:
             softmax_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch,
-                      self.v, self.b, self.st, self.prm, self.iprm, self.work)
+                      v, self.b, self.st, self.prm, self.iprm, self.work)
         elif self.adam is None:
-            sgd_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, self.v,
+            sgd_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, v,
                   self.b, self.q, self.st, self.prm, self.iprm, self.work)
         else:
-            adam_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, self.v,
+            adam_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, v,
                    self.b, self.state, self.st, self.prm, self.iprm, self.work, self.touched)
 
     def fold(self) -> None:
