@@ -405,6 +405,57 @@ def check_lowbit(rule: str, param: np.ndarray, grad: np.ndarray, states: list,
                                      f"overlap")
 
 
+def split_table(table: np.ndarray) -> np.ndarray:
+    """The quantizer's one-read table of a map (uint32[65536]), :func:`lookup_tables`'
+    two tables folded into one: entry ``e`` of x's top 16 bits holds the candidate code
+    ``e & 0xFF`` and, in ``e >> 8``, the least *key* of the bucket's values whose code is
+    one more (65536: none), where x's key is its low 16 bits, complemented for a negative
+    x, so that keys order as the values within a bucket. For every float32 x other than
+    NaN, ``c = e & 0xFF; c += key >= e >> 8`` is :func:`quantize`'s code (a NaN takes
+    ``e & 0xFF``, as with the two tables).
+
+    Example::
+
+        from fastgd.reference.lowbit import linear_map, split_table
+        e = split_table(linear_map())
+        u = int(np.array([0.1], np.float32).view(np.uint32)[0])
+        c = e[u >> 16] & 0xFF
+        assert c + ((u & 0xFFFF) >= e[u >> 16] >> 8) == 1  # 0.1 is nearest to 2/16
+    """
+    lut, threshold = lookup_tables(table)
+    top = np.arange(1 << 16, dtype=np.int64)
+    negative = top >= 0x8000
+    t = threshold[lut.astype(np.int64) + 1]
+
+    def ge(key):  # each bucket's value of `key` >= its threshold; NaN above every
+        lo16 = np.where(negative, 0xFFFF - key, key)  # value if positive, below if not
+        x = ((top << 16) | lo16).astype(np.uint32).view(_F)
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isnan(x), ~negative, x >= t)
+
+    lo = np.full(top.size, -1, np.int64)   # ge(lo) is False (or lo == -1)
+    hi = np.full(top.size, 1 << 16)        # ge(hi) is True (or hi == 65536)
+    while np.any(hi - lo > 1):
+        active = hi - lo > 1
+        mid = (lo + hi) // 2
+        ok = ge(np.clip(mid, 0, 0xFFFF))
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid, lo)
+    return (lut.astype(np.uint32) | (hi.astype(np.uint32) << 8)).astype(np.uint32)
+
+
+_SPLIT: dict[bytes, np.ndarray] = {}
+
+
+def fast_split_table(table: np.ndarray) -> np.ndarray:
+    """:func:`split_table`, cached by the map's bytes (the compiled kernel's table)."""
+    key = table.tobytes()
+    got = _SPLIT.get(key)
+    if got is None:
+        got = _SPLIT[key] = split_table(table)
+    return got
+
+
 _FAST: dict[bytes, tuple[np.ndarray, np.ndarray, int]] = {}
 
 

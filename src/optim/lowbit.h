@@ -76,7 +76,8 @@ FGD_INLINE float FGD_SUFFIX(fgd_lowbit_absmax)(const float *FGD_RESTRICT s, ptrd
 FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT codes,
                                              ptrdiff_t lo, ptrdiff_t len,
                                              const uint8_t *FGD_RESTRICT lut,
-                                             const float *FGD_RESTRICT threshold, int zero,
+                                             const float *FGD_RESTRICT threshold,
+                                             const uint32_t *split, int zero,
                                              float scale, float *FGD_RESTRICT s,
                                              const void *simd)
 {
@@ -93,9 +94,9 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
     const double r = FGD_RECIP(scale);
 #if FGD_QSEARCH
     {   /* whole vectors in-register (8 bits: by gathers), the rest below (same codes) */
-        const ptrdiff_t n16 = len & ~(ptrdiff_t)15;
+        const ptrdiff_t n16 = bits == 8 && !split ? 0 : len & ~(ptrdiff_t)15;
         if (bits == 8)
-            fgd_qsearch_store8(codes + lo, n16, s, r, lut, threshold);
+            fgd_qsearch_store8(codes + lo, n16, s, r, split);
         else
             fgd_qsearch_store4(codes + lo / 2, n16, (const fgd_qsearch *)simd, s, r);
         codes += bits == 8 ? n16 : n16 / 2;
@@ -104,6 +105,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
     }
 #else
     (void)simd;
+    (void)split;
 #endif
     for (ptrdiff_t i = 0; i < len; ++i)
         s[i] = FGD_DIVC(s[i], scale, r);
@@ -195,8 +197,8 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
                 const float scale = FGD_SUFFIX(fgd_lowbit_absmax)(s[k], len);
                 a->absmax[k][b] = scale;
                 FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo, len, a->lut[k],
-                                             a->threshold[k], a->zero[k], scale, s[k],
-                                             &simd[k]);
+                                             a->threshold[k], a->split[k], a->zero[k],
+                                             scale, s[k], &simd[k]);
             }
         }
     }

@@ -1,9 +1,10 @@
 # The fused low-bit step (src/optim/lowbit.h), included by _core.pyx. Not a kernel of the
 # table: fastgd.optim.lowbit calls it once per tensor with block-quantized states.
 
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint32_t
 
 from fastgd.reference.lowbit import check_lowbit as _check_lowbit
+from fastgd.reference.lowbit import fast_split_table as _fast_split_table
 from fastgd.reference.lowbit import fast_tables as _fast_tables
 
 cdef extern from "quant.h" nogil:
@@ -19,6 +20,7 @@ cdef extern from "quant.h" nogil:
         const float* table[2]
         const uint8_t* lut[2]
         const float* threshold[2]
+        const uint32_t* split[2]
         int zero[2]
         double lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt
         int decoupled_weight_decay, maximize
@@ -54,6 +56,12 @@ def lowbit_step(str rule, cnp.ndarray param, cnp.ndarray grad, list states, *,
         a.table[k] = <const float*>cnp.PyArray_DATA(table)
         a.lut[k] = <const uint8_t*>cnp.PyArray_DATA(lut)
         a.threshold[k] = <const float*>cnp.PyArray_DATA(threshold)
+        if bits == 8:  # the AVX-512 quantizer's one-read table
+            split = _fast_split_table(table)
+            keep.append(split)
+            a.split[k] = <const uint32_t*>cnp.PyArray_DATA(split)
+        else:
+            a.split[k] = NULL
         a.zero[k] = zero
     a.lr, a.beta1, a.beta2, a.eps = lr, beta1, beta2, eps
     a.weight_decay = weight_decay

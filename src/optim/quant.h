@@ -30,6 +30,7 @@ typedef struct {
     const float *table[2];         /* 256 or 16 float32 codes */
     const uint8_t *lut[2];         /* 65536 candidate codes by the top 16 bits of x */
     const float *threshold[2];     /* least x of code k, k = 0..len(table); top: +inf */
+    const uint32_t *split[2];      /* both in one read (8 bits: split_table), or NULL */
     int zero[2];                   /* the code of an all-zero block */
     double lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt;
     int decoupled_weight_decay, maximize;

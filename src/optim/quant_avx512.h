@@ -1,7 +1,7 @@
 /*
  * The low-bit step's dequantizer and quantizer on 16 floats at a time, AVX-512F. The
- * 4-bit maps' tables are read with in-register permutes (vpermps / vpermt2ps, blended on
- * the index's higher bits), the 8-bit maps' by gathers. Included by lowbit.h in the
+ * 4-bit maps' tables are read with in-register permutes (vpermps), the 8-bit maps' by
+ * gathers (the map, and its split_table). Included by lowbit.h in the
  * AVX-512 unit only. Measured in cache on one thread: the 4-bit AdamW step 2.5 -> 1.5 ns
  * per element with the permutes.
  *
@@ -86,13 +86,7 @@ fgd_qsearch_load(int bits, const uint8_t *codes, ptrdiff_t n16, const fgd_qsearc
     }
 }
 
-/* The 8-bit codes of s[0..n16) / scale, from the first byte of `codes`: x = s / scale as
- * FGD_DIVC computes it (the double reciprocal r = 1 / scale, one rounding: x's bits where
- * x is normal, and where it is not, a value of the same sign below every threshold, so the
- * same code), then fgd_quant_code's byte table and one compare, by gathers: the table is
- * read as 32-bit words at byte offsets (fast_tables pads it by 4 bytes), the low byte kept.
- * Measured on one thread, 2^24 elements: the 8-bit AdamW step 2.35 -> 1.3 ns per element,
- * with the reciprocal in place of the division and the loads below. */
+/* s[0..16) times r, rounded once to float32 (FGD_DIVC on 16 values). */
 static inline __attribute__((always_inline)) __m512
 fgd_qsearch_normalise(const float *s, __m512d r)
 {
@@ -105,18 +99,35 @@ fgd_qsearch_normalise(const float *s, __m512d r)
         _mm512_castps_pd(_mm512_castps256_ps512(xlo)), _mm256_castps_pd(xhi), 1));
 }
 
+/* The 8-bit codes of s[0..n16) / scale, from the first byte of `codes`: x = s / scale as
+ * FGD_DIVC computes it (the double reciprocal r = 1 / scale, one rounding: x's bits where
+ * x is normal, and where it is not, a value of the same sign below every threshold, so the
+ * same code), then fgd_quant_code's code from one gathered word per value of the map's
+ * split_table (fastgd.reference.lowbit): the candidate code in its low byte, and above it
+ * the least key of the bucket's values with the next code, a value's key being its low
+ * 16 bits, complemented for a negative value. A NaN keeps the candidate code, as
+ * fgd_quant_code gives it. Measured on one thread, 2^24 elements: the 8-bit AdamW step
+ * 29.8 -> 23.1 ms against gathering from the byte table, then the threshold of the code
+ * found (two dependent gathers). */
 static inline __attribute__((always_inline)) void
 fgd_qsearch_store8(uint8_t *codes, ptrdiff_t n16, const float *s, double r,
-                   const uint8_t *lut, const float *threshold)
+                   const uint32_t *split)
 {
     const __m512d rv = _mm512_set1_pd(r);
-    const __m512i low8 = _mm512_set1_epi32(0xFF), one = _mm512_set1_epi32(1);
+    const __m512i low8 = _mm512_set1_epi32(0xFF), low16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i one = _mm512_set1_epi32(1);
     for (ptrdiff_t i = 0; i < n16; i += 16) {
         const __m512 x = fgd_qsearch_normalise(s + i, rv);
-        const __m512i top = _mm512_srli_epi32(_mm512_castps_si512(x), 16);
-        __m512i c = _mm512_and_si512(_mm512_i32gather_epi32(top, (const void *)lut, 1), low8);
-        const __m512 t = _mm512_i32gather_ps(_mm512_add_epi32(c, one), threshold, 4);
-        c = _mm512_mask_add_epi32(c, _mm512_cmp_ps_mask(x, t, _CMP_GE_OQ), c, one);
+        const __m512i u = _mm512_castps_si512(x);
+        const __m512i e = _mm512_i32gather_epi32(_mm512_srli_epi32(u, 16),
+                                                 (const void *)split, 4);
+        const __m512i key = _mm512_xor_si512(_mm512_and_si512(u, low16),
+                                             _mm512_srli_epi32(_mm512_srai_epi32(u, 31), 16));
+        const __mmask16 up = _mm512_cmp_epu32_mask(key, _mm512_srli_epi32(e, 8),
+                                                   _MM_CMPINT_NLT)
+                             & _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q);
+        const __m512i c = _mm512_mask_add_epi32(_mm512_and_si512(e, low8), up,
+                                                _mm512_and_si512(e, low8), one);
         _mm_storeu_si128((__m128i *)(codes + i), _mm512_cvtepi32_epi8(c));
     }
 }

@@ -221,3 +221,26 @@ def test_thread_count_does_not_change_the_bits(threads, rng):
     for (c, a, _), (c0, a0, _) in zip(states, want_s):
         np.testing.assert_array_equal(c, c0)
         np.testing.assert_array_equal(a, a0)
+
+
+@pytest.mark.parametrize("name", L.MAP_NAMES)
+def test_split_table_gives_the_reference_code(name, rng):
+    # every bucket's boundary and its neighbours, and the probe values
+    table = L.qmap(name)
+    e = L.split_table(table)
+    lut, threshold = L.lookup_tables(table)
+    edges = threshold[1:-1].view(np.uint32).astype(np.int64)
+    near = np.concatenate([edges + d for d in (-2, -1, 0, 1, 2)]) & 0xFFFFFFFF
+    x = np.concatenate([_probe_values(table, rng), near.astype(np.uint32).view(F),
+                        np.array([np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0], F),
+                        rng.integers(0, 1 << 32, 50000, dtype=np.uint64).astype(
+                            np.uint32).view(F)])
+    x = x[~np.isnan(x)]
+    u = x.view(np.uint32).astype(np.int64)
+    entry = e[u >> 16].astype(np.int64)
+    key = np.where(u >> 31, 0xFFFF - (u & 0xFFFF), u & 0xFFFF)
+    c = (entry & 0xFF) + (key >= entry >> 8)
+    want = lut[u >> 16].astype(np.int64)
+    want += x >= threshold[want + 1]
+    np.testing.assert_array_equal(c, want)
+    np.testing.assert_array_equal(c[np.abs(x) <= 1], L.quantize(x[np.abs(x) <= 1], table))
