@@ -166,7 +166,8 @@ def cmd_fit_stream(args) -> int:
         run = PartialFit(model, optimizer=args.optimizer, lr=args.lr,
                          batch_size=args.batch_size, random_state=np.random.default_rng(seed),
                          schedule=_schedule(args.schedule, args.epochs), tol=args.tol,
-                         n_iter_no_change=args.n_iter_no_change, optimizer_kwargs=options)
+                         n_iter_no_change=args.n_iter_no_change, optimizer_kwargs=options,
+                         carry_over=True)
         start = time.perf_counter()
         progress = Progress(args.epochs * scan["n_chunks"], "chunks", enabled=not args.quiet)
         with progress:

@@ -21,11 +21,15 @@ history row with the epoch's loss, the per-epoch scheduler's step, ``tol``'s rul
 callbacks). So, with ``shuffle=False``, chunks ``X_1, ..., X_k`` whose row counts (but
 the last's) are multiples of ``batch_size`` followed by ``end_epoch()`` give the bits of
 one epoch of ``fastgd.fit`` over their concatenation (parameters, optimizer state,
-history row but its ``time``); batches never straddle two chunks, so other chunk sizes
-add a smaller batch at the end of each chunk. With ``shuffle=True`` the rows of each
+history row but its ``time``). By default batches never straddle two chunks, so other
+chunk sizes add a smaller batch at the end of each chunk; with ``carry_over=True`` the
+rows past a chunk's last whole batch wait for the next chunk (or :meth:`end_epoch`), so
+that chunks of any sizes give one epoch's bits. With ``shuffle=True`` the rows of each
 chunk are permuted by the run's generator (``rng.permutation(len(chunk))``, one call per
 chunk, the generator made once from ``random_state``): the same bits as feeding each chunk
-in that order with ``shuffle=False``.
+in that order with ``shuffle=False`` (with ``carry_over=True``: the rows carried from the
+last chunk, then the chunk's, permuted together, one call per chunk, and the permuted
+rows copied once).
 
 **Exceptions.** Schedule-free optimizers (``train``/``eval``) switch to their averaged
 point at the end of every chunk and back at the next, so chunks match one epoch to
@@ -60,7 +64,15 @@ from fastgd import lr_scheduler as _lrs
 from fastgd.history import History
 from fastgd.io import checkpoint as _ckpt
 from fastgd.models.linear import LinearModel
-from fastgd.models.params import SCHEDULES, check
+from fastgd.models.params import (
+    SCHEDULES,
+    _check_finite,
+    _check_sample_weight,
+    _check_X,
+    _check_y,
+    check,
+)
+from fastgd.models.sparse import CSR
 from fastgd.models.training import _schedulers, fit
 from fastgd.optim.registry import lookup
 
@@ -81,6 +93,12 @@ class PartialFit:
             (made once; a Generator is used and advanced).
         tol: scikit-learn's rule on the epochs' training losses, checked by
             :meth:`end_epoch` (which then returns True), or None.
+        carry_over: keep the rows past a chunk's last whole batch (fewer than
+            ``batch_size``) for the next chunk, where they come first, or for
+            :meth:`end_epoch`, which runs them as the epoch's last batch: batches then
+            straddle chunks, and any chunk sizes give one epoch's bits. Until then the
+            model has not seen them (``pending_rows`` counts them). Default False: each
+            chunk's rows are all run by its call.
         callbacks: callables ``cb(epoch, history, model)`` called by :meth:`end_epoch`;
             True from one makes it return True.
 
@@ -107,7 +125,7 @@ class PartialFit:
                  schedule: Any = None, clip_norm: float | None = None,
                  clip_value: float | None = None, tol: float | None = None,
                  n_iter_no_change: int = 5, callbacks: Any = (),
-                 optimizer_kwargs: dict | None = None) -> None:
+                 optimizer_kwargs: dict | None = None, carry_over: bool = False) -> None:
         if not isinstance(model, LinearModel):
             raise TypeError(f"model must be a fastgd.LinearModel, got {type(model).__name__}")
         lookup(optimizer)
@@ -127,8 +145,12 @@ class PartialFit:
         for cb in callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {cb!r}")
+        if not isinstance(carry_over, (bool, np.bool_)):
+            raise TypeError(f"carry_over must be a bool, got {carry_over!r}")
         self.model = model
         self.callbacks = callbacks
+        self.carry_over = bool(carry_over)
+        self._pending: tuple | None = None  # carried rows: (X, y, sample_weight or None)
         self._fit_args = dict(
             optimizer=optimizer, lr=check("lr", lr), batch_size=check("batch_size", batch_size),
             shuffle=check("shuffle", shuffle), schedule=schedule,
@@ -188,16 +210,53 @@ class PartialFit:
         if self._failed is not None:
             raise RuntimeError(f"partial_fit: this run diverged ({self._failed}); start a "
                                f"new PartialFit")
+        if self.carry_over and self._fit_args["batch_size"] is not None:
+            return self._partial_fit_carried(X, y, sample_weight)
+        self._run_rows(X, y, sample_weight, self._fit_args)
+        return self
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows carried to the next chunk (``carry_over=True``), not run yet."""
+        return 0 if self._pending is None else int(self._pending[0].shape[0])
+
+    def _run_rows(self, X: Any, y: Any, sample_weight: Any, args: dict) -> None:
         start = time.perf_counter()
         self._chunk = True
         try:
             fit(self.model, X, y, epochs=1, random_state=self._rng,
-                sample_weight=sample_weight, _stream=self, **self._fit_args)
+                sample_weight=sample_weight, _stream=self, **args)
         except FloatingPointError as exc:
             self._failed = str(exc).split(". ")[0]
             raise
         finally:
             self._elapsed += time.perf_counter() - start
+
+    def _partial_fit_carried(self, X: Any, y: Any, sample_weight: Any) -> PartialFit:
+        """partial_fit with carry_over: the carried rows and the chunk's (checked first,
+        as fit checks them), whole batches run, the rest carried."""
+        loss = self.model.loss
+        X = _check_X(X)
+        y = _check_y(loss, X, y)
+        _check_finite(X, y)
+        w = _check_sample_weight_any(sample_weight, X)
+        if self._pending is not None:
+            X, y, w = _join(self._pending, (X, y, w))
+        n, bs = X.shape[0], self._fit_args["batch_size"]
+        rng_state = self._rng.bit_generator.state
+        order = self._rng.permutation(n) if self._fit_args["shuffle"] else None
+        full = n // bs * bs
+        Xr, yr, wr = _rows(X, y, w, order, 0, full)
+        pending = _rows(X, y, w, order, full, n) if full < n else None
+        if full:
+            try:
+                self._run_rows(Xr, yr, wr, dict(self._fit_args, shuffle=False))
+            except FloatingPointError:
+                raise
+            except (ValueError, TypeError):  # refused before the model changed
+                self._rng.bit_generator.state = rng_state
+                raise
+        self._pending = pending
         return self
 
     def fit_epochs(self, X: Any, y: Any, *, epochs: int, sample_weight: Any = None,
@@ -224,7 +283,15 @@ class PartialFit:
         weights), step the per-epoch scheduler (given that loss when it monitors one:
         ``ReduceLROnPlateau``, ``"adaptive"``), apply ``tol``'s rule and call the
         callbacks. Returns True when a stopping rule or a callback says to stop (the run
-        may still go on)."""
+        may still go on). Rows carried over (``carry_over=True``) are run first, as the
+        epoch's last batch."""
+        if self._pending is not None:
+            X, y, w = self._pending
+            self._pending = None
+            if w is not None and not np.any(w > 0):  # fit skips a batch of no weight
+                self._totals = self._totals[:2] + (math.nan,) + self._totals[3:]
+            else:
+                self._run_rows(X, y, w, dict(self._fit_args, shuffle=False))
         total, weight_sum, gnorm, step_lr = self._totals
         if weight_sum == 0.0:
             raise ValueError("end_epoch: no batch was run since the last end of an epoch "
@@ -275,6 +342,7 @@ class PartialFit:
             else "a callable", "clip_norm": a["clip_norm"], "clip_value": a["clip_value"],
             "tol": a["tol"], "n_iter_no_change": a["n_iter_no_change"],
             "optimizer_kwargs": dict(a["optimizer_kwargs"] or {}),
+            "carry_over": self.carry_over,
         }
 
     def save(self, path: Any) -> None:
@@ -294,6 +362,7 @@ class PartialFit:
             "elapsed": self._elapsed, "history": h.as_dict(),
             "converged": bool(h.converged), "stop_reason": h.stop_reason,
             "rng": _ckpt.generator_state(self._rng), "schedulers": scheds,
+            "pending": _pending_arrays(self._pending),
         }
         _ckpt.save(path, optimizer=self.optimizer, stream=state)
 
@@ -357,6 +426,7 @@ class PartialFit:
         self._totals = tuple(state["totals"])
         self._best, self._no_improve = float(state["best"]), int(state["no_improve"])
         self._elapsed = float(state["elapsed"])
+        self._pending = _pending_from(state.get("pending"))
         rows: dict = state["history"]
         for i in range(len(rows.get("loss", []))):
             self.history.append(**{c: v[i] for c, v in rows.items()})
@@ -367,3 +437,92 @@ class PartialFit:
     def __repr__(self) -> str:
         return (f"PartialFit({self.model!r}, optimizer={self._fit_args['optimizer']!r}, "
                 f"epoch={self.epoch}, n_steps={self.n_steps})")
+
+
+def _check_sample_weight_any(sample_weight: Any, X: Any) -> np.ndarray | None:
+    """fit's check of sample_weight, but for its rule that not every weight be zero
+    (which applies to the rows run, carried rows included)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim == 1 and w.shape[0] == X.shape[0] and w.dtype.kind in "biuf" \
+            and np.all(np.isfinite(w)) and not np.any(w < 0) and not np.any(w > 0):
+        return w.astype(X.dtype)
+    return _check_sample_weight(w, X)
+
+
+def _join(a: tuple, b: tuple) -> tuple:
+    """The rows of a, then those of b: (X, y, w) each (a CSR X with a CSR X; w None
+    only if both are)."""
+    (Xa, ya, wa), (Xb, yb, wb) = a, b
+    if isinstance(Xa, CSR) != isinstance(Xb, CSR) or Xa.shape[1] != Xb.shape[1] \
+            or Xa.dtype != Xb.dtype:
+        def kind(X: Any) -> str:
+            return f"{'sparse' if isinstance(X, CSR) else 'dense'} {X.dtype}, " \
+                   f"{X.shape[1]} features"
+        raise ValueError(f"partial_fit: the chunk's X ({kind(Xb)}) cannot follow the rows "
+                         f"carried from the last chunk ({kind(Xa)})")
+    X: Any
+    if isinstance(Xa, CSR):
+        it = np.promote_types(Xa.indices.dtype, Xb.indices.dtype)
+        X = CSR(np.concatenate([Xa.data, Xb.data]),
+                np.concatenate([Xa.indices, Xb.indices]).astype(it, copy=False),
+                np.concatenate([Xa.indptr, Xb.indptr[1:] + Xa.indptr[-1]]).astype(it),
+                (Xa.shape[0] + Xb.shape[0], Xa.shape[1]))
+    else:
+        X = np.concatenate([Xa, Xb])
+    y = np.concatenate([ya, yb])
+    if wa is None and wb is None:
+        w = None
+    else:
+        w = np.concatenate([np.ones(Xa.shape[0], Xa.dtype) if wa is None else wa,
+                            np.ones(Xb.shape[0], Xb.dtype) if wb is None else wb])
+    return X, y, w
+
+
+def _rows(X: Any, y: np.ndarray, w: np.ndarray | None, order: np.ndarray | None,
+          lo: int, hi: int) -> tuple:
+    """Rows lo..hi of (X, y, w), in ``order`` (None: as stored; then views)."""
+    if order is None:
+        if isinstance(X, CSR):
+            a, b = int(X.indptr[lo]), int(X.indptr[hi])
+            Xr: Any = CSR(X.data[a:b], X.indices[a:b], X.indptr[lo:hi + 1] - X.indptr[lo],
+                          (hi - lo, X.shape[1]))
+        else:
+            Xr = X[lo:hi]
+        return Xr, y[lo:hi], None if w is None else w[lo:hi]
+    rows = order[lo:hi]
+    if isinstance(X, CSR):
+        starts, lens = X.indptr[rows], X.indptr[rows + 1] - X.indptr[rows]
+        indptr = np.zeros(rows.shape[0] + 1, X.indptr.dtype)
+        np.cumsum(lens, out=indptr[1:])
+        take = np.repeat(starts - indptr[:-1], lens) + np.arange(int(indptr[-1]))
+        Xr = CSR(X.data[take], X.indices[take], indptr, (rows.shape[0], X.shape[1]))
+    else:
+        Xr = X[rows]
+    return Xr, y[rows], None if w is None else w[rows]
+
+
+def _pending_arrays(pending: tuple | None) -> Any:
+    """The carried rows as a checkpoint's arrays (None if none)."""
+    if pending is None:
+        return None
+    X, y, w = pending
+    out: dict[str, Any] = {"y": y, "w": w}
+    if isinstance(X, CSR):
+        out.update(data=X.data, indices=X.indices, indptr=X.indptr, shape=list(X.shape))
+    else:
+        out["X"] = X
+    return out
+
+
+def _pending_from(saved: Any) -> tuple | None:
+    if saved is None:
+        return None
+    if "X" in saved:
+        X: Any = np.asarray(saved["X"])
+    else:
+        X = CSR(np.asarray(saved["data"]), np.asarray(saved["indices"]),
+                np.asarray(saved["indptr"]), (int(saved["shape"][0]), int(saved["shape"][1])))
+    w = saved.get("w")
+    return X, np.asarray(saved["y"]), None if w is None else np.asarray(w)

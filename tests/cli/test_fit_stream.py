@@ -23,7 +23,7 @@ def _regression(n=300, d=4, seed=0):
 
 def _by_hand(model, parts, epochs, seed, **kw):
     """PartialFit over ``parts`` (X, y) for ``epochs`` passes, as the command runs it."""
-    run = PartialFit(model, random_state=np.random.default_rng(seed), **kw)
+    run = PartialFit(model, random_state=np.random.default_rng(seed), carry_over=True, **kw)
     for _ in range(epochs):
         for X, y in parts:
             run.partial_fit(X, y)

@@ -286,3 +286,124 @@ def test_restore_refuses_other_settings_before_changing_the_model(tmp_path):
     with pytest.raises(ValueError, match="not a run written by PartialFit.save"):
         PartialFit(fastgd.LinearRegression(), optimizer="adam").restore(
             tmp_path / "plain.ckpt")
+
+
+def _csr(X):
+    import scipy.sparse as sp
+    Xs = X.copy()
+    Xs[np.abs(Xs) < 0.7] = 0.0                  # about half the values stored
+    return sp.csr_matrix(Xs)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("opt,opt_kw,kind", [("adam", {}, "logistic"),
+                                             ("sgd", {"momentum": 0.9}, "softmax"),
+                                             ("sophia", {}, "linear")])
+def test_carry_over_any_chunk_sizes_equal_one_epoch_bit_for_bit(opt, opt_kw, kind, sparse,
+                                                                tmp_path):
+    model, X, y = _data(kind, n=237)        # the epoch's last batch: 5 rows
+    if sparse:
+        X = _csr(X)
+    w = np.random.default_rng(2).uniform(0, 2, len(y))
+    if kind == "linear":
+        w[-5:] = 0.0                          # a last batch of no weight: fit skips it
+    kw = dict(optimizer=opt, lr=0.01, batch_size=8, shuffle=False, schedule="invscaling",
+              optimizer_kwargs=opt_kw)
+    ref = model.__class__(penalty="l2", alpha=1e-3)
+    h, ref_state = _whole(ref, X, y, 2, tmp_path / "run.ckpt", sample_weight=w, **kw)
+    run = PartialFit(model, carry_over=True, **kw)
+    for _ in range(2):
+        for s in _chunks(len(y), [13, 3, 50, 1, 100, 70]):  # no size a multiple of 8
+            run.partial_fit(X[s], y[s], sample_weight=w[s])
+            assert run.pending_rows == s.stop % 8
+        run.end_epoch()
+        assert run.pending_rows == 0
+    assert run.n_steps == h.n_steps == (58 if kind == "linear" else 60)
+    np.testing.assert_array_equal(model.coef_, ref.coef_)
+    np.testing.assert_array_equal(model.intercept_, ref.intercept_)
+    _same_state(ref_state, run.optimizer)
+    for col in ("loss", "grad_norm", "lr"):
+        assert run.history[col] == h[col], col
+
+
+def test_carry_over_without_it_each_chunk_ends_with_a_smaller_batch():
+    model, X, y = _data("linear")
+    kw = dict(optimizer="sgd", lr=0.01, batch_size=8, shuffle=False)
+    run = PartialFit(model, **kw)
+    carried = PartialFit(fastgd.LinearRegression(penalty="l2", alpha=1e-3), carry_over=True,
+                         **kw)
+    for s in _chunks(len(y), [12, 228]):
+        run.partial_fit(X[s], y[s])
+        carried.partial_fit(X[s], y[s])
+    run.end_epoch()
+    carried.end_epoch()
+    assert run.n_steps == 31 and carried.n_steps == 30
+    assert not np.array_equal(run.model.coef_, carried.model.coef_)
+
+
+def test_carry_over_shuffle_permutes_carried_and_new_rows_together():
+    model, X, y = _data("logistic")
+    kw = dict(optimizer="adam", lr=0.01, batch_size=8, schedule="invscaling")
+    run = PartialFit(model, shuffle=True, random_state=5, carry_over=True, **kw)
+    other = fastgd.LogisticRegression(penalty="l2", alpha=1e-3)
+    manual = PartialFit(other, shuffle=False, **kw)
+    rng = np.random.default_rng(5)
+    Xp, yp = X[:0], y[:0]
+    for s in _chunks(237, [21, 100, 116]):          # 237 rows: 5 left at the end
+        Xc, yc = np.concatenate([Xp, X[s]]), np.concatenate([yp, y[s]])
+        perm = rng.permutation(len(yc))
+        full = len(yc) // 8 * 8
+        manual.partial_fit(Xc[perm][:full], yc[perm][:full])
+        Xp, yp = Xc[perm][full:], yc[perm][full:]
+        run.partial_fit(X[s], y[s])
+    assert run.pending_rows == len(yp) == 5
+    manual.partial_fit(Xp, yp)
+    run.end_epoch()
+    np.testing.assert_array_equal(model.coef_, other.coef_)
+
+
+def test_carry_over_checkpoint_keeps_the_carried_rows(tmp_path):
+    for sparse in (False, True):
+        model, X, y = _data("softmax")
+        if sparse:
+            X = _csr(X)
+        kw = dict(optimizer="adam", lr=0.01, batch_size=8, random_state=3, carry_over=True)
+        parts = _chunks(len(y), [37, 150, 53])
+        full = PartialFit(model, **kw)
+        for s in parts:
+            full.partial_fit(X[s], y[s])
+        full.end_epoch()
+        stopped = PartialFit(fastgd.SoftmaxRegression(penalty="l2", alpha=1e-3), **kw)
+        stopped.partial_fit(X[parts[0]], y[parts[0]])
+        assert stopped.pending_rows == 5
+        stopped.save(tmp_path / "run.ckpt")
+        other = fastgd.SoftmaxRegression(penalty="l2", alpha=1e-3)
+        run = PartialFit(other, **kw).restore(tmp_path / "run.ckpt")
+        assert run.pending_rows == 5
+        for s in parts[1:]:
+            run.partial_fit(X[s], y[s])
+        run.end_epoch()
+        np.testing.assert_array_equal(other.coef_, model.coef_)
+        with pytest.raises(ValueError, match="carry_over=True"):
+            PartialFit(fastgd.SoftmaxRegression(penalty="l2", alpha=1e-3),
+                       **dict(kw, carry_over=False)).restore(tmp_path / "run.ckpt")
+
+
+def test_carry_over_refusals_change_nothing():
+    model, X, y = _data("linear")
+    run = PartialFit(model, optimizer="adam", lr=0.01, batch_size=8, carry_over=True,
+                     random_state=0)
+    run.partial_fit(X[:13], y[:13])
+    coef, pending, rng = model.coef_.copy(), run.pending_rows, run._rng.bit_generator.state
+    bad = X[13:30].copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="row 3"):
+        run.partial_fit(bad, y[13:30])
+    with pytest.raises(ValueError, match="cannot follow"):
+        run.partial_fit(X[13:30, :4], y[13:30])
+    with pytest.raises(ValueError, match="cannot follow"):
+        run.partial_fit(_csr(X[13:30]), y[13:30])
+    with pytest.raises(TypeError, match="carry_over must be a bool"):
+        PartialFit(model, carry_over=1)
+    np.testing.assert_array_equal(model.coef_, coef)
+    assert run.pending_rows == pending and run._rng.bit_generator.state == rng
