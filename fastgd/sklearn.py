@@ -114,14 +114,12 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return est._validate_data(*args, **kwargs)
 
 from fastgd import _sklearn_compat as _compat
-from fastgd.models import sparse_training as _sparse_training
 from fastgd.models.linear import LinearModel
 from fastgd.models.losses import decision_function
 from fastgd.models.params import PENALTIES, SCHEDULES, check_estimator
-from fastgd.models.sparse import CSR, as_csr, is_sparse
+from fastgd.models.sparse import as_csr, is_sparse
 from fastgd.models.stream import PartialFit
 from fastgd.models.training import ConvergenceWarning
-from fastgd.models.training import fit as fastgd_fit
 from fastgd.optim.registry import lookup
 
 __all__ = ["GDRegressor", "GDClassifier"]
@@ -255,28 +253,12 @@ class _BaseGD(BaseEstimator):
                 run.partial_fit(X, y, sample_weight=w)
                 run.end_epoch()
                 return run.history
-            if isinstance(X, CSR) and self._takes_sparse_loop(run.model):
-                # fastgd.fit's O(nnz) loop (not a run partial_fit can continue)
-                args = dict(run._fit_args, tol=tol)
-                return fastgd_fit(run.model, X, y, epochs=self.max_iter, sample_weight=w,
-                                  early_stopping=bool(self.early_stopping),
-                                  validation_fraction=self.validation_fraction,
-                                  random_state=run._rng, callbacks=run.callbacks,
-                                  lazy=bool(self.lazy), **args)
+            # on sparse X fit may take an O(nnz) loop: the run then has no optimizer, and
+            # a later partial_fit starts a new one (see _finish)
             return run.fit_epochs(X, y, epochs=self.max_iter, sample_weight=w, tol=tol,
                                   early_stopping=bool(self.early_stopping),
-                                  validation_fraction=self.validation_fraction)
-
-    def _takes_sparse_loop(self, model):
-        """Whether :func:`fastgd.fit` trains ``model`` on sparse X with one of the O(nnz)
-        loops of :mod:`fastgd.models.sparse_training` (else the exact CSR path, a run
-        that ``partial_fit`` continues)."""
-        schedule = None if self.schedule == "constant" else self.schedule
-        return _sparse_training.plan(
-            model, lookup(self.optimizer), dict(self.optimizer_kwargs or {}), bool(self.lazy),
-            schedule=schedule, clip_norm=None, clip_value=None, gtol=None,
-            early_stopping=bool(self.early_stopping), record_steps=False, checkpoint=None,
-            resume=None) is not None
+                                  validation_fraction=self.validation_fraction,
+                                  lazy=bool(self.lazy))
 
     def _runs_to_continue(self, partial, first, count):
         """The runs a partial_fit continues (None: start new ones)."""

@@ -265,7 +265,10 @@ class PartialFit:
         ``epochs`` epochs (``fit_kwargs``: more of ``fit``'s arguments, e.g. ``tol``,
         ``early_stopping``, overriding the run's), with the run's generator; return fit's
         History. :meth:`partial_fit` then continues that run (optimizer state, schedules,
-        step count). Only before the first chunk."""
+        step count). Only before the first chunk. On sparse X, where one of the O(nnz)
+        loops of :mod:`fastgd.models.sparse_training` applies, ``fit`` takes it: it keeps
+        no optimizer, so ``optimizer`` stays None and a later :meth:`partial_fit` starts
+        the optimizer afresh from the model's coefficients."""
         if self.optimizer is not None:
             raise RuntimeError("fit_epochs starts a run: this one has started already")
         args = dict(self._fit_args, callbacks=self.callbacks)

@@ -332,8 +332,10 @@ def fit(model: LinearModel, X, y, *, optimizer: Any = "sgd", lr: float = 0.01,
 
     if not isinstance(lazy, (bool, np.bool_)):
         raise TypeError(f"lazy must be True or False, got {lazy!r}")
-    if _stream is None and (_sparse.is_sparse(X) or isinstance(X, _sparse.CSR)):
-        # the O(nnz) loops of fastgd.models.sparse_training, where one applies
+    if (_stream is None or not _stream._chunk) and (
+            _sparse.is_sparse(X) or isinstance(X, _sparse.CSR)):
+        # the O(nnz) loops of fastgd.models.sparse_training, where one applies (also for
+        # PartialFit.fit_epochs, whose run then has no optimizer for partial_fit to carry)
         history = _sparse_training.try_fit(
             model, X, y, cls, lazy=bool(lazy), lr=lr, batch_size=batch_size, epochs=epochs,
             shuffle=shuffle, random_state=random_state, sample_weight=sample_weight,
