@@ -157,7 +157,8 @@ extensions = [
     Extension(
         "fastgd.backends._models",
         ["src/models/_models.pyx", "src/models/models.c"]
-        + [f"src/models/models_{isa}.c" for isa in ISAS] + ["src/models/sparse_sgd.c"],
+        + [f"src/models/models_{isa}.c" for isa in ISAS]
+        + [f"src/models/sparse_sgd_{isa}.c" for isa in ISAS],
         # src/optim for kernels.h: the fused training loop calls optimizer kernels by
         # address (fgd_kernel_fn), through src/common/fgd_kernel.pxd.
         include_dirs=["src/common", "src/models", "src/optim", numpy.get_include()],

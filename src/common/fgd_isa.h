@@ -9,7 +9,8 @@
  * give the same bits (tested).
  *
  * Each instruction set is a compilation unit of its own (src/optim/kernels_<isa>.c,
- * src/models/models_<isa>.c), so that setup.py compiles the three in parallel. The tables
+ * src/models/models_<isa>.c, src/models/sparse_sgd_<isa>.c), so that setup.py compiles
+ * the three in parallel. The tables
  * of entry points (kernels.c, models.c) list them narrowest first, in the order of
  * fgd_isa_supported.
  *

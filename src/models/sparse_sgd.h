@@ -8,7 +8,7 @@
  * columns only). The arithmetic and its order are those of the NumPy specification,
  * fastgd/reference/sparse_sgd.py, which documents every step.
  *
- * Included by sparse_sgd.c once per (value type, index type): FGDSP_T (float or double),
+ * Included by sparse_sgd_types.h once per (value type, index type): FGDSP_T (float or double),
  * FGDSP_I (int32_t or int64_t) and FGDSP_S(name) (the suffixed name).
  *
  * Threads (mini-batches, nthreads > 1): the batch's decision values are computed row by
@@ -55,28 +55,7 @@ enum { FGDSP_PEN_NONE = 0, FGDSP_PEN_L2 = 1, FGDSP_PEN_CUMULATIVE = 2 };
 /* Schedules. */
 enum { FGDSP_CONSTANT = 0, FGDSP_OPTIMAL = 1, FGDSP_INVSCALING = 2 };
 
-typedef struct {
-    const void *data;      /* nnz values (FGDSP_T) */
-    const void *indices;   /* nnz column indices (FGDSP_I) */
-    const void *indptr;    /* n_rows + 1 (FGDSP_I) */
-    const void *y;         /* n_rows targets (FGDSP_T) */
-    const void *sw;        /* n_rows sample weights or NULL */
-    const int64_t *order;  /* the rows of the epoch, in order */
-    ptrdiff_t n_order, d, batch;
-    void *v;               /* d stored weights (FGDSP_T) */
-    void *b;               /* the intercept (1 value) or NULL */
-    void *q;               /* d cumulative L1 penalties applied (FGDSP_T) or NULL */
-    void *m1, *m2;         /* Adam: m1 the d + 1 states {m1, m2 (FGDSP_T), g (double)};
-                            * m2 unused */
-    double *st;            /* state, see fastgd/reference/sparse_sgd.py */
-    const double *prm;
-    const int64_t *iprm;
-    double *work;          /* 3 * batch + FGDSP_BUCKETS * 2 doubles */
-    double *g;             /* unused */
-    unsigned char *mark;   /* unused */
-    int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
-    ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
-} fgdsp_args;
+#include "sparse_sgd_decl.h"  /* fgdsp_args */
 
 /* dl/dz (and the loss when want_loss) of one sample; one exp for the log loss. */
 static inline double fgdsp_point(int kind, double z, double y, double eps, int want_loss,

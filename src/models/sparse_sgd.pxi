@@ -1,4 +1,5 @@
-# The sparse training loops (src/models/sparse_sgd.h), included by _models.pyx.
+# The sparse training loops (src/models/sparse_sgd.h, one unit per instruction set:
+# sparse_sgd_<isa>.c), included by _models.pyx.
 
 cdef extern from "sparse_sgd_decl.h" nogil:
     ctypedef struct fgdsp_args:
@@ -23,18 +24,13 @@ cdef extern from "sparse_sgd_decl.h" nogil:
         int64_t *touched
         Py_ssize_t k
     ctypedef int (*fgdsp_fn)(const fgdsp_args *a) noexcept nogil
-    int fgdsp_sgd_epoch_f32_i32(const fgdsp_args *a)
-    int fgdsp_sgd_epoch_f32_i64(const fgdsp_args *a)
-    int fgdsp_sgd_epoch_f64_i32(const fgdsp_args *a)
-    int fgdsp_sgd_epoch_f64_i64(const fgdsp_args *a)
-    int fgdsp_adam_epoch_f32_i32(const fgdsp_args *a)
-    int fgdsp_adam_epoch_f32_i64(const fgdsp_args *a)
-    int fgdsp_adam_epoch_f64_i32(const fgdsp_args *a)
-    int fgdsp_adam_epoch_f64_i64(const fgdsp_args *a)
-    int fgdsp_softmax_epoch_f32_i32(const fgdsp_args *a)
-    int fgdsp_softmax_epoch_f32_i64(const fgdsp_args *a)
-    int fgdsp_softmax_epoch_f64_i32(const fgdsp_args *a)
-    int fgdsp_softmax_epoch_f64_i64(const fgdsp_args *a)
+    enum:
+        FGDSP_SGD
+        FGDSP_ADAM
+        FGDSP_SOFTMAX
+    # [isa][loop][2 * float64 + int64]: the isa rows are fgd_isa.h's (those of the models'
+    # tables), FGD_N_ISAS of them
+    const fgdsp_fn fgdsp_table[3][3][4]
 
 
 cdef void* _ptr_or_null(object a):
@@ -52,17 +48,15 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
                   object g, object mark, object touched):
     cdef fgdsp_args a
     cdef fgdsp_fn fn
-    cdef int f32 = cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32
-    cdef int i32 = cnp.PyArray_ITEMSIZE(indices) == 4
-    if which == "sgd":
-        fn = (fgdsp_sgd_epoch_f32_i32 if i32 else fgdsp_sgd_epoch_f32_i64) if f32 else \
-            (fgdsp_sgd_epoch_f64_i32 if i32 else fgdsp_sgd_epoch_f64_i64)
-    elif which == "softmax":
-        fn = (fgdsp_softmax_epoch_f32_i32 if i32 else fgdsp_softmax_epoch_f32_i64) if f32 \
-            else (fgdsp_softmax_epoch_f64_i32 if i32 else fgdsp_softmax_epoch_f64_i64)
-    else:
-        fn = (fgdsp_adam_epoch_f32_i32 if i32 else fgdsp_adam_epoch_f32_i64) if f32 else \
-            (fgdsp_adam_epoch_f64_i32 if i32 else fgdsp_adam_epoch_f64_i64)
+    cdef int f64 = cnp.PyArray_TYPE(data) != cnp.NPY_FLOAT32
+    cdef int i64 = cnp.PyArray_ITEMSIZE(indices) != 4
+    cdef int loop = FGDSP_SGD if which == "sgd" else (
+        FGDSP_SOFTMAX if which == "softmax" else FGDSP_ADAM)
+    # the instruction set the compiled core runs now, as the model kernels (_table)
+    index = _TABLE_INDEX.get(_core.isa())
+    if index is None or not fgd_isa_supported(index):
+        index = 0
+    fn = fgdsp_table[<int>index][loop][2 * f64 + i64]
     a.data = cnp.PyArray_DATA(data)
     a.indices = cnp.PyArray_DATA(indices)
     a.indptr = cnp.PyArray_DATA(indptr)

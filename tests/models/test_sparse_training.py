@@ -263,3 +263,40 @@ def test_multinomial_pass_equals_dense_fit(bs, penalty):
     assert ms.coef_.shape == (X.shape[1], 4)
     assert _rel(ms.coef_, md.coef_) < 1e-10 and _rel(ms.intercept_, md.intercept_) < 1e-10
     np.testing.assert_allclose(hs.loss, hd.loss, rtol=1e-10)
+
+
+@pytest.mark.skipif("cython" not in backends.available(), reason="compiled backend")
+def test_every_instruction_set_gives_the_same_bits():
+    # the compiled loops are compiled once per instruction set (the multinomial loop's
+    # class dimension vectorises): the same bits on each, loss history included
+    X, y01, _, rng = _data(n=80, d=40, density=0.2)
+    X32 = X.astype(np.float32)
+    y4 = rng.integers(0, 5, X.shape[0])
+    core = backends.load("cython")
+    runs = [("log_loss", X, y01, "sgd", {}, dict(penalty="l2", alpha=1e-3)),
+            ("log_loss", X32, y01, "sgd", {}, dict(penalty="l2", alpha=1e-3)),
+            ("log_loss", X, y01, "adam", {"lazy": True}, dict(penalty="l2", alpha=1e-3)),
+            ("softmax_cross_entropy", X, y4, "sgd", {}, dict(penalty="l2", alpha=1e-3)),
+            ("softmax_cross_entropy", X32, y4, "sgd", {}, dict(penalty=None))]
+    previous = core.isa()
+    results: dict = {}
+    try:
+        with backends.use_backend("cython"):
+            for isa, ok in core.isas().items():
+                if not ok:
+                    continue
+                core.set_isa(isa)
+                for i, (loss, Xi, yi, opt, extra, mkw) in enumerate(runs):
+                    m = fastgd.LinearModel(loss, **mkw)
+                    h = fastgd.fit(m, Xi, yi, optimizer=opt, lr=0.05, batch_size=3, epochs=2,
+                                   random_state=0, **extra)
+                    results.setdefault(i, []).append((isa, m.coef_.copy(),
+                                                      m.intercept_.copy(), h.loss))
+    finally:
+        core.set_isa(previous)
+    for i, got in results.items():
+        _, coef, intercept, loss = got[0]
+        assert len(got) >= 1
+        for isa, c, b, h in got[1:]:
+            assert np.array_equal(c, coef) and np.array_equal(b, intercept), (i, isa)
+            assert h == loss, (i, isa)
