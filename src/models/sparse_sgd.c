@@ -1,4 +1,4 @@
-/* The sparse training loops (sparse_sgd.h) for float32/float64 values and int32/int64
+/* The sparse training loops (sparse_sgd.h, sparse_momentum.h) for float32/float64 values and int32/int64
  * column indices. One compilation unit, compiled for the baseline instruction set: the
  * loops are bound by the random access into the weights, not by arithmetic width. */
 #include <stdint.h>
@@ -10,6 +10,7 @@
 #define FGDSP_I int32_t
 #define FGDSP_S(name) FGDSP_CAT(name, _f32_i32)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S
@@ -18,6 +19,7 @@
 #define FGDSP_I int64_t
 #define FGDSP_S(name) FGDSP_CAT(name, _f32_i64)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S
@@ -26,6 +28,7 @@
 #define FGDSP_I int32_t
 #define FGDSP_S(name) FGDSP_CAT(name, _f64_i32)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S
@@ -34,6 +37,7 @@
 #define FGDSP_I int64_t
 #define FGDSP_S(name) FGDSP_CAT(name, _f64_i64)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S

@@ -23,6 +23,8 @@ typedef struct {
     unsigned char *mark;
     int64_t *touched;
     ptrdiff_t k;
+    int64_t *stamp;
+    const double *pw;
 } fgdsp_args;
 typedef int (*fgdsp_fn)(const fgdsp_args *a);
 int fgdsp_sgd_epoch_f32_i32(const fgdsp_args *a);
@@ -37,4 +39,8 @@ int fgdsp_softmax_epoch_f32_i32(const fgdsp_args *a);
 int fgdsp_softmax_epoch_f32_i64(const fgdsp_args *a);
 int fgdsp_softmax_epoch_f64_i32(const fgdsp_args *a);
 int fgdsp_softmax_epoch_f64_i64(const fgdsp_args *a);
+int fgdsp_momentum_epoch_f32_i32(const fgdsp_args *a);
+int fgdsp_momentum_epoch_f32_i64(const fgdsp_args *a);
+int fgdsp_momentum_epoch_f64_i32(const fgdsp_args *a);
+int fgdsp_momentum_epoch_f64_i64(const fgdsp_args *a);
 #endif

@@ -1,0 +1,171 @@
+/*
+ * SGD with momentum (or Nesterov) over a CSR design matrix in O(nnz) a step
+ * (fastgd.models.sparse_training, path "sgd_momentum"): every column keeps the step count
+ * it is current at, and is brought to the current step over its skipped steps -- on which
+ * its pair (weight, momentum buffer) moves by a constant 2x2 matrix A -- when it next
+ * appears in a batch, and at the end of the epoch. A^k is applied as the product of the
+ * tabled powers A^(2^i) of k's bits (O(log k)). The arithmetic and its order are those of
+ * the NumPy specification, fastgd/reference/sparse_momentum.py, which documents every step.
+ * One thread.
+ *
+ * Included by sparse_sgd.c after sparse_sgd.h (fgdsp_args, fgdsp_point) once per (value
+ * type, index type): FGDSP_T, FGDSP_I, FGDSP_S(name).
+ *
+ * Arguments (fgdsp_args): v, b as the SGD loop; m1 the d + 1 momentum buffers (FGDSP_T,
+ * the intercept's last); stamp the d step counts; g d doubles (zero between steps);
+ * touched room for the batch's distinct columns; pw the (65, 4) table; work 3 * batch.
+ */
+
+/* Column j's pair brought from step stamp[j] to step t. */
+static inline void FGDSP_S(fgdsp_mom_bring)(FGDSP_T *v, FGDSP_T *mb, int64_t *stamp,
+                                            ptrdiff_t j, int64_t t, const double *pw)
+{
+    double w = (double)v[j], m = (double)mb[j], nw;
+    int64_t k = t - stamp[j];
+    if (stamp[j] == 0) {
+        const double *r = pw + 4 * 64;
+        nw = r[0] * w + r[1] * m;
+        m = r[2] * w + r[3] * m;
+        w = nw;
+        k -= 1;
+    }
+    for (int i = 0; k; ++i, k >>= 1) {
+        if (k & 1) {
+            const double *r = pw + 4 * i;
+            nw = r[0] * w + r[1] * m;
+            m = r[2] * w + r[3] * m;
+            w = nw;
+        }
+    }
+    v[j] = (FGDSP_T)w;
+    mb[j] = (FGDSP_T)m;
+    stamp[j] = t;
+}
+
+int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
+{
+    const FGDSP_T *data = (const FGDSP_T *)a->data, *y = (const FGDSP_T *)a->y;
+    const FGDSP_T *sw = (const FGDSP_T *)a->sw;
+    const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
+    FGDSP_T *FGDSP_RESTRICT v = (FGDSP_T *)a->v;
+    FGDSP_T *FGDSP_RESTRICT mb = (FGDSP_T *)a->m1;
+    FGDSP_T *b = (FGDSP_T *)a->b;
+    int64_t *FGDSP_RESTRICT stamp = a->stamp;
+    double *FGDSP_RESTRICT g = a->g;
+    int64_t *touched = a->touched;
+    const double *pw = a->pw;
+    double *st = a->st;
+    const double *prm = a->prm;
+    const int kind = (int)a->iprm[0], want = (int)a->iprm[4], nesterov = (int)a->iprm[7];
+    const double eps = prm[6], lr = prm[2], alpha = prm[8];
+    const double mu = prm[12], damp = prm[13], wd = prm[14];
+    const int track = want && alpha != 0.0;
+    const ptrdiff_t d = a->d, m = a->n_order, batch = a->batch;
+    double *c = a->work, *wt = a->work + batch, *ls = a->work + 2 * batch;
+
+    for (ptrdiff_t p0 = 0; p0 < m; p0 += batch) {
+        const ptrdiff_t nb = (m - p0 < batch) ? m - p0 : batch;
+        const int64_t t = (int64_t)st[6];
+        const double bval = b ? (double)b[0] : 0.0;
+        /* 1. the batch's columns brought to t; the rows */
+        for (ptrdiff_t i = 0; i < nb; ++i) {
+            const int64_t r = a->order[p0 + i];
+            const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+            double acc = 0.0;
+            for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+                const ptrdiff_t j = (ptrdiff_t)ind[k];
+                if (stamp[j] != t) FGDSP_S(fgdsp_mom_bring)(v, mb, stamp, j, t, pw);
+                acc += (double)v[j] * (double)data[k];
+            }
+            double l = 0.0;
+            c[i] = fgdsp_point(kind, acc + bval, (double)y[r], eps, want, &l);
+            wt[i] = sw ? (double)sw[r] : 1.0;
+            ls[i] = l;
+        }
+        /* 2. */
+        double S = 0.0, L = 0.0;
+        for (ptrdiff_t i = 0; i < nb; ++i) {
+            S += wt[i];
+            L += wt[i] * ls[i];
+        }
+        if (S == 0.0) continue;
+        if (want) {
+            st[3] += L + (track ? 0.5 * alpha * st[5] : 0.0) * S;
+            st[4] += S;
+        }
+        /* 3. the batch's gradient, its columns listed */
+        double G = 0.0;
+        ptrdiff_t nt = 0;
+        for (ptrdiff_t i = 0; i < nb; ++i) {
+            const double ci = (wt[i] * c[i]) / S;
+            G += ci;
+            const int64_t r = a->order[p0 + i];
+            const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
+            for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
+                const ptrdiff_t j = (ptrdiff_t)ind[k];
+                if (stamp[j] == t) {
+                    stamp[j] = t + 1;
+                    touched[nt++] = j;
+                }
+                g[j] += ci * (double)data[k];
+            }
+        }
+        /* 4. C <- M C M^T */
+        const double *M = pw + (t == 0 ? 4 * 64 : 0);
+        if (track) {
+            const double c00 = st[5], c01 = st[8], c11 = st[9];
+            const double r0 = M[0] * c00 + M[1] * c01, r1 = M[0] * c01 + M[1] * c11;
+            const double s0 = M[2] * c00 + M[3] * c01, s1 = M[2] * c01 + M[3] * c11;
+            st[5] = r0 * M[0] + r1 * M[1];
+            st[8] = r0 * M[2] + r1 * M[3];
+            st[9] = s0 * M[2] + s1 * M[3];
+        }
+        /* 5. the momentum step of the listed columns */
+        for (ptrdiff_t q = 0; q < nt; ++q) {
+            const ptrdiff_t j = (ptrdiff_t)touched[q];
+            const double w0 = (double)v[j], m0 = (double)mb[j];
+            const double gj = (g[j] + alpha * w0) + wd * w0;
+            g[j] = 0.0;
+            const double m1 = t == 0 ? gj : mu * m0 + (1.0 - damp) * gj;
+            const double w1 = w0 - lr * (nesterov ? gj + mu * m1 : m1);
+            v[j] = (FGDSP_T)w1;
+            mb[j] = (FGDSP_T)m1;
+            if (track) {
+                const double y0 = M[0] * w0 + M[1] * m0, y1 = M[2] * w0 + M[3] * m0;
+                const double ws = (double)v[j], ms = (double)mb[j];
+                st[5] += ws * ws - y0 * y0;
+                st[8] += ws * ms - y0 * y1;
+                st[9] += ms * ms - y1 * y1;
+            }
+        }
+        /* 6. the intercept */
+        if (b) {
+            const double b0 = (double)b[0];
+            const double gb = G + wd * b0;
+            const double m1 = t == 0 ? gb : mu * (double)mb[d] + (1.0 - damp) * gb;
+            b[0] = (FGDSP_T)(b0 - lr * (nesterov ? gb + mu * m1 : m1));
+            mb[d] = (FGDSP_T)m1;
+        }
+        /* 7. */
+        st[1] += 1.0;
+        st[6] += 1.0;
+    }
+    /* every column brought to t; C summed afresh */
+    const int64_t t = (int64_t)st[6];
+    double c00 = 0.0, c01 = 0.0, c11 = 0.0;
+    for (ptrdiff_t j = 0; j < d; ++j) {
+        if (stamp[j] != t) FGDSP_S(fgdsp_mom_bring)(v, mb, stamp, j, t, pw);
+        if (track) {
+            const double w0 = (double)v[j], m0 = (double)mb[j];
+            c00 += w0 * w0;
+            c01 += w0 * m0;
+            c11 += m0 * m0;
+        }
+    }
+    if (track) {
+        st[5] = c00;
+        st[8] = c01;
+        st[9] = c11;
+    }
+    return 0;
+}
