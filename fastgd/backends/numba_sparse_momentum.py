@@ -9,6 +9,8 @@ import numpy as np
 from numba import njit
 
 from fastgd.reference import sparse_sgd as _spec
+from fastgd.reference.sparse_momentum import FIRST as _FIRST
+from fastgd.reference.sparse_momentum import LOW as _LOW
 
 #: one sample's (dl/dz, loss): the specification's own function, compiled
 _point = njit(cache=True, nogil=True)(_spec.point)
@@ -20,9 +22,14 @@ def _bring(v, mb, stamp, j, t, pw):
     m = np.float64(mb[j])
     k = t - stamp[j]
     if stamp[j] == 0:
-        w, m = pw[64, 0] * w + pw[64, 1] * m, pw[64, 2] * w + pw[64, 3] * m
+        w, m = (pw[_FIRST, 0] * w + pw[_FIRST, 1] * m,
+                pw[_FIRST, 2] * w + pw[_FIRST, 3] * m)
         k -= 1
-    i = 0
+    low = k & (_LOW - 1)
+    if low:
+        w, m = pw[low, 0] * w + pw[low, 1] * m, pw[low, 2] * w + pw[low, 3] * m
+    k >>= 10
+    i = _LOW
     while k:
         if k & 1:
             w, m = pw[i, 0] * w + pw[i, 1] * m, pw[i, 2] * w + pw[i, 3] * m
@@ -85,7 +92,7 @@ def _momentum(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g, to
                     touched[nt] = j
                     nt += 1
                 g[j] += ci * np.float64(data[k])
-        row = 64 if t == 0 else 0
+        row = _FIRST if t == 0 else 1
         M0, M1, M2, M3 = pw[row, 0], pw[row, 1], pw[row, 2], pw[row, 3]
         if track:
             c00, c01, c11 = st[5], st[8], st[9]

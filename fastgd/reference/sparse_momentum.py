@@ -21,8 +21,9 @@ and the intercept the same way, with its loss gradient plus ``wd`` times itself.
 Each column keeps the step count it is current at (``stamp``); when it appears in a batch
 (and at the end of the epoch, for every column) it is brought to the current step ``t``
 over its ``k`` skipped steps at once: ``A0`` first if it was never updated, then ``A^k``
-as the product of the tabled powers ``A^(2^i)`` of the bits of ``k``, lowest first
-(:func:`momentum_table`): O(log k) per column, exact to rounding.
+from the table of :func:`momentum_table` -- one matrix for ``k < 1024`` (a step of an
+epoch of up to 1024 batches), one more per set bit of ``k // 1024`` beyond: O(1 + log k)
+per column, exact to rounding.
 
 **The loss.** With the L2 penalty, its value ``0.5 alpha ||w||^2`` at each step needs every
 weight's current value. The loop keeps ``C``, the sum over all columns of ``x x^T``
@@ -39,7 +40,7 @@ end of the epoch it is summed afresh.
 - ``stamp`` (d,) int64: the step count each column is current at.
 - ``g`` (d,) float64: the batch's gradient (zero between steps).
 - ``touched`` (int64): room for the batch's distinct columns.
-- ``pw`` (65, 4) float64, read only: :func:`momentum_table`.
+- ``pw`` (1089, 4) float64, read only: :func:`momentum_table`.
 - ``st`` float64: ``[1]`` the schedule's t (added to), ``[3]``, ``[4]`` the loss and weight
   sums (when ``iprm[4]``), ``[5]``, ``[8]``, ``[9]``: ``C`` (kept when ``iprm[4]`` and
   ``prm[8] != 0``), ``[6]`` the steps taken: the step count ``t``.
@@ -74,7 +75,7 @@ import numpy as np
 
 from fastgd.reference.sparse_sgd import point
 
-__all__ = ["momentum_table", "catch_up", "momentum_epoch"]
+__all__ = ["LOW", "FIRST", "momentum_table", "catch_up", "momentum_epoch"]
 
 
 def _mul(p, q) -> tuple[float, float, float, float]:
@@ -83,11 +84,18 @@ def _mul(p, q) -> tuple[float, float, float, float]:
             p[2] * q[0] + p[3] * q[2], p[2] * q[1] + p[3] * q[3])
 
 
+#: rows of :func:`momentum_table` holding ``A^r`` for the low bits ``r`` of a count
+LOW = 1024
+#: the row of the first step's matrix ``A0``
+FIRST = LOW + 64
+
+
 def momentum_table(lr: float, mu: float, dampening: float, nesterov: bool,
                    lam: float) -> np.ndarray:
-    """(65, 4) float64: rows ``i < 64`` the matrix ``A^(2^i)`` (row-major) of a skipped step
-    on the pair (w, b) -- ``g = lam w``, then the momentum update -- and row 64 the first
-    step's ``A0`` (``b <- g``, no dampening)."""
+    """(LOW + 65, 4) float64, row-major 2x2 matrices of a skipped step on the pair (w, b)
+    -- ``g = lam w``, then the momentum update: rows ``r < LOW`` ``A^r`` (``A^0 = I``,
+    each the previous one times ``A``), rows ``LOW + i`` ``A^(LOW 2^i)`` (each the previous
+    one squared), row ``FIRST`` the first step's ``A0`` (``b <- g``, no dampening)."""
     a10 = (1.0 - dampening) * lam
     if nesterov:
         a = (1.0 - lr * (lam + mu * a10), -lr * (mu * mu), a10, mu)
@@ -95,25 +103,34 @@ def momentum_table(lr: float, mu: float, dampening: float, nesterov: bool,
     else:
         a = (1.0 - lr * a10, -lr * mu, a10, mu)
         a0 = (1.0 - lr * lam, 0.0, lam, 0.0)
-    pw = np.zeros((65, 4))
-    p = a
+    pw = np.zeros((FIRST + 1, 4))
+    p: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0)
+    for r in range(LOW):
+        pw[r] = p
+        p = _mul(p, a)
     for i in range(64):
-        pw[i] = p
+        pw[LOW + i] = p
         p = _mul(p, p)
-    pw[64] = a0
+    pw[FIRST] = a0
     return pw
 
 
 def catch_up(w: float, m: float, last: int, t: int, pw) -> tuple[float, float]:
     """The pair (w, b) of a column current at step ``last`` brought to step ``t`` over the
-    skipped steps: ``A0`` if ``last == 0``, then ``A^(2^i)`` for each set bit ``i`` of the
-    remaining count, lowest first."""
+    skipped steps: ``A0`` if ``last == 0``; then, of the remaining count ``k``,
+    ``A^(k mod LOW)`` (unless 0) and ``A^(LOW 2^i)`` for each set bit ``i`` of
+    ``k // LOW``, lowest first."""
     k = t - last
     if last == 0:
-        r = pw[64]
+        r = pw[FIRST]
         w, m = r[0] * w + r[1] * m, r[2] * w + r[3] * m
         k -= 1
-    i = 0
+    low = k & (LOW - 1)
+    if low:
+        r = pw[low]
+        w, m = r[0] * w + r[1] * m, r[2] * w + r[3] * m
+    k >>= 10
+    i = LOW
     while k:
         if k & 1:
             r = pw[i]
@@ -186,7 +203,7 @@ def momentum_epoch(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, 
                     touched[nt] = j
                     nt += 1
                 g[j] += ci * float(data[k])
-        M = pw[64] if t == 0 else pw[0]
+        M = pw[FIRST] if t == 0 else pw[1]
         if track:                                        # 4. C <- M C M^T
             c00, c01, c11 = st[5], st[8], st[9]
             r0, r1 = M[0] * c00 + M[1] * c01, M[0] * c01 + M[1] * c11

@@ -3,9 +3,10 @@
  * (fastgd.models.sparse_training, path "sgd_momentum"): every column keeps the step count
  * it is current at, and is brought to the current step over its skipped steps -- on which
  * its pair (weight, momentum buffer) moves by a constant 2x2 matrix A -- when it next
- * appears in a batch, and at the end of the epoch. A^k is applied as the product of the
- * tabled powers A^(2^i) of k's bits (O(log k)). The arithmetic and its order are those of
- * the NumPy specification, fastgd/reference/sparse_momentum.py, which documents every step.
+ * appears in a batch, and at the end of the epoch. A^k is applied as the tabled A^r of
+ * k's low 10 bits times the tabled A^(1024 2^i) of its set higher bits (O(1 + log k)).
+ * The arithmetic and its order are those of the NumPy specification,
+ * fastgd/reference/sparse_momentum.py, which documents every step.
  * One thread.
  *
  * Included by sparse_sgd.c after sparse_sgd.h (fgdsp_args, fgdsp_point) once per (value
@@ -13,30 +14,40 @@
  *
  * Arguments (fgdsp_args): v, b as the SGD loop; m1 the d + 1 momentum buffers (FGDSP_T,
  * the intercept's last); stamp the d step counts; g d doubles (zero between steps);
- * touched room for the batch's distinct columns; pw the (65, 4) table; work 3 * batch.
+ * touched room for the batch's distinct columns; pw the (1089, 4) table; work 3 * batch.
  */
+
+#ifndef FGDSP_MOM_ONCE
+#define FGDSP_MOM_ONCE
+/* The table's rows (fastgd/reference/sparse_momentum.py, momentum_table): A^r for
+ * r < FGDSP_MOM_LOW, then A^(FGDSP_MOM_LOW 2^i), then the first step's A0. */
+#define FGDSP_MOM_LOW 1024
+#define FGDSP_MOM_SHIFT 10
+#define FGDSP_MOM_FIRST (FGDSP_MOM_LOW + 64)
+/* (w, m) <- R (w, m), R a row-major 2x2 matrix. */
+#define FGDSP_MOM_APPLY(R, w, m) do { \
+        const double *r_ = (R); \
+        const double nw_ = r_[0] * (w) + r_[1] * (m); \
+        (m) = r_[2] * (w) + r_[3] * (m); \
+        (w) = nw_; \
+    } while (0)
+#endif
 
 /* Column j's pair brought from step stamp[j] to step t. */
 static inline void FGDSP_S(fgdsp_mom_bring)(FGDSP_T *v, FGDSP_T *mb, int64_t *stamp,
                                             ptrdiff_t j, int64_t t, const double *pw)
 {
-    double w = (double)v[j], m = (double)mb[j], nw;
+    double w = (double)v[j], m = (double)mb[j];
     int64_t k = t - stamp[j];
     if (stamp[j] == 0) {
-        const double *r = pw + 4 * 64;
-        nw = r[0] * w + r[1] * m;
-        m = r[2] * w + r[3] * m;
-        w = nw;
+        FGDSP_MOM_APPLY(pw + 4 * FGDSP_MOM_FIRST, w, m);
         k -= 1;
     }
-    for (int i = 0; k; ++i, k >>= 1) {
-        if (k & 1) {
-            const double *r = pw + 4 * i;
-            nw = r[0] * w + r[1] * m;
-            m = r[2] * w + r[3] * m;
-            w = nw;
-        }
-    }
+    const int64_t low = k & (FGDSP_MOM_LOW - 1);
+    if (low) FGDSP_MOM_APPLY(pw + 4 * low, w, m);
+    k >>= FGDSP_MOM_SHIFT;
+    for (int i = FGDSP_MOM_LOW; k; ++i, k >>= 1)
+        if (k & 1) FGDSP_MOM_APPLY(pw + 4 * i, w, m);
     v[j] = (FGDSP_T)w;
     mb[j] = (FGDSP_T)m;
     stamp[j] = t;
@@ -111,7 +122,7 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
             }
         }
         /* 4. C <- M C M^T */
-        const double *M = pw + (t == 0 ? 4 * 64 : 0);
+        const double *M = pw + 4 * (t == 0 ? FGDSP_MOM_FIRST : 1);
         if (track) {
             const double c00 = st[5], c01 = st[8], c11 = st[9];
             const double r0 = M[0] * c00 + M[1] * c01, r1 = M[0] * c01 + M[1] * c11;

@@ -77,7 +77,7 @@ typedef struct {
     int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
     ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
     int64_t *stamp;        /* momentum: the d step counts the columns are current at */
-    const double *pw;      /* momentum: the (65, 4) table of the skipped steps' matrices */
+    const double *pw;      /* momentum: the (1089, 4) table of the skipped steps' matrices */
 } fgdsp_args;
 
 /* dl/dz (and the loss when want_loss) of one sample; one exp for the log loss. */

@@ -130,7 +130,7 @@ def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray ind
     """One epoch of the SGD-with-momentum loop on checked arrays
     (fastgd.reference.sparse_momentum.momentum_epoch is its specification); ``mb`` the
     d + 1 momentum buffers (v's dtype), ``stamp`` int64 (d,), ``g`` float64 (d,) zeros,
-    ``pw`` the float64 (65, 4) table of momentum_table."""
+    ``pw`` the float64 (1089, 4) table of momentum_table."""
     cdef fgdsp_args a
     cdef fgdsp_fn fn
     cdef int f32 = cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32
@@ -139,7 +139,7 @@ def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray ind
         else (fgdsp_momentum_epoch_f64_i32 if i32 else fgdsp_momentum_epoch_f64_i64)
     cdef Py_ssize_t d = cnp.PyArray_DIM(v, 0)
     if (cnp.PyArray_DIM(mb, 0) != d + 1 or cnp.PyArray_DIM(stamp, 0) != d
-            or cnp.PyArray_DIM(g, 0) != d or cnp.PyArray_SIZE(pw) != 65 * 4
+            or cnp.PyArray_DIM(g, 0) != d or cnp.PyArray_SIZE(pw) != 1089 * 4
             or cnp.PyArray_DIM(work, 0) < 3 * batch or cnp.PyArray_DIM(st, 0) < 10
             or cnp.PyArray_DIM(prm, 0) < 15 or cnp.PyArray_DIM(iprm, 0) < 8):
         raise ValueError("sparse_momentum_epoch: array sizes do not match")

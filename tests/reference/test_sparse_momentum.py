@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastgd.reference.sparse_momentum import catch_up, momentum_table
+from fastgd.reference.sparse_momentum import FIRST, LOW, catch_up, momentum_table
 
 
 def _steps(w, m, last, t, lr, mu, damp, nesterov, lam):
@@ -26,7 +26,7 @@ def test_catch_up_equals_the_steps(mu, damp, nesterov, lam):
     lr = 0.1
     pw = momentum_table(lr, mu, damp, nesterov, lam)
     rng = np.random.default_rng(0)
-    for last, k in [(0, 1), (0, 2), (3, 1), (0, 37), (5, 1000), (1, 4095), (0, 6000)]:
+    for last, k in [(0, 1), (0, 2), (3, 1), (0, 37), (5, 1000), (1, 4095), (0, 6000), (2, 1024), (0, 1025), (7, 20000)]:
         w0, m0 = rng.standard_normal(), 0.0 if last == 0 else rng.standard_normal()
         want = _steps(w0, m0, last, last + k, lr, mu, damp, nesterov, lam)
         got = catch_up(w0, m0, last, last + k, pw)
@@ -37,8 +37,12 @@ def test_catch_up_equals_the_steps(mu, damp, nesterov, lam):
 
 def test_table():
     pw = momentum_table(0.1, 0.9, 0.0, False, 0.0)
-    assert pw.shape == (65, 4) and pw.dtype == np.float64
-    np.testing.assert_array_equal(pw[0], [1.0, -0.1 * 0.9, 0.0, 0.9])
-    np.testing.assert_array_equal(pw[64], [1.0, 0.0, 0.0, 0.0])
-    a = pw[0].reshape(2, 2)
-    np.testing.assert_allclose(pw[3].reshape(2, 2), np.linalg.matrix_power(a, 8), rtol=1e-14)
+    assert pw.shape == (FIRST + 1, 4) and pw.dtype == np.float64
+    np.testing.assert_array_equal(pw[0], [1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(pw[1], [1.0, -0.1 * 0.9, 0.0, 0.9])
+    np.testing.assert_array_equal(pw[FIRST], [1.0, 0.0, 0.0, 0.0])
+    a = pw[1].reshape(2, 2)
+    np.testing.assert_allclose(pw[37].reshape(2, 2), np.linalg.matrix_power(a, 37),
+                               rtol=1e-14)
+    np.testing.assert_allclose(pw[LOW + 2].reshape(2, 2),
+                               np.linalg.matrix_power(a, 4 * LOW), rtol=1e-12)
