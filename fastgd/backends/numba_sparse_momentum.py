@@ -42,7 +42,7 @@ def _bring(v, mb, stamp, j, t, pw):
 
 @njit(cache=True, nogil=True)
 def _momentum(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g, touched, pw,
-              st, prm, iprm, work):
+              st, prm, iprm, work, bm):
     kind, want, nesterov = iprm[0], iprm[4] != 0, iprm[7] != 0
     eps, lr, alpha = prm[6], prm[2], prm[8]
     mu, damp, wd = prm[12], prm[13], prm[14]
@@ -121,9 +121,9 @@ def _momentum(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g, to
         if has_b:
             b0 = np.float64(b[0])
             gb = G + wd * b0
-            m1 = gb if t == 0 else mu * np.float64(mb[d]) + (1.0 - damp) * gb
+            m1 = gb if t == 0 else mu * np.float64(bm[0]) + (1.0 - damp) * gb
             b[0] = b0 - lr * (gb + mu * m1 if nesterov else m1)
-            mb[d] = m1
+            bm[0] = m1
         st[1] += 1.0
         st[6] += 1.0
     t = int(st[6])
@@ -145,8 +145,9 @@ def _momentum(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g, to
         st[9] = c11
 
 
-def sparse_momentum_epoch(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g,
-                          touched, pw, st, prm, iprm, work) -> None:
-    """One epoch of the SGD-with-momentum loop on checked arrays."""
-    _momentum(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g, touched, pw,
-              st, prm, iprm, work)
+def sparse_momentum_epoch(data, indices, indptr, y, sw, order, batch, state, b, bm, touched,
+                          pw, st, prm, iprm, work) -> None:
+    """One epoch of the SGD-with-momentum loop on checked arrays (``state``:
+    :func:`fastgd.reference.sparse_momentum.momentum_state`)."""
+    _momentum(data, indices, indptr, y, sw, order, batch, state["w"], b, state["m"],
+              state["stamp"], state["g"], touched, pw, st, prm, iprm, work, bm)

@@ -245,10 +245,11 @@ class _Loop:
             mu, damp, wd, nesterov = mom
             self.prm[12], self.prm[13], self.prm[14] = mu, damp, wd
             self.iprm[7] = int(nesterov)
+            from fastgd.reference.sparse_momentum import momentum_state
             self.pw = momentum_table(lr, mu, damp, nesterov, l2 + wd)
-            self.mb = np.zeros(d + 1, dtype=dt)
-            self.stamp = np.zeros(d, dtype=np.int64)
-            self.g = np.zeros(d)
+            self.state = momentum_state(d, dt)
+            self.state["w"] = coef
+            self.bm = np.zeros(1, dtype=dt)
         if want:
             self.st[5] = _sum_of_squares(coef)
 
@@ -261,9 +262,9 @@ class _Loop:
         v = self.v
         if self.mom is not None:
             momentum_kernel()(c.data, c.indices, c.indptr, self.y, self.sw, order,
-                              self.batch, v, self.b, self.mb, self.stamp, self.g,
-                              self.touched, self.pw, self.st, self.prm, self.iprm,
-                              self.work)
+                              self.batch, self.state, self.b, self.bm, self.touched,
+                              self.pw, self.st, self.prm, self.iprm, self.work)
+            v[...] = self.state["w"]  # the model's weights (every column is current)
         elif v.ndim == 2:
             softmax_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch,
                       v, self.b, self.st, self.prm, self.iprm, self.work)

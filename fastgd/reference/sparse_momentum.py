@@ -35,10 +35,10 @@ end of the epoch it is summed afresh.
 **Arrays** (updated in place unless said):
 
 - ``data, indices, indptr, y, sw, order, batch``: as :func:`fastgd.reference.sparse_sgd.sgd_epoch`.
-- ``v`` (d,) the weights; ``b`` (1,) the intercept or empty.
-- ``mb`` (d + 1,) of v's dtype: the momentum buffers (the intercept's last).
-- ``stamp`` (d,) int64: the step count each column is current at.
-- ``g`` (d,) float64: the batch's gradient (zero between steps).
+- ``state`` (d,) records (:func:`momentum_state`): ``v = state["w"]`` the weights, ``mb =
+  state["m"]`` the momentum buffers, ``g = state["g"]`` the batch's gradient (zero between
+  steps), ``stamp = state["stamp"]`` the step count each column is current at.
+- ``b`` (1,) the intercept or empty; ``bm`` (1,) its momentum buffer.
 - ``touched`` (int64): room for the batch's distinct columns.
 - ``pw`` (1089, 4) float64, read only: :func:`momentum_table`.
 - ``st`` float64: ``[1]`` the schedule's t (added to), ``[3]``, ``[4]`` the loss and weight
@@ -62,7 +62,7 @@ end of the epoch it is summed afresh.
 5. Each listed column, in list order: ``gj = (g[j] + alpha w) + wd w``, the momentum update
    above (in float64, stored in v's dtype), ``g[j] = 0``; with the loss and L2, ``C`` loses
    ``(M x)(M x)^T`` of the old pair and gains ``x x^T`` of the new one.
-6. The intercept: ``gb = G + wd b``, the same update with ``mb[d]``.
+6. The intercept: ``gb = G + wd b``, the same update with ``bm[0]``.
 7. ``t += 1`` (``st[6]``, and ``st[1]``).
 
 At the end of the epoch every column is brought to ``t`` and ``C`` summed afresh (column
@@ -75,7 +75,7 @@ import numpy as np
 
 from fastgd.reference.sparse_sgd import point
 
-__all__ = ["LOW", "FIRST", "momentum_table", "catch_up", "momentum_epoch"]
+__all__ = ["LOW", "FIRST", "momentum_table", "catch_up", "momentum_state", "momentum_epoch"]
 
 
 def _mul(p, q) -> tuple[float, float, float, float]:
@@ -154,10 +154,22 @@ def _update(gj, w, m, first, lr, mu, damp, nesterov) -> tuple[float, float]:
     return w - lr * d, m
 
 
-def momentum_epoch(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, g, touched,
-                   pw, st, prm, iprm, work=None) -> None:
+def momentum_state(d: int, dtype) -> np.ndarray:
+    """The loop's state of d columns: records ``(w, m, g, stamp)`` -- the weight and the
+    momentum buffer (of ``dtype``), the batch's gradient (float64) and the step count the
+    column is current at (int64) side by side, so that a column's state is one memory
+    access (the compiled loop's struct layout)."""
+    dt = np.dtype([("w", dtype), ("m", dtype), ("g", np.float64), ("stamp", np.int64)],
+                  align=True)
+    return np.zeros(d, dtype=dt)
+
+
+def momentum_epoch(data, indices, indptr, y, sw, order, batch, state, b, bm, touched, pw,
+                   st, prm, iprm, work=None) -> None:
     """One epoch of SGD-with-momentum steps over ``order`` in batches of ``batch`` rows (see
-    the module); every column is current at the end."""
+    the module) on ``state`` (:func:`momentum_state`), the intercept ``b`` and its momentum
+    buffer ``bm`` (1,); every column is current at the end."""
+    v, mb, g, stamp = state["w"], state["m"], state["g"], state["stamp"]
     T = v.dtype.type
     kind, want, nesterov = int(iprm[0]), bool(iprm[4]), bool(iprm[7])
     eps, lr, alpha = float(prm[6]), float(prm[2]), float(prm[8])
@@ -227,9 +239,9 @@ def momentum_epoch(data, indices, indptr, y, sw, order, batch, v, b, mb, stamp, 
                 st[9] += m1 * m1 - y1 * y1
         if has_b:                                        # 6.
             b0 = float(b[0])
-            b1, mb1 = _update(G + wd * b0, b0, float(mb[d]), t == 0, lr, mu, damp, nesterov)
+            b1, mb1 = _update(G + wd * b0, b0, float(bm[0]), t == 0, lr, mu, damp, nesterov)
             b[0] = T(b1)
-            mb[d] = T(mb1)
+            bm[0] = T(mb1)
         st[1] += 1.0                                     # 7.
         st[6] += 1.0
     t = int(st[6])

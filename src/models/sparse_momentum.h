@@ -12,9 +12,9 @@
  * Included by sparse_sgd.c after sparse_sgd.h (fgdsp_args, fgdsp_point) once per (value
  * type, index type): FGDSP_T, FGDSP_I, FGDSP_S(name).
  *
- * Arguments (fgdsp_args): v, b as the SGD loop; m1 the d + 1 momentum buffers (FGDSP_T,
- * the intercept's last); stamp the d step counts; g d doubles (zero between steps);
- * touched room for the batch's distinct columns; pw the (1089, 4) table; work 3 * batch.
+ * Arguments (fgdsp_args): m1 the d column records (fgdsp_mom_rec: weight, momentum buffer,
+ * gradient, step count); b the intercept or NULL, m2 its momentum buffer; touched room
+ * for the batch's distinct columns; pw the (1089, 4) table; work 3 * batch doubles.
  */
 
 #ifndef FGDSP_MOM_ONCE
@@ -33,13 +33,20 @@
     } while (0)
 #endif
 
+/* A column's state: the record of momentum_state (numpy's aligned layout). */
+typedef struct {
+    FGDSP_T w, m;   /* the weight, the momentum buffer */
+    double g;       /* the batch's gradient (zero between steps) */
+    int64_t stamp;  /* the step count the column is current at */
+} FGDSP_S(fgdsp_mom_rec);
+
 /* Column j's pair brought from step stamp[j] to step t. */
-static inline void FGDSP_S(fgdsp_mom_bring)(FGDSP_T *v, FGDSP_T *mb, int64_t *stamp,
-                                            ptrdiff_t j, int64_t t, const double *pw)
+static inline void FGDSP_S(fgdsp_mom_bring)(FGDSP_S(fgdsp_mom_rec) *c, int64_t t,
+                                            const double *pw)
 {
-    double w = (double)v[j], m = (double)mb[j];
-    int64_t k = t - stamp[j];
-    if (stamp[j] == 0) {
+    double w = (double)c->w, m = (double)c->m;
+    int64_t k = t - c->stamp;
+    if (c->stamp == 0) {
         FGDSP_MOM_APPLY(pw + 4 * FGDSP_MOM_FIRST, w, m);
         k -= 1;
     }
@@ -48,9 +55,9 @@ static inline void FGDSP_S(fgdsp_mom_bring)(FGDSP_T *v, FGDSP_T *mb, int64_t *st
     k >>= FGDSP_MOM_SHIFT;
     for (int i = FGDSP_MOM_LOW; k; ++i, k >>= 1)
         if (k & 1) FGDSP_MOM_APPLY(pw + 4 * i, w, m);
-    v[j] = (FGDSP_T)w;
-    mb[j] = (FGDSP_T)m;
-    stamp[j] = t;
+    c->w = (FGDSP_T)w;
+    c->m = (FGDSP_T)m;
+    c->stamp = t;
 }
 
 int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
@@ -58,11 +65,8 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
     const FGDSP_T *data = (const FGDSP_T *)a->data, *y = (const FGDSP_T *)a->y;
     const FGDSP_T *sw = (const FGDSP_T *)a->sw;
     const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
-    FGDSP_T *FGDSP_RESTRICT v = (FGDSP_T *)a->v;
-    FGDSP_T *FGDSP_RESTRICT mb = (FGDSP_T *)a->m1;
-    FGDSP_T *b = (FGDSP_T *)a->b;
-    int64_t *FGDSP_RESTRICT stamp = a->stamp;
-    double *FGDSP_RESTRICT g = a->g;
+    FGDSP_S(fgdsp_mom_rec) *rec = (FGDSP_S(fgdsp_mom_rec) *)a->m1;
+    FGDSP_T *b = (FGDSP_T *)a->b, *bm = (FGDSP_T *)a->m2;
     int64_t *touched = a->touched;
     const double *pw = a->pw;
     double *st = a->st;
@@ -85,8 +89,9 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
             double acc = 0.0;
             for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
                 const ptrdiff_t j = (ptrdiff_t)ind[k];
-                if (stamp[j] != t) FGDSP_S(fgdsp_mom_bring)(v, mb, stamp, j, t, pw);
-                acc += (double)v[j] * (double)data[k];
+                FGDSP_S(fgdsp_mom_rec) *cj = rec + j;
+                if (cj->stamp != t) FGDSP_S(fgdsp_mom_bring)(cj, t, pw);
+                acc += (double)cj->w * (double)data[k];
             }
             double l = 0.0;
             c[i] = fgdsp_point(kind, acc + bval, (double)y[r], eps, want, &l);
@@ -114,11 +119,12 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
             const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
             for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
                 const ptrdiff_t j = (ptrdiff_t)ind[k];
-                if (stamp[j] == t) {
-                    stamp[j] = t + 1;
+                FGDSP_S(fgdsp_mom_rec) *cj = rec + j;
+                if (cj->stamp == t) {
+                    cj->stamp = t + 1;
                     touched[nt++] = j;
                 }
-                g[j] += ci * (double)data[k];
+                cj->g += ci * (double)data[k];
             }
         }
         /* 4. C <- M C M^T */
@@ -133,17 +139,20 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
         }
         /* 5. the momentum step of the listed columns */
         for (ptrdiff_t q = 0; q < nt; ++q) {
-            const ptrdiff_t j = (ptrdiff_t)touched[q];
-            const double w0 = (double)v[j], m0 = (double)mb[j];
-            const double gj = (g[j] + alpha * w0) + wd * w0;
-            g[j] = 0.0;
+            FGDSP_S(fgdsp_mom_rec) *cj = rec + touched[q];
+            const double w0 = (double)cj->w, m0 = (double)cj->m;
+            const double gj = (cj->g + alpha * w0) + wd * w0;
+            cj->g = 0.0;
             const double m1 = t == 0 ? gj : mu * m0 + (1.0 - damp) * gj;
             const double w1 = w0 - lr * (nesterov ? gj + mu * m1 : m1);
-            v[j] = (FGDSP_T)w1;
-            mb[j] = (FGDSP_T)m1;
+            /* the stored values, rounded to FGDSP_T, feed C: through a volatile, since
+             * gcc 12 -O3 forwarded the unrounded w1 to the read-back of cj->w */
+            volatile FGDSP_T wr = (FGDSP_T)w1, mr = (FGDSP_T)m1;
+            cj->w = wr;
+            cj->m = mr;
             if (track) {
                 const double y0 = M[0] * w0 + M[1] * m0, y1 = M[2] * w0 + M[3] * m0;
-                const double ws = (double)v[j], ms = (double)mb[j];
+                const double ws = (double)wr, ms = (double)mr;
                 st[5] += ws * ws - y0 * y0;
                 st[8] += ws * ms - y0 * y1;
                 st[9] += ms * ms - y1 * y1;
@@ -153,9 +162,9 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
         if (b) {
             const double b0 = (double)b[0];
             const double gb = G + wd * b0;
-            const double m1 = t == 0 ? gb : mu * (double)mb[d] + (1.0 - damp) * gb;
+            const double m1 = t == 0 ? gb : mu * (double)bm[0] + (1.0 - damp) * gb;
             b[0] = (FGDSP_T)(b0 - lr * (nesterov ? gb + mu * m1 : m1));
-            mb[d] = (FGDSP_T)m1;
+            bm[0] = (FGDSP_T)m1;
         }
         /* 7. */
         st[1] += 1.0;
@@ -165,9 +174,10 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
     const int64_t t = (int64_t)st[6];
     double c00 = 0.0, c01 = 0.0, c11 = 0.0;
     for (ptrdiff_t j = 0; j < d; ++j) {
-        if (stamp[j] != t) FGDSP_S(fgdsp_mom_bring)(v, mb, stamp, j, t, pw);
+        FGDSP_S(fgdsp_mom_rec) *cj = rec + j;
+        if (cj->stamp != t) FGDSP_S(fgdsp_mom_bring)(cj, t, pw);
         if (track) {
-            const double w0 = (double)v[j], m0 = (double)mb[j];
+            const double w0 = (double)cj->w, m0 = (double)cj->m;
             c00 += w0 * w0;
             c01 += w0 * m0;
             c11 += m0 * m0;

@@ -76,7 +76,6 @@ typedef struct {
     unsigned char *mark;   /* unused */
     int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
     ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
-    int64_t *stamp;        /* momentum: the d step counts the columns are current at */
     const double *pw;      /* momentum: the (1089, 4) table of the skipped steps' matrices */
 } fgdsp_args;
 

@@ -22,7 +22,6 @@ cdef extern from "sparse_sgd_decl.h" nogil:
         unsigned char *mark
         int64_t *touched
         Py_ssize_t k
-        int64_t *stamp
         const double *pw
     ctypedef int (*fgdsp_fn)(const fgdsp_args *a) noexcept nogil
     int fgdsp_sgd_epoch_f32_i32(const fgdsp_args *a)
@@ -91,7 +90,6 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     a.g = <double *>_ptr_or_null(g)
     a.mark = <unsigned char *>_ptr_or_null(mark)
     a.touched = <int64_t *>_ptr_or_null(touched)
-    a.stamp = NULL
     a.pw = NULL
     with nogil:
         fn(&a)
@@ -124,25 +122,26 @@ def sparse_softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, p
 
 def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray indptr,
                           cnp.ndarray y, cnp.ndarray sw, cnp.ndarray order, Py_ssize_t batch,
-                          cnp.ndarray v, cnp.ndarray b, cnp.ndarray mb, cnp.ndarray stamp,
-                          cnp.ndarray g, cnp.ndarray touched, cnp.ndarray pw, cnp.ndarray st,
+                          cnp.ndarray state, cnp.ndarray b, cnp.ndarray bm,
+                          cnp.ndarray touched, cnp.ndarray pw, cnp.ndarray st,
                           cnp.ndarray prm, cnp.ndarray iprm, cnp.ndarray work):
     """One epoch of the SGD-with-momentum loop on checked arrays
-    (fastgd.reference.sparse_momentum.momentum_epoch is its specification); ``mb`` the
-    d + 1 momentum buffers (v's dtype), ``stamp`` int64 (d,), ``g`` float64 (d,) zeros,
-    ``pw`` the float64 (1089, 4) table of momentum_table."""
+    (fastgd.reference.sparse_momentum.momentum_epoch is its specification); ``state`` the
+    records of momentum_state (weight and buffer of data's dtype), ``bm`` the intercept's
+    momentum buffer, ``pw`` the float64 (1089, 4) table of momentum_table."""
     cdef fgdsp_args a
     cdef fgdsp_fn fn
     cdef int f32 = cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32
     cdef int i32 = cnp.PyArray_ITEMSIZE(indices) == 4
     fn = (fgdsp_momentum_epoch_f32_i32 if i32 else fgdsp_momentum_epoch_f32_i64) if f32 \
         else (fgdsp_momentum_epoch_f64_i32 if i32 else fgdsp_momentum_epoch_f64_i64)
-    cdef Py_ssize_t d = cnp.PyArray_DIM(v, 0)
-    if (cnp.PyArray_DIM(mb, 0) != d + 1 or cnp.PyArray_DIM(stamp, 0) != d
-            or cnp.PyArray_DIM(g, 0) != d or cnp.PyArray_SIZE(pw) != 1089 * 4
-            or cnp.PyArray_DIM(work, 0) < 3 * batch or cnp.PyArray_DIM(st, 0) < 10
-            or cnp.PyArray_DIM(prm, 0) < 15 or cnp.PyArray_DIM(iprm, 0) < 8):
-        raise ValueError("sparse_momentum_epoch: array sizes do not match")
+    if (state.dtype.names != ("w", "m", "g", "stamp")
+            or state.dtype.itemsize != (24 if f32 else 32)
+            or state.dtype["w"] != data.dtype or not state.flags.c_contiguous
+            or cnp.PyArray_SIZE(pw) != 1089 * 4 or cnp.PyArray_DIM(work, 0) < 3 * batch
+            or cnp.PyArray_DIM(st, 0) < 10 or cnp.PyArray_DIM(prm, 0) < 15
+            or cnp.PyArray_DIM(iprm, 0) < 8 or cnp.PyArray_SIZE(bm) < 1):
+        raise ValueError("sparse_momentum_epoch: the arrays do not have the loop's layout")
     a.data = cnp.PyArray_DATA(data)
     a.indices = cnp.PyArray_DATA(indices)
     a.indptr = cnp.PyArray_DATA(indptr)
@@ -150,22 +149,21 @@ def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray ind
     a.sw = _ptr_or_null(sw)
     a.order = <const int64_t *>cnp.PyArray_DATA(order)
     a.n_order = cnp.PyArray_DIM(order, 0)
-    a.d = d
+    a.d = cnp.PyArray_DIM(state, 0)
     a.k = 1
     a.batch = batch
-    a.v = cnp.PyArray_DATA(v)
+    a.v = NULL
     a.b = _ptr_or_null(b)
     a.q = NULL
-    a.m1 = cnp.PyArray_DATA(mb)
-    a.m2 = NULL
+    a.m1 = cnp.PyArray_DATA(state)
+    a.m2 = cnp.PyArray_DATA(bm)
     a.st = <double *>cnp.PyArray_DATA(st)
     a.prm = <const double *>cnp.PyArray_DATA(prm)
     a.iprm = <const int64_t *>cnp.PyArray_DATA(iprm)
     a.work = <double *>cnp.PyArray_DATA(work)
-    a.g = <double *>cnp.PyArray_DATA(g)
+    a.g = NULL
     a.mark = NULL
     a.touched = <int64_t *>cnp.PyArray_DATA(touched)
-    a.stamp = <int64_t *>cnp.PyArray_DATA(stamp)
     a.pw = <const double *>cnp.PyArray_DATA(pw)
     with nogil:
         fn(&a)

@@ -23,7 +23,6 @@ typedef struct {
     unsigned char *mark;
     int64_t *touched;
     ptrdiff_t k;
-    int64_t *stamp;
     const double *pw;
 } fgdsp_args;
 typedef int (*fgdsp_fn)(const fgdsp_args *a);

@@ -26,7 +26,8 @@ def test_catch_up_equals_the_steps(mu, damp, nesterov, lam):
     lr = 0.1
     pw = momentum_table(lr, mu, damp, nesterov, lam)
     rng = np.random.default_rng(0)
-    for last, k in [(0, 1), (0, 2), (3, 1), (0, 37), (5, 1000), (1, 4095), (0, 6000), (2, 1024), (0, 1025), (7, 20000)]:
+    for last, k in [(0, 1), (0, 2), (3, 1), (0, 37), (5, 1000), (1, 4095), (0, 6000),
+                    (2, 1024), (0, 1025), (7, 20000)]:
         w0, m0 = rng.standard_normal(), 0.0 if last == 0 else rng.standard_normal()
         want = _steps(w0, m0, last, last + k, lr, mu, damp, nesterov, lam)
         got = catch_up(w0, m0, last, last + k, pw)
