@@ -23,12 +23,17 @@ optimizer's ordinary dense step).
 
 - ``sgd`` (no momentum, no weight decay) with no penalty or ``"l2"`` (or elastic net with
   ``l1_ratio=0``): exact, the weight scale ``w = s v``, O(nnz) a step;
+- ``sgd`` with ``momentum > 0`` (any dampening, Nesterov, weight decay; not ``maximize``),
+  schedule None or ``"constant"``, no penalty or ``"l2"``, not softmax: exact, each
+  column's skipped steps applied in closed form when it next appears (and at each epoch's
+  end), O(nnz (1 + log k)) a step (:mod:`fastgd.reference.sparse_momentum`);
 - ``sgd`` with ``"l1"`` or ``"elasticnet"``: with ``lazy=True`` the cumulative L1 penalty
   (inexact), else the general path;
 - ``adam`` (``betas``, ``eps`` only) with no penalty or ``"l2"``: with ``lazy=True``
   SparseAdam (inexact), else the general path;
-- anything else (momentum, other optimizers, clipping, ``gtol``, ``early_stopping``,
-  checkpoints, ``record_steps``, callable schedules): the general path (the dense step).
+- anything else (momentum with another schedule, ``maximize``, other optimizers,
+  clipping, ``gtol``, ``early_stopping``, checkpoints, ``record_steps``, callable
+  schedules): the general path (the dense step).
 
 Losses: ``squared_error``, ``half_squared_error``, ``huber``, ``epsilon_insensitive``,
 ``log_loss``, ``hinge``, and ``softmax_cross_entropy`` (exact SGD path only: one
