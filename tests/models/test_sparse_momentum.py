@@ -212,3 +212,31 @@ def test_sklearn_estimator_stops_as_on_dense_x():
     assert a._takes_sparse_loop(a._model("squared_error", X))
     assert a.n_iter_ == b.n_iter_ < 40
     assert _rel(a.coef_, b.coef_) < 1e-10 and _rel(a.intercept_, b.intercept_) < 1e-10
+
+
+def test_gaps_beyond_the_table_of_low_powers():
+    """A column stored in the first and last of 1,500 rows (batch 1, in order) skips 1,498
+    steps: past the 1,024 tabled A^r, so the higher powers enter. Equal to the dense fit on
+    every backend, with the same bits."""
+    n, d = 1500, 12
+    rng = np.random.default_rng(7)
+    X = sp.random(n, d, density=0.2, format="lil", random_state=7)
+    X[:, 0] = 0
+    X[0, 0], X[n - 1, 0] = 1.0, -2.0
+    X = X.tocsr()
+    X.eliminate_zeros()
+    y = rng.standard_normal(n)
+    okw = dict(momentum=0.9, dampening=0.1, weight_decay=1e-3)
+    fkw = dict(optimizer="sgd", lr=0.01, batch_size=1, epochs=2, shuffle=False,
+               optimizer_kwargs=okw)
+    md = _model("squared_error", "l2", 0.01, np.float64, d, seed=3)
+    fastgd.fit(md, X.toarray(), y, **fkw)
+    got = []
+    for name in backends.available():
+        with backends.use_backend(name):
+            ms = _model("squared_error", "l2", 0.01, np.float64, d, seed=3)
+            fastgd.fit(ms, X, y, **fkw)
+        assert _rel(ms.coef_, md.coef_) < 1e-10, name
+        assert _rel(ms.intercept_, md.intercept_) < 1e-10, name
+        got.append(ms.coef_)
+    assert all(np.array_equal(c, got[0]) for c in got)
