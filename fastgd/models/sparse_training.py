@@ -246,11 +246,10 @@ class _Loop:
             from fastgd.reference.sparse_sgd import adam_state
             self.state = adam_state(d, dt)
         if mom is not None:  # (mu, dampening, weight_decay, nesterov)
-            from fastgd.reference.sparse_momentum import momentum_table
+            from fastgd.reference.sparse_momentum import momentum_state, momentum_table
             mu, damp, wd, nesterov = mom
             self.prm[12], self.prm[13], self.prm[14] = mu, damp, wd
             self.iprm[7] = int(nesterov)
-            from fastgd.reference.sparse_momentum import momentum_state
             self.pw = momentum_table(lr, mu, damp, nesterov, l2 + wd)
             self.state = momentum_state(d, dt)
             self.state["w"] = coef
@@ -265,7 +264,8 @@ class _Loop:
         self.iprm[6] = nthreads if nnz_batch >= PARALLEL_MIN_NNZ else 1
         c = self.csr
         v = self.v
-        if self.mom is not None:
+        if self.mom is not None:  # the weights as the model holds them (callbacks)
+            self.state["w"] = v
             momentum_kernel()(c.data, c.indices, c.indptr, self.y, self.sw, order,
                               self.batch, self.state, self.b, self.bm, self.touched,
                               self.pw, self.st, self.prm, self.iprm, self.work)
