@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import fastgd
+from fastgd.models import sparse_training as _sparse_training
 
 pytest.importorskip("scipy.sparse")
 sklearn_lm = pytest.importorskip("sklearn.linear_model")
@@ -36,6 +37,7 @@ from _sparse_workload import workload  # noqa: E402
 ROUNDS = 5
 ALPHA = 1e-5
 EPOCHS = 5
+_MOM = {"momentum": 0.9, "nesterov": True}
 
 
 def _sklearn(n_classes):
@@ -50,12 +52,21 @@ def _sklearn(n_classes):
 
 
 def _fastgd(loss, optimizer, batch_size, threads, n_classes=2, lazy=False, lr=0.01,
-            schedule="optimal"):
+            schedule="optimal", optimizer_kwargs=None, epochs=EPOCHS, general=False):
+    """A fastgd fit; ``general``: the general path (the optimizer's dense step each step)
+    even where an O(nnz) loop applies."""
     def fit():
         X, y, Xt, yt = workload(n_classes=n_classes)
         model = fastgd.LinearModel(loss, penalty="l2", alpha=ALPHA)
-        fastgd.fit(model, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size,
-                   epochs=EPOCHS, schedule=schedule, random_state=0, lazy=lazy)
+        plan = _sparse_training.plan
+        if general:
+            _sparse_training.plan = lambda *a, **k: None
+        try:
+            fastgd.fit(model, X, y, optimizer=optimizer, lr=lr, batch_size=batch_size,
+                       epochs=epochs, schedule=schedule, random_state=0, lazy=lazy,
+                       optimizer_kwargs=optimizer_kwargs)
+        finally:
+            _sparse_training.plan = plan
         z = Xt @ model.coef_ + model.intercept_
         pred = (z > 0).astype(int) if z.ndim == 1 else np.argmax(z, axis=1)
         return float(np.mean(pred == yt))
@@ -72,6 +83,17 @@ CASES = {
     "sparse-lazy-adam-b32/sparse-sgd-b32": lambda: (
         _fastgd("log_loss", "adam", 32, 1, lazy=True, lr=1e-2, schedule=None),
         _fastgd("log_loss", "sgd", 32, 1, lr=4.0, schedule=None)),
+    # SGD with momentum: the exact O(nnz) loop (columns caught up in closed form) against
+    # plain SGD's loop, and against the general path's dense momentum step (1 epoch: the
+    # dense step over 2**20 weights at each of the 2,500 steps is the slow side)
+    "sparse-momentum-b32/sparse-sgd-b32": lambda: (
+        _fastgd("log_loss", "sgd", 32, 1, lr=0.4, schedule=None, optimizer_kwargs=_MOM),
+        _fastgd("log_loss", "sgd", 32, 1, lr=4.0, schedule=None)),
+    "sparse-momentum-b32/general-path-1epoch": lambda: (
+        _fastgd("log_loss", "sgd", 32, 1, lr=0.4, schedule=None, optimizer_kwargs=_MOM,
+                epochs=1),
+        _fastgd("log_loss", "sgd", 32, 1, lr=0.4, schedule=None, optimizer_kwargs=_MOM,
+                epochs=1, general=True)),
 }
 
 

@@ -64,6 +64,7 @@ MODULES = [
     "fastgd.reference.sparse_adam",
     "fastgd.reference.lowbit",
     "fastgd.reference.sparse_sgd",
+    "fastgd.reference.sparse_momentum",
     "fastgd.backends",
     "fastgd.plot",
     "fastgd.cli",

@@ -45,3 +45,6 @@ def sparse_adam_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, ord
 def sparse_softmax_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, order: Any,
                          batch: int, v: Any, b: Any, st: Any, prm: Any, iprm: Any,
                          work: Any) -> None: ...
+def sparse_momentum_epoch(data: Any, indices: Any, indptr: Any, y: Any, sw: Any, order: Any,
+                          batch: int, state: Any, b: Any, bm: Any, touched: Any,
+                          pw: Any, st: Any, prm: Any, iprm: Any, work: Any) -> None: ...

@@ -23,12 +23,17 @@ optimizer's ordinary dense step).
 
 - ``sgd`` (no momentum, no weight decay) with no penalty or ``"l2"`` (or elastic net with
   ``l1_ratio=0``): exact, the weight scale ``w = s v``, O(nnz) a step;
+- ``sgd`` with ``momentum > 0`` (any dampening, Nesterov, weight decay; not ``maximize``),
+  schedule None or ``"constant"``, no penalty or ``"l2"``, not softmax: exact, each
+  column's skipped steps applied in closed form when it next appears (and at each epoch's
+  end), O(nnz (1 + log k)) a step (:mod:`fastgd.reference.sparse_momentum`);
 - ``sgd`` with ``"l1"`` or ``"elasticnet"``: with ``lazy=True`` the cumulative L1 penalty
   (inexact), else the general path;
 - ``adam`` (``betas``, ``eps`` only) with no penalty or ``"l2"``: with ``lazy=True``
   SparseAdam (inexact), else the general path;
-- anything else (momentum, other optimizers, clipping, ``gtol``, ``early_stopping``,
-  checkpoints, ``record_steps``, callable schedules): the general path (the dense step).
+- anything else (momentum with another schedule, ``maximize``, other optimizers,
+  clipping, ``gtol``, ``early_stopping``, checkpoints, ``record_steps``, callable
+  schedules): the general path (the dense step).
 
 Losses: ``squared_error``, ``half_squared_error``, ``huber``, ``epsilon_insensitive``,
 ``log_loss``, ``hinge``, and ``softmax_cross_entropy`` (exact SGD path only: one
@@ -123,12 +128,34 @@ def kernels(name: str | None = None) -> tuple[Any, Any, Any]:
     return sparse_sgd.sgd_epoch, sparse_sgd.adam_epoch, sparse_sgd.softmax_epoch
 
 
+def momentum_kernel(name: str | None = None) -> Any:
+    """The SGD-with-momentum epoch of backend ``name`` (default: the active one)."""
+    name = backends.backend() if name is None else name
+    if name == "cython":
+        from fastgd.backends import _models
+        return _models.sparse_momentum_epoch
+    if name == "numba":
+        from fastgd.backends import numba_sparse_momentum
+        return numba_sparse_momentum.sparse_momentum_epoch
+    from fastgd.reference import sparse_momentum
+    return sparse_momentum.momentum_epoch
+
+
 def plan(model: Any, cls: Any, optimizer_kwargs: dict, lazy: bool, *, schedule: Any,
          clip_norm: Any, clip_value: Any, gtol: Any, early_stopping: bool,
          record_steps: bool, checkpoint: Any, resume: Any) -> str | None:
     """Which loop trains ``model`` on sparse X: ``"sgd"`` (exact weight scale),
-    ``"sgd_l1"`` (lazy cumulative L1), ``"adam"`` (lazy SparseAdam), or None (the
-    general path)."""
+    ``"sgd_momentum"`` (exact: SGD with momentum or Nesterov, constant learning rate,
+    the skipped steps of a column applied in closed form when it next appears),
+    ``"softmax"`` (exact weight scale, multinomial), ``"sgd_l1"`` (lazy cumulative L1),
+    ``"adam"`` (lazy SparseAdam), or None (the general path).
+
+    ``"sgd_momentum"``: optimizer ``"sgd"`` with ``momentum != 0`` (any ``dampening``,
+    ``nesterov``, ``weight_decay``; not ``maximize``), schedule None or ``"constant"``, no
+    penalty or ``"l2"`` (elastic net with ``l1_ratio=0``), a loss of :data:`LOSS_CODES`.
+    Other schedules take the general path: a varying learning rate has no constant
+    matrix per skipped step, and the prefix products that would replace it lose the
+    precision the path promises."""
     softmax = model.loss == "softmax_cross_entropy"
     if model.loss not in LOSS_CODES and not softmax:
         return None
@@ -141,6 +168,12 @@ def plan(model: Any, cls: Any, optimizer_kwargs: dict, lazy: bool, *, schedule: 
     from fastgd.models.losses import _penalty_weights
     a1, _ = _penalty_weights(model.penalty, model.alpha, model.l1_ratio)
     name = cls.spec.name.lower()
+    if name == "sgd" and optimizer_kwargs.get("momentum", 0.0) != 0.0:
+        if (softmax or a1 != 0.0 or schedule not in (None, "constant")
+                or any(k not in _SGD_DEFAULTS for k in optimizer_kwargs)
+                or optimizer_kwargs.get("maximize", False)):
+            return None
+        return "sgd_momentum"
     if name == "sgd":
         for k, v in optimizer_kwargs.items():
             if k not in _SGD_DEFAULTS or v != _SGD_DEFAULTS[k]:
@@ -183,7 +216,8 @@ class _Loop:
     """The arrays of one run of the loops over a CSR matrix."""
 
     def __init__(self, csr, y, sw, coef, intercept, *, kind, mode, sched, compat, want,
-                 batch, alpha, l1_ratio, l2, lr, power_t, decay, epsilon, adam=None):
+                 batch, alpha, l1_ratio, l2, lr, power_t, decay, epsilon, adam=None,
+                 mom=None):
         self.csr, self.y, self.batch = csr, y, batch
         dt = csr.data.dtype
         self.sw = np.empty(0, dtype=dt) if sw is None else sw
@@ -191,10 +225,10 @@ class _Loop:
         self.b = np.empty(0, dtype=dt) if intercept is None else intercept
         d = coef.shape[0]
         self.q = np.zeros(d, dtype=dt) if (mode == 2 and l1_ratio > 0) else np.empty(0, dt)
-        self.st = np.zeros(8)
+        self.st = np.zeros(10)
         self.st[0] = 1.0
         self.st[1] = 1.0
-        self.prm = np.zeros(12)
+        self.prm = np.zeros(15)
         t0 = _optimal_t0(alpha) if sched == 1 else 0.0
         self.prm[:9] = (alpha, l1_ratio, lr, power_t, t0, decay,
                         0.0 if epsilon is None else epsilon, _threshold(dt), l2)
@@ -202,13 +236,24 @@ class _Loop:
         k = coef.shape[1] if coef.ndim == 2 else 1
         self.work = np.zeros(batch * k + 2 * batch + 128 + k)
         self.adam = adam
+        self.mom = mom
+        if adam is not None or mom is not None:
+            lens = np.diff(csr.indptr)
+            bound = int(min(d, batch * (int(lens.max()) if lens.size else 0))) + 1
+            self.touched = np.zeros(bound, dtype=np.int64)
         if adam is not None:
             self.prm[9], self.prm[10], self.prm[11] = adam
             from fastgd.reference.sparse_sgd import adam_state
             self.state = adam_state(d, dt)
-            lens = np.diff(csr.indptr)
-            bound = int(min(d, batch * (int(lens.max()) if lens.size else 0))) + 1
-            self.touched = np.zeros(bound, dtype=np.int64)
+        if mom is not None:  # (mu, dampening, weight_decay, nesterov)
+            from fastgd.reference.sparse_momentum import momentum_state, momentum_table
+            mu, damp, wd, nesterov = mom
+            self.prm[12], self.prm[13], self.prm[14] = mu, damp, wd
+            self.iprm[7] = int(nesterov)
+            self.pw = momentum_table(lr, mu, damp, nesterov, l2 + wd)
+            self.state = momentum_state(d, dt)
+            self.state["w"] = coef
+            self.bm = np.zeros(1, dtype=dt)
         if want:
             self.st[5] = _sum_of_squares(coef)
 
@@ -219,7 +264,13 @@ class _Loop:
         self.iprm[6] = nthreads if nnz_batch >= PARALLEL_MIN_NNZ else 1
         c = self.csr
         v = self.v
-        if v.ndim == 2:
+        if self.mom is not None:  # the weights as the model holds them (callbacks)
+            self.state["w"] = v
+            momentum_kernel()(c.data, c.indices, c.indptr, self.y, self.sw, order,
+                              self.batch, self.state, self.b, self.bm, self.touched,
+                              self.pw, self.st, self.prm, self.iprm, self.work)
+            v[...] = self.state["w"]  # the model's weights (every column is current)
+        elif v.ndim == 2:
             softmax_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch,
                       v, self.b, self.st, self.prm, self.iprm, self.work)
         elif self.adam is None:
@@ -278,6 +329,12 @@ def fit_sparse(model: Any, csr: Any, y: np.ndarray, w: np.ndarray | None, path: 
     if path == "adam":
         b1, b2 = optimizer_kwargs.get("betas", (0.9, 0.999))
         adam = (float(b1), float(b2), float(optimizer_kwargs.get("eps", 1e-8)))
+    mom = None
+    if path == "sgd_momentum":
+        mom = (float(optimizer_kwargs["momentum"]),
+               float(optimizer_kwargs.get("dampening", 0.0)),
+               float(optimizer_kwargs.get("weight_decay", 0.0)),
+               bool(optimizer_kwargs.get("nesterov", False)))
     mode = 2 if path == "sgd_l1" else (1 if a2 > 0 else 0)
     l1_ratio = a1 / model.alpha if (mode == 2 and model.alpha > 0) else 0.0
     # the history's loss column, as fit's on dense X; lazy Adam's L2 term would cost
@@ -289,7 +346,7 @@ def fit_sparse(model: Any, csr: Any, y: np.ndarray, w: np.ndarray | None, path: 
                  sched=sched, compat=0, want=int(want), batch=bs, alpha=float(model.alpha),
                  l1_ratio=l1_ratio, l2=a2, lr=lr,
                  power_t=0.5 if model.is_classifier else 0.25, decay=1.0,
-                 epsilon=model.epsilon, adam=adam)
+                 epsilon=model.epsilon, adam=adam, mom=mom)
     history = History(("loss", "grad_norm", "lr", "time"))
     history.__dict__.update(steps=None, converged=False, stop_reason="epochs", n_steps=0)
     best, no_improve = math.inf, 0

@@ -23,14 +23,25 @@ cdef extern from "sparse_sgd_decl.h" nogil:
         unsigned char *mark
         int64_t *touched
         Py_ssize_t k
+        const double *pw
     ctypedef int (*fgdsp_fn)(const fgdsp_args *a) noexcept nogil
     enum:
         FGDSP_SGD
         FGDSP_ADAM
         FGDSP_SOFTMAX
+        FGDSP_MOMENTUM
     # [isa][loop][2 * float64 + int64]: the isa rows are fgd_isa.h's (those of the models'
     # tables), FGD_N_ISAS of them
-    const fgdsp_fn fgdsp_table[3][3][4]
+    const fgdsp_fn fgdsp_table[3][4][4]
+
+
+cdef int _sparse_isa():
+    """The row of fgdsp_table of the instruction set the compiled core runs now (as the
+    model kernels' _table)."""
+    index = _TABLE_INDEX.get(_core.isa())
+    if index is None or not fgd_isa_supported(index):
+        return 0
+    return index
 
 
 cdef void* _ptr_or_null(object a):
@@ -52,11 +63,7 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     cdef int i64 = cnp.PyArray_ITEMSIZE(indices) != 4
     cdef int loop = FGDSP_SGD if which == "sgd" else (
         FGDSP_SOFTMAX if which == "softmax" else FGDSP_ADAM)
-    # the instruction set the compiled core runs now, as the model kernels (_table)
-    index = _TABLE_INDEX.get(_core.isa())
-    if index is None or not fgd_isa_supported(index):
-        index = 0
-    fn = fgdsp_table[<int>index][loop][2 * f64 + i64]
+    fn = fgdsp_table[_sparse_isa()][loop][2 * f64 + i64]
     a.data = cnp.PyArray_DATA(data)
     a.indices = cnp.PyArray_DATA(indices)
     a.indptr = cnp.PyArray_DATA(indptr)
@@ -79,6 +86,7 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     a.g = <double *>_ptr_or_null(g)
     a.mark = <unsigned char *>_ptr_or_null(mark)
     a.touched = <int64_t *>_ptr_or_null(touched)
+    a.pw = NULL
     with nogil:
         fn(&a)
 
@@ -106,3 +114,51 @@ def sparse_softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, p
     fastgd.reference.sparse_sgd.softmax_epoch is its specification)."""
     _sparse_epoch("softmax", data, indices, indptr, y, sw, order, batch, v, b, None, None,
                   None, st, prm, iprm, work, None, None, None)
+
+
+def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray indptr,
+                          cnp.ndarray y, cnp.ndarray sw, cnp.ndarray order, Py_ssize_t batch,
+                          cnp.ndarray state, cnp.ndarray b, cnp.ndarray bm,
+                          cnp.ndarray touched, cnp.ndarray pw, cnp.ndarray st,
+                          cnp.ndarray prm, cnp.ndarray iprm, cnp.ndarray work):
+    """One epoch of the SGD-with-momentum loop on checked arrays
+    (fastgd.reference.sparse_momentum.momentum_epoch is its specification); ``state`` the
+    records of momentum_state (weight and buffer of data's dtype), ``bm`` the intercept's
+    momentum buffer, ``pw`` the float64 (1089, 4) table of momentum_table."""
+    cdef fgdsp_args a
+    cdef fgdsp_fn fn
+    cdef int f32 = cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32
+    cdef int i32 = cnp.PyArray_ITEMSIZE(indices) == 4
+    fn = fgdsp_table[_sparse_isa()][FGDSP_MOMENTUM][2 * (not f32) + (not i32)]
+    if (state.dtype.names != ("w", "m", "g", "stamp")
+            or state.dtype.itemsize != (24 if f32 else 32)
+            or state.dtype["w"] != data.dtype or not state.flags.c_contiguous
+            or cnp.PyArray_SIZE(pw) != 1089 * 4 or cnp.PyArray_DIM(work, 0) < 3 * batch
+            or cnp.PyArray_DIM(st, 0) < 10 or cnp.PyArray_DIM(prm, 0) < 15
+            or cnp.PyArray_DIM(iprm, 0) < 8 or cnp.PyArray_SIZE(bm) < 1):
+        raise ValueError("sparse_momentum_epoch: the arrays do not have the loop's layout")
+    a.data = cnp.PyArray_DATA(data)
+    a.indices = cnp.PyArray_DATA(indices)
+    a.indptr = cnp.PyArray_DATA(indptr)
+    a.y = cnp.PyArray_DATA(y)
+    a.sw = _ptr_or_null(sw)
+    a.order = <const int64_t *>cnp.PyArray_DATA(order)
+    a.n_order = cnp.PyArray_DIM(order, 0)
+    a.d = cnp.PyArray_DIM(state, 0)
+    a.k = 1
+    a.batch = batch
+    a.v = NULL
+    a.b = _ptr_or_null(b)
+    a.q = NULL
+    a.m1 = cnp.PyArray_DATA(state)
+    a.m2 = cnp.PyArray_DATA(bm)
+    a.st = <double *>cnp.PyArray_DATA(st)
+    a.prm = <const double *>cnp.PyArray_DATA(prm)
+    a.iprm = <const int64_t *>cnp.PyArray_DATA(iprm)
+    a.work = <double *>cnp.PyArray_DATA(work)
+    a.g = NULL
+    a.mark = NULL
+    a.touched = <int64_t *>cnp.PyArray_DATA(touched)
+    a.pw = <const double *>cnp.PyArray_DATA(pw)
+    with nogil:
+        fn(&a)

@@ -9,7 +9,7 @@
 /* The loops of every instruction set, by [isa][loop][value type, index type]. */
 #define FGDSP_ROW(tag) { \
     {FGDSP_FNS(fgdsp_sgd_epoch, tag)}, {FGDSP_FNS(fgdsp_adam_epoch, tag)}, \
-    {FGDSP_FNS(fgdsp_softmax_epoch, tag)} }
+    {FGDSP_FNS(fgdsp_softmax_epoch, tag)}, {FGDSP_FNS(fgdsp_momentum_epoch, tag)} }
 const fgdsp_fn fgdsp_table[FGD_N_ISAS][FGDSP_N_LOOPS][4] = {
     FGDSP_ROW(_baseline),
 #if FGD_HAVE_X86_VARIANTS

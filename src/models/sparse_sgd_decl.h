@@ -27,6 +27,7 @@ typedef struct {
     unsigned char *mark;   /* unused */
     int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
     ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
+    const double *pw;      /* momentum: the (1089, 4) table of the skipped steps' matrices */
 } fgdsp_args;
 typedef int (*fgdsp_fn)(const fgdsp_args *a);
 
@@ -42,7 +43,8 @@ typedef int (*fgdsp_fn)(const fgdsp_args *a);
 #define FGDSP_DECLARE(tag) \
     FGDSP_DECLARE_LOOP(fgdsp_sgd_epoch, tag) \
     FGDSP_DECLARE_LOOP(fgdsp_adam_epoch, tag) \
-    FGDSP_DECLARE_LOOP(fgdsp_softmax_epoch, tag)
+    FGDSP_DECLARE_LOOP(fgdsp_softmax_epoch, tag) \
+    FGDSP_DECLARE_LOOP(fgdsp_momentum_epoch, tag)
 FGDSP_DECLARE(_baseline)
 #if FGD_HAVE_X86_VARIANTS
 FGDSP_DECLARE(_avx2)
@@ -51,6 +53,7 @@ FGDSP_DECLARE(_avx512)
 
 /* fgdsp_table[isa][loop][2 * (values are float64) + (indices are int64)], the isa in
  * fgd_isa.h's order (0 baseline, 1 AVX2, 2 AVX-512F), the loop in this order: */
-enum { FGDSP_SGD = 0, FGDSP_ADAM = 1, FGDSP_SOFTMAX = 2, FGDSP_N_LOOPS = 3 };
+enum { FGDSP_SGD = 0, FGDSP_ADAM = 1, FGDSP_SOFTMAX = 2, FGDSP_MOMENTUM = 3,
+       FGDSP_N_LOOPS = 4 };
 extern const fgdsp_fn fgdsp_table[FGD_N_ISAS][FGDSP_N_LOOPS][4];
 #endif

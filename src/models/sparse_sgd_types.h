@@ -1,5 +1,5 @@
-/* The sparse training loops (sparse_sgd.h) for float32/float64 values and int32/int64
- * column indices, for one instruction set: included by fgd_isa.h in each
+/* The sparse training loops (sparse_sgd.h, sparse_momentum.h) for float32/float64 values
+ * and int32/int64 column indices, for one instruction set: included by fgd_isa.h in each
  * sparse_sgd_<isa>.c, with FGD_ISA_TAG its suffix and its `#pragma GCC target` in force.
  * The binary loops are bound by the random access into the weights; the multinomial
  * loop's K contiguous weights per stored value vectorise (AVX-512: 5 epochs of the
@@ -16,6 +16,7 @@
 #define FGDSP_I int32_t
 #define FGDSP_S(name) FGDSP_CAT(FGDSP_CAT(name, _f32_i32), FGD_ISA_TAG)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S
@@ -24,6 +25,7 @@
 #define FGDSP_I int64_t
 #define FGDSP_S(name) FGDSP_CAT(FGDSP_CAT(name, _f32_i64), FGD_ISA_TAG)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S
@@ -32,6 +34,7 @@
 #define FGDSP_I int32_t
 #define FGDSP_S(name) FGDSP_CAT(FGDSP_CAT(name, _f64_i32), FGD_ISA_TAG)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S
@@ -40,6 +43,7 @@
 #define FGDSP_I int64_t
 #define FGDSP_S(name) FGDSP_CAT(FGDSP_CAT(name, _f64_i64), FGD_ISA_TAG)
 #include "sparse_sgd.h"
+#include "sparse_momentum.h"
 #undef FGDSP_T
 #undef FGDSP_I
 #undef FGDSP_S

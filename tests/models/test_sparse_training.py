@@ -122,7 +122,7 @@ def test_plan_paths():
     l2 = fastgd.LinearModel("log_loss", penalty="l2", alpha=1e-3)
     assert st.plan(l1, lookup("sgd"), {}, False, **kw) is None
     assert st.plan(l1, lookup("sgd"), {}, True, **kw) == "sgd_l1"
-    assert st.plan(l2, lookup("sgd"), {"momentum": 0.9}, False, **kw) is None
+    assert st.plan(l2, lookup("sgd"), {"momentum": 0.9}, False, **kw) == "sgd_momentum"
     assert st.plan(l2, lookup("adam"), {}, False, **kw) is None
     assert st.plan(l2, lookup("adam"), {"betas": (0.8, 0.9)}, True, **kw) == "adam"
     assert st.plan(l2, lookup("adam"), {"amsgrad": True}, True, **kw) is None
