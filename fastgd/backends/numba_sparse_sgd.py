@@ -28,13 +28,13 @@ def _rows(data, indices, indptr, y, sw, order, p0, nb, s, b, kind, eps, compat, 
         r = order[p0 + i]
         acc = 0.0
         for k in range(indptr[r], indptr[r + 1]):
-            acc += float(v[indices[k]]) * float(data[k])
+            acc += np.float64(v[indices[k]]) * np.float64(data[k])
         z = acc * s + b
-        dl, loss = _point(kind, z, float(y[r]), eps)
+        dl, loss = _point(kind, z, np.float64(y[r]), eps)
         if compat:
             dl = min(max(dl, -_MAX_DLOSS), _MAX_DLOSS)
         c[i] = dl
-        wt[i] = float(sw[r]) if sw.shape[0] else 1.0
+        wt[i] = np.float64(sw[r]) if sw.shape[0] else 1.0
         ls[i] = loss
 
 
@@ -51,7 +51,7 @@ def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, wor
     ls = work[2 * batch:3 * batch]
     for p0 in range(0, m, batch):
         nb = min(batch, m - p0)
-        bval = float(b[0]) if has_b else 0.0
+        bval = np.float64(b[0]) if has_b else 0.0
         _rows(data, indices, indptr, y, sw, order, p0, nb, st[0], bval, kind, eps, compat,
               v, c, wt, ls)
         S = 0.0
@@ -71,7 +71,7 @@ def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, wor
                 l1 = 0.0
                 if rho > 0:
                     for j in range(d):
-                        l1 += abs(float(v[j]))
+                        l1 += abs(np.float64(v[j]))
                 pen = prm[0] * ((1.0 - rho) * 0.5 * (s0 * s0 * st[5]) + rho * (abs(s0) * l1))
             if compat:
                 st[3] += L + nb * pen
@@ -95,8 +95,8 @@ def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, wor
                 if abs(st[0]) < prm[7]:
                     sq = 0.0
                     for j in range(d):
-                        v[j] = float(v[j]) * st[0]
-                        sq += float(v[j]) * float(v[j])
+                        v[j] = np.float64(v[j]) * st[0]
+                        sq += np.float64(v[j]) * np.float64(v[j])
                     st[0] = 1.0
                     st[5] = sq if want else 0.0
         s = st[0]
@@ -108,11 +108,11 @@ def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, wor
             r = order[p0 + i]
             for k in range(indptr[r], indptr[r + 1]):
                 j = indices[k]
-                old = float(v[j])
-                v[j] = old + float(data[k]) * ci
-                dsq += float(v[j]) * float(v[j]) - old * old
+                old = np.float64(v[j])
+                v[j] = old + np.float64(data[k]) * ci
+                dsq += np.float64(v[j]) * np.float64(v[j]) - old * old
         if has_b and G != 0.0:
-            b[0] = float(b[0]) + G * prm[5]
+            b[0] = np.float64(b[0]) + G * prm[5]
         if mode == 2 and rho > 0.0:
             st[2] += rho * eta * prm[0]
             u = st[2]
@@ -120,15 +120,15 @@ def _sgd(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm, wor
                 r = order[p0 + i]
                 for k in range(indptr[r], indptr[r + 1]):
                     j = indices[k]
-                    z = float(v[j])
+                    z = np.float64(v[j])
                     nw = z
                     if s * z > 0.0:
-                        nw = max(z - (u + float(q[j])) / s, 0.0)
+                        nw = max(z - (u + np.float64(q[j])) / s, 0.0)
                     elif s * z < 0.0:
-                        nw = min(z + (u - float(q[j])) / s, 0.0)
+                        nw = min(z + (u - np.float64(q[j])) / s, 0.0)
                     v[j] = nw
-                    q[j] = float(q[j]) + s * (float(v[j]) - z)
-                    dsq += float(v[j]) * float(v[j]) - z * z
+                    q[j] = np.float64(q[j]) + s * (np.float64(v[j]) - z)
+                    dsq += np.float64(v[j]) * np.float64(v[j]) - z * z
         if want:
             st[5] += dsq
         st[1] += 1.0
@@ -153,7 +153,7 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
     ls = work[2 * batch:3 * batch]
     for p0 in range(0, m, batch):
         nb = min(batch, m - p0)
-        bval = float(b[0]) if has_b else 0.0
+        bval = np.float64(b[0]) if has_b else 0.0
         _rows(data, indices, indptr, y, sw, order, p0, nb, 1.0, bval, kind, eps, False, v,
               c, wt, ls)
         S = 0.0
@@ -171,7 +171,7 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
             r = order[p0 + i]
             for k in range(indptr[r], indptr[r + 1]):
                 j = indices[k]
-                gk = ci * float(data[k])
+                gk = ci * np.float64(data[k])
                 if g[j] != g[j]:  # NaN: not in the batch yet
                     g[j] = gk
                     touched[nt] = j
@@ -183,7 +183,7 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
             if l2 != 0.0:
                 sq = 0.0
                 for j in range(d):
-                    sq += float(v[j]) * float(v[j])
+                    sq += np.float64(v[j]) * np.float64(v[j])
                 pen = 0.5 * l2 * sq
             st[3] += L + pen * S
             st[4] += S
@@ -196,7 +196,7 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
         for t in range(nt + (1 if has_b else 0)):
             if t < nt:
                 j = touched[t]
-                tmp[4] = g[j] + l2 * float(v[j])
+                tmp[4] = g[j] + l2 * np.float64(v[j])
                 g[j] = np.nan
                 pm, pv, pw = m1, m2, v
             else:
@@ -212,7 +212,7 @@ def _adam(data, indices, indptr, y, sw, order, batch, v, b, m1, m2, st, prm, ipr
             vn = tmp[4] + vo
             pm[j] = mn
             pv[j] = vn
-            tmp[4] = math.sqrt(float(vn))
+            tmp[4] = math.sqrt(np.float64(vn))
             jw = j if t < nt else 0
             pw[jw] = pw[jw] + nss * (mn / (tmp[4] + ep))
         st[1] += 1.0
@@ -254,13 +254,13 @@ def _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, wo
             z = c[i * k:(i + 1) * k]
             z[:] = 0.0
             for kk in range(indptr[r], indptr[r + 1]):
-                x = float(data[kk])
+                x = np.float64(data[kk])
                 j = indices[kk]
                 for q in range(k):
-                    z[q] += float(v[j, q]) * x
+                    z[q] += np.float64(v[j, q]) * x
             mx = -np.inf
             for q in range(k):
-                z[q] = z[q] * s + (float(b[q]) if has_b else 0.0)
+                z[q] = z[q] * s + (np.float64(b[q]) if has_b else 0.0)
                 if z[q] > mx:
                     mx = z[q]
             label = int(y[r])
@@ -273,7 +273,7 @@ def _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, wo
             for q in range(k):
                 z[q] = z[q] * inv - (1.0 if q == label else 0.0)
             ls[i] = math.log(tot) - (zl - mx)
-            wt[i] = float(sw[r]) if sw.shape[0] else 1.0
+            wt[i] = np.float64(sw[r]) if sw.shape[0] else 1.0
         S = 0.0
         L = 0.0
         for i in range(nb):
@@ -299,8 +299,8 @@ def _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, wo
                     sq = 0.0
                     for j in range(d):
                         for q in range(k):
-                            v[j, q] = float(v[j, q]) * st[0]
-                            sq += float(v[j, q]) * float(v[j, q])
+                            v[j, q] = np.float64(v[j, q]) * st[0]
+                            sq += np.float64(v[j, q]) * np.float64(v[j, q])
                     st[0] = 1.0
                     st[5] = sq if want else 0.0
         s = st[0]
@@ -311,15 +311,15 @@ def _softmax(data, indices, indptr, y, sw, order, batch, v, b, st, prm, iprm, wo
             r = order[p0 + i]
             for kk in range(indptr[r], indptr[r + 1]):
                 j = indices[kk]
-                x = float(data[kk])
+                x = np.float64(data[kk])
                 for q in range(k):
-                    old = float(v[j, q])
+                    old = np.float64(v[j, q])
                     v[j, q] = old + x * c[i * k + q]
-                    dsq += float(v[j, q]) * float(v[j, q]) - old * old
+                    dsq += np.float64(v[j, q]) * np.float64(v[j, q]) - old * old
         if has_b:
             for q in range(k):
                 if G[q] != 0.0:
-                    b[q] = float(b[q]) + G[q]
+                    b[q] = np.float64(b[q]) + G[q]
         if want:
             st[5] += dsq
         st[1] += 1.0

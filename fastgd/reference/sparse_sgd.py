@@ -326,7 +326,9 @@ def softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, ipr
             mx = float(np.max(z))
             label = int(y[r])
             zl = float(z[label])
-            e = np.exp(z - mx)
+            # C's exp of each value, as the compiled and Numba loops call it (NumPy's
+            # vectorised exp may differ from it in the last bit)
+            e = np.array([math.exp(float(zq)) for zq in z - mx])
             tot = 0.0
             for q in range(k):
                 tot += float(e[q])

@@ -300,3 +300,30 @@ def test_every_instruction_set_gives_the_same_bits():
         for isa, c, b, h in got[1:]:
             assert np.array_equal(c, coef) and np.array_equal(b, intercept), (i, isa)
             assert h == loss, (i, isa)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backends_give_the_specifications_weights_bit_for_bit(dtype):
+    # the weights of each loop (SGD with L2, lazy Adam, lazy L1, the multinomial pass) on
+    # every backend are the NumPy specification's bits, float32 data included (where the
+    # specification's products are float64)
+    X, y01, _, rng = _data(n=70, d=35, density=0.2, dtype=dtype)
+    y4 = rng.integers(0, 4, X.shape[0])
+    runs = [("log_loss", y01, "sgd", {}, dict(penalty="l2", alpha=1e-3)),
+            ("log_loss", y01, "adam", {"lazy": True}, dict(penalty="l2", alpha=1e-3)),
+            ("log_loss", y01, "sgd", {"lazy": True}, dict(penalty="l1", alpha=1e-3)),
+            ("softmax_cross_entropy", y4, "sgd", {}, dict(penalty="l2", alpha=1e-3))]
+    got: dict = {}
+    for name in backends.available():
+        with backends.use_backend(name):
+            for i, (loss, y, opt, extra, mkw) in enumerate(runs):
+                m = fastgd.LinearModel(loss, **mkw)
+                fastgd.fit(m, X, y, optimizer=opt, lr=0.05, batch_size=4, epochs=2,
+                           random_state=0, **extra)
+                assert m.coef_.dtype == dtype
+                got.setdefault(i, {})[name] = (m.coef_, m.intercept_)
+    for i, by_backend in got.items():
+        want = by_backend["numpy"]
+        for name, (coef, intercept) in by_backend.items():
+            assert np.array_equal(coef, want[0]), (i, name)
+            assert np.array_equal(intercept, want[1]), (i, name)
