@@ -183,10 +183,9 @@ def test_plan():
     assert st.plan(soft, sgd, {"momentum": 0.9}, False, **_PLAN) is None
 
 
-def test_sparse_fit_does_not_touch_every_weight_each_step(monkeypatch):
-    """fastgd.fit on sparse X with momentum runs the loop, not the optimizer's dense step."""
-    X, y01, _, _ = _data()
-    called = []
+def _spy_on_the_loop(monkeypatch) -> list:
+    """A list that grows by one at each epoch run by the momentum loop."""
+    called: list = []
     real = st.momentum_kernel
 
     def spy(name=None):
@@ -194,6 +193,13 @@ def test_sparse_fit_does_not_touch_every_weight_each_step(monkeypatch):
         return real(name)
 
     monkeypatch.setattr(st, "momentum_kernel", spy)
+    return called
+
+
+def test_sparse_fit_does_not_touch_every_weight_each_step(monkeypatch):
+    """fastgd.fit on sparse X with momentum runs the loop, not the optimizer's dense step."""
+    X, y01, _, _ = _data()
+    called = _spy_on_the_loop(monkeypatch)
     m = fastgd.LinearModel("log_loss", penalty="l2", alpha=1e-3)
     h = fastgd.fit(m, X, y01, optimizer="sgd", lr=0.1, batch_size=5, epochs=2,
                    optimizer_kwargs=dict(momentum=0.9))
@@ -207,14 +213,7 @@ def test_sklearn_estimator_stops_as_on_dense_x(monkeypatch):
     X, _, yr, _ = _data(n=120, d=40)
     kw = dict(optimizer="sgd", lr=0.02, batch_size=8, max_iter=40, random_state=0,
               alpha=1e-2, optimizer_kwargs=dict(momentum=0.9, nesterov=True))
-    called = []
-    real = st.momentum_kernel
-
-    def spy(name=None):
-        called.append(name)
-        return real(name)
-
-    monkeypatch.setattr(st, "momentum_kernel", spy)
+    called = _spy_on_the_loop(monkeypatch)
     a = GDRegressor(**kw).fit(X, yr)
     assert called  # the estimator's fit ran the loop
     b = GDRegressor(**kw).fit(X.toarray(), yr)
