@@ -460,15 +460,12 @@ _FAST: dict[bytes, tuple[np.ndarray, np.ndarray, int]] = {}
 
 
 def fast_tables(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(lut, threshold, zero_code)`` of a map (:func:`lookup_tables`, ``lut`` padded by
-    4 zero bytes), cached by its bytes: what the compiled and Numba kernels read."""
+    """``(lut, threshold, zero_code)`` of a map (:func:`lookup_tables`), cached by its
+    bytes: what the compiled and Numba kernels read."""
     key = table.tobytes()
     got = _FAST.get(key)
     if got is None:
         lut, threshold = lookup_tables(table)
-        # 4 bytes of padding past lut's 65536 entries: the compiled kernel reads it as
-        # 32-bit words at byte offsets (a gather), the last one at offset 65535
-        lut = np.concatenate([lut, np.zeros(4, np.uint8)])
         got = _FAST[key] = (lut, threshold, zero_code(table))
     return got
 
