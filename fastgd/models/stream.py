@@ -248,7 +248,7 @@ class PartialFit:
         full = n // bs * bs
         Xr, yr, wr = _rows(X, y, w, order, 0, full)
         pending = _rows(X, y, w, order, full, n) if full < n else None
-        if full:
+        if full and (wr is None or np.any(wr > 0)):  # fit skips batches of no weight
             try:
                 self._run_rows(Xr, yr, wr, dict(self._fit_args, shuffle=False))
             except FloatingPointError:
