@@ -276,9 +276,12 @@ class _Loop:
         elif self.adam is None:
             sgd_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, v,
                   self.b, self.q, self.st, self.prm, self.iprm, self.work)
-        else:
-            adam_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, v,
+        else:  # the weights in the state's records: one cache line a column
+            w = self.state["w"][:-1]
+            w[...] = v
+            adam_k(c.data, c.indices, c.indptr, self.y, self.sw, order, self.batch, w,
                    self.b, self.state, self.st, self.prm, self.iprm, self.work, self.touched)
+            v[...] = w
 
     def fold(self) -> None:
         """w = s v with s = 1: the model's coefficients are ``v`` again."""

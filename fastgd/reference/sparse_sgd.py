@@ -231,10 +231,12 @@ def sgd_epoch(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm
 
 def adam_state(d: int, dtype) -> np.ndarray:
     """The lazy Adam loop's state of d weights and an intercept: ``d + 1`` records
-    ``(m1, m2, g)`` -- the moments (of ``dtype``) and the batch's gradient (float64, NaN
-    for a column not in the batch) side by side, so that a column's state is one memory
-    access (the compiled loop's struct layout)."""
-    dt = np.dtype([("m1", dtype), ("m2", dtype), ("g", np.float64)], align=True)
+    ``(w, m1, m2, g)`` -- a room for the weight (the caller passes ``state["w"][:-1]`` as
+    the loop's ``v``), the moments (of ``dtype``) and the batch's gradient (float64, NaN
+    for a column not in the batch) side by side, so that a column's weight and state are
+    one memory access (the compiled loop's struct layout)."""
+    dt = np.dtype([("w", dtype), ("m1", dtype), ("m2", dtype), ("g", np.float64)],
+                  align=True)
     state = np.zeros(d + 1, dtype=dt)
     state["g"] = np.nan
     return state

@@ -131,12 +131,13 @@ static inline int fgdsp_nthreads(const fgdsp_args *a)
 
 /* ---------------------------------------------------------------- one type pair --- */
 
-/* Row r's dot product with v, in the row's stored order. */
+/* Row r's dot product with v (weight j at v[j vs]), in the row's stored order. */
 static inline double FGDSP_S(fgdsp_dot)(const FGDSP_T *data, const FGDSP_I *ind,
-                                        ptrdiff_t lo, ptrdiff_t hi, const FGDSP_T *v)
+                                        ptrdiff_t lo, ptrdiff_t hi, const FGDSP_T *v,
+                                        ptrdiff_t vs)
 {
     double acc = 0.0;
-    for (ptrdiff_t k = lo; k < hi; ++k) acc += (double)v[ind[k]] * (double)data[k];
+    for (ptrdiff_t k = lo; k < hi; ++k) acc += (double)v[ind[k] * vs] * (double)data[k];
     return acc;
 }
 
@@ -159,7 +160,8 @@ static inline void FGDSP_S(fgdsp_prefetch)(const fgdsp_args *a, ptrdiff_t p)
     if (p + FGDSP_PF_W < a->n_order) {
         const int64_t r = a->order[p + FGDSP_PF_W];
         const ptrdiff_t k1 = (ptrdiff_t)ptr[r + 1];
-        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) __builtin_prefetch(v + ind[k], 1, 3);
+        for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k)
+            __builtin_prefetch(v + ind[k] * a->vs, 1, 3);
     }
 #else
     (void)a; (void)p;
@@ -208,7 +210,7 @@ static inline void FGDSP_S(fgdsp_rows)(const fgdsp_args *a, ptrdiff_t p0, ptrdif
         const int64_t r = a->order[p0 + i];
         const ptrdiff_t k0 = (ptrdiff_t)ptr[r], k1 = (ptrdiff_t)ptr[r + 1];
         if (a->iprm[5]) FGDSP_S(fgdsp_prefetch)(a, p0 + i);
-        const double z = FGDSP_S(fgdsp_dot)(data, ind, k0, k1, v) * s + b;
+        const double z = FGDSP_S(fgdsp_dot)(data, ind, k0, k1, v, a->vs) * s + b;
         double l = 0.0;
         double dl = fgdsp_point(kind, z, (double)y[r], eps, want, &l);
         if (compat) {
@@ -407,10 +409,11 @@ int FGDSP_S(fgdsp_sgd_epoch)(const fgdsp_args *a)
     return 0;
 }
 
-/* A column's Adam state, one cache line at most: the moments, and the batch's gradient
- * (NaN when the column is not in the batch). */
+/* A column's lazy Adam record, one cache line at most: its weight, the moments, and the
+ * batch's gradient (NaN when the column is not in the batch): the rows phase brings the
+ * line in, and the gradient's sum and the update find it there. */
 typedef struct {
-    FGDSP_T m1, m2;
+    FGDSP_T w, m1, m2;
     double g;
 } FGDSP_S(fgdsp_mom);
 
@@ -423,7 +426,6 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
     const ptrdiff_t B = a->batch, m = a->n_order;
     const FGDSP_T *data = (const FGDSP_T *)a->data;
     const FGDSP_I *ind = (const FGDSP_I *)a->indices, *ptr = (const FGDSP_I *)a->indptr;
-    FGDSP_T *v = (FGDSP_T *)a->v;
     FGDSP_S(fgdsp_mom) *mom = (FGDSP_S(fgdsp_mom) *)a->m1;
     FGDSP_T *bp = (FGDSP_T *)a->b;
     const int want = (int)a->iprm[4], mode = (int)a->iprm[1];
@@ -464,7 +466,7 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
             double pen = 0.0;
             if (l2 != 0.0) {
                 double sq = 0.0;
-                for (ptrdiff_t j = 0; j < a->d; ++j) sq += (double)v[j] * (double)v[j];
+                for (ptrdiff_t j = 0; j < a->d; ++j) sq += (double)mom[j].w * (double)mom[j].w;
                 pen = 0.5 * l2 * sq;
             }
             st[3] += L + pen * S;
@@ -477,14 +479,14 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
         for (ptrdiff_t k = 0; k < nt; ++k) {
             const ptrdiff_t j = (ptrdiff_t)a->touched[k];
             FGDSP_S(fgdsp_mom) *st_j = mom + j;
-            const FGDSP_T gj = (FGDSP_T)(st_j->g + l2 * (double)v[j]);
+            const FGDSP_T gj = (FGDSP_T)(st_j->g + l2 * (double)st_j->w);
             const FGDSP_T mo = st_j->m1, vo = st_j->m2;
             const FGDSP_T mn = (FGDSP_T)((gj - mo) * omb1) + mo;
             const FGDSP_T vn = (FGDSP_T)((gj * gj - vo) * omb2) + vo;
             st_j->m1 = mn;
             st_j->m2 = vn;
             st_j->g = NAN;
-            v[j] = v[j] + nss * (mn / ((FGDSP_T)sqrt((double)vn) + ep));
+            st_j->w = st_j->w + nss * (mn / ((FGDSP_T)sqrt((double)vn) + ep));
         }
         if (bp) {  /* the intercept: the same update, always present */
             FGDSP_S(fgdsp_mom) *sb = mom + a->d;

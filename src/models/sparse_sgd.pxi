@@ -24,6 +24,7 @@ cdef extern from "sparse_sgd_decl.h" nogil:
         int64_t *touched
         Py_ssize_t k
         const double *pw
+        Py_ssize_t vs
     ctypedef int (*fgdsp_fn)(const fgdsp_args *a) noexcept nogil
     enum:
         FGDSP_SGD
@@ -87,6 +88,13 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     a.mark = <unsigned char *>_ptr_or_null(mark)
     a.touched = <int64_t *>_ptr_or_null(touched)
     a.pw = NULL
+    # a 1-D v may be strided (lazy Adam: the weights in its state's records)
+    a.vs = (cnp.PyArray_STRIDE(v, 0) // cnp.PyArray_ITEMSIZE(v)
+            if cnp.PyArray_NDIM(v) == 1 else 1)
+    if a.vs < 1 or cnp.PyArray_STRIDE(v, 0) % cnp.PyArray_ITEMSIZE(v) or (
+            cnp.PyArray_NDIM(v) == 2 and not cnp.PyArray_IS_C_CONTIGUOUS(v)):
+        raise ValueError("sparse loops: v must be C-contiguous, or 1-D with a positive "
+                         "stride of whole elements")
     with nogil:
         fn(&a)
 
@@ -160,5 +168,6 @@ def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray ind
     a.mark = NULL
     a.touched = <int64_t *>cnp.PyArray_DATA(touched)
     a.pw = <const double *>cnp.PyArray_DATA(pw)
+    a.vs = 1
     with nogil:
         fn(&a)

@@ -28,6 +28,9 @@ typedef struct {
     int64_t *touched;      /* Adam: batch * max row length (or nnz) slots */
     ptrdiff_t k;           /* softmax: the number of classes (v is d x k, row-major) */
     const double *pw;      /* momentum: the (1089, 4) table of the skipped steps' matrices */
+    ptrdiff_t vs;          /* the binary loops' v: elements from one weight to the next (1,
+                            * or a record's size where the weights sit in lazy Adam's
+                            * records) */
 } fgdsp_args;
 typedef int (*fgdsp_fn)(const fgdsp_args *a);
 

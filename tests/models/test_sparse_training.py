@@ -203,6 +203,8 @@ def _spec_run(name, X, y, sw, bs, mode, sched, compat, adam=False):
                     epsilon=None, adam=(0.9, 0.99, 1e-8) if adam else None)
     order = np.random.default_rng(0).permutation(X.shape[0]).astype(np.int64)
     sgd_k, adam_k, _ = st.kernels(name)
+    if adam:  # the lazy Adam loop's weights sit in its state's records
+        v = loop.state["w"][:-1]
     for _ in range(2):
         if adam:
             adam_k(csr.data, csr.indices, csr.indptr, y, loop.sw, order, bs, v, b, loop.state,
