@@ -454,12 +454,13 @@ int FGDSP_S(fgdsp_adam_epoch)(const fgdsp_args *a)
             for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
                 const ptrdiff_t j = (ptrdiff_t)ind[k];
                 const double gk = ci * (double)data[k];
-                if (mom[j].g != mom[j].g) {
-                    mom[j].g = gk;
-                    a->touched[nt++] = j;
-                } else {
-                    mom[j].g += gk;
-                }
+                /* without a branch (a column's first appearance in the batch is not
+                 * predictable): the slot past the list is written either way */
+                const double gj = mom[j].g;
+                const int fresh = gj != gj;
+                a->touched[nt] = j;
+                nt += fresh;
+                mom[j].g = fresh ? gk : gj + gk;
             }
         }
         if (want) {
