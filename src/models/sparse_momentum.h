@@ -120,10 +120,11 @@ int FGDSP_S(fgdsp_momentum_epoch)(const fgdsp_args *a)
             for (ptrdiff_t k = (ptrdiff_t)ptr[r]; k < k1; ++k) {
                 const ptrdiff_t j = (ptrdiff_t)ind[k];
                 FGDSP_S(fgdsp_mom_rec) *cj = rec + j;
-                if (cj->stamp == t) {
-                    cj->stamp = t + 1;
-                    touched[nt++] = j;
-                }
+                /* without a branch, as the lazy Adam loop lists its columns */
+                const int fresh = cj->stamp == t;
+                cj->stamp = t + 1;
+                touched[nt] = j;
+                nt += fresh;
                 cj->g += ci * (double)data[k];
             }
         }
