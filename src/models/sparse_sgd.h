@@ -115,6 +115,22 @@ static inline double fgdsp_eta(const double *prm, int sched, double t)
     return prm[2];
 }
 
+/* The end of a step: the squared norm's change (the buckets' sums, in bucket order, then
+ * cleared) added to st[5] when the loss is tracked, and the step counters advanced. */
+static inline void fgdsp_end_step(double *st, double *acc, int want)
+{
+    if (want) {
+        double dsq = 0.0;
+        for (int k = 0; k < FGDSP_BUCKETS; ++k) {
+            dsq += acc[k];
+            acc[k] = 0.0;
+        }
+        st[5] += dsq;
+    }
+    st[1] += 1.0;
+    st[6] += 1.0;
+}
+
 static inline int fgdsp_nthreads(const fgdsp_args *a)
 {
     int nt = (int)a->iprm[6];
@@ -355,16 +371,7 @@ int FGDSP_S(fgdsp_sgd_epoch)(const fgdsp_args *a)
             if (!FGDSP_S(fgdsp_scalar)(a, nb, c, wt, ls, &eta)) continue;
             FGDSP_S(fgdsp_scatter)(a, p0, nb, c, 0, 1, acc, want);
             if (l1) FGDSP_S(fgdsp_l1)(a, p0, nb, st[0], st[2], 0, 1, acc, want);
-            if (want) {
-                double dsq = 0.0;
-                for (int k = 0; k < FGDSP_BUCKETS; ++k) {
-                    dsq += acc[k];
-                    acc[k] = 0.0;
-                }
-                st[5] += dsq;
-            }
-            st[1] += 1.0;
-            st[6] += 1.0;
+            fgdsp_end_step(st, acc, want);
         }
         return 0;
     }
@@ -391,16 +398,7 @@ int FGDSP_S(fgdsp_sgd_epoch)(const fgdsp_args *a)
                 #pragma omp barrier
                 #pragma omp single
                 {
-                    if (want) {
-                        double dsq = 0.0;
-                        for (int k = 0; k < FGDSP_BUCKETS; ++k) {
-                            dsq += acc[k];
-                            acc[k] = 0.0;
-                        }
-                        st[5] += dsq;
-                    }
-                    st[1] += 1.0;
-                    st[6] += 1.0;
+                    fgdsp_end_step(st, acc, want);
                 }
             }
         }
@@ -686,16 +684,7 @@ int FGDSP_S(fgdsp_softmax_epoch)(const fgdsp_args *a)
                 #pragma omp single
 #endif
                 {
-                    if (want) {
-                        double dsq = 0.0;
-                        for (int k = 0; k < FGDSP_BUCKETS; ++k) {
-                            dsq += acc[k];
-                            acc[k] = 0.0;
-                        }
-                        st[5] += dsq;
-                    }
-                    st[1] += 1.0;
-                    st[6] += 1.0;
+                    fgdsp_end_step(st, acc, want);
                 }
             }
         }
