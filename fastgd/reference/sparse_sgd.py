@@ -131,6 +131,18 @@ def _penalty(v, st, prm, mode: int) -> float:
     return 0.0
 
 
+def _scale(v, st, prm, f, want) -> None:
+    """The penalty's shrinking of every weight, w <- f w, as s <- f s; when |s| falls
+    under the threshold prm[7], s is folded into v (and the squared norm st[5] taken
+    afresh)."""
+    if f != 1.0:
+        st[0] *= f
+        if abs(st[0]) < prm[7]:
+            v[:] = (v.astype(np.float64) * st[0]).astype(v.dtype)
+            st[0] = 1.0
+            st[5] = float(np.sum(v.astype(np.float64) ** 2)) if want else 0.0
+
+
 def _rows(data, indices, indptr, y, sw, rows, s, b, kind, eps, compat, v):
     c, wt, ls = [], [], []
     for r in rows:
@@ -188,12 +200,7 @@ def sgd_epoch(data, indices, indptr, y, sw, order, batch, v, b, q, st, prm, iprm
             f = 1.0 - eta * prm[8] if mode == 1 else 1.0 - (1.0 - rho) * eta * prm[0]
             if mode == 2 and f < 0.0:
                 f = 0.0
-            if f != 1.0:
-                st[0] *= f
-                if abs(st[0]) < prm[7]:
-                    v[:] = (v.astype(np.float64) * st[0]).astype(v.dtype)
-                    st[0] = 1.0
-                    st[5] = float(np.sum(v.astype(np.float64) ** 2)) if want else 0.0
+            _scale(v, st, prm, f, want)
         s = st[0]
         dsq = 0.0
         for i in range(nb):
@@ -355,12 +362,7 @@ def softmax_epoch(data, indices, indptr, y, sw, order, batch, v, b, st, prm, ipr
             G += dls[i]
         if mode == 1:
             f = 1.0 - eta * prm[8]
-            if f != 1.0:
-                st[0] *= f
-                if abs(st[0]) < prm[7]:
-                    v[:] = (v.astype(np.float64) * st[0]).astype(v.dtype)
-                    st[0] = 1.0
-                    st[5] = float(np.sum(v.astype(np.float64) ** 2)) if want else 0.0
+            _scale(v, st, prm, f, want)
         s = st[0]
         dsq = 0.0
         for i, r in enumerate(rows):
