@@ -307,7 +307,9 @@ def _first_nonfinite_row(a: np.ndarray) -> int:
     return -1
 
 
-def _check_sample_weight(sample_weight, X):
+def _check_sample_weight(sample_weight, X, all_zero_ok=False):
+    """sample_weight checked against X (None stays None); all zero is refused unless
+    ``all_zero_ok`` (rows that join others before they are run)."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight)
@@ -319,7 +321,7 @@ def _check_sample_weight(sample_weight, X):
     w = w.astype(X.dtype, copy=False)
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and >= 0")
-    if not np.any(w > 0):
+    if not all_zero_ok and not np.any(w > 0):
         raise ValueError("sample_weight must not be all zero")
     return w
 

@@ -239,7 +239,7 @@ class PartialFit:
         X = _check_X(X)
         y = _check_y(loss, X, y)
         _check_finite(X, y)
-        w = _check_sample_weight_any(sample_weight, X)
+        w = _check_sample_weight(sample_weight, X, all_zero_ok=True)
         if self._pending is not None:
             X, y, w = _join(self._pending, (X, y, w))
         n, bs = X.shape[0], self._fit_args["batch_size"]
@@ -440,18 +440,6 @@ class PartialFit:
     def __repr__(self) -> str:
         return (f"PartialFit({self.model!r}, optimizer={self._fit_args['optimizer']!r}, "
                 f"epoch={self.epoch}, n_steps={self.n_steps})")
-
-
-def _check_sample_weight_any(sample_weight: Any, X: Any) -> np.ndarray | None:
-    """fit's check of sample_weight, but for its rule that not every weight be zero
-    (which applies to the rows run, carried rows included)."""
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight)
-    if w.ndim == 1 and w.shape[0] == X.shape[0] and w.dtype.kind in "biuf" \
-            and np.all(np.isfinite(w)) and not np.any(w < 0) and not np.any(w > 0):
-        return w.astype(X.dtype)
-    return _check_sample_weight(w, X)
 
 
 def _join(a: tuple, b: tuple) -> tuple:
