@@ -97,12 +97,19 @@ def n_chunks(Py_ssize_t n, Py_ssize_t m):
     return fgdm_n_chunks(n, m)
 
 
-cdef const fgdm_table* _table() except NULL:
-    """The kernels of the instruction set the compiled core runs now."""
+cdef int _isa_index() except -1:
+    """The index (fgd_isa.h's order) of the instruction set the compiled core runs now,
+    the baseline where this CPU lacks it: the row of the model kernels' and the sparse
+    loops' tables."""
     index = _TABLE_INDEX.get(_core.isa())
     if index is None or not fgd_isa_supported(index):
-        index = 0
-    return &fgdm_tables[<int>index]
+        return 0
+    return index
+
+
+cdef const fgdm_table* _table() except NULL:
+    """The kernels of the instruction set the compiled core runs now."""
+    return &fgdm_tables[_isa_index()]
 
 
 cdef inline void* _data(object a):

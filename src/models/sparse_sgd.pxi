@@ -36,15 +36,6 @@ cdef extern from "sparse_sgd_decl.h" nogil:
     const fgdsp_fn fgdsp_table[3][4][4]
 
 
-cdef int _sparse_isa():
-    """The row of fgdsp_table of the instruction set the compiled core runs now (as the
-    model kernels' _table)."""
-    index = _TABLE_INDEX.get(_core.isa())
-    if index is None or not fgd_isa_supported(index):
-        return 0
-    return index
-
-
 cdef void* _ptr_or_null(object a):
     if a is None:
         return NULL
@@ -64,7 +55,7 @@ def _sparse_epoch(str which, cnp.ndarray data, cnp.ndarray indices, cnp.ndarray 
     cdef int i64 = cnp.PyArray_ITEMSIZE(indices) != 4
     cdef int loop = FGDSP_SGD if which == "sgd" else (
         FGDSP_SOFTMAX if which == "softmax" else FGDSP_ADAM)
-    fn = fgdsp_table[_sparse_isa()][loop][2 * f64 + i64]
+    fn = fgdsp_table[_isa_index()][loop][2 * f64 + i64]
     a.data = cnp.PyArray_DATA(data)
     a.indices = cnp.PyArray_DATA(indices)
     a.indptr = cnp.PyArray_DATA(indptr)
@@ -137,7 +128,7 @@ def sparse_momentum_epoch(cnp.ndarray data, cnp.ndarray indices, cnp.ndarray ind
     cdef fgdsp_fn fn
     cdef int f32 = cnp.PyArray_TYPE(data) == cnp.NPY_FLOAT32
     cdef int i32 = cnp.PyArray_ITEMSIZE(indices) == 4
-    fn = fgdsp_table[_sparse_isa()][FGDSP_MOMENTUM][2 * (not f32) + (not i32)]
+    fn = fgdsp_table[_isa_index()][FGDSP_MOMENTUM][2 * (not f32) + (not i32)]
     if (state.dtype.names != ("w", "m", "g", "stamp")
             or state.dtype.itemsize != (24 if f32 else 32)
             or state.dtype["w"] != data.dtype or not state.flags.c_contiguous
