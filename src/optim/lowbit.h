@@ -11,6 +11,9 @@
 #if FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
 #include "quant_avx512.h"
 #define FGD_QSEARCH 1
+#elif FGD_ISA == 1 && FGD_HAVE_X86_VARIANTS
+#include "quant_avx2.h"
+#define FGD_QSEARCH 1
 #else
 #define FGD_QSEARCH 0
 typedef struct { int unused; } fgd_qsearch_none;
