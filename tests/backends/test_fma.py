@@ -283,6 +283,8 @@ import numpy as np, torch, fastgd, sys
 sys.path.insert(0, {tests!r})
 from backends.test_fma import EXACT, OPTIM_DB, _problem, _run_fastgd, _run_torch, _differing
 assert torch.backends.cpu.get_cpu_capability() == "DEFAULT"
+x = np.random.default_rng(0).random(100000).astype(np.float32)
+print("inexact sqrt:", int((torch.sqrt(torch.from_numpy(x)).numpy() != np.sqrt(x)).sum()))
 bad = []
 for name in EXACT:
     for variant in OPTIM_DB[name]:
@@ -300,13 +302,20 @@ print("differing:", bad)
 @pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="needs torch with MKL")
 def test_default_kernels_equal_torch_without_fma():
     # torch's 'default' kernels fuse nothing; MKL's AVX2 code takes correctly rounded
-    # square roots: there, fastgd's default float32 steps are torch's bit for bit.
+    # square roots: there, fastgd's default float32 steps are torch's bit for bit. MKL
+    # runs that code on Intel CPUs only; elsewhere (AMD's) its square roots are not all
+    # correctly rounded (about a fifth of them differ by an ulp on a Zen 3), which the
+    # subprocess measures first: then there is nothing bit-exact to compare with.
     tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = _python(_DEFAULT_CAPABILITY.format(tests=tests), FASTGD_BACKEND="cython",
                   ATEN_CPU_CAPABILITY="default", MKL_ENABLE_INSTRUCTIONS="AVX2",
                   PYTHONPATH=os.pathsep.join(sys.path))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "differing: []"
+    inexact, differing = out.stdout.strip().splitlines()
+    if inexact != "inexact sqrt: 0":
+        pytest.skip(f"torch's default-capability sqrt is not correctly rounded on this CPU "
+                    f"({inexact} of 100,000)")
+    assert differing == "differing: []"
 
 
 
