@@ -75,11 +75,16 @@ def test_digits_mlp_float32_close_to_torch(name, options):
     assert rel(flat(a), flat(b)) <= 1e-6
     train(a, opt_a, FLOAT32_STEPS - 1, first=1)
     train(b, opt_b, FLOAT32_STEPS - 1, first=1)
-    # no further from torch's float32 run than that is from torch's own float64 one
+    # After 60 steps, within 1e-5 of torch's float32 run or of torch's float64 one: a
+    # ReLU whose input is within an ulp of 0 can switch in one float32 run and not in the
+    # other, which parts the runs by ~1e-3 from that step on (seen on an AMD EPYC, SGD with
+    # Nesterov: torch's float32 run left both the float64 run and fastgd's at step 20,
+    # fastgd's staying within 2e-7 of the float64 one). A wrong step leaves both.
     c = mlp(torch.float64)
     train(c, torch_class(name)(c.parameters(), **options), FLOAT32_STEPS)
-    rounding = rel(flat(c), flat(a).astype(np.float64))
-    assert rel(flat(a), flat(b)) <= max(1e-5, rounding)
+    to_torch32 = rel(flat(a), flat(b))
+    to_torch64 = rel(flat(c), flat(a).astype(np.float64))
+    assert min(to_torch32, to_torch64) <= 1e-5, (to_torch32, to_torch64)
 
 
 @pytest.mark.parametrize("name, options", CASES)

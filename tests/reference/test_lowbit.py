@@ -155,7 +155,8 @@ def test_backends_quantize_exact_codes_midpoints_and_next_floats(this_backend, r
     with lr = 0 and beta = 1 the update leaves m as it was dequantized, so requantizing
     runs the quantizer on exactly those values (absmax: the block's 1.0 code)."""
     kernels = backends.active()
-    for name, bits in (("dynamic_signed_8", 8), ("dynamic_signed_4", 4)):
+    for name in L.MAP_NAMES:  # the 8-bit and the 4-bit maps, signed and unsigned
+        bits = int(name.rsplit("_", 1)[1])
         table = L.qmap(name)
         x = _probe_values(table, rng)[:4096]
         x = x[~np.isnan(x)]
