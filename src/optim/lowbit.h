@@ -96,7 +96,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
     }
     const double r = FGD_RECIP(scale);
 #if FGD_QSEARCH
-    {   /* whole vectors in-register (8 bits: by gathers), the rest below (same codes) */
+    {   /* whole vectors in-register (8 bits: the split_table), the rest below (same codes) */
         const ptrdiff_t n16 = bits == 8 && !split ? 0 : len & ~(ptrdiff_t)15;
         if (bits == 8)
             fgd_qsearch_store8(codes + lo, n16, s, r, split);
