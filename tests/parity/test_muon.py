@@ -6,8 +6,9 @@ own configurations and error inputs (``optim_db``); torch's state dicts.
 How close the bfloat16 steps are: torch's CPU bfloat16 products accumulate in float32 in
 their own order and round to bfloat16; ours accumulate in BLAS's order. About one product
 element in 10^4 then rounds to the neighbouring bfloat16, and five Newton-Schulz
-iterations spread these: a step's update differs from torch's by 0.2-0.6% (Frobenius
-norm, relative), a third of what separates torch's bfloat16 update from the float32 one.
+iterations spread these: a step's update differs from torch's by 0.2-1% (Frobenius
+norm, relative), under 0.7 of what separates torch's bfloat16 update from the float32
+one, and is as far from the float32 update as torch's.
 """
 
 from __future__ import annotations
@@ -101,8 +102,11 @@ def test_float32_iteration_matches_torch_run_in_float32(options, dtype, monkeypa
     _same_buffers(bufs)
     for step in updates:
         for u, t, ulp in step:
-            # float32 products in two summation orders, and the parameter's last bit
-            assert np.all(np.abs(u - t) <= 2e-6 * np.max(np.abs(t)) + ulp)
+            # float32 products in two summation orders (BLAS's and torch's: each within
+            # k u of the exact product for an inner length k <= 40, u = 2^-24, so 2 k u =
+            # 4.8e-6 apart at most; measured 2.03e-6 on an AMD EPYC, below 2e-6 on a Xeon),
+            # and the parameter's last bit
+            assert np.all(np.abs(u - t) <= 4.8e-6 * np.max(np.abs(t)) + ulp)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -118,7 +122,11 @@ def test_bfloat16_iteration_matches_torch_within_bfloat16_rounding(options, dtyp
     for step, f32_step in zip(updates, f32_updates):
         for (u, t, _), (f, _, _) in zip(step, f32_step):
             gap = _relative(t, f)  # torch's bfloat16 update against the float32 one
-            assert _relative(u, t) < min(0.02, 0.6 * gap), (_relative(u, t), gap)
+            # as near the float32 update as torch's (measured: 1.00-1.04 times as far), and
+            # nearer torch's bfloat16 update than that is to the float32 one (0.42-0.66
+            # times, ns_steps=6 the farthest, on an AMD EPYC; under 0.6 on a Xeon)
+            assert _relative(u, f) < 1.2 * gap, (_relative(u, f), gap)
+            assert _relative(u, t) < min(0.02, 0.8 * gap), (_relative(u, t), gap)
 
 
 def test_torch_configurations_pass():
