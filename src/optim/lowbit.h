@@ -101,7 +101,7 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
         if (bits == 8)
             fgd_qsearch_store8(codes + lo, n16, s, r, split);
         else
-            fgd_qsearch_store4(codes + lo / 2, n16, (const fgd_qsearch *)simd, s, r);
+            fgd_qsearch_store4(codes + lo / 2, n16, (const fgd_qsearch *)simd, s, r, scale);
         codes += bits == 8 ? n16 : n16 / 2;
         s += n16;
         len -= n16;

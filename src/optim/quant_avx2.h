@@ -6,21 +6,39 @@
  * maps' (the map, and its split_table) by scalar loads, which on Zen 3 take less time than
  * AVX2's gathers. Included by lowbit.h in the AVX2 unit only.
  *
+ * The 4-bit quantizer compares s itself with thresholds scaled to the block
+ * (fgd_qsearch_scale), which spares the division by absmax: the 4-bit step 9 % faster
+ * (paired, in cache and 2^22 elements) than normalising each value first.
+ *
  * Measured on an AMD EPYC (Zen 3), one thread, 2^24 elements, the fused step alone
  * (fastgd.backends' lowbit_step): 8-bit 58.6 -> 52.7 ms, 4-bit 51.5 -> 42.4 ms against
- * lowbit.h's scalar loops, the float32 AdamW step taking 22 ms.
+ * lowbit.h's scalar loops (38 ms with the scaled thresholds), the float32 AdamW step
+ * taking 18-25 ms.
  */
 #ifndef FGD_QUANT_AVX2_H
 #define FGD_QUANT_AVX2_H
 
+#include <float.h>
 #include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
     float table[256];       /* the map, zero-padded */
     float quarter[3][8];    /* 4-bit: threshold[4q + 1 + j] at quarter[j][q], q < 4 */
     float edge[3];          /* 4-bit: threshold[4], [8], [12] */
+    /* 4-bit: the rounding boundary below each threshold, (pred(t) + t) / 2 exactly, in
+     * the order [1 5 9 13 | 2 6 10 14 | 3 7 11 15 | 4 8 12 -]; used (scaled = 1) when
+     * every threshold is a float of magnitude 2^-100 or more (the four maps' are) */
+    double boundary[16];
+    int scaled;
 } fgd_qsearch;
+
+/* The 4-bit search's thresholds as vectors: quarter[j] lanes 0-3, edge[j] broadcast. */
+typedef struct {
+    __m256 quarter[3], edge[3];
+} fgd_qsearch_vectors;
 
 static void fgd_qsearch_init(fgd_qsearch *q, const float *table, const float *threshold,
                              int ncodes)
@@ -34,26 +52,87 @@ static void fgd_qsearch_init(fgd_qsearch *q, const float *table, const float *th
         for (int k = 0; k < 4; ++k)
             q->quarter[j][k] = threshold[4 * k + 1 + j];
     }
+    q->scaled = 1;
+    for (int k = 1; k < 16; ++k) {
+        const float t = threshold[k];
+        if (!(fabsf(t) >= 0x1p-100f && fabsf(t) <= 0x1p100f)) {
+            q->scaled = 0;
+            break;
+        }
+        const int slot = k % 4 ? 4 * (k % 4 - 1) + k / 4 : 12 + k / 4 - 1;
+        uint32_t u;  /* the float below t: t is normal and nonzero */
+        memcpy(&u, &t, sizeof u);
+        u = t > 0.0f ? u - 1 : u + 1;
+        float pred;
+        memcpy(&pred, &u, sizeof pred);
+        q->boundary[slot] = ((double)pred + (double)t) / 2.0;
+    }
 }
 
-/* The 4-bit codes (int32 lanes) of 8 normalised values: the quarter q of the code by
- * three compares with threshold[4], [8] and [12], then the code within it by three compares
- * with threshold[4q + 1..3] (read by permutes). Thresholds ascend, so each is the number of
- * thresholds <= x, as the binary search of quant_avx512.h counts; a NaN compares false
- * everywhere and gets code 0. Six independent compares instead of a chain of four. */
+/* The unscaled thresholds (those of x = s / scale) as vectors. */
+static inline __attribute__((always_inline)) void
+fgd_qsearch_unscaled(const fgd_qsearch *q, fgd_qsearch_vectors *v)
+{
+    for (int j = 0; j < 3; ++j) {
+        v->quarter[j] = _mm256_loadu_ps(q->quarter[j]);
+        v->edge[j] = _mm256_set1_ps(q->edge[j]);
+    }
+}
+
+/* The thresholds of s itself for a block of absmax `scale` (positive and finite): T_k, the
+ * least float32 s with s / scale >= threshold[k] after rounding, so that s >= T_k exactly
+ * where the code of s / scale counts threshold k (quantizing s needs no division then).
+ * The rounded quotient reaches t = threshold[k] exactly where the exact quotient reaches
+ * t's rounding boundary b = (pred(t) + t) / 2 (a quotient of two float32 values is never
+ * a float32 midpoint, so ties do not arise), that is where s >= b * scale; that product is
+ * exact in double (25 and 24 significant bits), and T_k is it rounded up to a float32. A
+ * quotient too small to be a normal float compares with every threshold as 0 of its sign,
+ * since no threshold is below 2^-100 in magnitude: so does s with T_k. */
+static inline __attribute__((always_inline)) void
+fgd_qsearch_scale(const fgd_qsearch *q, float scale, fgd_qsearch_vectors *v)
+{
+    const __m256d sc = _mm256_set1_pd((double)scale);
+    __m128 t[4];
+    for (int g = 0; g < 4; ++g) {
+        const __m256d p = _mm256_mul_pd(_mm256_loadu_pd(q->boundary + 4 * g), sc);
+        const __m128 c = _mm256_cvtpd_ps(p);                      /* nearest */
+        const __m256 below = _mm256_castpd_ps(_mm256_cmp_pd(_mm256_cvtps_pd(c), p,
+                                                            _CMP_LT_OQ));
+        /* the 64-bit masks' low halves: the lanes rounded down, which go one float up
+         * (+1 on the bits of a positive value or +0, -1 on a negative one; -0 is never
+         * below p, which is not 0) */
+        const __m128i up = _mm_castps_si128(_mm_shuffle_ps(
+            _mm256_castps256_ps128(below), _mm256_extractf128_ps(below, 1),
+            _MM_SHUFFLE(2, 0, 2, 0)));
+        const __m128i bits = _mm_castps_si128(c);
+        const __m128i step = _mm_or_si128(_mm_srai_epi32(bits, 31), _mm_set1_epi32(1));
+        t[g] = _mm_castsi128_ps(_mm_add_epi32(bits, _mm_and_si128(up, step)));
+    }
+    for (int j = 0; j < 3; ++j)
+        v->quarter[j] = _mm256_castps128_ps256(t[j]);  /* lanes 4-7 are never read */
+    v->edge[0] = _mm256_broadcastss_ps(t[3]);
+    v->edge[1] = _mm256_broadcastss_ps(_mm_shuffle_ps(t[3], t[3], _MM_SHUFFLE(1, 1, 1, 1)));
+    v->edge[2] = _mm256_broadcastss_ps(_mm_shuffle_ps(t[3], t[3], _MM_SHUFFLE(2, 2, 2, 2)));
+}
+
+/* The 4-bit codes (int32 lanes) of 8 values against thresholds v: the quarter q of the
+ * code by three compares with threshold[4], [8] and [12], then the code within it by three
+ * compares with threshold[4q + 1..3] (read by permutes). Thresholds ascend, so each is the
+ * number of thresholds <= x, as the binary search of quant_avx512.h counts; a NaN compares
+ * false everywhere and gets code 0. Six independent compares instead of a chain of four. */
 static inline __attribute__((always_inline)) __m256i
-fgd_qsearch_codes(const fgd_qsearch *q, __m256 x)
+fgd_qsearch_codes(const fgd_qsearch_vectors *v, __m256 x)
 {
     /* compare masks are -1: their sums are minus the counts */
     __m256i neg_q = _mm256_add_epi32(
-        _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(q->edge[0]), _CMP_GE_OQ)),
-        _mm256_castps_si256(_mm256_cmp_ps(x, _mm256_set1_ps(q->edge[1]), _CMP_GE_OQ)));
+        _mm256_castps_si256(_mm256_cmp_ps(x, v->edge[0], _CMP_GE_OQ)),
+        _mm256_castps_si256(_mm256_cmp_ps(x, v->edge[1], _CMP_GE_OQ)));
     neg_q = _mm256_add_epi32(neg_q, _mm256_castps_si256(
-        _mm256_cmp_ps(x, _mm256_set1_ps(q->edge[2]), _CMP_GE_OQ)));
+        _mm256_cmp_ps(x, v->edge[2], _CMP_GE_OQ)));
     const __m256i quarter = _mm256_sub_epi32(_mm256_setzero_si256(), neg_q);
     __m256i neg_r = _mm256_setzero_si256();
     for (int j = 0; j < 3; ++j) {
-        const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q->quarter[j]), quarter);
+        const __m256 t = _mm256_permutevar8x32_ps(v->quarter[j], quarter);
         neg_r = _mm256_add_epi32(neg_r, _mm256_castps_si256(_mm256_cmp_ps(x, t, _CMP_GE_OQ)));
     }
     return _mm256_sub_epi32(_mm256_slli_epi32(quarter, 2), neg_r);
@@ -154,30 +233,44 @@ fgd_qsearch_store8(uint8_t *codes, ptrdiff_t n16, const float *s, double r,
     }
 }
 
-/* The 4-bit codes of s[0..n16) / scale (normalised as fgd_qsearch_store8 does), packed
- * from the first byte of `codes`, the even element in the high nibble: 16 codes e0..e15 at
- * a time, paired by one multiply-add (16 * even + odd) and packed to 8 bytes. */
+/* 16 4-bit codes e0..e15 (two vectors) packed into 8 bytes at `out`, the even element
+ * in the high nibble: paired by one multiply-add (16 * even + odd), then packed. */
+static inline __attribute__((always_inline)) void
+fgd_qsearch_pack16(uint8_t *out, __m256i c0, __m256i c1)
+{
+    const __m256i even_odd = _mm256_set1_epi32(0x00010010);   /* int16 pairs (16, 1) */
+    /* int16, per 128-bit half: e0-e3 e8-e11 | e4-e7 e12-e15 */
+    const __m256i w = _mm256_packus_epi32(c0, c1);
+    /* int32: the bytes b01 b23 b89 b10,11 | b45 b67 b12,13 b14,15 (bjk = 16 ej + ek) */
+    const __m256i pairs = _mm256_madd_epi16(w, even_odd);
+    /* dword 0 of each half: its four bytes */
+    const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(pairs, pairs),
+                                          _mm256_setzero_si256());
+    /* their 16-bit halves interleaved: b01 b23 b45 b67 b89 b10,11 b12,13 b14,15 */
+    _mm_storel_epi64((__m128i *)out, _mm_unpacklo_epi16(_mm256_castsi256_si128(b),
+                                                        _mm256_extracti128_si256(b, 1)));
+}
+
+/* The 4-bit codes of s[0..n16) / scale, packed from the first byte of `codes`: by the
+ * thresholds of s (fgd_qsearch_scale) where the map allows and scale is finite, else of
+ * x = s / scale normalised as fgd_qsearch_store8 does (r = 1 / scale). */
 static inline __attribute__((always_inline)) void
 fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const float *s,
-                   double r)
+                   double r, float scale)
 {
-    const __m256d rv = _mm256_set1_pd(r);
-    const __m256i even_odd = _mm256_set1_epi32(0x00010010);   /* int16 pairs (16, 1) */
-    for (ptrdiff_t i = 0; i < n16; i += 16) {
-        const __m256i c0 = fgd_qsearch_codes(q, fgd_qsearch_normalise(s + i, rv));
-        const __m256i c1 = fgd_qsearch_codes(q, fgd_qsearch_normalise(s + i + 8, rv));
-        /* int16, per 128-bit half: e0-e3 e8-e11 | e4-e7 e12-e15 */
-        const __m256i w = _mm256_packus_epi32(c0, c1);
-        /* int32: the bytes b01 b23 b89 b10,11 | b45 b67 b12,13 b14,15 (bjk = 16 ej + ek) */
-        const __m256i pairs = _mm256_madd_epi16(w, even_odd);
-        /* dword 0 of each half: its four bytes */
-        const __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(pairs, pairs),
-                                              _mm256_setzero_si256());
-        /* their 16-bit halves interleaved: b01 b23 b45 b67 b89 b10,11 b12,13 b14,15 */
-        const __m128i out = _mm_unpacklo_epi16(_mm256_castsi256_si128(b),
-                                               _mm256_extracti128_si256(b, 1));
-        _mm_storel_epi64((__m128i *)(codes + i / 2), out);
+    fgd_qsearch_vectors v;
+    if (q->scaled && scale <= FLT_MAX) {   /* scale > 0 here; NaN and inf fail */
+        fgd_qsearch_scale(q, scale, &v);
+        for (ptrdiff_t i = 0; i < n16; i += 16)
+            fgd_qsearch_pack16(codes + i / 2, fgd_qsearch_codes(&v, _mm256_loadu_ps(s + i)),
+                               fgd_qsearch_codes(&v, _mm256_loadu_ps(s + i + 8)));
+        return;
     }
+    const __m256d rv = _mm256_set1_pd(r);
+    fgd_qsearch_unscaled(q, &v);
+    for (ptrdiff_t i = 0; i < n16; i += 16)
+        fgd_qsearch_pack16(codes + i / 2, fgd_qsearch_codes(&v, fgd_qsearch_normalise(s + i, rv)),
+                           fgd_qsearch_codes(&v, fgd_qsearch_normalise(s + i + 8, rv)));
 }
 
 #endif /* FGD_QUANT_AVX2_H */

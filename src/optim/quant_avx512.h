@@ -136,8 +136,9 @@ fgd_qsearch_store8(uint8_t *codes, ptrdiff_t n16, const float *s, double r,
  * from the first byte of `codes`. */
 static inline __attribute__((always_inline)) void
 fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const float *s,
-                   double r)
+                   double r, float scale)
 {
+    (void)scale;  /* the AVX2 path's thresholds of s (quant_avx2.h) are not used here */
     {
         const __m512d rv = _mm512_set1_pd(r);
         const __m128i low4 = _mm_set1_epi16(0x0F);

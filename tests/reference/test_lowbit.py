@@ -177,6 +177,44 @@ def test_backends_quantize_exact_codes_midpoints_and_next_floats(this_backend, r
         np.testing.assert_array_equal(got, expect)
 
 
+@pytest.mark.parametrize("scale", [0.7, 3.3e-5, 1.9e20, 2.0 ** -120, 6.1e-39])
+def test_backends_quantize_values_at_scaled_thresholds(this_backend, scale, rng):
+    """Blocks whose absmax is not 1: the moments are each threshold and rounding boundary
+    of the map times the block's absmax, rounded, and the floats around them, so that
+    x = s / absmax falls on both sides of every threshold. The compiled AVX2 quantizer
+    compares s itself with per-block thresholds there (quant_avx2.h); every path must give
+    the reference's codes. The last scale is a subnormal absmax."""
+    kernels = backends.active()
+    a = F(scale)
+    for name in L.MAP_NAMES:
+        bits = int(name.rsplit("_", 1)[1])
+        table = L.qmap(name)
+        _, threshold = L.lookup_tables(table)
+        t = threshold[1:-1].astype(np.float64)
+        below = np.nextafter(threshold[1:-1], F(-np.inf)).astype(np.float64)
+        centres = np.concatenate([t * float(a), (t + below) / 2 * float(a)]).astype(F)
+        up1 = np.nextafter(centres, F(np.inf))
+        down1 = np.nextafter(centres, F(-np.inf))
+        x = np.concatenate([centres, up1, np.nextafter(up1, F(np.inf)), down1,
+                            np.nextafter(down1, F(-np.inf))])
+        x = np.clip(x[np.isfinite(x)], -a, a)
+        x = x[: x.size - x.size % 15].reshape(-1, 15)
+        x = np.concatenate([np.full((x.shape[0], 1), a), x], axis=1).ravel()  # absmax a
+        n = x.size
+        codes = np.full(n, L.zero_code(table), np.uint8)
+        states = [(L.pack_4bit(codes) if bits == 4 else codes, np.zeros(n // 16, F), table)]
+        want = [(states[0][0].copy(), states[0][1].copy(), table)]
+        hyper = dict(lr=0.0, beta1=0.0, beta2=0.0, weight_decay=0.0)
+        L.lowbit_step("lion", np.zeros(n, F), x, want, block_size=16, bits=bits, **hyper)
+        kernels.lowbit_step("lion", np.zeros(n, F), x, states, block_size=16, bits=bits,
+                            **hyper)
+        np.testing.assert_array_equal(states[0][1], want[0][1])
+        assert (want[0][1] == a).all()
+        np.testing.assert_array_equal(states[0][0], want[0][0], err_msg=name)
+        got = L.unpack_4bit(want[0][0], n) if bits == 4 else want[0][0]
+        assert np.unique(got).size >= table.size // 2  # the probes reach most codes
+
+
 def test_bad_calls_are_refused_before_anything_is_written(this_backend, rng):
     kernels = backends.active()
     n = 64
