@@ -170,20 +170,24 @@ fgd_qsearch_load(int bits, const uint8_t *codes, ptrdiff_t n16, const fgd_qsearc
             _mm256_storeu_ps(s + i, _mm256_mul_ps(_mm256_set_m128(hi, lo), sc));
         }
     } else {
-        const __m256 t0 = _mm256_loadu_ps(q->table), t1 = _mm256_loadu_ps(q->table + 8);
+        /* the 16 values times scale once per block (the same products as per element),
+         * then 16 codes a time from 8 bytes */
+        const __m256 t0 = _mm256_mul_ps(_mm256_loadu_ps(q->table), sc);
+        const __m256 t1 = _mm256_mul_ps(_mm256_loadu_ps(q->table + 8), sc);
         const __m128i low4 = _mm_set1_epi8(0x0F);
-        for (ptrdiff_t i = 0; i < n16; i += 8) {
-            uint32_t w;
-            memcpy(&w, codes + i / 2, sizeof w);
-            const __m128i b = _mm_cvtsi32_si128((int)w);
+        for (ptrdiff_t i = 0; i < n16; i += 16) {
+            const __m128i b = _mm_loadl_epi64((const __m128i *)(codes + i / 2));
             const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), low4);
             const __m128i lo = _mm_and_si128(b, low4);
-            const __m256i c = _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(hi, lo));
-            /* code c: t0[c] below 8, t1[c - 8] from 8 (vpermps reads the low 3 bits) */
-            const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(c, 28));
-            const __m256 val = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, c),
-                                                _mm256_permutevar8x32_ps(t1, c), upper);
-            _mm256_storeu_ps(s + i, _mm256_mul_ps(val, sc));
+            const __m128i c16 = _mm_unpacklo_epi8(hi, lo);   /* the 16 codes in order */
+            for (int h = 0; h < 2; ++h) {
+                const __m256i c = _mm256_cvtepu8_epi32(h ? _mm_srli_si128(c16, 8) : c16);
+                /* code c: t0[c] below 8, t1[c - 8] from 8 (vpermps reads the low 3 bits) */
+                const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(c, 28));
+                _mm256_storeu_ps(s + i + 8 * h,
+                                 _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, c),
+                                                  _mm256_permutevar8x32_ps(t1, c), upper));
+            }
         }
     }
 }
