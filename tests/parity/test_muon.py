@@ -122,11 +122,14 @@ def test_bfloat16_iteration_matches_torch_within_bfloat16_rounding(options, dtyp
     for step, f32_step in zip(updates, f32_updates):
         for (u, t, _), (f, _, _) in zip(step, f32_step):
             gap = _relative(t, f)  # torch's bfloat16 update against the float32 one
-            # as near the float32 update as torch's (measured: 1.00-1.04 times as far), and
-            # nearer torch's bfloat16 update than that is to the float32 one (0.42-0.66
-            # times, ns_steps=6 the farthest, on an AMD EPYC; under 0.6 on a Xeon)
-            assert _relative(u, f) < 1.2 * gap, (_relative(u, f), gap)
-            assert _relative(u, t) < min(0.02, 0.8 * gap), (_relative(u, t), gap)
+            # As far from the float32 update as torch's, within 20 % (0.87-1.14 times, the
+            # far ends from ns_coefficients=(3.4, -4.7, 2.0) on an AMD EPYC with AVX-512;
+            # 1.00-1.04 on a Zen 3 and a Xeon): the iteration ran in bfloat16, and lost no
+            # more than torch's. And nearer torch's bfloat16 update than that is to the
+            # float32 one (two roundings of the same bfloat16 products: up to 0.89 times on
+            # the Zen 4, 0.66 on the Zen 3, under 0.6 on a Xeon), and within 2 %.
+            assert 0.8 * gap < _relative(u, f) < 1.2 * gap, (_relative(u, f), gap)
+            assert _relative(u, t) < min(0.02, gap), (_relative(u, t), gap)
 
 
 def test_torch_configurations_pass():
