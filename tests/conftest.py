@@ -1,5 +1,7 @@
 """Shared fixtures. The suite runs on the active backend (FASTGD_BACKEND chooses it) and,
-where a test asks for ``any_backend``, on every backend installed here.
+where a test asks for ``any_backend``, on every backend installed here
+(``--only-active-backend`` keeps only the active backend's instances: CI's Numba and
+NumPy runs, whose other instances the compiled run covers).
 
 The tests mirror the package (``tests/optim/`` tests ``fastgd/optim/`` ...). pytest runs
 them with ``--import-mode=importlib``, so this folder is put on ``sys.path`` here, for the
@@ -25,6 +27,30 @@ if os.path.dirname(__file__) not in sys.path:
     sys.path.insert(0, os.path.dirname(__file__))
 
 INSTALLED = backends.available()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--only-active-backend", action="store_true",
+        help="deselect the instances of tests parametrised over the installed backends "
+             "(any_backend, a 'backend' parameter) on the backends other than the active one "
+             "(FASTGD_BACKEND): CI's Numba and NumPy runs, whose other instances the "
+             "compiled run covers")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--only-active-backend"):
+        return
+    active = fastgd.backend()
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        other = any(isinstance(v, str) and v.partition("-")[0] != active
+                    for k, v in params.items() if k in ("any_backend", "backend"))
+        (drop if other else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_report_header(config):
