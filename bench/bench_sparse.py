@@ -10,7 +10,8 @@ is a paired ratio, as in bench_paired.py: every round runs both sides back to ba
 5-epoch fits), the order alternating, and the median of the rounds' ratios is reported.
 The sides run on the threads named; ``extra_info`` also records each side's held-out
 accuracy, and the "memory" case the peak of the memory fastgd's fit allocates beyond X
-and the weights (tracemalloc), as a fraction of X's size.
+and the weights (tracemalloc), as a fraction of X's size. Under ``--benchmark-disable``
+(the CI smoke run) the workload has 10,000 rows.
 """
 
 from __future__ import annotations
@@ -32,12 +33,26 @@ sklearn_lm = pytest.importorskip("sklearn.linear_model")
 if os.path.dirname(__file__) not in sys.path:  # the shared workload helper beside this file
     sys.path.insert(0, os.path.dirname(__file__))
 
-from _sparse_workload import workload  # noqa: E402
+from _sparse_workload import N_ROWS, workload  # noqa: E402
 
 ROUNDS = 5
 ALPHA = 1e-5
 EPOCHS = 5
 _MOM = {"momentum": 0.9, "nesterov": True}
+#: the workload's rows: all of them, or 10,000 in the CI smoke run (--benchmark-disable),
+#: which checks that each case runs, not its timings
+_ROWS = {"n": N_ROWS}
+
+
+@pytest.fixture(autouse=True)
+def _workload_rows(request):
+    _ROWS["n"] = 10_000 if request.config.getoption("benchmark_disable", False) else N_ROWS
+    yield
+    _ROWS["n"] = N_ROWS
+
+
+def _data(n_classes=2):
+    return workload(n_rows=_ROWS["n"], n_classes=n_classes)
 
 
 def _sklearn(n_classes):
@@ -45,7 +60,7 @@ def _sklearn(n_classes):
         est = sklearn_lm.SGDClassifier(loss="log_loss", penalty="l2", alpha=ALPHA,
                                        learning_rate="optimal", max_iter=EPOCHS, tol=None,
                                        random_state=0)
-        X, y, Xt, yt = workload(n_classes=n_classes)
+        X, y, Xt, yt = _data(n_classes)
         est.fit(X, y)
         return float(est.score(Xt, yt))
     return fit, 1
@@ -56,7 +71,7 @@ def _fastgd(loss, optimizer, batch_size, threads, n_classes=2, lazy=False, lr=0.
     """A fastgd fit; ``general``: the general path (the optimizer's dense step each step)
     even where an O(nnz) loop applies."""
     def fit():
-        X, y, Xt, yt = workload(n_classes=n_classes)
+        X, y, Xt, yt = _data(n_classes)
         model = fastgd.LinearModel(loss, penalty="l2", alpha=ALPHA)
         plan = _sparse_training.plan
         if general:
@@ -108,7 +123,7 @@ def _run(side):
 @pytest.mark.parametrize("case", list(CASES))
 def bench_sparse(benchmark, case):
     a, b = CASES[case]()
-    workload(n_classes=20 if "20" in case else 2)  # built outside the timings
+    _data(20 if "20" in case else 2)  # built outside the timings
     old = fastgd.get_num_threads()
     ratios: list[float] = []
     acc: dict[str, float] = {}
@@ -136,7 +151,7 @@ def bench_sparse(benchmark, case):
 def bench_sparse_memory(benchmark):
     """The peak of what fastgd.fit allocates beyond the weights (batch 1 and batch 32),
     over X's size (data + indices + index pointer)."""
-    X, y, _, _ = workload()
+    X, y, _, _ = _data()
     x_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     fractions = []
 
