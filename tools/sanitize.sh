@@ -67,26 +67,27 @@ echo "== sanitize: building the compiled core with ASan/UBSan in $work"
     || { cat "$work/build.log"; exit 1; }
 echo "   built in $(( $(date +%s) - start )) s"
 
-# The compiled backend only, at the instruction set the core picks (at -O1 the variants
-# compile alike): the tests' Numba, NumPy and other-ISA variants are deselected.
+# The compiled backend only (the suite's --only-active-backend deselects the tests' Numba
+# and NumPy instances), at the instruction set the core picks (at -O1 the variants compile
+# alike): this plugin deselects the instances on the core's other instruction sets.
 cat >"$work/_sanitize_plugin.py" <<'PY'
 import fastgd.backends._core as _core
 
 _ISA = _core.isa()
 
 
-def _off_target(value):
+def _other_isa(value):
     if not isinstance(value, str):
         return False
     name, _, isa = value.partition("-")
-    return name in ("numba", "numpy") or (name == "cython" and isa not in ("", _ISA))
+    return name == "cython" and isa not in ("", _ISA)
 
 
 def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        off = any(_off_target(v) for k, v in params.items()
+        off = any(_other_isa(v) for k, v in params.items()
                   if k in ("any_backend", "this_backend", "backend"))
         (drop if off else keep).append(item)
     if drop:
@@ -132,7 +133,7 @@ PY
     fi
     echo "   the canary overflow was reported: the sanitizer is live"
     # PYTEST_WORKERS=N: N pytest-xdist workers (reports are collected from every process)
-    "$PYTHON" -m pytest -q -p no:cacheprovider -p _sanitize_plugin \
+    "$PYTHON" -m pytest -q -p no:cacheprovider -p _sanitize_plugin --only-active-backend \
         ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS"} "$@"
 ) || status=$?
 
