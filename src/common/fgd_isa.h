@@ -64,6 +64,20 @@ static inline int fgd_fma_supported(int i)
     return i == 0;
 }
 
+/* Whether this CPU has the AVX-512 byte permutes (VBMI, with BW) that the AVX-512 unit's
+ * 8-bit dequantizer uses where it may (src/optim/quant_avx512.h); a CPU without them runs
+ * that unit's gathers instead. */
+static inline int fgd_vbmi_supported(void)
+{
+#if FGD_HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+           && __builtin_cpu_supports("avx512vbmi");
+#else
+    return 0;
+#endif
+}
+
 #endif /* FGD_ISA_H */
 
 /* Per-ISA inclusion (see above), once per compilation unit. A unit that also defines

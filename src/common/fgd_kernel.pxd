@@ -6,6 +6,7 @@
 cdef extern from "fgd_isa.h" nogil:
     int fgd_isa_supported(int i)
     int fgd_fma_supported(int i)
+    int fgd_vbmi_supported()
 
 cdef extern from "fgd_elementwise.h" nogil:
     double fgd_step_formula(double beta, double step, int code)

@@ -29,6 +29,7 @@ from fgd_kernel cimport (
     fgd_kernel_table,
     fgd_step_formula,
     fgd_tables,
+    fgd_vbmi_supported,
 )
 
 from fastgd.reference._checks import real as _real

@@ -163,7 +163,8 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
         return -1;
     }
     for (int k = 0; k < n_states; ++k)
-        fgd_qsearch_init(&simd[k], a->table[k], a->threshold[k], bits == 8 ? 256 : 16);
+        fgd_qsearch_init(&simd[k], a->table[k], a->threshold[k], bits == 8 ? 256 : 16,
+                         a->vbmi);
 #else
     fgd_qsearch_none simd[2] = {{0}, {0}};
 #endif

@@ -24,7 +24,31 @@ cdef extern from "quant.h" nogil:
         int zero[2]
         double lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt
         int decoupled_weight_decay, maximize
+        int vbmi
     int fgd_lowbit_f32(int isa, const fgd_lowbit_call* a)
+
+
+# Whether the AVX-512 low-bit step reads the 8-bit maps by the byte permutes of AVX-512
+# VBMI (the default where this CPU has them) or by gathers: the same bits either way.
+cdef bint _lowbit_vbmi = fgd_vbmi_supported()
+
+
+def lowbit_vbmi():
+    """Whether the AVX-512 low-bit step dequantizes 8-bit states by AVX-512 VBMI byte
+    permutes (the default where this CPU has them) rather than by gathers."""
+    return bool(_lowbit_vbmi)
+
+
+def set_lowbit_vbmi(flag):
+    """Dequantize 8-bit states in the AVX-512 low-bit step by AVX-512 VBMI byte permutes
+    (True: only where this CPU has them) or by gathers (False); the bits are the same."""
+    global _lowbit_vbmi
+    if not isinstance(flag, bool):
+        raise TypeError(f"flag must be True or False, got {flag!r}")
+    if flag and not fgd_vbmi_supported():
+        raise ValueError("this CPU has no AVX-512 VBMI byte permutes: "
+                         "set_lowbit_vbmi(True) cannot be honoured")
+    _lowbit_vbmi = flag
 
 
 def lowbit_step(str rule, cnp.ndarray param, cnp.ndarray grad, list states, *,
@@ -67,6 +91,7 @@ def lowbit_step(str rule, cnp.ndarray param, cnp.ndarray grad, list states, *,
     a.weight_decay = weight_decay
     a.bias_correction1, a.bias_correction2_sqrt = bias_correction1, bias_correction2_sqrt
     a.decoupled_weight_decay, a.maximize = decoupled_weight_decay, maximize
+    a.vbmi = _lowbit_vbmi
     if a.n == 0:
         return
     with nogil:

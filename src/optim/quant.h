@@ -34,6 +34,7 @@ typedef struct {
     int zero[2];                   /* the code of an all-zero block */
     double lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt;
     int decoupled_weight_decay, maximize;
+    int vbmi;                      /* AVX-512: the 8-bit dequantizer's byte permutes */
 } fgd_lowbit_call;
 
 /* The code of x by the tables (exact, see above). */

@@ -41,8 +41,9 @@ typedef struct {
 } fgd_qsearch_vectors;
 
 static void fgd_qsearch_init(fgd_qsearch *q, const float *table, const float *threshold,
-                             int ncodes)
+                             int ncodes, int vbmi)
 {
+    (void)vbmi;  /* an AVX-512 dequantizer's (quant_avx512.h) */
     memset(q, 0, sizeof *q);
     memcpy(q->table, table, sizeof(float) * (size_t)ncodes);
     if (ncodes != 16)

@@ -21,14 +21,25 @@
 typedef struct {
     float table[256];       /* the map, zero-padded */
     float level[4][16];     /* the 4-bit binary search's thresholds, zero-padded */
+    /* 8-bit, with AVX-512 VBMI (vbmi = 1): byte k of each code's float at plane[k][code],
+     * for the byte permutes of fgd_qsearch_load8_vbmi */
+    uint8_t plane[4][256];
+    int vbmi;
 } fgd_qsearch;
 
 static void fgd_qsearch_init(fgd_qsearch *q, const float *table, const float *threshold,
-                             int ncodes)
+                             int ncodes, int vbmi)
 {
     const int levels = ncodes == 256 ? 0 : 4;  /* the 8-bit maps search by gathers */
     memset(q, 0, sizeof *q);
     memcpy(q->table, table, sizeof(float) * (size_t)ncodes);
+    q->vbmi = vbmi && ncodes == 256;
+    for (int c = 0; q->vbmi && c < 256; ++c) {
+        uint32_t u;
+        memcpy(&u, q->table + c, sizeof u);
+        for (int k = 0; k < 4; ++k)
+            q->plane[k][c] = (uint8_t)(u >> (8 * k));
+    }
     for (int l = 0; l < levels; ++l) {
         const int b = ncodes >> (l + 1);
         for (int i = 0; i < (1 << l); ++i)
@@ -59,6 +70,56 @@ fgd_qsearch_codes(const fgd_qsearch *q, __m512 x, const int ncodes)
     return idx;
 }
 
+/* The 8-bit dequantizer by byte permutes (AVX-512 VBMI): s[i] = table[codes[i]] * scale
+ * for i < n16 (a multiple of 16), the same bits as the gathers of fgd_qsearch_load. 64
+ * codes at a time: each byte plane of the map is a 256-entry byte table, read by two
+ * vpermi2b (128 entries each) and a blend on the code's top bit; the four planes are
+ * interleaved into floats by byte then word unpacks, which work within 128-bit lanes, so
+ * the codes are first put in the order (vpermb) that makes the unpacks give the floats in
+ * element order. Not inlined: its target has VBMI, which the rest of the AVX-512F unit
+ * must not need; called once a block where fgd_qsearch.vbmi says the CPU has it (set by
+ * fastgd.backends._core: lowbit_vbmi). Measured on an AMD EPYC Zen 4, one thread, values in
+ * L1: 0.14 ns a value against 0.36 for the gather; the 8-bit AdamW step on 2^24 elements
+ * 47.7 -> 40.8 ms on one thread and 24.3 -> 21.5 ms on two. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), noinline)) static void
+fgd_qsearch_load8_vbmi(const uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q,
+                       float scale, float *s)
+{
+    /* byte 16L + 4w + r of the reordered codes is code 16w + 4L + r (lane L, output w) */
+    static const uint8_t order[64] = {
+        0, 1, 2, 3, 16, 17, 18, 19, 32, 33, 34, 35, 48, 49, 50, 51,
+        4, 5, 6, 7, 20, 21, 22, 23, 36, 37, 38, 39, 52, 53, 54, 55,
+        8, 9, 10, 11, 24, 25, 26, 27, 40, 41, 42, 43, 56, 57, 58, 59,
+        12, 13, 14, 15, 28, 29, 30, 31, 44, 45, 46, 47, 60, 61, 62, 63};
+    const __m512i perm = _mm512_loadu_si512((const void *)order);
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512i t[4][4];
+    for (int k = 0; k < 4; ++k)
+        for (int h = 0; h < 4; ++h)
+            t[k][h] = _mm512_loadu_si512((const void *)(q->plane[k] + 64 * h));
+    for (ptrdiff_t i = 0; i < n16; i += 64) {
+        const ptrdiff_t left = n16 - i;
+        const __mmask64 in = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+        const __m512i c = _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8(in, codes + i));
+        const __mmask64 high = _mm512_movepi8_mask(c);
+        __m512i b[4];
+        for (int k = 0; k < 4; ++k)
+            b[k] = _mm512_mask_blend_epi8(high, _mm512_permutex2var_epi8(t[k][0], c, t[k][1]),
+                                          _mm512_permutex2var_epi8(t[k][2], c, t[k][3]));
+        const __m512i lo01 = _mm512_unpacklo_epi8(b[0], b[1]);
+        const __m512i hi01 = _mm512_unpackhi_epi8(b[0], b[1]);
+        const __m512i lo23 = _mm512_unpacklo_epi8(b[2], b[3]);
+        const __m512i hi23 = _mm512_unpackhi_epi8(b[2], b[3]);
+        const __m512i f[4] = {_mm512_unpacklo_epi16(lo01, lo23),
+                              _mm512_unpackhi_epi16(lo01, lo23),
+                              _mm512_unpacklo_epi16(hi01, hi23),
+                              _mm512_unpackhi_epi16(hi01, hi23)};
+        const int whole = left >= 64 ? 4 : (int)(left / 16);
+        for (int w = 0; w < whole; ++w)
+            _mm512_storeu_ps(s + i + 16 * w, _mm512_mul_ps(_mm512_castsi512_ps(f[w]), sc));
+    }
+}
+
 /* s[i] = table[code i] * scale for i < n16 (a multiple of 16), codes from element 0 of
  * `codes` (8 bits) or of the packed bytes (4 bits: `codes` at the block's first byte).
  * The 256-entry table is read by a gather (in L1): measured faster than the permutes
@@ -68,7 +129,9 @@ fgd_qsearch_load(int bits, const uint8_t *codes, ptrdiff_t n16, const fgd_qsearc
                  float scale, float *s)
 {
     const __m512 sc = _mm512_set1_ps(scale);
-    if (bits == 8) {
+    if (bits == 8 && q->vbmi) {
+        fgd_qsearch_load8_vbmi(codes, n16, q, scale, s);
+    } else if (bits == 8) {
         for (ptrdiff_t i = 0; i < n16; i += 16) {
             const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + i)));
             _mm512_storeu_ps(s + i, _mm512_mul_ps(_mm512_i32gather_ps(c, q->table, 4), sc));

@@ -249,18 +249,15 @@ def test_to_optimizer_masks_moments_where_v_is_zero(rng):
 
 
 
-@pytest.mark.parametrize("bits", [8, 4])
-def test_kernel_quantizes_blocks_of_any_dynamic_range_as_the_reference(any_backend, bits,
-                                                                       rng):
-    # Blocks of very different scales, with values down to 1e-45 of their block's absmax
-    # (the normalised moment is then subnormal or zero), one value dwarfing its block, an
-    # all-zero block, a NaN block and a partial last block: the kernel's codes, absmax and
-    # parameter must be the specification's bits after two steps.
-    from fastgd import backends
+def _kernel_against_the_reference(module, bits, block, rng):
+    """Two steps of ``module``'s lowbit_step and of the specification's on blocks of very
+    different scales, with values down to 1e-45 of their block's absmax (the normalised
+    moment is then subnormal or zero), one value dwarfing its block, an all-zero block, a
+    NaN block and a partial last block: the codes, absmax and parameter must be the
+    specification's bits."""
     from fastgd.optim.lowbit import MAPS
-    block = 256 if bits == 8 else 128
     n = 6 * block + 37
-    scale = np.repeat(10.0 ** rng.uniform(-15, 15, size=7), block)[:n]
+    scale = np.repeat(10.0 ** rng.uniform(-15, 15, size=-(-n // block)), block)[:n]
     tiny = np.where(rng.random(n) < 0.3, 10.0 ** rng.uniform(-45, 0, size=n), 1.0)
     g = (rng.standard_normal(n) * scale * tiny).astype(F)
     g[block:2 * block] = 0.0
@@ -268,18 +265,17 @@ def test_kernel_quantizes_blocks_of_any_dynamic_range_as_the_reference(any_backe
     g[4 * block:5 * block] = np.nan
     p0 = rng.standard_normal(n).astype(F)
     out = []
-    for module in (L, backends.active()):
+    for mod in (L, module):
         p = p0.copy()
         states = [(np.zeros(n if bits == 8 else (n + 1) // 2, np.uint8),
                    np.zeros(-(-n // block), F), L.qmap(name)) for name in MAPS[bits]]
         for step in (1, 2):
             bc1, bc2_sqrt = fastgd.reference.bias_corrections(0.9, 0.999, step)
             with np.errstate(invalid="ignore", over="ignore"):  # the NaN block, 1e30
-                module.lowbit_step("adam", p, g * F(step), states, block_size=block,
-                                   bits=bits, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
-                                   weight_decay=0.1, bias_correction1=bc1,
-                                   bias_correction2_sqrt=bc2_sqrt,
-                                   decoupled_weight_decay=True)
+                mod.lowbit_step("adam", p, g * F(step), states, block_size=block,
+                                bits=bits, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+                                weight_decay=0.1, bias_correction1=bc1,
+                                bias_correction2_sqrt=bc2_sqrt, decoupled_weight_decay=True)
         out.append((p, states))
     (want_p, want_states), (got_p, got_states) = out
     np.testing.assert_array_equal(got_p, want_p)
@@ -287,3 +283,59 @@ def test_kernel_quantizes_blocks_of_any_dynamic_range_as_the_reference(any_backe
         np.testing.assert_array_equal(absmax, want_absmax)
         np.testing.assert_array_equal(codes, want_codes)
     assert np.count_nonzero(np.asarray(want_states[0][0]) != want_states[0][0][0]) > n // 4
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_kernel_quantizes_blocks_of_any_dynamic_range_as_the_reference(any_backend, bits,
+                                                                       rng):
+    from fastgd import backends
+    _kernel_against_the_reference(backends.active(), bits, 256 if bits == 8 else 128, rng)
+
+
+@pytest.mark.parametrize("vbmi", [False, True])
+@pytest.mark.parametrize("block", [16, 48, 80, 256])
+def test_avx512_8bit_dequantizers_give_the_reference_bits(vbmi, block, rng):
+    # The AVX-512 step reads the 8-bit maps by gathers, or by VBMI byte permutes 64 codes
+    # at a time (a block of 16, 48 or 80 ends in a partial run of 16 or 48): both must
+    # give the specification's bits.
+    from fastgd import backends
+    if "cython" not in backends.available():
+        pytest.skip("the compiled backend is not installed")
+    core = backends.load("cython")
+    if not core.isas().get("avx512"):
+        pytest.skip("this CPU cannot run the AVX-512 kernels")
+    if vbmi and not core.lowbit_vbmi() and not _has_vbmi(core):
+        pytest.skip("this CPU has no AVX-512 VBMI")
+    isa, before = core.isa(), core.lowbit_vbmi()
+    try:
+        core.set_isa("avx512")
+        core.set_lowbit_vbmi(vbmi)
+        _kernel_against_the_reference(core, 8, block, rng)
+    finally:
+        core.set_lowbit_vbmi(before)
+        core.set_isa(isa)
+
+
+def _has_vbmi(core):
+    try:
+        core.set_lowbit_vbmi(True)
+    except ValueError:
+        return False
+    core.set_lowbit_vbmi(False)
+    return True
+
+
+def test_set_lowbit_vbmi_validates_its_flag():
+    from fastgd import backends
+    if "cython" not in backends.available():
+        pytest.skip("the compiled backend is not installed")
+    core = backends.load("cython")
+    before = core.lowbit_vbmi()
+    with pytest.raises(TypeError, match="flag must be True or False, got 1"):
+        core.set_lowbit_vbmi(1)
+    assert core.lowbit_vbmi() is before
+    if not _has_vbmi(core):
+        with pytest.raises(ValueError, match="no AVX-512 VBMI"):
+            core.set_lowbit_vbmi(True)
+    core.set_lowbit_vbmi(before)
+    assert core.lowbit_vbmi() is before
