@@ -181,9 +181,10 @@ def test_backends_quantize_exact_codes_midpoints_and_next_floats(this_backend, r
 def test_backends_quantize_values_at_scaled_thresholds(this_backend, scale, rng):
     """Blocks whose absmax is not 1: the moments are each threshold and rounding boundary
     of the map times the block's absmax, rounded, and the floats around them, so that
-    x = s / absmax falls on both sides of every threshold. The compiled AVX2 quantizer
-    compares s itself with per-block thresholds there (quant_avx2.h); every path must give
-    the reference's codes. The last scale is a subnormal absmax."""
+    x = s / absmax falls on both sides of every threshold. The compiled AVX2 and AVX-512
+    4-bit quantizers compare s itself with per-block thresholds there (quant_avx2.h,
+    quant_avx512.h); every path must give the reference's codes. The last scale is a
+    subnormal absmax."""
     kernels = backends.active()
     a = F(scale)
     for name in L.MAP_NAMES:
