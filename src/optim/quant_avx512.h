@@ -90,18 +90,21 @@ fgd_qsearch_heap_of_s(const fgd_qsearch *q, float scale)
                                                _mm256_castps_pd(hi), 1));
 }
 
-/* The 4-bit codes (int32 lanes) of 16 values x against thresholds h in heap order. */
+/* The 4-bit codes of 16 values x against thresholds h in heap order: int32 lanes 16 + the
+ * code (the low 4 bits are the code; vpermps reads only the low 4 bits of n as well). The
+ * root's compare is with a broadcast: n = 2 or 3 after it. */
 static inline __attribute__((always_inline)) __m512i
-fgd_qsearch_codes(__m512 h, __m512 x)
+fgd_qsearch_codes(__m512 h, __m512 root, __m512 x)
 {
     const __m512i one = _mm512_set1_epi32(1);
-    __m512i n = one;
-    for (int l = 0; l < 4; ++l) {
+    __m512i n = _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(x, root, _CMP_GE_OQ),
+                                        _mm512_set1_epi32(2), _mm512_set1_epi32(3));
+    for (int l = 1; l < 4; ++l) {
         const __mmask16 ge = _mm512_cmp_ps_mask(x, _mm512_permutexvar_ps(n, h), _CMP_GE_OQ);
         n = _mm512_add_epi32(n, n);
         n = _mm512_mask_add_epi32(n, ge, n, one);
     }
-    return _mm512_sub_epi32(n, _mm512_set1_epi32(16));
+    return n;
 }
 
 /* The 8-bit dequantizer by byte permutes (AVX-512 VBMI): s[i] = table[codes[i]] * scale
@@ -230,15 +233,17 @@ fgd_qsearch_store8(uint8_t *codes, ptrdiff_t n16, const float *s, double r,
     }
 }
 
-/* 16 4-bit codes (int32 lanes) packed into 8 bytes at `out`, the even element in the
- * high nibble. */
+/* 16 4-bit codes (the low 4 bits of int32 lanes) packed into 8 bytes at `out`, the even
+ * element in the high nibble: in each 64-bit lane (even, odd), (lane << 4) | (odd & 15),
+ * whose low byte vpmovqb keeps. */
 static inline __attribute__((always_inline)) void
-fgd_qsearch_pack16(uint8_t *out, __m512i c)
+fgd_qsearch_pack16(uint8_t *out, __m512i n)
 {
-    const __m128i w = _mm512_cvtepi32_epi8(c);  /* byte 2j: even code, 2j + 1: odd */
-    const __m128i pair = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x0F)), 4),
-                                      _mm_srli_epi16(w, 8));
-    _mm_storel_epi64((__m128i *)out, _mm_packus_epi16(pair, _mm_setzero_si128()));
+    /* 0xF8: a | (b & c) */
+    const __m512i pair = _mm512_ternarylogic_epi64(_mm512_slli_epi64(n, 4),
+                                                   _mm512_srli_epi64(n, 32),
+                                                   _mm512_set1_epi64(15), 0xF8);
+    _mm_storel_epi64((__m128i *)out, _mm512_cvtepi64_epi8(pair));
 }
 
 /* The 4-bit codes of s[0..n16) / scale, packed from the first byte of `codes`: by the
@@ -253,14 +258,18 @@ fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const fl
 {
     if (q->scaled && scale <= FLT_MAX) {   /* scale > 0 here; NaN and inf fail */
         const __m512 h = fgd_qsearch_heap_of_s(q, scale);
+        const __m512 root = _mm512_permutexvar_ps(_mm512_set1_epi32(1), h);
         for (ptrdiff_t i = 0; i < n16; i += 16)
-            fgd_qsearch_pack16(codes + i / 2, fgd_qsearch_codes(h, _mm512_loadu_ps(s + i)));
+            fgd_qsearch_pack16(codes + i / 2,
+                               fgd_qsearch_codes(h, root, _mm512_loadu_ps(s + i)));
         return;
     }
     const __m512d rv = _mm512_set1_pd(r);
     const __m512 h = _mm512_loadu_ps(q->heap);
+    const __m512 root = _mm512_set1_ps(q->heap[1]);
     for (ptrdiff_t i = 0; i < n16; i += 16)
-        fgd_qsearch_pack16(codes + i / 2, fgd_qsearch_codes(h, fgd_qsearch_normalise(s + i, rv)));
+        fgd_qsearch_pack16(codes + i / 2,
+                           fgd_qsearch_codes(h, root, fgd_qsearch_normalise(s + i, rv)));
 }
 
 #endif /* FGD_QUANT_AVX512_H */
