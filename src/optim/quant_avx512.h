@@ -1,9 +1,9 @@
 /*
  * The low-bit step's dequantizer and quantizer on 16 floats at a time, AVX-512F. The
  * 4-bit maps' tables are read with in-register permutes (vpermps), the 8-bit maps' by
- * gathers (the map, and its split_table). Included by lowbit.h in the
- * AVX-512 unit only. Measured in cache on one thread: the 4-bit AdamW step 2.5 -> 1.5 ns
- * per element with the permutes.
+ * byte permutes where the CPU has AVX-512 VBMI (the map) or by gathers (the map without
+ * VBMI, and the split_table). Included by lowbit.h in the AVX-512 unit only. Measured in
+ * cache on one thread: the 4-bit AdamW step 2.5 -> 1.5 ns per element with the permutes.
  *
  * The 4-bit code of x is the number of thresholds <= x (threshold[k], the least float32
  * of code k or more: fastgd.reference.lowbit.lookup_tables), found by a branch-free binary
