@@ -98,14 +98,13 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
         }
         return;
     }
-    const double r = FGD_RECIP(scale);
 #if FGD_QSEARCH
     {   /* whole vectors in-register (8 bits: the split_table), the rest below (same codes) */
         const ptrdiff_t n16 = bits == 8 && !split ? 0 : len & ~(ptrdiff_t)15;
         if (bits == 8)
-            fgd_qsearch_store8(codes + lo, n16, s, r, split);
-        else
-            fgd_qsearch_store4(codes + lo / 2, n16, (const fgd_qsearch *)simd, s, r, scale);
+            fgd_qsearch_store8(codes + lo, n16, s, FGD_RECIP(scale), split);
+        else  /* the reciprocal only where it is needed (a division on the divider) */
+            fgd_qsearch_store4(codes + lo / 2, n16, (const fgd_qsearch *)simd, s, scale);
         codes += bits == 8 ? n16 : n16 / 2;
         s += n16;
         len -= n16;
@@ -114,6 +113,9 @@ FGD_INLINE void FGD_SUFFIX(fgd_lowbit_store)(int bits, uint8_t *FGD_RESTRICT cod
     (void)simd;
     (void)split;
 #endif
+    if (len == 0)
+        return;
+    const double r = FGD_RECIP(scale);
     for (ptrdiff_t i = 0; i < len; ++i)
         s[i] = FGD_DIVC(s[i], scale, r);
     if (bits == 8) {

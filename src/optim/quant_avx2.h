@@ -258,10 +258,10 @@ fgd_qsearch_pack16(uint8_t *out, __m256i c0, __m256i c1)
 
 /* The 4-bit codes of s[0..n16) / scale, packed from the first byte of `codes`: by the
  * thresholds of s (fgd_qsearch_scale) where the map allows and scale is finite, else of
- * x = s / scale normalised as fgd_qsearch_store8 does (r = 1 / scale). */
+ * x = s / scale normalised as fgd_qsearch_store8 does (by 1 / scale). */
 static inline __attribute__((always_inline)) void
 fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const float *s,
-                   double r, float scale)
+                   float scale)
 {
     fgd_qsearch_vectors v;
     if (q->scaled && scale <= FLT_MAX) {   /* scale > 0 here; NaN and inf fail */
@@ -271,7 +271,7 @@ fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const fl
                                fgd_qsearch_codes(&v, _mm256_loadu_ps(s + i + 8)));
         return;
     }
-    const __m256d rv = _mm256_set1_pd(r);
+    const __m256d rv = _mm256_set1_pd(1.0 / (double)scale);
     fgd_qsearch_unscaled(q, &v);
     for (ptrdiff_t i = 0; i < n16; i += 16)
         fgd_qsearch_pack16(codes + i / 2, fgd_qsearch_codes(&v, fgd_qsearch_normalise(s + i, rv)),

@@ -248,13 +248,13 @@ fgd_qsearch_pack16(uint8_t *out, __m512i n)
 
 /* The 4-bit codes of s[0..n16) / scale, packed from the first byte of `codes`: by the
  * thresholds of s (fgd_qsearch_heap_of_s) where the map allows and scale is finite, else
- * of x = s / scale normalised as fgd_qsearch_store8 does (r = 1 / scale). Measured on an
+ * of x = s / scale normalised as fgd_qsearch_store8 does (by 1 / scale). Measured on an
  * AMD EPYC Zen 4, one thread, 2^24 elements, three alternating runs of each build: the
  * 4-bit AdamW step 31.2-34.3 -> 24.6-25.5 ms against normalising each value for a
  * level-by-level search (and the dequantizer's multiply per value). */
 static inline __attribute__((always_inline)) void
 fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const float *s,
-                   double r, float scale)
+                   float scale)
 {
     if (q->scaled && scale <= FLT_MAX) {   /* scale > 0 here; NaN and inf fail */
         const __m512 h = fgd_qsearch_heap_of_s(q, scale);
@@ -264,7 +264,7 @@ fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const fl
                                fgd_qsearch_codes(h, root, _mm512_loadu_ps(s + i)));
         return;
     }
-    const __m512d rv = _mm512_set1_pd(r);
+    const __m512d rv = _mm512_set1_pd(1.0 / (double)scale);
     const __m512 h = _mm512_loadu_ps(q->heap);
     const __m512 root = _mm512_set1_ps(q->heap[1]);
     for (ptrdiff_t i = 0; i < n16; i += 16)
