@@ -8,10 +8,6 @@
  * float32 pass of each instruction set (not in the fused multiply-add twins).
  */
 
-#ifndef FGD_LOWBIT_SPAN
-#define FGD_LOWBIT_SPAN 512
-#endif
-
 #if FGD_ISA == 2 && FGD_HAVE_X86_VARIANTS
 #include "quant_avx512.h"
 #define FGD_QSEARCH 1
@@ -152,21 +148,12 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
     const float b1 = (float)a->beta1, one_minus_b1 = (float)(1.0 - a->beta1);
     const int use_wd = a->weight_decay != 0.0;
     const int maximize = a->maximize, bits = a->bits;
-    /* Blocks go in groups of about FGD_LOWBIT_SPAN elements: each block dequantized into
-     * the group's scratch, one update rule's range loop over the whole group, every
-     * block's absmax, then each block's codes. The bits are those of one block at a time
-     * (the rule works element by element); the per-block costs are shared, and a block's
-     * codes no longer wait on the reduction just before them. Measured on an AMD EPYC
-     * Zen 4, one thread, the 4-bit AdamW step on 2^24 elements: blocks of 32, 64, 128
-     * took 36.1, 26.7, 22.8 ms one block a time, 30.3, 23.0-23.9, 20.8-22.6 ms grouped. */
-    const ptrdiff_t group = block >= FGD_LOWBIT_SPAN ? 1 : FGD_LOWBIT_SPAN / block;
-    const ptrdiff_t span = group * block, ngroups = (nblocks + group - 1) / group;
     int nt = n >= fgd_parallel_min ? fgd_max_threads() : 1;
-    if (nt > ngroups) nt = (int)ngroups;
+    if (nt > nblocks) nt = (int)nblocks;
     if (nt < 1) nt = 1;
-    /* Each thread's two group buffers start on their own cache lines (a line shared by
-     * two threads' buffers would move between the cores at every group). */
-    const ptrdiff_t stride = (2 * span + 15) & ~(ptrdiff_t)15;
+    /* Each thread's two block buffers start on their own cache lines (a line shared by
+     * two threads' buffers would move between the cores at every block). */
+    const ptrdiff_t stride = (2 * block + 15) & ~(ptrdiff_t)15;
     float *scratch_mem = (float *)malloc(sizeof(float) * ((size_t)stride * (size_t)nt + 16));
     if (!scratch_mem)
         return -1;
@@ -192,24 +179,17 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
 #else
         float *s0 = scratch;
 #endif
-        float *s1 = s0 + span;
+        float *s1 = s0 + block;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (ptrdiff_t grp = 0; grp < ngroups; ++grp) {
-            const ptrdiff_t first = grp * group;
-            const ptrdiff_t end = first + group < nblocks ? first + group : nblocks;
-            const ptrdiff_t lo = first * block;
-            const ptrdiff_t len = (end * block < n ? end * block : n) - lo;
+        for (ptrdiff_t b = 0; b < nblocks; ++b) {
+            const ptrdiff_t lo = b * block;
+            const ptrdiff_t len = n - lo < block ? n - lo : block;
             float *s[2] = {s0, s1};
             for (int k = 0; k < n_states; ++k)
-                for (ptrdiff_t b = first; b < end; ++b) {
-                    const ptrdiff_t at = (b - first) * block;
-                    FGD_SUFFIX(fgd_lowbit_load)(bits, a->codes[k], lo + at,
-                                                len - at < block ? len - at : block,
-                                                a->table[k], a->absmax[k][b], s[k] + at,
-                                                &simd[k]);
-                }
+                FGD_SUFFIX(fgd_lowbit_load)(bits, a->codes[k], lo, len, a->table[k],
+                                            a->absmax[k][b], s[k], &simd[k]);
             if (a->rule == 0)
                 FGD_SUFFIX(fgd_adam_range)(0, len, a->p + lo, a->g + lo, s0, s1, NULL, w1,
                                            one_minus_w1, b2, one_minus_b2, bc2_sqrt, e,
@@ -219,20 +199,13 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
                 FGD_SUFFIX(fgd_lion_range)(0, len, a->p + lo, a->g + lo, s0, neg_lr, b1,
                                            one_minus_b1, b2, one_minus_b2, decay, use_wd,
                                            maximize);
-            for (int k = 0; k < n_states; ++k)
-                for (ptrdiff_t b = first; b < end; ++b) {
-                    const ptrdiff_t at = (b - first) * block;
-                    const ptrdiff_t lb = len - at < block ? len - at : block;
-                    a->absmax[k][b] = FGD_SUFFIX(fgd_lowbit_absmax)(s[k] + at, lb);
-                }
-            for (int k = 0; k < n_states; ++k)
-                for (ptrdiff_t b = first; b < end; ++b) {
-                    const ptrdiff_t at = (b - first) * block;
-                    const ptrdiff_t lb = len - at < block ? len - at : block;
-                    FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo + at, lb, a->lut[k],
-                                                 a->threshold[k], a->split[k], a->zero[k],
-                                                 a->absmax[k][b], s[k] + at, &simd[k]);
-                }
+            for (int k = 0; k < n_states; ++k) {
+                const float scale = FGD_SUFFIX(fgd_lowbit_absmax)(s[k], len);
+                a->absmax[k][b] = scale;
+                FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo, len, a->lut[k],
+                                             a->threshold[k], a->split[k], a->zero[k],
+                                             scale, s[k], &simd[k]);
+            }
         }
     }
     free(scratch_mem);
