@@ -249,9 +249,9 @@ fgd_qsearch_pack16(uint8_t *out, __m512i n)
 /* The 4-bit codes of s[0..n16) / scale, packed from the first byte of `codes`: by the
  * thresholds of s (fgd_qsearch_heap_of_s) where the map allows and scale is finite, else
  * of x = s / scale normalised as fgd_qsearch_store8 does (by 1 / scale). Measured on an
- * AMD EPYC Zen 4, one thread, 2^24 elements, three alternating runs of each build: the
- * 4-bit AdamW step 31.2-34.3 -> 24.6-25.5 ms against normalising each value for a
- * level-by-level search (and the dequantizer's multiply per value). */
+ * AMD EPYC Zen 4, one thread, 2^24 elements, against the AVX2 kernels alternated in one
+ * process: the 4-bit AdamW step 1.09 of their time when each value was normalised for a
+ * level-by-level search (and dequantized with a multiply per value), 0.98 now. */
 static inline __attribute__((always_inline)) void
 fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const float *s,
                    float scale)
