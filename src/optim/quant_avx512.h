@@ -32,7 +32,7 @@ typedef struct {
     double boundary[16];
     int scaled;
     /* 8-bit, with AVX-512 VBMI (vbmi = 1): byte k of each code's float at plane[k][code],
-     * for the byte permutes of fgd_qsearch_load8_vbmi */
+     * for the byte permutes of fgd_qsearch_load8_vbmi_avx512 */
     uint8_t plane[4][256];
     int vbmi;
 } fgd_qsearch;
@@ -114,13 +114,15 @@ fgd_qsearch_codes(__m512 h, __m512 root, __m512 x)
  * interleaved into floats by byte then word unpacks, which work within 128-bit lanes, so
  * the codes are first put in the order (vpermb) that makes the unpacks give the floats in
  * element order. Not inlined: its target has VBMI, which the rest of the AVX-512F unit
- * must not need; called once a block where fgd_qsearch.vbmi says the CPU has it (set by
- * fastgd.backends._core: lowbit_vbmi). Measured on an AMD EPYC Zen 4, one thread, values in
- * L1: 0.14 ns a value against 0.36 for the gather; the 8-bit AdamW step on 2^24 elements
- * 47.7 -> 40.8 ms on one thread and 24.3 -> 21.5 ms on two. */
+ * must not need (named _avx512, as tools/build_wheel.sh wants of every function with
+ * vector instructions); called once a block where fgd_qsearch.vbmi says the CPU has it
+ * (set by fastgd.backends._core: lowbit_vbmi). Measured on an AMD EPYC Zen 4, one thread,
+ * values in L1: 0.14 ns a value against 0.36 for the gather; the 8-bit AdamW step on 2^24
+ * elements, the two alternated in one process, 46.4 -> 40.6 ms on one thread and
+ * 23.4 -> 20.0 ms on two. */
 __attribute__((target("avx512f,avx512bw,avx512vbmi"), noinline)) static void
-fgd_qsearch_load8_vbmi(const uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q,
-                       float scale, float *s)
+fgd_qsearch_load8_vbmi_avx512(const uint8_t *codes, ptrdiff_t n16,
+                              const fgd_qsearch *q, float scale, float *s)
 {
     /* byte 16L + 4w + r of the reordered codes is code 16w + 4L + r (lane L, output w) */
     static const uint8_t order[64] = {
@@ -167,7 +169,7 @@ fgd_qsearch_load(int bits, const uint8_t *codes, ptrdiff_t n16, const fgd_qsearc
 {
     const __m512 sc = _mm512_set1_ps(scale);
     if (bits == 8 && q->vbmi) {
-        fgd_qsearch_load8_vbmi(codes, n16, q, scale, s);
+        fgd_qsearch_load8_vbmi_avx512(codes, n16, q, scale, s);
     } else if (bits == 8) {
         for (ptrdiff_t i = 0; i < n16; i += 16) {
             const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + i)));
