@@ -12,6 +12,7 @@
 #ifndef FGD_QUANT_H
 #define FGD_QUANT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -45,6 +46,24 @@ fgd_quant_code(float x, const uint8_t *lut, const float *threshold)
     memcpy(&u, &x, sizeof u);
     const int c = lut[u >> 16];
     return c + (x >= threshold[c + 1]);
+}
+
+/* The rounding boundary below the threshold t: (pred(t) + t) / 2, exact in double, pred(t)
+ * the float32 before t, so that a quotient rounds to t or above exactly where it is at
+ * least that (a quotient of two float32 values is never a float32 midpoint). Returns 0
+ * (and leaves *b) where t is not a float of magnitude 2^-100 to 2^100, which the 4-bit
+ * quantizers' thresholds of s need (quant_avx2.h, quant_avx512.h). */
+static inline int fgd_quant_boundary(float t, double *b)
+{
+    if (!(fabsf(t) >= 0x1p-100f && fabsf(t) <= 0x1p100f))
+        return 0;
+    uint32_t u;  /* t is normal and nonzero */
+    memcpy(&u, &t, sizeof u);
+    u = t > 0.0f ? u - 1 : u + 1;
+    float pred;
+    memcpy(&pred, &u, sizeof pred);
+    *b = ((double)pred + (double)t) / 2.0;
+    return 1;
 }
 
 /* Entries per instruction set (lowbit.h) and the dispatch on the table in use (kernels.c). */

@@ -55,18 +55,11 @@ static void fgd_qsearch_init(fgd_qsearch *q, const float *table, const float *th
     }
     q->scaled = 1;
     for (int k = 1; k < 16; ++k) {
-        const float t = threshold[k];
-        if (!(fabsf(t) >= 0x1p-100f && fabsf(t) <= 0x1p100f)) {
+        const int slot = k % 4 ? 4 * (k % 4 - 1) + k / 4 : 12 + k / 4 - 1;
+        if (!fgd_quant_boundary(threshold[k], &q->boundary[slot])) {
             q->scaled = 0;
             break;
         }
-        const int slot = k % 4 ? 4 * (k % 4 - 1) + k / 4 : 12 + k / 4 - 1;
-        uint32_t u;  /* the float below t: t is normal and nonzero */
-        memcpy(&u, &t, sizeof u);
-        u = t > 0.0f ? u - 1 : u + 1;
-        float pred;
-        memcpy(&pred, &u, sizeof pred);
-        q->boundary[slot] = ((double)pred + (double)t) / 2.0;
     }
 }
 

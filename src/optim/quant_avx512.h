@@ -58,16 +58,8 @@ static void fgd_qsearch_init(fgd_qsearch *q, const float *table, const float *th
             ++l;
         const float t = threshold[(2 * (n - (1 << l)) + 1) << (3 - l)];
         q->heap[n] = t;
-        if (!(fabsf(t) >= 0x1p-100f && fabsf(t) <= 0x1p100f)) {
+        if (!fgd_quant_boundary(t, &q->boundary[n]))
             q->scaled = 0;
-            continue;
-        }
-        uint32_t u;  /* the float below t: t is normal and nonzero */
-        memcpy(&u, &t, sizeof u);
-        u = t > 0.0f ? u - 1 : u + 1;
-        float pred;
-        memcpy(&pred, &u, sizeof pred);
-        q->boundary[n] = ((double)pred + (double)t) / 2.0;
     }
 }
 
