@@ -264,7 +264,7 @@ fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const fl
                                fgd_qsearch_codes(&v, _mm256_loadu_ps(s + i + 8)));
         return;
     }
-    const __m256d rv = _mm256_set1_pd(1.0 / (double)scale);
+    const __m256d rv = _mm256_set1_pd(FGD_RECIP(scale));
     fgd_qsearch_unscaled(q, &v);
     for (ptrdiff_t i = 0; i < n16; i += 16)
         fgd_qsearch_pack16(codes + i / 2, fgd_qsearch_codes(&v, fgd_qsearch_normalise(s + i, rv)),

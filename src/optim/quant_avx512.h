@@ -258,7 +258,7 @@ fgd_qsearch_store4(uint8_t *codes, ptrdiff_t n16, const fgd_qsearch *q, const fl
                                fgd_qsearch_codes(h, root, _mm512_loadu_ps(s + i)));
         return;
     }
-    const __m512d rv = _mm512_set1_pd(1.0 / (double)scale);
+    const __m512d rv = _mm512_set1_pd(FGD_RECIP(scale));
     const __m512 h = _mm512_loadu_ps(q->heap);
     const __m512 root = _mm512_set1_ps(q->heap[1]);
     for (ptrdiff_t i = 0; i < n16; i += 16)
