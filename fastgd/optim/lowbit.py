@@ -43,8 +43,8 @@ from fastgd.reference.lowbit import (
     VECTOR_WIDTH,
     dequantize_blocks,
     pack_4bit,
-    qmap,
     quantize_blocks,
+    shared_qmap,
     unpack_4bit,
     zero_code,
 )
@@ -162,7 +162,7 @@ def fresh_state(p: np.ndarray, group: Mapping, bits: int, rule: str) -> dict:
     n_blocks = -(-p.size // block)
     state.update(block_size=block, bits=bits)
     for name, map_name in zip(_names(rule), MAPS[bits]):
-        zero = zero_code(qmap(map_name))
+        zero = zero_code(shared_qmap(map_name))
         codes = np.full(p.size, zero, np.uint8)
         state[name + "_codes"] = pack_4bit(codes) if bits == 4 else codes
         state[name + "_absmax"] = np.zeros(n_blocks, np.float32)
@@ -183,7 +183,8 @@ def dequantized(state: Mapping, name: str, shape: tuple[int, ...]) -> np.ndarray
     codes = state[name + "_codes"]
     if state["bits"] == 4:
         codes = unpack_4bit(codes, n)
-    return dequantize_blocks(codes, state[name + "_absmax"], qmap(state[name + "_map"]),
+    table = shared_qmap(state[name + "_map"])
+    return dequantize_blocks(codes, state[name + "_absmax"], table,
                              state["block_size"]).reshape(shape)
 
 
@@ -223,7 +224,7 @@ def _plan(opt, group, items, needed):
                            weight_decay=group["weight_decay"], maximize=group["maximize"])
         if is_quantized(state):
             states = [(state[name + "_codes"], state[name + "_absmax"],
-                       qmap(state[name + "_map"])) for name in _names(rule)]
+                       shared_qmap(state[name + "_map"])) for name in _names(rule)]
             work.append(("lowbit", (rule, p.reshape(-1), g.reshape(-1), states),
                          {**scalars, "block_size": state["block_size"],
                           "bits": state["bits"]}))
@@ -447,7 +448,7 @@ class _LowBitMethods(MixinBase):
             for name in _names(rule):
                 m = np.asarray(state[name], dtype=np.float32).reshape(-1)
                 if is_quantized(new):
-                    table = qmap(new[name + "_map"])
+                    table = shared_qmap(new[name + "_map"])
                     codes, absmax = quantize_blocks(m, table, new["block_size"])
                     new[name + "_codes"] = pack_4bit(codes) if bits == 4 else codes
                     new[name + "_absmax"] = absmax
