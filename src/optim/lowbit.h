@@ -1,6 +1,7 @@
 /*
  * The fused low-bit step (quant.h): per block, dequantize the states into a per-thread
- * scratch of one block, run the 32-bit rule's own range loop on it (fgd_adam_range,
+ * scratch (two blocks' worth: a block is requantized after the next block's update, see
+ * fgd_lowbit), run the 32-bit rule's own range loop on it (fgd_adam_range,
  * fgd_lion_range: the same float32 arithmetic as fastgd.AdamW / Lion, which also updates
  * the parameter from these unquantized states), take each state's max |s| as the new
  * absmax and requantize. OpenMP over blocks: a block is computed the same way whatever
@@ -151,9 +152,11 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
     int nt = n >= fgd_parallel_min ? fgd_max_threads() : 1;
     if (nt > nblocks) nt = (int)nblocks;
     if (nt < 1) nt = 1;
-    /* Each thread's two block buffers start on their own cache lines (a line shared by
+    /* Each thread's block buffers (two states, two blocks in flight where that keeps them
+     * within 512 KiB: blocks up to 32768) start on their own cache lines (a line shared by
      * two threads' buffers would move between the cores at every block). */
-    const ptrdiff_t stride = (2 * block + 15) & ~(ptrdiff_t)15;
+    const int pipelined = block <= 32768;
+    const ptrdiff_t stride = ((pipelined ? 4 : 2) * block + 15) & ~(ptrdiff_t)15;
     float *scratch_mem = (float *)malloc(sizeof(float) * ((size_t)stride * (size_t)nt + 16));
     if (!scratch_mem)
         return -1;
@@ -174,38 +177,76 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
 #pragma omp parallel num_threads(nt)
 #endif
     {
+        /* This thread's run of blocks, [first, end): a contiguous share, as a static schedule
+         * gives. The loop is software-pipelined: block b is dequantized, updated and its
+         * absmax taken, then block b - 1 (whose absmax is long known) is requantized, so
+         * that the chain absmax -> thresholds or reciprocal -> codes of a block overlaps
+         * the next block's arithmetic. Each block is computed as before, so the bits are
+         * the same. Measured on an AMD EPYC Zen 4, 2^24 elements, the two orders
+         * alternated in one process: the 4-bit AdamW step 0.965-0.978 of the time on one
+         * thread, 0.977-0.990 on two; the 8-bit step 0.99-1.01. */
 #ifdef _OPENMP
-        float *s0 = scratch + stride * (ptrdiff_t)omp_get_thread_num();
+        const ptrdiff_t tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #else
-        float *s0 = scratch;
+        const ptrdiff_t tid = 0, nth = 1;
 #endif
-        float *s1 = s0 + block;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (ptrdiff_t b = 0; b < nblocks; ++b) {
+        const ptrdiff_t per = (nblocks + nth - 1) / nth;
+        const ptrdiff_t first = tid * per < nblocks ? tid * per : nblocks;
+        const ptrdiff_t end = first + per < nblocks ? first + per : nblocks;
+        float *const base = scratch + stride * tid;
+        float *buf[2][2] = {{base, base + block}, {base, base + block}};
+        if (pipelined) {
+            buf[1][0] = base + 2 * block;
+            buf[1][1] = base + 3 * block;
+        }
+        ptrdiff_t lo_prev = 0, len_prev = 0;
+        float scale_prev[2] = {0.0f, 0.0f};
+        for (ptrdiff_t b = first; b < end; ++b) {
             const ptrdiff_t lo = b * block;
             const ptrdiff_t len = n - lo < block ? n - lo : block;
-            float *s[2] = {s0, s1};
+            float **s = buf[(b - first) & 1];
             for (int k = 0; k < n_states; ++k)
                 FGD_SUFFIX(fgd_lowbit_load)(bits, a->codes[k], lo, len, a->table[k],
                                             a->absmax[k][b], s[k], &simd[k]);
             if (a->rule == 0)
-                FGD_SUFFIX(fgd_adam_range)(0, len, a->p + lo, a->g + lo, s0, s1, NULL, w1,
+                FGD_SUFFIX(fgd_adam_range)(0, len, a->p + lo, a->g + lo, s[0], s[1], NULL, w1,
                                            one_minus_w1, b2, one_minus_b2, bc2_sqrt, e,
                                            neg_step_size, wd, decay, l2_wd, decoupled_wd,
                                            maximize, 0);
             else
-                FGD_SUFFIX(fgd_lion_range)(0, len, a->p + lo, a->g + lo, s0, neg_lr, b1,
+                FGD_SUFFIX(fgd_lion_range)(0, len, a->p + lo, a->g + lo, s[0], neg_lr, b1,
                                            one_minus_b1, b2, one_minus_b2, decay, use_wd,
                                            maximize);
+            float scale[2] = {0.0f, 0.0f};
             for (int k = 0; k < n_states; ++k) {
-                const float scale = FGD_SUFFIX(fgd_lowbit_absmax)(s[k], len);
-                a->absmax[k][b] = scale;
-                FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo, len, a->lut[k],
-                                             a->threshold[k], a->split[k], a->zero[k],
-                                             scale, s[k], &simd[k]);
+                scale[k] = FGD_SUFFIX(fgd_lowbit_absmax)(s[k], len);
+                a->absmax[k][b] = scale[k];
             }
+            if (!pipelined) {
+                for (int k = 0; k < n_states; ++k)
+                    FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo, len, a->lut[k],
+                                                 a->threshold[k], a->split[k], a->zero[k],
+                                                 scale[k], s[k], &simd[k]);
+                continue;
+            }
+            if (b > first) {
+                float **sp = buf[(b - 1 - first) & 1];
+                for (int k = 0; k < n_states; ++k)
+                    FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo_prev, len_prev,
+                                                 a->lut[k], a->threshold[k], a->split[k],
+                                                 a->zero[k], scale_prev[k], sp[k], &simd[k]);
+            }
+            lo_prev = lo;
+            len_prev = len;
+            scale_prev[0] = scale[0];
+            scale_prev[1] = scale[1];
+        }
+        if (pipelined && end > first) {
+            float **sp = buf[(end - 1 - first) & 1];
+            for (int k = 0; k < n_states; ++k)
+                FGD_SUFFIX(fgd_lowbit_store)(bits, a->codes[k], lo_prev, len_prev, a->lut[k],
+                                             a->threshold[k], a->split[k], a->zero[k],
+                                             scale_prev[k], sp[k], &simd[k]);
         }
     }
     free(scratch_mem);

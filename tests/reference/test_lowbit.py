@@ -129,7 +129,9 @@ def test_first_step_by_hand():
 @pytest.mark.parametrize("rule,bits", [("adam", 8), ("adam", 4), ("lion", 8), ("lion", 4)])
 def test_backends_give_the_numpy_bits(this_backend, rule, bits, rng):
     kernels = backends.active()
-    for n, block in ((1, 16), (17, 16), (1000, 64), (4097, 256 if bits == 8 else 128)):
+    # the largest blocks (over 32768) are requantized one at a time, the rest one block late
+    for n, block in ((1, 16), (17, 16), (1000, 64), (4097, 256 if bits == 8 else 128),
+                     (2 * 65536 + 33, 65536)):
         states = _states(rule, bits, n, block, rng)
         p = rng.normal(size=n).astype(F)
         g = rng.normal(size=n).astype(F)
@@ -246,16 +248,18 @@ def test_bad_calls_are_refused_before_anything_is_written(this_backend, rng):
         np.testing.assert_array_equal(s[0], c)
 
 
-def test_thread_count_does_not_change_the_bits(threads, rng):
-    """Blocks are split between threads whole: the numpy bits on 1, 2 or 3 threads, above
+@pytest.mark.parametrize("bits,block", [(8, 256), (4, 128), (8, 65536)])
+def test_thread_count_does_not_change_the_bits(threads, bits, block, rng):
+    """Blocks are split between threads whole, each thread's run requantized one block
+    late (one at a time for blocks over 32768): the numpy bits on 1, 2 or 3 threads, above
     the threading threshold."""
-    n = 3 * 2 ** 15 + 5
-    states = _states("adam", 8, n, 256, rng)
+    n = 3 * 2 ** 15 + 5 if block < 65536 else 4 * 65536 + 5
+    states = _states("adam", bits, n, block, rng)
     p = rng.normal(size=n).astype(F)
     g = rng.normal(size=n).astype(F)
     want_p, want_s = p.copy(), [(c.copy(), a.copy(), t) for c, a, t in states]
-    L.lowbit_step("adam", want_p, g, want_s, block_size=256, bits=8, **_hyper("adam"))
-    backends.active().lowbit_step("adam", p, g, states, block_size=256, bits=8,
+    L.lowbit_step("adam", want_p, g, want_s, block_size=block, bits=bits, **_hyper("adam"))
+    backends.active().lowbit_step("adam", p, g, states, block_size=block, bits=bits,
                                   **_hyper("adam"))
     np.testing.assert_array_equal(p, want_p)
     for (c, a, _), (c0, a0, _) in zip(states, want_s):
