@@ -219,33 +219,100 @@ def test_backends_quantize_values_at_scaled_thresholds(this_backend, scale, rng)
 
 
 def test_bad_calls_are_refused_before_anything_is_written(this_backend, rng):
+    """Every condition of check_lowbit, broken one at a time: the backend raises the
+    specification's error, word for word (the compiled core tests the same conditions in C
+    first and leaves the message to check_lowbit), and writes nothing."""
     kernels = backends.active()
     n = 64
     states = _states("adam", 8, n, 16, rng)
     p = rng.normal(size=n).astype(F)
     g = rng.normal(size=n).astype(F)
-    before = p.copy(), [s[0].copy() for s in states]
+    before = p.copy(), [s[0].copy() for s in states], [s[1].copy() for s in states]
+    read_only = p.copy()
+    read_only.flags.writeable = False
+    frozen_codes = states[1][0].copy()
+    frozen_codes.flags.writeable = False
+    shared = np.zeros(n, np.uint8)  # codes whose last 16 bytes are absmax's
+    m, v = states
     bad_calls = [
+        (dict(rule="sgd"), ValueError, "unknown low-bit rule"),
         (dict(param=p.astype(np.float64)), TypeError, "param must be a float32"),
+        (dict(param=p.astype(">f4")), TypeError, "param must be a float32"),
+        (dict(grad=None), TypeError, "grad must be a float32"),
+        (dict(param=p.reshape(8, 8)), ValueError, "param must be a contiguous 1-D"),
+        (dict(grad=np.repeat(g, 2)[::2]), ValueError, "grad must be a contiguous 1-D"),
+        (dict(param=read_only), ValueError, "param is read-only"),
         (dict(grad=g[:10]), ValueError, "grad has 10 elements"),
         (dict(block_size=24), ValueError, "Invalid block_size: 24"),
+        (dict(block_size=0), ValueError, "Invalid block_size: 0"),
+        (dict(block_size=65536 + 16), ValueError, "Invalid block_size: 65552"),
         (dict(bits=3), ValueError, "bits must be 8 or 4"),
-        (dict(states=[states[0], (states[1][0][:5], states[1][1], states[1][2])]), ValueError,
+        (dict(states=[m]), ValueError, "takes 2 states, got 1"),
+        (dict(states=[m, (v[0][:5], v[1], v[2])]), ValueError,
          "codes must be a contiguous 1-D array of 64"),
-        (dict(states=[states[0], (states[1][0], states[1][1].astype(np.float64),
-                                  states[1][2])]), TypeError, "absmax must be a float32"),
+        (dict(states=[m, (v[0], v[1].astype(np.float64), v[2])]), TypeError,
+         "absmax must be a float32"),
+        (dict(states=[m, (v[0], v[1][:3], v[2])]), ValueError,
+         "absmax must be a contiguous 1-D array of 4"),
+        (dict(states=[m, (v[0], v[1], v[2][:16])]), ValueError,
+         "table must be a contiguous 1-D array of 256"),
+        (dict(states=[m, (v[0], v[1], v[2].astype(">f4"))]), TypeError,
+         "table must be a float32"),
+        (dict(states=[m, (frozen_codes, v[1], v[2])]), ValueError, "must be writable"),
         (dict(grad=p), ValueError, "must not overlap"),
+        (dict(states=[m, (p.view(np.uint8)[:n], v[1], v[2])]), ValueError, "must not overlap"),
+        (dict(states=[m, (shared[:n], shared[n - 16:n].view(F), v[2])]), ValueError,
+         "must not overlap"),
     ]
     for change, error, match in bad_calls:
-        args = dict(param=p, grad=g, states=states, block_size=16, bits=8)
+        args = dict(rule="adam", param=p, grad=g, states=states, block_size=16, bits=8)
         args.update(change)
-        with pytest.raises(error, match=match):
-            kernels.lowbit_step("adam", args["param"], args["grad"], args["states"],
+        with pytest.raises(error, match=match) as want:
+            L.check_lowbit(args["rule"], args["param"], args["grad"], args["states"],
+                           args["block_size"], args["bits"])
+        with pytest.raises(error) as got:
+            kernels.lowbit_step(args["rule"], args["param"], args["grad"], args["states"],
                                 block_size=args["block_size"], bits=args["bits"],
                                 **_hyper("adam"))
+        assert str(got.value) == str(want.value), change
     np.testing.assert_array_equal(p, before[0])
-    for s, c in zip(states, before[1]):
+    for s, c, a in zip(states, before[1], before[2]):
         np.testing.assert_array_equal(s[0], c)
+        np.testing.assert_array_equal(s[1], a)
+    # states as lists rather than tuples: accepted as check_lowbit accepts them
+    want_p, want_s = p.copy(), [(c.copy(), a.copy(), t) for c, a, t in states]
+    L.lowbit_step("adam", want_p, g, want_s, block_size=16, bits=8, **_hyper("adam"))
+    got_s = [[c.copy(), a.copy(), t] for c, a, t in states]
+    kernels.lowbit_step("adam", p, g, got_s, block_size=16, bits=8, **_hyper("adam"))
+    np.testing.assert_array_equal(p, want_p)
+    for (gc, ga, _), (wc, wa, _) in zip(got_s, want_s):
+        np.testing.assert_array_equal(gc, wc)
+        np.testing.assert_array_equal(ga, wa)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_a_map_rewritten_in_place_is_read_anew(this_backend, bits, rng):
+    """The compiled core finds a map's quantizer tables again by the map array, only while
+    the array's bytes are unchanged: a map rewritten in place between steps (here halved)
+    gives the specification's bits with its new values."""
+    kernels = backends.active()
+    n, block = 1000, 64
+    states = _states("adam", bits, n, block, rng)
+    states = [(c, a, t.copy()) for c, a, t in states]  # writable maps of this test's own
+    p = rng.normal(size=n).astype(F)
+    g = rng.normal(size=n).astype(F)
+    want_p, want_s = p.copy(), [(c.copy(), a.copy(), t) for c, a, t in states]
+    for _ in range(2):
+        for _, _, table in states:
+            table *= F(0.5)  # exact: the maps' values halved, still increasing
+        L.lowbit_step("adam", want_p, g, want_s, block_size=block, bits=bits,
+                      **_hyper("adam"))
+        kernels.lowbit_step("adam", p, g, states, block_size=block, bits=bits,
+                            **_hyper("adam"))
+        np.testing.assert_array_equal(p, want_p)
+        for (c, a, _), (c0, a0, _) in zip(states, want_s):
+            np.testing.assert_array_equal(c, c0)
+            np.testing.assert_array_equal(a, a0)
 
 
 @pytest.mark.parametrize("bits,block", [(8, 256), (4, 128), (8, 65536)])
