@@ -25,13 +25,17 @@ from fastgd import backends as _backend
 ALL = os.cpu_count() or 1
 ROUNDS = 21
 N = 2 ** 24
-#: case -> (numerator, denominator, element count, threads)
+#: case -> (numerator, denominator, element count, threads[, tensors of that count])
 CASES = {
     "adamw8bit/adamw-2^24-all": ("AdamW8bit", "AdamW", N, ALL),
     "adamw8bit/adamw-2^24-1": ("AdamW8bit", "AdamW", N, 1),
     "adamw4bit/adamw-2^24-all": ("AdamW4bit", "AdamW", N, ALL),
     "adamw4bit/adamw-2^24-1": ("AdamW4bit", "AdamW", N, 1),
     "adamw8bit/bnb-adamw8bit-2^24-all": ("AdamW8bit", "bnb-AdamW8bit", N, ALL),
+    # a model's worth of small tensors (the low-bit threshold is 4096 elements): the
+    # per-tensor cost of a step, not the kernel's speed
+    "adamw8bit/adamw-64x4096-1": ("AdamW8bit", "AdamW", 4096, 1, 64),
+    "adamw4bit/adamw-64x4096-1": ("AdamW4bit", "AdamW", 4096, 1, 64),
 }
 
 
@@ -40,8 +44,9 @@ def _set_threads(threads):
         _backend.load("cython").set_num_threads(threads)
 
 
-def _side(kind, w, g, threads):
-    """One step of ``kind`` on copies of ``w`` and ``g``, as a callable."""
+def _side(kind, w, g, threads, tensors=1):
+    """One step of ``kind`` on copies of ``w`` and ``g`` (split into ``tensors`` equal
+    parameters), as a callable."""
     if kind == "bnb-AdamW8bit":
         import torch
         with warnings.catch_warnings():
@@ -55,12 +60,13 @@ def _side(kind, w, g, threads):
             torch.set_num_threads(threads)
             opt.step()
     else:
-        p, grad = w.copy(), g.copy()
-        opt = getattr(fastgd, kind)([p], lr=1e-3)
+        params = [part.copy() for part in np.split(w, tensors)]
+        grads = [part.copy() for part in np.split(g, tensors)]
+        opt = getattr(fastgd, kind)(params, lr=1e-3)
 
         def step():
             _set_threads(threads)
-            opt.step([grad])
+            opt.step(grads)
     step()  # the state
     step()
     return step
@@ -70,11 +76,12 @@ def _side(kind, w, g, threads):
 def bench_lowbit(benchmark, case, arrays, fastgd_threads):
     if "cython" not in _backend.available():
         pytest.skip("the compiled backend is not installed")
-    num, den, n, threads = CASES[case]
-    w, g = arrays([(n,), (n,)], np.float32)
+    num, den, n, threads, *more = CASES[case]
+    tensors = more[0] if more else 1
+    w, g = arrays([(n * tensors,), (n * tensors,)], np.float32)
     g *= np.float32(1e-3)
     with fastgd.use_backend("cython"):
-        a, b = _side(num, w, g, threads), _side(den, w, g, threads)
+        a, b = _side(num, w, g, threads, tensors), _side(den, w, g, threads, tensors)
         ratios: list[float] = []
         clock = time.perf_counter
 
@@ -92,7 +99,7 @@ def bench_lowbit(benchmark, case, arrays, fastgd_threads):
         benchmark.pedantic(pair, rounds=ROUNDS, iterations=1, warmup_rounds=2)
     measured = sorted(ratios[-ROUNDS:])
     benchmark.extra_info.update(
-        impl="paired", case=case, n=n, threads=threads,
+        impl="paired", case=case, n=n, tensors=tensors, threads=threads,
         ratio=float(np.median(measured)), low=measured[len(measured) // 4],
         high=measured[(3 * len(measured)) // 4], load_average=os.getloadavg()[0])
 

@@ -94,6 +94,10 @@ PAIRED_REPORTS = [
      "adamw-bf16/f32-2^24-all"),
     ("AdamW step, 2^24 bfloat16 params, stochastic rounding / float32, all cores",
      "adamw-bf16-sr/f32-2^24-all"),
+    ("AdamW8bit step / AdamW float32 step, 64 tensors of 4096, 1 thread",
+     "adamw8bit/adamw-64x4096-1"),
+    ("AdamW4bit step / AdamW float32 step, 64 tensors of 4096, 1 thread",
+     "adamw4bit/adamw-64x4096-1"),
 ]
 
 
