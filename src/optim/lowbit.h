@@ -184,7 +184,7 @@ FGD_HIDDEN int FGD_SUFFIX(fgd_lowbit)(const fgd_lowbit_call *a)
          * the next block's arithmetic. Each block is computed as before, so the bits are
          * the same. Measured on an AMD EPYC Zen 4, 2^24 elements, the two orders
          * alternated in one process: the 4-bit AdamW step 0.965-0.978 of the time on one
-         * thread, 0.977-0.990 on two; the 8-bit step 0.99-1.01. */
+         * thread, 0.977-0.990 on two; the 8-bit step 0.99-1.05. */
 #ifdef _OPENMP
         const ptrdiff_t tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #else
