@@ -24,7 +24,7 @@ if [ "$#" -eq 0 ]; then  # the tests that run our C code (not those of the refer
         tests/reference/test_lbfgs.py tests/optim/test_lbfgs.py \
         tests/models/test_sparse_losses.py tests/models/test_fit_sparse.py \
         tests/models/test_sparse_training.py tests/models/test_sparse_momentum.py \
-        tests/models/test_stream.py tests/optim/test_lowbit.py \
+        tests/models/test_stream.py tests/optim/test_lowbit.py tests/reference/test_lowbit.py \
         tests/optim/test_lowp.py tests/backends/test_lowp.py \
         -k "not torch_autograd and not sklearn and not fused_multiply_add"
 fi
