@@ -408,6 +408,7 @@ def check_lowbit(rule: str, param: np.ndarray, grad: np.ndarray, states: list,
     n = param.size
     n_codes = n if bits == 8 else (n + 1) // 2
     n_blocks = -(-n // block_size)
+    checked: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for k, (codes, absmax, table) in enumerate(states):
         for name, a, dtype, size in (("codes", codes, np.uint8, n_codes),
                                      ("absmax", absmax, np.float32, n_blocks),
@@ -426,6 +427,18 @@ def check_lowbit(rule: str, param: np.ndarray, grad: np.ndarray, states: list,
                 if np.may_share_memory(x, y):
                     raise ValueError(f"states[{k}]: param, grad, codes and absmax must not "
                                      f"overlap")
+        checked.append((codes, absmax, table))
+    # across the states: what the step writes, and the maps it reads while writing
+    for k, (codes, absmax, _) in enumerate(checked):
+        for j in range(k):
+            if any(np.may_share_memory(x, y) for x in (codes, absmax) for y in checked[j][:2]):
+                raise ValueError(f"states[{j}] and states[{k}]: codes and absmax must not "
+                                 f"overlap")
+    written = [param] + [a for codes, absmax, _ in checked for a in (codes, absmax)]
+    for k, (_, _, table) in enumerate(checked):
+        if any(np.may_share_memory(table, x) for x in written):
+            raise ValueError(f"states[{k}] table must not overlap param or any codes or "
+                             f"absmax")
 
 
 def split_table(table: np.ndarray) -> np.ndarray:

@@ -102,6 +102,7 @@ cdef bint _lowbit_fine(str rule, cnp.ndarray param, cnp.ndarray grad, list state
         return False
     cdef Py_ssize_t n_codes = n if bits == 8 else (n + 1) // 2
     cdef Py_ssize_t n_blocks = (n + block_size - 1) // block_size
+    cdef list written = [param]
     for state in states:
         if type(state) is not tuple or len(<tuple>state) != 3:
             return False
@@ -114,6 +115,10 @@ cdef bint _lowbit_fine(str rule, cnp.ndarray param, cnp.ndarray grad, list state
             return False
         if not _apart([param, grad, codes, absmax]):
             return False
+        written += [codes, absmax]
+    for state in states:  # each map and everything written, across the states: apart
+        if not _apart([(<tuple>state)[2]] + written):
+            return False
     return True
 
 
@@ -121,7 +126,8 @@ cdef bint _lowbit_fine(str rule, cnp.ndarray param, cnp.ndarray grad, list state
 # fast_split_table, which key them by the map's bytes), found again by the map array
 # itself: id(table) -> (table, its bytes, lut, threshold, zero code, split table or None).
 # An entry holds the array (so its id is not reused) and is taken only while the array's
-# bytes are still those (memcmp of 1 KiB): 0.1 us against 2 us for the two keyed lookups.
+# size and bytes are still those (memcmp of 1 KiB): 0.1 us against 2 us for the two keyed
+# lookups.
 cdef dict _TABLES = {}
 
 
@@ -130,7 +136,8 @@ cdef tuple _tables_of(cnp.ndarray table, int bits):
     cdef bytes saved
     if got is not None and (<tuple>got)[0] is table:
         saved = (<tuple>got)[1]
-        if memcmp(cnp.PyArray_DATA(table), <const char*>saved, len(saved)) == 0:
+        if (cnp.PyArray_NBYTES(table) == len(saved)  # not resized in place since
+                and memcmp(cnp.PyArray_DATA(table), <const char*>saved, len(saved)) == 0):
             return <tuple>got
     lut, threshold, zero = _fast_tables(table)
     split = _fast_split_table(table) if bits == 8 else None  # the AVX-512 quantizer's

@@ -234,6 +234,8 @@ def test_bad_calls_are_refused_before_anything_is_written(this_backend, rng):
     frozen_codes.flags.writeable = False
     shared = np.zeros(n, np.uint8)  # codes whose last 16 bytes are absmax's
     m, v = states
+    param_and_map = v[2].copy()  # a map whose first 64 values are also the parameter
+    codes_and_map = np.zeros(4 * 256, np.uint8)  # a map's bytes, the first 64 also m's codes
     bad_calls = [
         (dict(rule="sgd"), ValueError, "unknown low-bit rule"),
         (dict(param=p.astype(np.float64)), TypeError, "param must be a float32"),
@@ -263,6 +265,13 @@ def test_bad_calls_are_refused_before_anything_is_written(this_backend, rng):
         (dict(states=[m, (p.view(np.uint8)[:n], v[1], v[2])]), ValueError, "must not overlap"),
         (dict(states=[m, (shared[:n], shared[n - 16:n].view(F), v[2])]), ValueError,
          "must not overlap"),
+        (dict(states=[m, (m[0], v[1], v[2])]), ValueError,
+         "states\\[0\\] and states\\[1\\]: codes and absmax must not overlap"),
+        (dict(states=[m, (v[0], m[1], v[2])]), ValueError, "states\\[0\\] and states\\[1\\]"),
+        (dict(param=param_and_map[:n], states=[m, (v[0], v[1], param_and_map)]), ValueError,
+         "states\\[1\\] table must not overlap param"),
+        (dict(states=[(codes_and_map[:n], m[1], m[2]), (v[0], v[1], codes_and_map.view(F))]),
+         ValueError, "states\\[1\\] table must not overlap param or any codes"),
     ]
     for change, error, match in bad_calls:
         args = dict(rule="adam", param=p, grad=g, states=states, block_size=16, bits=8)
@@ -313,6 +322,33 @@ def test_a_map_rewritten_in_place_is_read_anew(this_backend, bits, rng):
         for (c, a, _), (c0, a0, _) in zip(states, want_s):
             np.testing.assert_array_equal(c, c0)
             np.testing.assert_array_equal(a, a0)
+
+
+def test_a_map_resized_in_place_is_read_anew(this_backend, rng):
+    """A 16-entry map grown in place to 256 entries (numpy's resize) between a 4-bit and an
+    8-bit step, its first 16 values kept (the bytes compared before are unchanged): the
+    8-bit step reads the new map's tables, not the ones found before."""
+    kernels = backends.active()
+    n = 256
+    p = rng.normal(size=n).astype(F)
+    g = rng.normal(size=n).astype(F)
+    four = _states("adam", 4, n, 128, rng)
+    table = np.linspace(-1.0, 0.5, 16, dtype=F)  # a map of this test's own, up to 0.5
+    kernels.lowbit_step("adam", p.copy(), g, [(four[0][0], four[0][1], table), four[1]],
+                        block_size=128, bits=4, **_hyper("adam"))
+    table.resize(256, refcheck=False)
+    table[16:] = np.geomspace(0.52, 2.0 ** 10, 240, dtype=F)  # ~20 new values up to 1
+    eight = _states("adam", 8, n, 256, rng)
+    want_p, got_p = p.copy(), p.copy()
+    want = [(c.copy(), a.copy(), table.copy() if k == 0 else t)
+            for k, (c, a, t) in enumerate(eight)]
+    got = [(c.copy(), a.copy(), table if k == 0 else t) for k, (c, a, t) in enumerate(eight)]
+    L.lowbit_step("adam", want_p, g, want, block_size=256, bits=8, **_hyper("adam"))
+    kernels.lowbit_step("adam", got_p, g, got, block_size=256, bits=8, **_hyper("adam"))
+    np.testing.assert_array_equal(got_p, want_p)
+    for (c, a, _), (c0, a0, _) in zip(got, want):
+        np.testing.assert_array_equal(c, c0)
+        np.testing.assert_array_equal(a, a0)
 
 
 @pytest.mark.parametrize("bits,block", [(8, 256), (4, 128), (8, 65536)])
